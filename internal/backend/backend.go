@@ -1,0 +1,171 @@
+// Package backend defines the compute interface that layers and models use.
+//
+// Every op has a forward call and, where it has parameters or inputs that
+// need gradients, a separate backward call, in the style of llm.c's layer
+// functions. Backward calls overwrite their gradient outputs (they never
+// accumulate); a model that uses an activation twice adds the gradients
+// itself with Add. All tensors passed to a backend must have been created by
+// that backend's New. Shapes are checked at every call; a mismatch is a
+// *tensor.ShapeError naming the op and both shapes.
+//
+// Implementations: internal/backend/cpu (the pure-Go reference) and
+// internal/cuda (hand-written kernels, build tag cuda or cudaemu).
+package backend
+
+import "simclr/internal/tensor"
+
+// Tensor is an alias so callers need to import only this package.
+type Tensor = tensor.Tensor
+
+// ConvParams describes a 2-D convolution without bias. The kernel size comes
+// from the weight shape [Cout, Cin, K, K]; stride and padding are the same in
+// both spatial dimensions.
+type ConvParams struct {
+	Stride int
+	Pad    int
+}
+
+// ConvOutSize returns the output size of a convolution or pooling window of
+// size k over an input of size in.
+func ConvOutSize(in, k, stride, pad int) int {
+	return (in+2*pad-k)/stride + 1
+}
+
+// PoolParams describes a max-pool window (square kernel, stride, padding).
+type PoolParams struct {
+	Kernel int
+	Stride int
+	Pad    int
+}
+
+// MomentumOpts are the hyper-parameters of one momentum-SGD update:
+//
+//	g' = g + WeightDecay*p
+//	buf = Momentum*buf + g'            (first step: buf = g', as in PyTorch)
+//	d  = Nesterov ? g' + Momentum*buf : buf
+//	p -= LR * d
+//
+// LARS uses the same update with LR already multiplied by the trust ratio.
+type MomentumOpts struct {
+	LR          float32
+	Momentum    float32
+	WeightDecay float32
+	Nesterov    bool
+	// FirstStep marks the first update of this buffer (buf is set to g').
+	FirstStep bool
+}
+
+// AdamWOpts are the hyper-parameters of one AdamW update (PyTorch semantics:
+// decoupled weight decay p -= LR*WeightDecay*p before the Adam step; Step
+// counts from 1 and drives the bias corrections).
+type AdamWOpts struct {
+	LR          float32
+	Beta1       float32
+	Beta2       float32
+	Eps         float32
+	WeightDecay float32
+	Step        int
+}
+
+// Backend is one implementation of every engine op.
+type Backend interface {
+	// Name is "cpu", "cuda:0", ...
+	Name() string
+	// Close releases everything the backend holds.
+	Close() error
+
+	// New allocates a zeroed tensor of the given shape.
+	New(shape ...int) (*Tensor, error)
+	// Free releases a tensor's storage (a pool may keep it for reuse).
+	Free(t *Tensor)
+	// Upload copies host values into t; len(src) must equal t.Numel().
+	Upload(dst *Tensor, src []float32) error
+	// Download copies t into dst; len(dst) must equal t.Numel().
+	Download(dst []float32, src *Tensor) error
+	// Zero sets every element to 0.
+	Zero(t *Tensor) error
+	// Copy copies src into dst (same number of elements).
+	Copy(dst, src *Tensor) error
+	// Sync waits until all queued work is done.
+	Sync() error
+	// PeakBytes is the largest number of bytes the backend held at once.
+	PeakBytes() int64
+
+	// Add computes out = a + b elementwise; out may alias a or b.
+	Add(a, b, out *Tensor) error
+
+	// Conv2DForward: x [N,Cin,H,W], w [Cout,Cin,K,K] -> y [N,Cout,Ho,Wo].
+	Conv2DForward(x, w, y *Tensor, p ConvParams) error
+	// Conv2DBackwardData: dy, w -> dx (gradient w.r.t. the input).
+	Conv2DBackwardData(dy, w, dx *Tensor, p ConvParams) error
+	// Conv2DBackwardFilter: x, dy -> dw (gradient w.r.t. the weight).
+	Conv2DBackwardFilter(x, dy, dw *Tensor, p ConvParams) error
+
+	// BatchNormForwardTrain normalises x ([N,C,H,W] or [N,C]) with the batch
+	// statistics, writes y, saves the batch mean and 1/sqrt(var+eps) (biased
+	// variance) for the backward pass, and updates the running statistics
+	// like PyTorch: run = (1-momentum)*run + momentum*batch, with the
+	// unbiased variance for runVar.
+	BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error
+	// BatchNormForwardEval normalises x with the running statistics.
+	BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tensor, eps float32) error
+	// BatchNormBackward computes dx, dgamma and dbeta of the training-mode
+	// forward from the saved statistics.
+	BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error
+
+	// ReLUForward: y = max(x, 0). y may alias x.
+	ReLUForward(x, y *Tensor) error
+	// ReLUBackward: dx = dy where y > 0, else 0. dx may alias dy.
+	ReLUBackward(y, dy, dx *Tensor) error
+
+	// MaxPool2DForward: x [N,C,H,W] -> y [N,C,Ho,Wo].
+	MaxPool2DForward(x, y *Tensor, p PoolParams) error
+	// MaxPool2DBackward routes dy to the arg-max of each window of x (first
+	// maximum in row-major window order, as PyTorch).
+	MaxPool2DBackward(x, dy, dx *Tensor, p PoolParams) error
+
+	// GlobalAvgPoolForward: x [N,C,H,W] -> y [N,C].
+	GlobalAvgPoolForward(x, y *Tensor) error
+	// GlobalAvgPoolBackward: dy [N,C] -> dx [N,C,H,W].
+	GlobalAvgPoolBackward(dy, dx *Tensor) error
+
+	// LinearForward: x [N,In], w [Out,In], b [Out] or nil -> y [N,Out].
+	LinearForward(x, w, b, y *Tensor) error
+	// LinearBackward: dx (may be nil), dw, db (nil when there is no bias).
+	LinearBackward(x, w, dy, dx, dw, db *Tensor) error
+
+	// L2NormalizeForward: y[i] = x[i]/max(||x[i]||, 1e-12) per row of x
+	// [N,D]; norms [N] keeps ||x[i]|| for the backward pass.
+	L2NormalizeForward(x, y, norms *Tensor) error
+	// L2NormalizeBackward: dx from y, norms and dy.
+	L2NormalizeBackward(y, norms, dy, dx *Tensor) error
+
+	// SimilarityForward: s = z z^T for z [M,D] -> s [M,M]. With
+	// L2-normalised rows this is the cosine-similarity matrix.
+	SimilarityForward(z, s *Tensor) error
+	// SimilarityBackward: dz = (ds + ds^T) z.
+	SimilarityBackward(z, ds, dz *Tensor) error
+
+	// NTXentForward returns the NT-Xent loss of the similarity matrix s
+	// [2N,2N]: row i's positive is i+N (i<N) or i-N, its own entry is
+	// excluded, logits are s/tau, and the loss is the mean over the 2N rows
+	// of the cross-entropy, computed with a stable log-sum-exp.
+	NTXentForward(s *Tensor, tau float32) (float32, error)
+	// NTXentBackward writes ds, the gradient of that mean loss.
+	NTXentBackward(s *Tensor, tau float32, ds *Tensor) error
+
+	// SoftmaxCrossEntropyForward returns the mean cross-entropy of logits
+	// [N,K] against labels (len N, values in [0,K)).
+	SoftmaxCrossEntropyForward(logits *Tensor, labels []int32) (float32, error)
+	// SoftmaxCrossEntropyBackward writes dlogits of that mean loss.
+	SoftmaxCrossEntropyBackward(logits *Tensor, labels []int32, dlogits *Tensor) error
+
+	// SumSquares returns the sum of squares of t's elements.
+	SumSquares(t *Tensor) (float64, error)
+	// Dot returns the sum of a[i]*b[i].
+	Dot(a, b *Tensor) (float64, error)
+	// MomentumStep applies one momentum-SGD update to p in place.
+	MomentumStep(p, g, buf *Tensor, o MomentumOpts) error
+	// AdamWStep applies one AdamW update to p in place.
+	AdamWStep(p, g, m, v *Tensor, o AdamWOpts) error
+}
