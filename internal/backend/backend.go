@@ -40,16 +40,18 @@ type PoolParams struct {
 
 // MomentumOpts are the hyper-parameters of one momentum-SGD update:
 //
-//	g' = g + WeightDecay*p
+//	g' = TrustRatio * (g + WeightDecay*p)
 //	buf = Momentum*buf + g'            (first step: buf = g', as in PyTorch)
 //	d  = Nesterov ? g' + Momentum*buf : buf
 //	p -= LR * d
 //
-// LARS uses the same update with LR already multiplied by the trust ratio.
+// Plain SGD passes TrustRatio 1; LARS passes its per-tensor trust ratio
+// eta*||p||/||g + wd*p||. A TrustRatio that is not > 0 is an error.
 type MomentumOpts struct {
 	LR          float32
 	Momentum    float32
 	WeightDecay float32
+	TrustRatio  float32
 	Nesterov    bool
 	// FirstStep marks the first update of this buffer (buf is set to g').
 	FirstStep bool
