@@ -1,0 +1,145 @@
+package runlog
+
+import (
+	"bytes"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMetricsAppendAndRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.csv")
+	m, err := OpenMetrics(path, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Row{
+		{Epoch: 1, Step: 1, Loss: 5.5, LR: 0.1, PairsPerS: 10, Seconds: 1, KNNTop1: math.NaN()},
+		{Epoch: 1, Step: 2, Loss: 5.25, LR: 0.2, PairsPerS: 11, Seconds: 2, KNNTop1: 0.5},
+	}
+	for _, r := range want {
+		if err := m.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Rows must be on disk before Close (a crash keeps them).
+	got, err := ReadMetrics(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1].Loss != 5.25 || got[1].KNNTop1 != 0.5 || !math.IsNaN(got[0].KNNTop1) {
+		t.Fatalf("rows read back = %+v", got)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(data), "epoch,step,loss,lr,pairs_per_s,seconds,knn_top1\n") {
+		t.Fatalf("header: %q", data)
+	}
+}
+
+func TestMetricsResumeDropsLaterRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "metrics.csv")
+	m, err := OpenMetrics(path, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := 1; s <= 5; s++ {
+		if err := m.Append(Row{Epoch: 1, Step: s, Loss: float64(s), KNNTop1: math.NaN()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Close()
+	m2, err := OpenMetrics(path, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.Append(Row{Epoch: 2, Step: 4, Loss: 40, KNNTop1: math.NaN()}); err != nil {
+		t.Fatal(err)
+	}
+	m2.Close()
+	rows, err := ReadMetrics(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []int{}
+	for _, r := range rows {
+		steps = append(steps, r.Step)
+	}
+	if len(rows) != 4 || rows[3].Loss != 40 || rows[2].Step != 3 {
+		t.Fatalf("steps after resume = %v", steps)
+	}
+}
+
+func TestReadMetricsErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := map[string]string{
+		"badheader.csv": "a,b,c,d,e,f,g\n",
+		"badnum.csv":    "epoch,step,loss,lr,pairs_per_s,seconds,knn_top1\n1,x,1,1,1,1,\n",
+		"short.csv":     "epoch,step,loss,lr,pairs_per_s,seconds,knn_top1\n1,2,3\n",
+	}
+	for name, body := range cases {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		if _, err := ReadMetrics(p); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: err = %v, want an error naming the file", name, err)
+		}
+	}
+}
+
+func TestPlotLossWritesPNG(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "loss.png")
+	var rows []Row
+	for s := 1; s <= 20; s++ {
+		rows = append(rows, Row{Epoch: 1 + s/10, Step: s, Loss: 6 - float64(s)*0.1})
+	}
+	if err := PlotLoss(rows, path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("loss.png is not a PNG: %v", err)
+	}
+	if img.Bounds().Dx() < 100 {
+		t.Fatalf("plot too small: %v", img.Bounds())
+	}
+	if err := PlotLoss(nil, path); err == nil {
+		t.Fatal("plotting no rows must fail")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
+
+func TestProgressPlainAndQuiet(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf, false)
+	p.StartEpoch(1, 2, 3)
+	p.Update(1, 5, 0.1, 10)
+	p.Update(3, 4.5, 0.1, 12)
+	p.FinishEpoch(4.7, 1.5)
+	out := buf.String()
+	for _, want := range []string{"epoch 1/2: 3 steps", "step 3/3 loss 4.5000", "mean loss 4.7000"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plain progress lacks %q:\n%s", want, out)
+		}
+	}
+	buf.Reset()
+	q := NewProgress(&buf, true)
+	q.StartEpoch(1, 1, 1)
+	q.Update(1, 1, 1, 1)
+	q.FinishEpoch(1, 1)
+	if buf.Len() != 0 {
+		t.Fatalf("quiet progress printed %q", buf.String())
+	}
+}
