@@ -1,0 +1,145 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"simclr/internal/backend"
+	"simclr/internal/safetensors"
+	"simclr/internal/tensor"
+)
+
+// SimCLR is the encoder f and the projection head g trained together.
+type SimCLR struct {
+	Encoder   *ResNet
+	Projector *Projector
+
+	b    backend.Backend
+	bufs *bufCache
+}
+
+// NewSimCLR builds the encoder and head of cfg from one seed (they draw from
+// different PCG streams).
+func NewSimCLR(b backend.Backend, cfg Config, seed int64) (*SimCLR, error) {
+	if b == nil {
+		return nil, fmt.Errorf("new simclr model: backend is nil")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new simclr model: %w", err)
+	}
+	enc, err := NewResNet(b, cfg, seed)
+	if err != nil {
+		return nil, err
+	}
+	head, err := NewProjector(b, enc.FeatureDim(), cfg, seed)
+	if err != nil {
+		return nil, err
+	}
+	return &SimCLR{Encoder: enc, Projector: head, b: b, bufs: newBufCache(b)}, nil
+}
+
+// Step runs one training forward and backward pass. x holds both augmented
+// views stacked, [2N,C,H,W]: view 1 in rows 0..N-1, view 2 in rows N..2N-1,
+// so row i's positive is row i+N. It runs the encoder and head in train mode,
+// L2-normalises the projections, takes their cosine similarities and the
+// NT-Xent loss at temperature tau, then back-propagates: on return every
+// Params() gradient holds dLoss/dparam (overwritten, not accumulated).
+func (m *SimCLR) Step(x *tensor.Tensor, tau float32) (float32, error) {
+	if x == nil {
+		return 0, fmt.Errorf("simclr step: input is nil")
+	}
+	if len(x.Shape) != 4 || x.Shape[0] < 4 || x.Shape[0]%2 != 0 {
+		return 0, fmt.Errorf("simclr step: input shape %v, want [2N C H W] with both views stacked and N >= 2", x.Shape)
+	}
+	if !(tau > 0) || math.IsInf(float64(tau), 0) {
+		return 0, fmt.Errorf("simclr step: temperature %v must be a finite number > 0 (SimCLR uses 0.1-0.5)", tau)
+	}
+	h, err := m.Encoder.Forward(x, true)
+	if err != nil {
+		return 0, fmt.Errorf("simclr step: %w", err)
+	}
+	z, err := m.Projector.Forward(h, true)
+	if err != nil {
+		return 0, fmt.Errorf("simclr step: %w", err)
+	}
+	rows, dim := z.Shape[0], z.Shape[1]
+	zn, err := m.bufs.get("zn", rows, dim)
+	if err != nil {
+		return 0, err
+	}
+	norms, err := m.bufs.get("norms", rows)
+	if err != nil {
+		return 0, err
+	}
+	sim, err := m.bufs.get("sim", rows, rows)
+	if err != nil {
+		return 0, err
+	}
+	if err := m.b.L2NormalizeForward(z, zn, norms); err != nil {
+		return 0, fmt.Errorf("simclr step: normalise: %w", err)
+	}
+	if err := m.b.SimilarityForward(zn, sim); err != nil {
+		return 0, fmt.Errorf("simclr step: similarity: %w", err)
+	}
+	loss, err := m.b.NTXentForward(sim, tau)
+	if err != nil {
+		return 0, fmt.Errorf("simclr step: nt-xent: %w", err)
+	}
+	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
+		return loss, fmt.Errorf("simclr step: loss is %v; check the input batch for NaN/Inf values, or lower the learning rate if training diverged", loss)
+	}
+	dsim, err := m.bufs.get("dsim", rows, rows)
+	if err != nil {
+		return 0, err
+	}
+	dzn, err := m.bufs.get("dzn", rows, dim)
+	if err != nil {
+		return 0, err
+	}
+	dz, err := m.bufs.get("dz", rows, dim)
+	if err != nil {
+		return 0, err
+	}
+	if err := m.b.NTXentBackward(sim, tau, dsim); err != nil {
+		return 0, fmt.Errorf("simclr step: nt-xent backward: %w", err)
+	}
+	if err := m.b.SimilarityBackward(zn, dsim, dzn); err != nil {
+		return 0, fmt.Errorf("simclr step: similarity backward: %w", err)
+	}
+	if err := m.b.L2NormalizeBackward(zn, norms, dzn, dz); err != nil {
+		return 0, fmt.Errorf("simclr step: normalise backward: %w", err)
+	}
+	dh, err := m.Projector.Backward(dz)
+	if err != nil {
+		return 0, fmt.Errorf("simclr step: %w", err)
+	}
+	if err := m.Encoder.Backward(dh); err != nil {
+		return 0, fmt.Errorf("simclr step: %w", err)
+	}
+	return loss, nil
+}
+
+// Params returns the encoder's parameters, then the head's.
+func (m *SimCLR) Params() []*Param {
+	return append(m.Encoder.Params(), m.Projector.Params()...)
+}
+
+// StateDict returns the encoder's state (torchvision names), then the head's
+// ("projector." names).
+func (m *SimCLR) StateDict() []StateEntry {
+	return append(m.Encoder.StateDict(), m.Projector.StateDict()...)
+}
+
+// LoadStateDict loads encoder and head from f (names prefixed by prefix),
+// strictly: see ResNet.LoadStateDict.
+func (m *SimCLR) LoadStateDict(f *safetensors.File, prefix string) error {
+	return loadStateDict(m.b, m.StateDict(), f, prefix)
+}
+
+// ReleaseBuffers frees every cached activation and gradient buffer of the
+// encoder, the head and the loss.
+func (m *SimCLR) ReleaseBuffers() {
+	m.Encoder.ReleaseBuffers()
+	m.Projector.ReleaseBuffers()
+	m.bufs.release()
+}
