@@ -1,0 +1,228 @@
+// Package cpu is the pure-Go reference implementation of backend.Backend.
+//
+// Every op runs on host tensors (tensor.Tensor.Host) and splits its work over
+// GOMAXPROCS goroutines with a fixed chunking: chunk boundaries, and the order
+// in which partial sums of reductions are combined, depend only on the shapes,
+// so every result is bit-identical whatever GOMAXPROCS is. Reductions
+// (batch-norm statistics, bias gradients, losses, SumSquares, Dot) accumulate
+// in float64. Convolutions use im2col/col2im around gemm.Sgemm, with scratch
+// buffers reused from a per-backend pool.
+//
+// Shape errors are *tensor.ShapeError values naming the op and both shapes.
+// When an operand has the wrong number of dimensions the wanted shape shows
+// -1 for each dimension of any size, e.g. "want [-1 -1 -1 -1]" for a 4-D
+// tensor.
+package cpu
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"simclr/internal/backend"
+	"simclr/internal/tensor"
+)
+
+// Tensor is the backend's tensor type.
+type Tensor = tensor.Tensor
+
+// maxElements bounds the size of one tensor (16 Gi elements, 64 GiB).
+const maxElements = 1 << 34
+
+// Backend is the CPU implementation of backend.Backend. The zero value is
+// not usable; call New. It is safe for concurrent use by several goroutines
+// as long as they do not write the same tensors.
+type Backend struct {
+	scratch scratchPool // im2col, col2im and partial-sum buffers
+	storage scratchPool // storage of freed tensors, reused by New
+
+	mu      sync.Mutex
+	owned   map[*Tensor]int64 // live tensors created by New -> bytes
+	current int64
+	peak    int64
+	closed  bool
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New returns a CPU backend.
+func New() *Backend {
+	return &Backend{owned: make(map[*Tensor]int64)}
+}
+
+// Name returns "cpu".
+func (b *Backend) Name() string { return "cpu" }
+
+// Close drops every pooled buffer and forgets the live tensors; later calls
+// to New fail. Tensors already handed out stay valid host memory.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.owned = make(map[*Tensor]int64)
+	b.current = 0
+	b.mu.Unlock()
+	b.scratch.reset()
+	b.storage.reset()
+	return nil
+}
+
+// New allocates a zeroed host tensor of the given shape.
+func (b *Backend) New(shape ...int) (*Tensor, error) {
+	n := 1
+	for i, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("cpu new: dimension %d of shape %v is negative; every size must be >= 0", i, tensor.Shape(shape))
+		}
+		if d > 0 && n > maxElements/d {
+			return nil, fmt.Errorf("cpu new: shape %v has more than %d elements; use a smaller batch or image size", tensor.Shape(shape), int64(maxElements))
+		}
+		n *= d
+	}
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return nil, errors.New("cpu new: backend is closed; create a new one with cpu.New")
+	}
+	buf := b.storage.get(n)
+	clear(buf)
+	t := &Tensor{Shape: tensor.Shape(shape).Clone(), Host: buf}
+	bytes := int64(n) * 4
+	b.mu.Lock()
+	b.owned[t] = bytes
+	b.current += bytes
+	if b.current > b.peak {
+		b.peak = b.current
+	}
+	b.mu.Unlock()
+	return t, nil
+}
+
+// Free releases a tensor created by New: its storage goes back to a pool
+// for reuse and t.Host is set to nil, so any later use of t is an error
+// rather than silent aliasing. Free(nil) and tensors not created by this
+// backend are ignored.
+func (b *Backend) Free(t *Tensor) {
+	if t == nil {
+		return
+	}
+	b.mu.Lock()
+	bytes, ok := b.owned[t]
+	if ok {
+		delete(b.owned, t)
+		b.current -= bytes
+	}
+	b.mu.Unlock()
+	if !ok {
+		return
+	}
+	buf := t.Host
+	t.Host = nil
+	b.storage.put(buf)
+}
+
+// PeakBytes is the largest number of bytes held at once by tensors that
+// New created and Free has not released.
+func (b *Backend) PeakBytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.peak
+}
+
+// Upload copies src into dst.
+func (b *Backend) Upload(dst *Tensor, src []float32) error {
+	const op = "upload"
+	if err := checkHost(op, "dst", dst); err != nil {
+		return err
+	}
+	if len(src) != len(dst.Host) {
+		return fmt.Errorf("%s: source has %d values but tensor %v holds %d", op, len(src), dst.Shape, len(dst.Host))
+	}
+	copy(dst.Host, src)
+	return nil
+}
+
+// Download copies src into dst.
+func (b *Backend) Download(dst []float32, src *Tensor) error {
+	const op = "download"
+	if err := checkHost(op, "src", src); err != nil {
+		return err
+	}
+	if len(dst) != len(src.Host) {
+		return fmt.Errorf("%s: destination has %d values but tensor %v holds %d", op, len(dst), src.Shape, len(src.Host))
+	}
+	copy(dst, src.Host)
+	return nil
+}
+
+// Zero sets every element of t to 0.
+func (b *Backend) Zero(t *Tensor) error {
+	if err := checkHost("zero", "t", t); err != nil {
+		return err
+	}
+	clear(t.Host)
+	return nil
+}
+
+// Copy copies src into dst; both must hold the same number of elements.
+func (b *Backend) Copy(dst, src *Tensor) error {
+	const op = "copy"
+	if err := checkHost(op, "dst", dst); err != nil {
+		return err
+	}
+	if err := checkHost(op, "src", src); err != nil {
+		return err
+	}
+	if len(dst.Host) != len(src.Host) {
+		return &tensor.ShapeError{Op: op, What: "dst vs src (element count)", Got: dst.Shape.Clone(), Wanted: src.Shape.Clone()}
+	}
+	copy(dst.Host, src.Host)
+	return nil
+}
+
+// Sync returns at once: every CPU op has finished when it returns.
+func (b *Backend) Sync() error { return nil }
+
+// checkHost rejects nil tensors and tensors whose storage is not a host
+// slice of the right length (device tensors, freed tensors).
+func checkHost(op, name string, t *Tensor) error {
+	if t == nil {
+		return fmt.Errorf("%s: %s is nil; pass a tensor created by the backend's New", op, name)
+	}
+	if t.Dev != 0 {
+		return fmt.Errorf("%s: %s %v is a device tensor; the cpu backend needs host tensors (download it first)", op, name, t.Shape)
+	}
+	for i, d := range t.Shape {
+		if d < 0 {
+			return fmt.Errorf("%s: %s shape %v has negative dimension %d", op, name, t.Shape, i)
+		}
+	}
+	if len(t.Host) != t.Shape.Numel() || (t.Host == nil && t.Shape.Numel() != 0) {
+		return fmt.Errorf("%s: %s %v has %d host values, want %d (freed, or not created by the cpu backend?)", op, name, t.Shape, len(t.Host), t.Shape.Numel())
+	}
+	return nil
+}
+
+// checkRank checks that t is a host tensor with the given number of
+// dimensions; layout (e.g. "[N,C,H,W]") is used in the error message.
+func checkRank(op, name string, t *Tensor, rank int, layout string) error {
+	if err := checkHost(op, name, t); err != nil {
+		return err
+	}
+	if len(t.Shape) != rank {
+		want := make(tensor.Shape, rank)
+		for i := range want {
+			want[i] = -1
+		}
+		return &tensor.ShapeError{Op: op, What: fmt.Sprintf("%s must be %d-D %s", name, rank, layout), Got: t.Shape.Clone(), Wanted: want}
+	}
+	return nil
+}
+
+// checkShape checks that t is a host tensor of exactly the wanted shape.
+func checkShape(op, name string, t *Tensor, want tensor.Shape) error {
+	if err := checkHost(op, name, t); err != nil {
+		return err
+	}
+	return tensor.CheckShape(op, name, t.Shape, want)
+}

@@ -1,0 +1,215 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"simclr/internal/tensor"
+)
+
+// bnGeom describes x as N x C x S with S = H*W (1 for [N,C] input).
+type bnGeom struct{ n, c, s int }
+
+// m is the number of values per channel.
+func (g bnGeom) m() int { return g.n * g.s }
+
+// newBNGeom checks that x is a host tensor of shape [N,C,H,W] or [N,C].
+func newBNGeom(op, name string, x *Tensor) (bnGeom, error) {
+	if err := checkHost(op, name, x); err != nil {
+		return bnGeom{}, err
+	}
+	switch len(x.Shape) {
+	case 2:
+		return bnGeom{n: x.Shape[0], c: x.Shape[1], s: 1}, nil
+	case 4:
+		return bnGeom{n: x.Shape[0], c: x.Shape[1], s: x.Shape[2] * x.Shape[3]}, nil
+	}
+	return bnGeom{}, &tensor.ShapeError{Op: op, What: name + " must be [N,C,H,W] or [N,C]", Got: x.Shape.Clone(), Wanted: tensor.Shape{-1, -1, -1, -1}}
+}
+
+// checkChannelVectors checks that every named tensor has shape [C].
+func checkChannelVectors(op string, c int, names []string, ts ...*Tensor) error {
+	want := tensor.Shape{c}
+	for i, t := range ts {
+		if err := checkShape(op, names[i], t, want); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forChannels runs fn(c) for every channel, channels split over goroutines;
+// each channel is handled entirely by one goroutine in a fixed order, so the
+// per-channel sums do not depend on GOMAXPROCS.
+func forChannels(g bnGeom, fn func(c int)) {
+	parallelFor(g.c, grainFor(g.m(), 1<<15), func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			fn(c)
+		}
+	})
+}
+
+// BatchNormForwardTrain normalises x ([N,C,H,W] or [N,C]) with the batch
+// statistics: y = (x-mean)*invstd*gamma + beta with the biased variance.
+// It saves mean and invstd = 1/sqrt(var+eps) and updates the running
+// statistics like PyTorch: run = (1-momentum)*run + momentum*batch, using
+// the unbiased variance for runVar. Statistics are accumulated in float64.
+func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
+	const op = "batchnorm forward train"
+	g, err := newBNGeom(op, "x", x)
+	if err != nil {
+		return err
+	}
+	if err := checkShape(op, "y", y, x.Shape); err != nil {
+		return err
+	}
+	if err := checkChannelVectors(op, g.c, []string{"gamma", "beta", "saveMean", "saveInvStd", "runMean", "runVar"},
+		gamma, beta, saveMean, saveInvStd, runMean, runVar); err != nil {
+		return err
+	}
+	if !(eps > 0) || !finite32(eps) {
+		return fmt.Errorf("%s: eps %g must be positive and finite (PyTorch uses 1e-5)", op, eps)
+	}
+	if !(momentum >= 0 && momentum <= 1) {
+		return fmt.Errorf("%s: momentum %g must lie in [0, 1] (PyTorch uses 0.1)", op, momentum)
+	}
+	m := g.m()
+	if m < 2 {
+		return fmt.Errorf("%s: x %v has %d value per channel; training-mode batch norm needs at least 2 (use a larger batch)", op, x.Shape, m)
+	}
+	xs, ys := x.Host, y.Host
+	gs, bs := gamma.Host, beta.Host
+	sm, si, rm, rv := saveMean.Host, saveInvStd.Host, runMean.Host, runVar.Host
+	mom := float64(momentum)
+	unbias := float64(m) / float64(m-1)
+	forChannels(g, func(c int) {
+		var sum float64
+		for n := 0; n < g.n; n++ {
+			off := (n*g.c + c) * g.s
+			sum += sum64(xs[off : off+g.s])
+		}
+		mean := sum / float64(m)
+		var sq float64
+		for n := 0; n < g.n; n++ {
+			off := (n*g.c + c) * g.s
+			sq += sumSqDev64(xs[off:off+g.s], mean)
+		}
+		variance := sq / float64(m)
+		invStd := 1 / math.Sqrt(variance+float64(eps))
+		sm[c] = float32(mean)
+		si[c] = float32(invStd)
+		rm[c] = float32((1-mom)*float64(rm[c]) + mom*mean)
+		rv[c] = float32((1-mom)*float64(rv[c]) + mom*variance*unbias)
+		mean32 := float32(mean)
+		scale := float32(float64(gs[c]) * invStd)
+		shift := bs[c]
+		for n := 0; n < g.n; n++ {
+			off := (n*g.c + c) * g.s
+			src, dst := xs[off:off+g.s], ys[off:off+g.s]
+			dst = dst[:len(src)]
+			for i, v := range src {
+				dst[i] = (v-mean32)*scale + shift
+			}
+		}
+	})
+	return nil
+}
+
+// BatchNormForwardEval normalises x with the running statistics:
+// y = (x-runMean)/sqrt(runVar+eps)*gamma + beta.
+func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tensor, eps float32) error {
+	const op = "batchnorm forward eval"
+	g, err := newBNGeom(op, "x", x)
+	if err != nil {
+		return err
+	}
+	if err := checkShape(op, "y", y, x.Shape); err != nil {
+		return err
+	}
+	if err := checkChannelVectors(op, g.c, []string{"gamma", "beta", "runMean", "runVar"}, gamma, beta, runMean, runVar); err != nil {
+		return err
+	}
+	if !(eps > 0) || !finite32(eps) {
+		return fmt.Errorf("%s: eps %g must be positive and finite (PyTorch uses 1e-5)", op, eps)
+	}
+	for c, v := range runVar.Host {
+		if !(float64(v)+float64(eps) > 0) || !finite32(v) || !finite32(runMean.Host[c]) {
+			return fmt.Errorf("%s: running statistics of channel %d are invalid (mean %g, var %g); reload the checkpoint or retrain", op, c, runMean.Host[c], v)
+		}
+	}
+	xs, ys := x.Host, y.Host
+	gs, bs, rm, rv := gamma.Host, beta.Host, runMean.Host, runVar.Host
+	forChannels(g, func(c int) {
+		scale := float32(float64(gs[c]) / math.Sqrt(float64(rv[c])+float64(eps)))
+		mean, shift := rm[c], bs[c]
+		for n := 0; n < g.n; n++ {
+			off := (n*g.c + c) * g.s
+			src, dst := xs[off:off+g.s], ys[off:off+g.s]
+			dst = dst[:len(src)]
+			for i, v := range src {
+				dst[i] = (v-mean)*scale + shift
+			}
+		}
+	})
+	return nil
+}
+
+// BatchNormBackward computes dx, dgamma and dbeta of the training-mode
+// forward from the saved mean and invstd:
+//
+//	xhat = (x-mean)*invstd, dbeta = sum dy, dgamma = sum dy*xhat,
+//	dx = gamma*invstd*(dy - dbeta/M - xhat*dgamma/M).
+//
+// dx may alias dy.
+func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
+	const op = "batchnorm backward"
+	g, err := newBNGeom(op, "x", x)
+	if err != nil {
+		return err
+	}
+	if err := checkShape(op, "dy", dy, x.Shape); err != nil {
+		return err
+	}
+	if err := checkShape(op, "dx", dx, x.Shape); err != nil {
+		return err
+	}
+	if err := checkChannelVectors(op, g.c, []string{"gamma", "saveMean", "saveInvStd", "dgamma", "dbeta"},
+		gamma, saveMean, saveInvStd, dgamma, dbeta); err != nil {
+		return err
+	}
+	m := float64(g.m())
+	xs, dys, dxs := x.Host, dy.Host, dx.Host
+	gs, sm, si, dgs, dbs := gamma.Host, saveMean.Host, saveInvStd.Host, dgamma.Host, dbeta.Host
+	forChannels(g, func(c int) {
+		mean, inv := float64(sm[c]), float64(si[c])
+		var sdy, sdyx float64
+		for n := 0; n < g.n; n++ {
+			off := (n*g.c + c) * g.s
+			a, d := sumAndDotDev64(xs[off:off+g.s], dys[off:off+g.s], mean)
+			sdy += a
+			sdyx += d
+		}
+		dgamma := sdyx * inv
+		dgs[c] = float32(dgamma)
+		dbs[c] = float32(sdy)
+		if g.n == 0 {
+			return
+		}
+		// dx = k*(dy - a - (x-mean)*bcoef) with k = gamma*invstd,
+		// a = dbeta/M, bcoef = dgamma*invstd/M.
+		k := float32(float64(gs[c]) * inv)
+		a := float32(sdy / m)
+		bcoef := float32(dgamma * inv / m)
+		mean32 := sm[c]
+		for n := 0; n < g.n; n++ {
+			off := (n*g.c + c) * g.s
+			xv, gv, out := xs[off:off+g.s], dys[off:off+g.s], dxs[off:off+g.s]
+			gv = gv[:len(xv)]
+			out = out[:len(xv)]
+			for i, v := range xv {
+				out[i] = k * (gv[i] - a - (v-mean32)*bcoef)
+			}
+		}
+	})
+	return nil
+}

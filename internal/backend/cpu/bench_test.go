@@ -1,0 +1,120 @@
+package cpu
+
+import (
+	"testing"
+
+	"simclr/internal/backend"
+	"simclr/internal/gradcheck"
+)
+
+// benchShape is one benchmarked 3x3, stride-1, padding-1 convolution.
+type benchShape struct {
+	name       string
+	n, c, size int
+}
+
+// benchShapes: the ResNet-18 CIFAR layer1 convolution (N=64, 64->64
+// channels, 32x32) and the layer4 convolution of the default width-16
+// model at batch 2x128 (128 channels, 4x4), where images share a gemm.
+var benchShapes = []benchShape{
+	{"layer1_n64_c64_32x32", 64, 64, 32},
+	{"w16layer4_n256_c128_4x4", 256, 128, 4},
+}
+
+// benchConv holds the operands of one benchmarked convolution.
+type benchConv struct {
+	b               *Backend
+	x, w, y, dx, dw *Tensor
+	p               backend.ConvParams
+	flops           float64 // multiply-adds * 2 of one pass
+}
+
+func newBenchConv(tb testing.TB, s benchShape) *benchConv {
+	const k = 3
+	n, c, hw := s.n, s.c, s.size
+	b := New()
+	mk := func(seed uint64, shape ...int) *Tensor {
+		t, err := b.New(shape...)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		copy(t.Host, gradcheck.RandomVector(t.Numel(), seed))
+		return t
+	}
+	return &benchConv{
+		b: b, p: backend.ConvParams{Stride: 1, Pad: 1},
+		x: mk(1, n, c, hw, hw), w: mk(2, c, c, k, k), y: mk(3, n, c, hw, hw),
+		dx: mk(4, n, c, hw, hw), dw: mk(5, c, c, k, k),
+		flops: 2 * float64(n) * float64(c*c*k*k*hw*hw),
+	}
+}
+
+func reportGFLOPs(b *testing.B, flopsPerOp float64) {
+	b.ReportMetric(flopsPerOp*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// runConvBench runs body as one sub-benchmark per benchShapes entry and
+// reports GFLOP/s, counting passes forward-equivalent passes per call.
+func runConvBench(b *testing.B, passes float64, body func(c *benchConv) error) {
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			c := newBenchConv(b, s)
+			b.ResetTimer()
+			for b.Loop() {
+				if err := body(c); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportGFLOPs(b, passes*c.flops)
+		})
+	}
+}
+
+func BenchmarkConvForward(b *testing.B) {
+	runConvBench(b, 1, func(c *benchConv) error { return c.b.Conv2DForward(c.x, c.w, c.y, c.p) })
+}
+
+// BenchmarkConvBackward runs backward-data and backward-filter (twice the
+// forward's flops).
+func BenchmarkConvBackward(b *testing.B) {
+	runConvBench(b, 2, func(c *benchConv) error {
+		if err := c.b.Conv2DBackwardData(c.y, c.w, c.dx, c.p); err != nil {
+			return err
+		}
+		return c.b.Conv2DBackwardFilter(c.x, c.y, c.dw, c.p)
+	})
+}
+
+func BenchmarkConvBackwardData(b *testing.B) {
+	runConvBench(b, 1, func(c *benchConv) error { return c.b.Conv2DBackwardData(c.y, c.w, c.dx, c.p) })
+}
+
+func BenchmarkConvBackwardFilter(b *testing.B) {
+	runConvBench(b, 1, func(c *benchConv) error { return c.b.Conv2DBackwardFilter(c.x, c.y, c.dw, c.p) })
+}
+
+// BenchmarkBatchNorm runs forward-train + backward on the same layer's
+// activations [64,64,32,32].
+func BenchmarkBatchNorm(b *testing.B) {
+	c := newBenchConv(b, benchShapes[0])
+	bk := c.b
+	mk := func(shape ...int) *Tensor {
+		t, err := bk.New(shape...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return t
+	}
+	gamma, beta := mk(64), mk(64)
+	mean, inv, rm, rv, dg, db := mk(64), mk(64), mk(64), mk(64), mk(64), mk(64)
+	b.SetBytes(int64(len(c.x.Host)) * 4)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := bk.BatchNormForwardTrain(c.x, gamma, beta, c.y, mean, inv, rm, rv, 0.1, 1e-5); err != nil {
+			b.Fatal(err)
+		}
+		if err := bk.BatchNormBackward(c.y, c.x, gamma, mean, inv, c.dx, dg, db); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

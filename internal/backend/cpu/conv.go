@@ -1,0 +1,386 @@
+package cpu
+
+import (
+	"fmt"
+
+	"simclr/internal/backend"
+	"simclr/internal/gemm"
+	"simclr/internal/tensor"
+)
+
+// maxFilterPartials is the number of batch chunks whose partial weight
+// gradients Conv2DBackwardFilter computes independently and then adds in
+// chunk order. It is a constant so the summation order depends only on N.
+const maxFilterPartials = 8
+
+// convGeom holds the sizes of one convolution.
+type convGeom struct {
+	n, cin, h, w    int
+	cout, k         int
+	stride, pad     int
+	ho, wo          int
+	colRows, colLen int // im2col matrix: colRows x colLen (= Cin*K*K x Ho*Wo)
+}
+
+// identity reports whether im2col is the identity (1x1, stride 1, no pad),
+// so the input image can be used as the column matrix directly.
+func (g *convGeom) identity() bool { return g.k == 1 && g.stride == 1 && g.pad == 0 }
+
+// newConvGeom derives the geometry from the image-side tensor (x or dx) and
+// the weight-side tensor (w or dw), both already checked to be 4-D.
+func newConvGeom(op string, img, wt *Tensor, imgName, wName string, p backend.ConvParams) (convGeom, error) {
+	if p.Stride < 1 {
+		return convGeom{}, fmt.Errorf("%s: stride %d must be >= 1", op, p.Stride)
+	}
+	if p.Pad < 0 {
+		return convGeom{}, fmt.Errorf("%s: padding %d must be >= 0", op, p.Pad)
+	}
+	g := convGeom{
+		n: img.Shape[0], cin: img.Shape[1], h: img.Shape[2], w: img.Shape[3],
+		cout: wt.Shape[0], k: wt.Shape[2], stride: p.Stride, pad: p.Pad,
+	}
+	if wt.Shape[3] != g.k || wt.Shape[1] != g.cin || g.k < 1 {
+		k := max(g.k, 1)
+		return convGeom{}, &tensor.ShapeError{Op: op, What: fmt.Sprintf("%s (square kernel over %s's %d channels)", wName, imgName, g.cin),
+			Got: wt.Shape.Clone(), Wanted: tensor.Shape{g.cout, g.cin, k, k}}
+	}
+	if g.h+2*g.pad < g.k || g.w+2*g.pad < g.k {
+		return convGeom{}, fmt.Errorf("%s: %s %v with padding %d is smaller than the %dx%d kernel; use a larger input or more padding",
+			op, imgName, img.Shape, g.pad, g.k, g.k)
+	}
+	g.ho = backend.ConvOutSize(g.h, g.k, g.stride, g.pad)
+	g.wo = backend.ConvOutSize(g.w, g.k, g.stride, g.pad)
+	g.colRows = g.cin * g.k * g.k
+	g.colLen = g.ho * g.wo
+	return g, nil
+}
+
+// outShape is the shape of y / dy.
+func (g *convGeom) outShape() tensor.Shape { return tensor.Shape{g.n, g.cout, g.ho, g.wo} }
+
+// validOut returns the range [lo, hi) of output columns ow whose input
+// column ow*stride - pad + kw lies inside [0, size).
+func validOut(kw, pad, stride, size, outSize int) (lo, hi int) {
+	if d := pad - kw; d > 0 {
+		lo = (d + stride - 1) / stride
+	}
+	last := size - 1 + pad - kw
+	if last < 0 {
+		return lo, lo
+	}
+	hi = min(last/stride+1, outSize)
+	if hi < lo {
+		hi = lo
+	}
+	return lo, hi
+}
+
+// im2col writes the column matrix of one image x [Cin,H,W] into col, a
+// matrix with row stride ld: row (ci*K+kh)*K+kw holds x[ci, oh*s-p+kh,
+// ow*s-p+kw] (0 outside the image) at column off + oh*Wo+ow.
+func im2col(g *convGeom, x, col []float32, ld, off int) {
+	k, s, p, h, w, ho, wo := g.k, g.stride, g.pad, g.h, g.w, g.ho, g.wo
+	hw := h * w
+	for ci := 0; ci < g.cin; ci++ {
+		plane := x[ci*hw : (ci+1)*hw]
+		for kh := 0; kh < k; kh++ {
+			for kw := 0; kw < k; kw++ {
+				r := (ci*k+kh)*k + kw
+				row := col[r*ld+off : r*ld+off+g.colLen]
+				ow0, ow1 := validOut(kw, p, s, w, wo)
+				for oh := 0; oh < ho; oh++ {
+					dst := row[oh*wo : (oh+1)*wo]
+					ih := oh*s - p + kh
+					if ih < 0 || ih >= h {
+						clear(dst)
+						continue
+					}
+					clear(dst[:ow0])
+					clear(dst[ow1:])
+					if ow1 <= ow0 {
+						continue
+					}
+					src := plane[ih*w : (ih+1)*w]
+					iw := ow0*s - p + kw
+					if s == 1 {
+						copy(dst[ow0:ow1], src[iw:iw+ow1-ow0])
+						continue
+					}
+					seg := dst[ow0:ow1]
+					for j := range seg {
+						seg[j] = src[iw]
+						iw += s
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds the column matrix of one image (stored like im2col's, with
+// row stride ld and column offset off) back into the image dx [Cin,H,W],
+// which it zeroes first: the adjoint of im2col. The summation order is
+// fixed (row by row of col).
+func col2im(g *convGeom, col, dx []float32, ld, off int) {
+	clear(dx)
+	k, s, p, h, w, ho, wo := g.k, g.stride, g.pad, g.h, g.w, g.ho, g.wo
+	hw := h * w
+	for ci := 0; ci < g.cin; ci++ {
+		plane := dx[ci*hw : (ci+1)*hw]
+		for kh := 0; kh < k; kh++ {
+			for kw := 0; kw < k; kw++ {
+				r := (ci*k+kh)*k + kw
+				row := col[r*ld+off : r*ld+off+g.colLen]
+				ow0, ow1 := validOut(kw, p, s, w, wo)
+				if ow1 <= ow0 {
+					continue
+				}
+				for oh := 0; oh < ho; oh++ {
+					ih := oh*s - p + kh
+					if ih < 0 || ih >= h {
+						continue
+					}
+					src := row[oh*wo+ow0 : oh*wo+ow1]
+					dst := plane[ih*w : (ih+1)*w]
+					iw := ow0*s - p + kw
+					if s == 1 {
+						d := dst[iw : iw+len(src)]
+						for j, v := range src {
+							d[j] += v
+						}
+						continue
+					}
+					for _, v := range src {
+						dst[iw] += v
+						iw += s
+					}
+				}
+			}
+		}
+	}
+}
+
+// convTargetCols is the number of output positions one im2col + Sgemm call
+// aims for: when an image's output is smaller (deep layers: 8x8, 4x4),
+// several images share one gemm so that it stays efficient.
+const convTargetCols = 512
+
+// groupSize returns how many images share one column matrix. It depends
+// only on the shapes, so results never depend on the number of workers.
+func (g *convGeom) groupSize() int {
+	b := (convTargetCols + g.colLen - 1) / g.colLen
+	return max(1, min(b, g.n))
+}
+
+// convScratch holds one worker's column matrix and output staging buffer.
+type convScratch struct {
+	col, tmp []float32
+}
+
+func (b *Backend) getConvScratch(g *convGeom, group int) convScratch {
+	var s convScratch
+	if !(g.identity() && group == 1) {
+		s.col = b.scratch.get(g.colRows * group * g.colLen)
+	}
+	if group > 1 {
+		s.tmp = b.scratch.get(g.cout * group * g.colLen)
+	}
+	return s
+}
+
+func (b *Backend) putConvScratch(s convScratch) {
+	if s.col != nil {
+		b.scratch.put(s.col)
+	}
+	if s.tmp != nil {
+		b.scratch.put(s.tmp)
+	}
+}
+
+// columns returns the column matrix [Cin*K*K, nb*Ho*Wo] of images
+// i0..i0+nb-1 of x (the image itself for a single image and a 1x1
+// stride-1 unpadded kernel).
+func (g *convGeom) columns(x []float32, i0, nb int, s convScratch) []float32 {
+	inLen := g.cin * g.h * g.w
+	if g.identity() && nb == 1 {
+		return x[i0*inLen : (i0+1)*inLen]
+	}
+	cols := nb * g.colLen
+	for j := 0; j < nb; j++ {
+		im2col(g, x[(i0+j)*inLen:(i0+j+1)*inLen], s.col, cols, j*g.colLen)
+	}
+	return s.col[:g.colRows*cols]
+}
+
+// gatherOut returns dy of images i0..i0+nb-1 as one [Cout, nb*Ho*Wo]
+// matrix (dy itself for a single image).
+func (g *convGeom) gatherOut(dy []float32, i0, nb int, s convScratch) []float32 {
+	outLen := g.cout * g.colLen
+	if nb == 1 {
+		return dy[i0*outLen : (i0+1)*outLen]
+	}
+	cols := nb * g.colLen
+	for j := 0; j < nb; j++ {
+		img := dy[(i0+j)*outLen : (i0+j+1)*outLen]
+		for co := 0; co < g.cout; co++ {
+			copy(s.tmp[co*cols+j*g.colLen:co*cols+(j+1)*g.colLen], img[co*g.colLen:(co+1)*g.colLen])
+		}
+	}
+	return s.tmp[:g.cout*cols]
+}
+
+// Conv2DForward computes y = conv(x, w): x [N,Cin,H,W], w [Cout,Cin,K,K],
+// y [N,Cout,Ho,Wo]. Groups of images (one image for large outputs) are
+// processed in parallel, each as im2col + one Sgemm.
+func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
+	const op = "conv2d forward"
+	if err := checkRank(op, "x", x, 4, "[N,Cin,H,W]"); err != nil {
+		return err
+	}
+	if err := checkRank(op, "w", w, 4, "[Cout,Cin,K,K]"); err != nil {
+		return err
+	}
+	g, err := newConvGeom(op, x, w, "x", "w", p)
+	if err != nil {
+		return err
+	}
+	if err := checkShape(op, "y", y, g.outShape()); err != nil {
+		return err
+	}
+	group := g.groupSize()
+	outLen := g.cout * g.colLen
+	xs, ws, ys := x.Host, w.Host, y.Host
+	parallelFor((g.n+group-1)/group, 1, func(lo, hi int) {
+		s := b.getConvScratch(&g, group)
+		defer b.putConvScratch(s)
+		for gi := lo; gi < hi; gi++ {
+			i0 := gi * group
+			nb := min(group, g.n-i0)
+			cols := nb * g.colLen
+			c := g.columns(xs, i0, nb, s)
+			if nb == 1 {
+				gemm.Sgemm(false, false, g.cout, cols, g.colRows, 1, ws, g.colRows, c, cols, 0, ys[i0*outLen:(i0+1)*outLen], cols)
+				continue
+			}
+			gemm.Sgemm(false, false, g.cout, cols, g.colRows, 1, ws, g.colRows, c, cols, 0, s.tmp, cols)
+			for j := 0; j < nb; j++ {
+				img := ys[(i0+j)*outLen : (i0+j+1)*outLen]
+				for co := 0; co < g.cout; co++ {
+					copy(img[co*g.colLen:(co+1)*g.colLen], s.tmp[co*cols+j*g.colLen:co*cols+(j+1)*g.colLen])
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// Conv2DBackwardData computes dx, the gradient of the convolution with
+// respect to its input: per group of images, dcol = w^T dy followed by
+// col2im.
+func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) error {
+	const op = "conv2d backward data"
+	if err := checkRank(op, "dx", dx, 4, "[N,Cin,H,W]"); err != nil {
+		return err
+	}
+	if err := checkRank(op, "w", w, 4, "[Cout,Cin,K,K]"); err != nil {
+		return err
+	}
+	g, err := newConvGeom(op, dx, w, "dx", "w", p)
+	if err != nil {
+		return err
+	}
+	if err := checkShape(op, "dy", dy, g.outShape()); err != nil {
+		return err
+	}
+	group := g.groupSize()
+	inLen := g.cin * g.h * g.w
+	dys, ws, dxs := dy.Host, w.Host, dx.Host
+	parallelFor((g.n+group-1)/group, 1, func(lo, hi int) {
+		s := b.getConvScratch(&g, group)
+		defer b.putConvScratch(s)
+		for gi := lo; gi < hi; gi++ {
+			i0 := gi * group
+			nb := min(group, g.n-i0)
+			cols := nb * g.colLen
+			dyg := g.gatherOut(dys, i0, nb, s)
+			if g.identity() && nb == 1 {
+				gemm.Sgemm(true, false, g.colRows, cols, g.cout, 1, ws, g.colRows, dyg, cols, 0, dxs[i0*inLen:(i0+1)*inLen], cols)
+				continue
+			}
+			gemm.Sgemm(true, false, g.colRows, cols, g.cout, 1, ws, g.colRows, dyg, cols, 0, s.col, cols)
+			for j := 0; j < nb; j++ {
+				col2im(&g, s.col, dxs[(i0+j)*inLen:(i0+j+1)*inLen], cols, j*g.colLen)
+			}
+		}
+	})
+	return nil
+}
+
+// Conv2DBackwardFilter computes dw = sum_n dy[n] col(x[n])^T. The batch is
+// cut into at most maxFilterPartials fixed chunks (their size depends only
+// on N); each chunk accumulates its images in order into its own partial,
+// and the partials are added in chunk order, so dw does not depend on
+// GOMAXPROCS.
+func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) error {
+	const op = "conv2d backward filter"
+	if err := checkRank(op, "x", x, 4, "[N,Cin,H,W]"); err != nil {
+		return err
+	}
+	if err := checkRank(op, "dw", dw, 4, "[Cout,Cin,K,K]"); err != nil {
+		return err
+	}
+	g, err := newConvGeom(op, x, dw, "x", "dw", p)
+	if err != nil {
+		return err
+	}
+	if err := checkShape(op, "dy", dy, g.outShape()); err != nil {
+		return err
+	}
+	if g.n == 0 {
+		clear(dw.Host)
+		return nil
+	}
+	per := (g.n + maxFilterPartials - 1) / maxFilterPartials
+	chunks := (g.n + per - 1) / per
+	group := min(g.groupSize(), per)
+	wLen := len(dw.Host)
+	partials := make([][]float32, chunks)
+	partials[0] = dw.Host
+	for c := 1; c < chunks; c++ {
+		partials[c] = b.scratch.get(wLen)
+	}
+	xs, dys := x.Host, dy.Host
+	parallelFor(chunks, 1, func(c0, c1 int) {
+		s := b.getConvScratch(&g, group)
+		defer b.putConvScratch(s)
+		for c := c0; c < c1; c++ {
+			end := min((c+1)*per, g.n)
+			beta := float32(0)
+			for i0 := c * per; i0 < end; i0 += group {
+				nb := min(group, end-i0)
+				cols := nb * g.colLen
+				dyg := g.gatherOut(dys, i0, nb, s)
+				cm := g.columns(xs, i0, nb, s)
+				gemm.Sgemm(false, true, g.cout, g.colRows, cols, 1, dyg, cols, cm, cols, beta, partials[c], g.colRows)
+				beta = 1
+			}
+		}
+	})
+	if chunks > 1 {
+		out := dw.Host
+		parallelFor(wLen, elemGrain, func(lo, hi int) {
+			acc := out[lo:hi]
+			for c := 1; c < chunks; c++ {
+				src := partials[c][lo:hi]
+				src = src[:len(acc)]
+				for j, v := range src {
+					acc[j] += v
+				}
+			}
+		})
+		for c := 1; c < chunks; c++ {
+			b.scratch.put(partials[c])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package cpu
+
+import (
+	"simclr/internal/gemm"
+	"simclr/internal/tensor"
+)
+
+// LinearForward computes y = x w^T + b: x [N,In], w [Out,In], b [Out] or
+// nil, y [N,Out].
+func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
+	const op = "linear forward"
+	if err := checkRank(op, "x", x, 2, "[N,In]"); err != nil {
+		return err
+	}
+	if err := checkRank(op, "w", w, 2, "[Out,In]"); err != nil {
+		return err
+	}
+	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
+	if err := tensor.CheckShape(op, "w (columns must match x's features)", w.Shape, tensor.Shape{out, in}); err != nil {
+		return err
+	}
+	if bias != nil {
+		if err := checkShape(op, "b", bias, tensor.Shape{out}); err != nil {
+			return err
+		}
+	}
+	if err := checkShape(op, "y", y, tensor.Shape{n, out}); err != nil {
+		return err
+	}
+	ys := y.Host
+	gemm.Sgemm(false, true, n, out, in, 1, x.Host, in, w.Host, in, 0, ys, out)
+	if bias != nil && out > 0 {
+		bs := bias.Host
+		parallelFor(n, grainFor(out, elemGrain), func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row := ys[r*out : (r+1)*out]
+				row = row[:len(bs)]
+				for j, v := range bs {
+					row[j] += v
+				}
+			}
+		})
+	}
+	return nil
+}
+
+// LinearBackward computes, for y = x w^T + b, dx = dy w (skipped when dx is
+// nil), dw = dy^T x and db = column sums of dy (nil when there is no bias;
+// accumulated in float64 in row order).
+func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
+	const op = "linear backward"
+	if err := checkRank(op, "x", x, 2, "[N,In]"); err != nil {
+		return err
+	}
+	if err := checkRank(op, "w", w, 2, "[Out,In]"); err != nil {
+		return err
+	}
+	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
+	if err := tensor.CheckShape(op, "w (columns must match x's features)", w.Shape, tensor.Shape{out, in}); err != nil {
+		return err
+	}
+	if err := checkShape(op, "dy", dy, tensor.Shape{n, out}); err != nil {
+		return err
+	}
+	if dx != nil {
+		if err := checkShape(op, "dx", dx, x.Shape); err != nil {
+			return err
+		}
+	}
+	if err := checkShape(op, "dw", dw, w.Shape); err != nil {
+		return err
+	}
+	if db != nil {
+		if err := checkShape(op, "db", db, tensor.Shape{out}); err != nil {
+			return err
+		}
+	}
+	dys := dy.Host
+	if dx != nil {
+		gemm.Sgemm(false, false, n, in, out, 1, dys, out, w.Host, in, 0, dx.Host, in)
+	}
+	gemm.Sgemm(true, false, out, in, n, 1, dys, out, x.Host, in, 0, dw.Host, in)
+	if db != nil {
+		dbs := db.Host
+		const block = 256
+		parallelFor(out, block, func(lo, hi int) {
+			var acc [block]float64
+			a := acc[:hi-lo]
+			for r := 0; r < n; r++ {
+				row := dys[r*out+lo : r*out+hi]
+				row = row[:len(a)]
+				for j, v := range row {
+					a[j] += float64(v)
+				}
+			}
+			for j, v := range a {
+				dbs[lo+j] = float32(v)
+			}
+		})
+	}
+	return nil
+}

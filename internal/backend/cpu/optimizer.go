@@ -1,0 +1,149 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"simclr/internal/backend"
+)
+
+// finite32 reports whether v is neither NaN nor infinite.
+func finite32(v float32) bool {
+	f := float64(v)
+	return !math.IsNaN(f) && !math.IsInf(f, 0)
+}
+
+// widen returns the float64 closest to the shortest decimal that rounds to
+// v, recovering the value the user wrote (0.999, not 0.99900001287). The
+// AdamW scalars (1-beta, bias corrections, lr*wd) are then computed in
+// float64 from those values, as PyTorch does with its Python floats.
+func widen(v float32) float64 {
+	f, err := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
+	if err != nil {
+		return float64(v)
+	}
+	return f
+}
+
+// MomentumStep applies one momentum-SGD update to p in place (PyTorch SGD
+// semantics with dampening 0, see backend.MomentumOpts):
+//
+//	g' = TrustRatio*(g + WeightDecay*p); buf = Momentum*buf + g' (buf = g'
+//	on the first step); d = Nesterov ? g' + Momentum*buf : buf; p -= LR*d.
+//
+// Each operation is rounded to float32 separately (no fused multiply-add),
+// like PyTorch's tensor ops.
+func (b *Backend) MomentumStep(p, g, buf *Tensor, o backend.MomentumOpts) error {
+	const op = "momentum step"
+	if err := checkHost(op, "p", p); err != nil {
+		return err
+	}
+	if err := checkShape(op, "g", g, p.Shape); err != nil {
+		return err
+	}
+	if err := checkShape(op, "buf", buf, p.Shape); err != nil {
+		return err
+	}
+	if !(o.TrustRatio > 0) || !finite32(o.TrustRatio) {
+		return fmt.Errorf("%s: trust ratio %g must be positive and finite (plain SGD passes 1)", op, o.TrustRatio)
+	}
+	if !finite32(o.LR) || !finite32(o.Momentum) || !finite32(o.WeightDecay) {
+		return fmt.Errorf("%s: lr %g, momentum %g and weight decay %g must be finite", op, o.LR, o.Momentum, o.WeightDecay)
+	}
+	if o.Momentum < 0 {
+		return fmt.Errorf("%s: momentum %g must be >= 0", op, o.Momentum)
+	}
+	lr, mom, wd, tr := o.LR, o.Momentum, o.WeightDecay, o.TrustRatio
+	first, nesterov := o.FirstStep, o.Nesterov
+	ps, gs, bs := p.Host, g.Host, buf.Host
+	parallelFor(len(ps), elemGrain, func(lo, hi int) {
+		pv, gv, bv := ps[lo:hi], gs[lo:hi], bs[lo:hi]
+		gv = gv[:len(pv)]
+		bv = bv[:len(pv)]
+		for i, x := range pv {
+			d := gv[i]
+			if wd != 0 {
+				d = d + float32(wd*x)
+			}
+			if tr != 1 {
+				d = float32(tr * d)
+			}
+			var m float32
+			if first {
+				m = d
+			} else {
+				m = float32(mom*bv[i]) + d
+			}
+			bv[i] = m
+			step := m
+			if nesterov {
+				step = d + float32(mom*m)
+			}
+			pv[i] = x - float32(lr*step)
+		}
+	})
+	return nil
+}
+
+// AdamWStep applies one AdamW update to p in place with PyTorch's
+// semantics: p *= 1 - LR*WeightDecay; m = Beta1*m + (1-Beta1)*g;
+// v = Beta2*v + (1-Beta2)*g*g; p -= LR/(1-Beta1^Step) * m /
+// (sqrt(v)/sqrt(1-Beta2^Step) + Eps). Step counts from 1. The scalar
+// factors are computed in float64 from the decimal values of the options
+// (see widen), each tensor operation is rounded to float32.
+func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
+	const op = "adamw step"
+	if err := checkHost(op, "p", p); err != nil {
+		return err
+	}
+	if err := checkShape(op, "g", g, p.Shape); err != nil {
+		return err
+	}
+	if err := checkShape(op, "m", m, p.Shape); err != nil {
+		return err
+	}
+	if err := checkShape(op, "v", v, p.Shape); err != nil {
+		return err
+	}
+	if o.Step < 1 {
+		return fmt.Errorf("%s: step %d must count from 1", op, o.Step)
+	}
+	if !finite32(o.LR) || !finite32(o.WeightDecay) || !finite32(o.Eps) {
+		return fmt.Errorf("%s: lr %g, weight decay %g and eps %g must be finite", op, o.LR, o.WeightDecay, o.Eps)
+	}
+	if !(o.Beta1 >= 0 && o.Beta1 < 1) || !(o.Beta2 >= 0 && o.Beta2 < 1) {
+		return fmt.Errorf("%s: betas (%g, %g) must lie in [0, 1)", op, o.Beta1, o.Beta2)
+	}
+	if o.Eps < 0 {
+		return fmt.Errorf("%s: eps %g must be >= 0", op, o.Eps)
+	}
+	lr, wd := widen(o.LR), widen(o.WeightDecay)
+	b1, b2 := widen(o.Beta1), widen(o.Beta2)
+	decay := float32(1 - lr*wd)
+	bc1 := 1 - math.Pow(b1, float64(o.Step))
+	bc2 := 1 - math.Pow(b2, float64(o.Step))
+	stepSize := float32(lr / bc1)
+	bc2Sqrt := float32(math.Sqrt(bc2))
+	beta1, beta2 := o.Beta1, o.Beta2
+	oneMinusB1, oneMinusB2 := float32(1-b1), float32(1-b2)
+	eps := o.Eps
+	ps, gs, ms, vs := p.Host, g.Host, m.Host, v.Host
+	parallelFor(len(ps), elemGrain, func(lo, hi int) {
+		pv, gv, mv, vv := ps[lo:hi], gs[lo:hi], ms[lo:hi], vs[lo:hi]
+		gv = gv[:len(pv)]
+		mv = mv[:len(pv)]
+		vv = vv[:len(pv)]
+		for i, x := range pv {
+			gi := gv[i]
+			x = float32(x * decay)
+			mi := float32(beta1*mv[i]) + float32(oneMinusB1*gi)
+			vi := float32(beta2*vv[i]) + float32(oneMinusB2*float32(gi*gi))
+			mv[i] = mi
+			vv[i] = vi
+			denom := float32(float32(math.Sqrt(float64(vi)))/bc2Sqrt) + eps
+			pv[i] = x - float32(stepSize*float32(mi/denom))
+		}
+	})
+	return nil
+}

@@ -1,0 +1,201 @@
+package cpu
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"simclr/internal/backend"
+)
+
+// TestMomentumStepByHand checks two steps of each variant on values worked
+// out by hand (lr 0.1, momentum 0.9).
+func TestMomentumStepByHand(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   backend.MomentumOpts
+		p0, g  []float32
+		step1  []float64 // p after the first step
+		buf1   []float64
+		step2  []float64 // p after a second step with the same g
+		bufEnd []float64
+	}{
+		{
+			// g' = g + 0.1p. Elem 0: g'=0.6, buf=0.6, p=0.94; then
+			// g'=0.5+0.094=0.594, buf=0.54+0.594=1.134, p=0.94-0.1134=0.8266.
+			// Elem 1 (g=0): g'=-0.2, p=-1.98; g'=-0.198, buf=-0.378, p=-1.9422.
+			name:  "sgd weight decay",
+			opts:  backend.MomentumOpts{LR: 0.1, Momentum: 0.9, WeightDecay: 0.1, TrustRatio: 1},
+			p0:    []float32{1, -2},
+			g:     []float32{0.5, 0},
+			step1: []float64{0.94, -1.98}, buf1: []float64{0.6, -0.2},
+			step2: []float64{0.8266, -1.9422}, bufEnd: []float64{1.134, -0.378},
+		},
+		{
+			// Nesterov: d = g' + 0.9 buf. Step 1: g'=0.6, buf=0.6, d=1.14,
+			// p=0.886. Step 2: g'=0.5886, buf=1.1286, d=0.5886+1.01574=1.60434,
+			// p=0.886-0.160434=0.725566.
+			name:  "nesterov",
+			opts:  backend.MomentumOpts{LR: 0.1, Momentum: 0.9, WeightDecay: 0.1, TrustRatio: 1, Nesterov: true},
+			p0:    []float32{1},
+			g:     []float32{0.5},
+			step1: []float64{0.886}, buf1: []float64{0.6},
+			step2: []float64{0.725566}, bufEnd: []float64{1.1286},
+		},
+		{
+			// LARS trust ratio 2, no decay: g'=1; p=0.9; buf=0.9+1=1.9, p=0.71.
+			name:  "trust ratio",
+			opts:  backend.MomentumOpts{LR: 0.1, Momentum: 0.9, TrustRatio: 2},
+			p0:    []float32{1},
+			g:     []float32{0.5},
+			step1: []float64{0.9}, buf1: []float64{1},
+			step2: []float64{0.71}, bufEnd: []float64{1.9},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := New()
+			n := len(tc.p0)
+			p := newT(t, b, tc.p0, n)
+			g := newT(t, b, tc.g, n)
+			buf := randT(t, b, 1, 100, n) // stale contents: the first step must ignore them
+			o := tc.opts
+			o.FirstStep = true
+			must(t, b.MomentumStep(p, g, buf, o))
+			closeTo(t, "p step 1", p.Host, tc.step1, 1e-6, 1e-7)
+			closeTo(t, "buf step 1", buf.Host, tc.buf1, 1e-6, 1e-7)
+			o.FirstStep = false
+			must(t, b.MomentumStep(p, g, buf, o))
+			closeTo(t, "p step 2", p.Host, tc.step2, 1e-6, 1e-7)
+			closeTo(t, "buf step 2", buf.Host, tc.bufEnd, 1e-6, 1e-7)
+		})
+	}
+}
+
+// TestAdamWStepByHand: lr 0.1, betas (0.9, 0.999), eps 1e-8, wd 0.01,
+// p0 = 1 and gradients 0.5, -0.25, 0.125. Step 1: p = 0.999 -
+// 0.1*(0.05/0.1)/(sqrt(0.00025/0.001)+1e-8) = 0.899000002. Steps 2 and 3
+// follow the same formula (m = 0.02, v = 0.00031225, bc1 = 0.19,
+// bc2 = 0.001999 -> p = 0.871467299; then p = 0.836552918).
+func TestAdamWStepByHand(t *testing.T) {
+	b := New()
+	p := newT(t, b, []float32{1}, 1)
+	g := newT(t, b, nil, 1)
+	m, v := newT(t, b, nil, 1), newT(t, b, nil, 1)
+	o := backend.AdamWOpts{LR: 0.1, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
+	steps := []struct {
+		g       float32
+		p, m, v float64
+	}{
+		{0.5, 0.899000002, 0.05, 0.00025},
+		{-0.25, 0.8714672987, 0.02, 0.00031225},
+		{0.125, 0.8365529176, 0.0305, 0.00032756275},
+	}
+	for i, s := range steps {
+		g.Host[0] = s.g
+		o.Step = i + 1
+		must(t, b.AdamWStep(p, g, m, v, o))
+		closeTo(t, "p", p.Host, []float64{s.p}, 1e-6, 0)
+		closeTo(t, "m", m.Host, []float64{s.m}, 1e-6, 0)
+		closeTo(t, "v", v.Host, []float64{s.v}, 1e-6, 0)
+	}
+}
+
+// TestOptimizerStepsLarge runs both steps on tensors spanning several
+// parallel chunks and compares every element with the scalar formula.
+func TestOptimizerStepsLarge(t *testing.T) {
+	b := New()
+	n := 3*elemGrain + 17
+	p := randT(t, b, 1, 1, n)
+	g := randT(t, b, 2, 1, n)
+	buf := randT(t, b, 3, 1, n)
+	p0, buf0 := f64(p.Host), f64(buf.Host)
+	mo := backend.MomentumOpts{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, TrustRatio: 0.7, Nesterov: true}
+	must(t, b.MomentumStep(p, g, buf, mo))
+	wantP, wantB := make([]float64, n), make([]float64, n)
+	for i := range wantP {
+		d := 0.7 * (float64(g.Host[i]) + 1e-4*p0[i])
+		wantB[i] = 0.9*buf0[i] + d
+		wantP[i] = p0[i] - 0.05*(d+0.9*wantB[i])
+	}
+	closeTo(t, "momentum p", p.Host, wantP, 1e-5, 1e-6)
+	closeTo(t, "momentum buf", buf.Host, wantB, 1e-5, 1e-6)
+
+	m, v := randT(t, b, 4, 0.1, n), randT(t, b, 5, 0.1, n)
+	for i := range v.Host {
+		v.Host[i] = float32(math.Abs(float64(v.Host[i])))
+	}
+	p0, m0, v0 := f64(p.Host), f64(m.Host), f64(v.Host)
+	ao := backend.AdamWOpts{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.05, Step: 7}
+	must(t, b.AdamWStep(p, g, m, v, ao))
+	bc1, bc2 := 1-math.Pow(0.9, 7), 1-math.Pow(0.999, 7)
+	for i := range wantP {
+		gi := float64(g.Host[i])
+		mi := 0.9*m0[i] + 0.1*gi
+		vi := 0.999*v0[i] + 0.001*gi*gi
+		wantP[i] = p0[i]*(1-1e-3*0.05) - 1e-3/bc1*mi/(math.Sqrt(vi)/math.Sqrt(bc2)+1e-8)
+	}
+	closeTo(t, "adamw p", p.Host, wantP, 1e-5, 1e-6)
+}
+
+func TestOptimizerStepsRejectBadOptions(t *testing.T) {
+	b := New()
+	p, g, buf, v := newT(t, b, nil, 3), newT(t, b, nil, 3), newT(t, b, nil, 3), newT(t, b, nil, 3)
+	nan := float32(math.NaN())
+	for _, o := range []backend.MomentumOpts{
+		{LR: 0.1, TrustRatio: 0},
+		{LR: 0.1, TrustRatio: -1},
+		{LR: 0.1, TrustRatio: nan},
+		{LR: nan, TrustRatio: 1},
+		{LR: 0.1, Momentum: -0.5, TrustRatio: 1},
+	} {
+		if err := b.MomentumStep(p, g, buf, o); err == nil {
+			t.Errorf("momentum options %+v accepted", o)
+		}
+	}
+	for _, o := range []backend.AdamWOpts{
+		{LR: 0.1, Beta1: 0.9, Beta2: 0.999, Step: 0},
+		{LR: 0.1, Beta1: 1, Beta2: 0.999, Step: 1},
+		{LR: 0.1, Beta1: 0.9, Beta2: 0.999, Eps: -1, Step: 1},
+		{LR: nan, Beta1: 0.9, Beta2: 0.999, Step: 1},
+	} {
+		if err := b.AdamWStep(p, g, buf, v, o); err == nil {
+			t.Errorf("adamw options %+v accepted", o)
+		}
+	}
+	err := b.MomentumStep(p, newT(t, b, nil, 4), buf, backend.MomentumOpts{LR: 0.1, TrustRatio: 1})
+	if err == nil || !strings.Contains(err.Error(), "momentum step") {
+		t.Fatalf("shape mismatch: got %v", err)
+	}
+}
+
+func TestReductions(t *testing.T) {
+	b := New()
+	n := 2*reduceChunk + 5
+	x, y := randT(t, b, 1, 2, n), randT(t, b, 2, 2, n)
+	var ss, dot float64
+	for i := range x.Host {
+		ss += float64(x.Host[i]) * float64(x.Host[i])
+		dot += float64(x.Host[i]) * float64(y.Host[i])
+	}
+	gotSS, err := b.SumSquares(x)
+	must(t, err)
+	gotDot, err := b.Dot(x, y)
+	must(t, err)
+	if math.Abs(gotSS-ss) > 1e-9*ss || math.Abs(gotDot-dot) > 1e-9*math.Max(1, math.Abs(dot)) {
+		t.Fatalf("SumSquares %v (want %v), Dot %v (want %v)", gotSS, ss, gotDot, dot)
+	}
+	out := newT(t, b, nil, n)
+	must(t, b.Add(x, y, out))
+	for i := range out.Host {
+		if out.Host[i] != x.Host[i]+y.Host[i] {
+			t.Fatalf("Add[%d] = %v, want %v", i, out.Host[i], x.Host[i]+y.Host[i])
+		}
+	}
+	want := f64(out.Host)
+	must(t, b.Add(out, x, out)) // out aliases a
+	for i := range want {
+		want[i] = float64(float32(want[i]) + x.Host[i])
+	}
+	closeTo(t, "aliased add", out.Host, want, 0, 0)
+}

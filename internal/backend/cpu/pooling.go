@@ -1,0 +1,172 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"simclr/internal/backend"
+	"simclr/internal/tensor"
+)
+
+// poolGeom holds the sizes of one max-pool.
+type poolGeom struct {
+	planes, h, w   int // planes = N*C
+	k, stride, pad int
+	ho, wo         int
+}
+
+func newPoolGeom(op string, x *Tensor, p backend.PoolParams) (poolGeom, error) {
+	if p.Kernel < 1 || p.Stride < 1 || p.Pad < 0 {
+		return poolGeom{}, fmt.Errorf("%s: kernel %d, stride %d and padding %d must be >= 1, >= 1 and >= 0", op, p.Kernel, p.Stride, p.Pad)
+	}
+	if 2*p.Pad > p.Kernel {
+		return poolGeom{}, fmt.Errorf("%s: padding %d must be at most half the kernel size %d", op, p.Pad, p.Kernel)
+	}
+	g := poolGeom{planes: x.Shape[0] * x.Shape[1], h: x.Shape[2], w: x.Shape[3], k: p.Kernel, stride: p.Stride, pad: p.Pad}
+	if g.h+2*g.pad < g.k || g.w+2*g.pad < g.k {
+		return poolGeom{}, fmt.Errorf("%s: x %v with padding %d is smaller than the %dx%d window", op, x.Shape, g.pad, g.k, g.k)
+	}
+	g.ho = backend.ConvOutSize(g.h, g.k, g.stride, g.pad)
+	g.wo = backend.ConvOutSize(g.w, g.k, g.stride, g.pad)
+	return g, nil
+}
+
+// argmax returns the index within the plane of the maximum of window
+// (oh, ow), PyTorch's way: padding counts as -inf, the first maximum in
+// row-major window order wins, and a NaN counts as a maximum.
+func (g *poolGeom) argmax(plane []float32, oh, ow int) int {
+	h0 := oh*g.stride - g.pad
+	w0 := ow*g.stride - g.pad
+	h1 := min(h0+g.k, g.h)
+	w1 := min(w0+g.k, g.w)
+	h0 = max(h0, 0)
+	w0 = max(w0, 0)
+	best := float32(math.Inf(-1))
+	idx := h0*g.w + w0
+	for ih := h0; ih < h1; ih++ {
+		row := plane[ih*g.w : ih*g.w+w1]
+		for iw := w0; iw < w1; iw++ {
+			v := row[iw]
+			if v > best || v != v {
+				best = v
+				idx = ih*g.w + iw
+			}
+		}
+	}
+	return idx
+}
+
+// MaxPool2DForward computes y [N,C,Ho,Wo] = max over each window of x
+// [N,C,H,W]; padding counts as -inf.
+func (b *Backend) MaxPool2DForward(x, y *Tensor, p backend.PoolParams) error {
+	const op = "maxpool2d forward"
+	if err := checkRank(op, "x", x, 4, "[N,C,H,W]"); err != nil {
+		return err
+	}
+	g, err := newPoolGeom(op, x, p)
+	if err != nil {
+		return err
+	}
+	if err := checkShape(op, "y", y, tensor.Shape{x.Shape[0], x.Shape[1], g.ho, g.wo}); err != nil {
+		return err
+	}
+	in, out := g.h*g.w, g.ho*g.wo
+	xs, ys := x.Host, y.Host
+	parallelFor(g.planes, grainFor(out*g.k*g.k, 1<<15), func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			plane := xs[pl*in : (pl+1)*in]
+			dst := ys[pl*out : (pl+1)*out]
+			for oh := 0; oh < g.ho; oh++ {
+				for ow := 0; ow < g.wo; ow++ {
+					dst[oh*g.wo+ow] = plane[g.argmax(plane, oh, ow)]
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// MaxPool2DBackward routes each dy to the arg-max of its window of x (the
+// first maximum in row-major order); overlapping windows add up.
+func (b *Backend) MaxPool2DBackward(x, dy, dx *Tensor, p backend.PoolParams) error {
+	const op = "maxpool2d backward"
+	if err := checkRank(op, "x", x, 4, "[N,C,H,W]"); err != nil {
+		return err
+	}
+	g, err := newPoolGeom(op, x, p)
+	if err != nil {
+		return err
+	}
+	if err := checkShape(op, "dy", dy, tensor.Shape{x.Shape[0], x.Shape[1], g.ho, g.wo}); err != nil {
+		return err
+	}
+	if err := checkShape(op, "dx", dx, x.Shape); err != nil {
+		return err
+	}
+	in, out := g.h*g.w, g.ho*g.wo
+	xs, dys, dxs := x.Host, dy.Host, dx.Host
+	parallelFor(g.planes, grainFor(out*g.k*g.k, 1<<15), func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			plane := xs[pl*in : (pl+1)*in]
+			grad := dys[pl*out : (pl+1)*out]
+			dst := dxs[pl*in : (pl+1)*in]
+			clear(dst)
+			for oh := 0; oh < g.ho; oh++ {
+				for ow := 0; ow < g.wo; ow++ {
+					dst[g.argmax(plane, oh, ow)] += grad[oh*g.wo+ow]
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// GlobalAvgPoolForward computes y[n,c] = mean of x[n,c,:,:] (accumulated
+// in float64).
+func (b *Backend) GlobalAvgPoolForward(x, y *Tensor) error {
+	const op = "global avgpool forward"
+	if err := checkRank(op, "x", x, 4, "[N,C,H,W]"); err != nil {
+		return err
+	}
+	if err := checkShape(op, "y", y, tensor.Shape{x.Shape[0], x.Shape[1]}); err != nil {
+		return err
+	}
+	hw := x.Shape[2] * x.Shape[3]
+	if hw == 0 {
+		return fmt.Errorf("%s: x %v has no spatial positions to average", op, x.Shape)
+	}
+	xs, ys := x.Host, y.Host
+	parallelFor(len(ys), grainFor(hw, 1<<15), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ys[i] = float32(sum64(xs[i*hw:(i+1)*hw]) / float64(hw))
+		}
+	})
+	return nil
+}
+
+// GlobalAvgPoolBackward spreads dy [N,C] evenly: dx[n,c,h,w] = dy[n,c]/(H*W).
+func (b *Backend) GlobalAvgPoolBackward(dy, dx *Tensor) error {
+	const op = "global avgpool backward"
+	if err := checkRank(op, "dx", dx, 4, "[N,C,H,W]"); err != nil {
+		return err
+	}
+	if err := checkShape(op, "dy", dy, tensor.Shape{dx.Shape[0], dx.Shape[1]}); err != nil {
+		return err
+	}
+	hw := dx.Shape[2] * dx.Shape[3]
+	if hw == 0 {
+		return fmt.Errorf("%s: dx %v has no spatial positions", op, dx.Shape)
+	}
+	dys, dxs := dy.Host, dx.Host
+	div := float32(hw)
+	parallelFor(len(dys), grainFor(hw, 1<<15), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := dys[i] / div
+			dst := dxs[i*hw : (i+1)*hw]
+			for j := range dst {
+				dst[j] = v
+			}
+		}
+	})
+	return nil
+}

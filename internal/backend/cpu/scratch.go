@@ -1,0 +1,50 @@
+package cpu
+
+import "sync"
+
+// maxPooledPerSize bounds how many free buffers of one size are kept.
+const maxPooledPerSize = 32
+
+// scratchPool keeps freed float32 buffers keyed by length so that steady
+// state training reuses im2col and partial-sum buffers instead of
+// allocating them on every call. It is safe for concurrent use.
+type scratchPool struct {
+	mu   sync.Mutex
+	free map[int][][]float32
+}
+
+// get returns a buffer of length n. Its contents are undefined.
+func (p *scratchPool) get(n int) []float32 {
+	p.mu.Lock()
+	if list := p.free[n]; len(list) > 0 {
+		buf := list[len(list)-1]
+		p.free[n] = list[:len(list)-1]
+		p.mu.Unlock()
+		return buf
+	}
+	p.mu.Unlock()
+	return make([]float32, n)
+}
+
+// put hands buf back for reuse; the caller must not touch it afterwards.
+func (p *scratchPool) put(buf []float32) {
+	if cap(buf) == 0 {
+		return
+	}
+	buf = buf[:cap(buf)]
+	p.mu.Lock()
+	if p.free == nil {
+		p.free = make(map[int][][]float32)
+	}
+	if len(p.free[len(buf)]) < maxPooledPerSize {
+		p.free[len(buf)] = append(p.free[len(buf)], buf)
+	}
+	p.mu.Unlock()
+}
+
+// reset drops every pooled buffer.
+func (p *scratchPool) reset() {
+	p.mu.Lock()
+	p.free = nil
+	p.mu.Unlock()
+}
