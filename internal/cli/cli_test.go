@@ -1,0 +1,410 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"simclr/internal/config"
+)
+
+// result is the outcome of one in-process invocation.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// invoke runs simclr in-process with an explicit environment.
+func invoke(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, env, &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+func TestRunUsesProcessEnvironment(t *testing.T) {
+	t.Setenv("SIMCLR_TRAIN_EPOCHS", "17")
+	var out, errb bytes.Buffer
+	if code := Run([]string{"config"}, &out, &errb); code != 0 {
+		t.Fatalf("config: exit %d, stderr %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "epochs: 17 # from environment variable SIMCLR_TRAIN_EPOCHS") {
+		t.Errorf("Run did not read SIMCLR_TRAIN_EPOCHS:\n%s", out.String())
+	}
+}
+
+func TestHelp(t *testing.T) {
+	a := &app{}
+	root := a.newRootCommand()
+	cmds := append([]*cobra.Command{root}, root.Commands()...)
+	if len(cmds) != 7 {
+		t.Fatalf("expected the root and 6 commands, got %d", len(cmds))
+	}
+	for _, c := range cmds {
+		t.Run(c.Name(), func(t *testing.T) {
+			if c.Short == "" || c.Long == "" || c.Example == "" {
+				t.Fatalf("%s lacks Short, Long or Example", c.Name())
+			}
+			args := []string{c.Name(), "--help"}
+			if c == root {
+				args = []string{"--help"}
+			}
+			r := invoke(t, nil, args...)
+			if r.code != 0 || r.stderr != "" {
+				t.Fatalf("--help: %v", r)
+			}
+			firstLine, _, _ := strings.Cut(c.Long, "\n")
+			for _, want := range []string{firstLine, "Examples:", "Usage:"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("--help output lacks %q:\n%s", want, r.stdout)
+				}
+			}
+		})
+	}
+	// The training commands carry the dedicated configuration flags.
+	for _, name := range []string{"pretrain", "linear-eval", "export-embeddings"} {
+		r := invoke(t, nil, name, "--help")
+		for _, flag := range []string{"--data-path", "--data-format", "--epochs", "--batch-size", "--lr", "--device", "--seed", "--dry-run", "--config", "--set", "--quiet"} {
+			if !strings.Contains(r.stdout, flag) {
+				t.Errorf("%s --help lacks %s", name, flag)
+			}
+		}
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "run.yaml")
+	if err := os.WriteFile(file, []byte("train:\n  epochs: 7\n  batch_size: 64\noptim:\n  lr: 0.7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		env        []string
+		args       []string
+		wantEpochs int
+		wantBatch  int
+		wantLR     float64
+		wantNote   string
+	}{
+		{"defaults", nil, nil, 5, 128, 0.3, ""},
+		{"file", nil, []string{"--config", file}, 7, 64, 0.7, "epochs: 7 # from " + file + ":2"},
+		{"env beats file", []string{"SIMCLR_TRAIN_EPOCHS=8"}, []string{"--config", file}, 8, 64, 0.7,
+			"epochs: 8 # from environment variable SIMCLR_TRAIN_EPOCHS"},
+		{"set beats env", []string{"SIMCLR_TRAIN_EPOCHS=8"}, []string{"--config", file, "--set", "train.epochs=9"}, 9, 64, 0.7,
+			"epochs: 9 # from --set train.epochs=9"},
+		{"flag beats set", []string{"SIMCLR_TRAIN_EPOCHS=8"},
+			[]string{"--config", file, "--set", "train.epochs=9", "--epochs", "10", "--lr", "0.05", "--batch-size", "32"}, 10, 32, 0.05,
+			"epochs: 10 # from --epochs"},
+		{"set order", nil, []string{"--set", "train.epochs=2", "--set", "train.epochs=3"}, 3, 128, 0.3, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := invoke(t, tt.env, append([]string{"config"}, tt.args...)...)
+			if r.code != 0 {
+				t.Fatalf("%v", r)
+			}
+			var got config.Config
+			if err := yaml.Unmarshal([]byte(r.stdout), &got); err != nil {
+				t.Fatalf("config output is not YAML: %v\n%s", err, r.stdout)
+			}
+			if got.Train.Epochs != tt.wantEpochs || got.Train.BatchSize != tt.wantBatch || got.Optim.LR != tt.wantLR {
+				t.Errorf("epochs %d batch %d lr %g; want %d %d %g", got.Train.Epochs, got.Train.BatchSize, got.Optim.LR,
+					tt.wantEpochs, tt.wantBatch, tt.wantLR)
+			}
+			if tt.wantNote != "" && !strings.Contains(r.stdout, tt.wantNote) {
+				t.Errorf("output lacks %q:\n%s", tt.wantNote, r.stdout)
+			}
+		})
+	}
+}
+
+func TestConfigKeys(t *testing.T) {
+	r := invoke(t, nil, "config", "--keys")
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != len(config.Keys())+1 {
+		t.Errorf("config --keys printed %d lines, want %d", len(lines), len(config.Keys())+1)
+	}
+	if !strings.Contains(r.stdout, "data.limit") || !strings.Contains(r.stdout, "SIMCLR_DATA_LIMIT") {
+		t.Errorf("config --keys lacks data.limit:\n%s", r.stdout)
+	}
+}
+
+// assertError checks an invocation failed with code and one "simclr:"
+// message containing wants.
+func assertError(t *testing.T, r result, code int, wants ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d: %v", r.code, code, r)
+	}
+	messages := 0
+	for _, line := range strings.Split(r.stderr, "\n") {
+		if strings.HasPrefix(line, "simclr: ") {
+			messages++
+		}
+	}
+	if messages != 1 || strings.Count(r.stderr, "simclr: ") != 1 {
+		t.Errorf("stderr must hold one 'simclr: ' message, got %q", r.stderr)
+	}
+	for _, w := range wants {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("stderr %q does not mention %q", r.stderr, w)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("train:\n  epochs: 5\n  batchsize: 64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		env   []string
+		args  []string
+		wants []string
+	}{
+		{"unknown key in file", nil, []string{"config", "--config", bad}, []string{`"train.batchsize"`, "bad.yaml:3", `"train.batch_size"`}},
+		{"unknown key in --set", nil, []string{"pretrain", "--dry-run", "--set", "optim.learning_rate=1"}, []string{`"optim.learning_rate"`, "--set"}},
+		{"unknown env var", []string{"SIMCLR_TRAIN_EPOCS=3"}, []string{"config"}, []string{"SIMCLR_TRAIN_EPOCS", "environment", "SIMCLR_TRAIN_EPOCHS"}},
+		{"wrong type in env", []string{"SIMCLR_DATA_LIMIT=lots"}, []string{"config"}, []string{"data.limit", "SIMCLR_DATA_LIMIT", `"lots"`, "integer"}},
+		{"wrong type in --set", nil, []string{"config", "--set", "augment.crop_scale=0.2"}, []string{"augment.crop_scale", "--set", "pair"}},
+		{"out of range from flag", nil, []string{"config", "--batch-size", "1"}, []string{"train.batch_size", "--batch-size", ">= 2"}},
+		{"out of range from --set", nil, []string{"config", "--set", "loss.temperature=-1"}, []string{"loss.temperature", "--set loss.temperature=-1", "> 0"}},
+		{"out of range from env", []string{"SIMCLR_AUGMENT_FLIP_P=2"}, []string{"config"}, []string{"augment.flip_p", "SIMCLR_AUGMENT_FLIP_P", "[0, 1]"}},
+		{"bad device flag", nil, []string{"config", "--device", "tpu"}, []string{"device", "--device", "cuda:N"}},
+		{"missing config file", nil, []string{"config", "--config", filepath.Join(t.TempDir(), "none.yaml")}, []string{"none.yaml"}},
+		{"missing data", nil, []string{"pretrain", "--dry-run", "--data-format", "cifar10", "--data-path", t.TempDir()},
+			[]string{"data_batch_1.bin", "--data-path"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assertError(t, invoke(t, tt.env, tt.args...), ExitError, tt.wants...)
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name  string
+		args  []string
+		wants []string
+	}{
+		{"unknown command", []string{"train"}, []string{`unknown command "train"`}},
+		{"unknown flag", []string{"pretrain", "--epoch", "3"}, []string{"--epoch", "simclr pretrain --help"}},
+		{"bad flag value", []string{"pretrain", "--epochs", "three"}, []string{"--epochs"}},
+		{"positional argument", []string{"config", "extra"}, []string{"no arguments"}},
+		{"linear-eval without checkpoint", []string{"linear-eval"}, []string{"--checkpoint"}},
+		{"export without out", []string{"export-embeddings", "--dry-run"}, []string{"--out"}},
+		{"export bad format", []string{"export-embeddings", "--dry-run", "--out", filepath.Join(dir, "e.npy"), "--format", "parquet"}, []string{"--format", "npy, csv"}},
+		{"export bad layer", []string{"export-embeddings", "--dry-run", "--out", filepath.Join(dir, "e.npy"), "--layer", "head"}, []string{"--layer", "backbone, projection"}},
+		{"preview without out", []string{"preview"}, []string{"--out"}},
+		{"preview zero rows", []string{"preview", "--out", filepath.Join(dir, "p.png"), "--n", "0"}, []string{"--n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assertError(t, invoke(t, nil, tt.args...), ExitUsage, tt.wants...)
+		})
+	}
+}
+
+func TestPretrainDryRun(t *testing.T) {
+	tests := []struct {
+		name        string
+		args        []string
+		wantImages  string
+		wantBatches string
+	}{
+		{"limit", []string{"--set", "data.limit=100", "--batch-size", "32"}, "images:          100", "batches/epoch:   3"},
+		{"keep last", []string{"--set", "data.limit=100", "--batch-size", "32", "--set", "data.drop_last=false"}, "images:          100", "batches/epoch:   4"},
+		{"env limit", []string{"--set", "train.batch_size=64"}, "images:          200", "batches/epoch:   3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := []string{"SIMCLR_DATA_LIMIT=200"}
+			r := invoke(t, env, append([]string{"pretrain", "--dry-run"}, tt.args...)...)
+			if r.code != 0 {
+				t.Fatalf("%v", r)
+			}
+			for _, want := range []string{"format:          synthetic", "split:           train", "classes:         10 (circle",
+				"channels:        3", "32x32 native, 3x32x32 views (augmented, 2 per image)", tt.wantImages, tt.wantBatches,
+				"configuration:", "drop_last:"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("dry-run output lacks %q:\n%s", want, r.stdout)
+				}
+			}
+		})
+	}
+	r := invoke(t, nil, "pretrain", "--dry-run", "--set", "data.limit=10", "--batch-size", "32")
+	assertError(t, r, ExitError, "fewer than one batch")
+}
+
+func TestPretrainRunsInputPipeline(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	r := invoke(t, nil, "pretrain", "--out", out, "--set", "data.limit=96", "--batch-size", "32", "--seed", "3")
+	assertError(t, r, ExitError, "training engine is not built yet")
+	if !strings.Contains(r.stderr, "train input pipeline: 3 batches, 96 images") {
+		t.Errorf("stderr lacks the pipeline summary: %q", r.stderr)
+	}
+	saved, err := config.Load(config.Sources{File: filepath.Join(out, "config.yaml")})
+	if err != nil {
+		t.Fatalf("the run's config.yaml does not load: %v", err)
+	}
+	if saved.Seed != 3 || saved.Data.Limit != 96 || saved.Train.BatchSize != 32 {
+		t.Errorf("config.yaml holds %+v", saved)
+	}
+
+	r = invoke(t, nil, "--quiet", "pretrain", "--out", out, "--set", "data.limit=64", "--batch-size", "32")
+	assertError(t, r, ExitError, "training engine is not built yet")
+	if strings.Contains(r.stderr, "input pipeline:") {
+		t.Errorf("--quiet still printed progress: %q", r.stderr)
+	}
+}
+
+func TestLinearEvalDryRun(t *testing.T) {
+	ckpt := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := os.WriteFile(ckpt, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := invoke(t, nil, "linear-eval", "--dry-run", "--checkpoint", ckpt, "--set", "data.synthetic_size=400", "--set", "eval.probe_batch_size=64")
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	for _, want := range []string{"train data:", "eval data:", "synthetic/train", "synthetic/test", "images:          400",
+		"images:          100", "centre crop", "batches/epoch:   7", "batches/epoch:   2"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("dry-run output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = invoke(t, nil, "linear-eval", "--checkpoint", filepath.Join(t.TempDir(), "missing.safetensors"))
+	assertError(t, r, ExitError, "--checkpoint", "missing.safetensors")
+
+	r = invoke(t, nil, "linear-eval", "--checkpoint", ckpt, "--set", "data.synthetic_size=64", "--set", "eval.probe_batch_size=64")
+	assertError(t, r, ExitError, "training engine is not built yet", "eval input pipeline: 1 batches, 16 images")
+}
+
+func TestExportDryRun(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", filepath.Join(dir, "e.csv")}, "output: csv embeddings of the backbone layer"},
+		{[]string{"--out", filepath.Join(dir, "e.bin")}, "output: npy embeddings of the backbone layer"},
+		{[]string{"--out", filepath.Join(dir, "e.csv"), "--format", "npy", "--layer", "projection"}, "output: npy embeddings of the projection layer"},
+	}
+	for _, tt := range tests {
+		r := invoke(t, nil, append([]string{"export-embeddings", "--dry-run", "--set", "data.limit=50"}, tt.args...)...)
+		if r.code != 0 {
+			t.Fatalf("%v", r)
+		}
+		for _, want := range []string{tt.want, "export data:", "images:          50", "batches/epoch:   1", "shuffle: false"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("export dry-run output lacks %q:\n%s", want, r.stdout)
+			}
+		}
+	}
+	r := invoke(t, nil, "export-embeddings", "--dry-run", "--out", filepath.Join(dir, "no", "such", "e.npy"))
+	assertError(t, r, ExitError, "--out", "does not exist")
+}
+
+func TestPreview(t *testing.T) {
+	dir := t.TempDir()
+	render := func(name string, args ...string) []byte {
+		t.Helper()
+		out := filepath.Join(dir, name)
+		r := invoke(t, nil, append([]string{"preview", "--out", out, "--set", "data.image_size=20", "--set", "data.synthetic_size=64"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("%v", r)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first := render("a.png", "--n", "3")
+	img, err := png.Decode(bytes.NewReader(first))
+	if err != nil {
+		t.Fatalf("preview is not a PNG: %v", err)
+	}
+	// 3 cells of 20 px and 4 gaps of 2 px across; 3 rows of 20 px and 4 gaps down.
+	if b := img.Bounds(); b.Dx() != 68 || b.Dy() != 68 {
+		t.Errorf("preview is %dx%d, want 68x68", b.Dx(), b.Dy())
+	}
+	if w, h := previewSize(3, 20); w != 68 || h != 68 {
+		t.Errorf("previewSize(3, 20) = %d, %d", w, h)
+	}
+	// The two views differ from the original: the augmentations did something.
+	cellsDiffer := false
+	for y := 2; y < 22 && !cellsDiffer; y++ {
+		for x := range 20 {
+			if img.At(2+x, y) != img.At(24+x, y) {
+				cellsDiffer = true
+				break
+			}
+		}
+	}
+	if !cellsDiffer {
+		t.Error("the first augmented view is identical to the original")
+	}
+	if again := render("b.png", "--n", "3"); !bytes.Equal(first, again) {
+		t.Error("the same seed gave a different preview")
+	}
+	if other := render("c.png", "--n", "3", "--seed", "99"); bytes.Equal(first, other) {
+		t.Error("a different seed gave the same preview")
+	}
+	// More rows than images: one row per image.
+	r := invoke(t, nil, "preview", "--out", filepath.Join(dir, "d.png"), "--set", "data.limit=2", "--n", "5")
+	if r.code != 0 || !strings.Contains(r.stderr, "2 images") {
+		t.Fatalf("%v", r)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary file left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := invoke(t, nil, "version")
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	for _, want := range []string{"simclr ", "commit:", "go:       go1.", "tags:"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("version output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestFashionMNISTConfig(t *testing.T) {
+	if _, err := os.Stat("/usr/share/datasets/fashion-mnist"); err != nil {
+		t.Skip("Fashion-MNIST is not installed here")
+	}
+	r := invoke(t, nil, "pretrain", "--dry-run", "--config", "../../configs/fashion-mnist.yaml")
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	for _, want := range []string{"images:          60000", "channels:        1", "28x28 native, 1x28x28 views", "T-shirt/top", "mean [0.286] std [0.353]"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("dry-run output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

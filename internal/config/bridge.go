@@ -1,0 +1,124 @@
+package config
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"simclr/internal/augment"
+	"simclr/internal/data"
+)
+
+// DataSpec returns the data-set selection for data.split. The caller sets
+// Warn if it wants skip_bad warnings.
+func (c *Config) DataSpec() data.Spec {
+	return data.Spec{
+		Format:             c.Data.Format,
+		Path:               c.Data.Path,
+		Split:              c.Data.Split,
+		Limit:              c.Data.Limit,
+		SkipBad:            c.Data.SkipBad,
+		Seed:               c.Seed,
+		SyntheticSize:      c.Data.SyntheticSize,
+		SyntheticImageSize: c.Data.ImageSize,
+		CIFAR100Labels:     c.Data.CIFAR100Labels,
+	}
+}
+
+// EvalDataSpec is DataSpec for data.eval_split, the held-out split of the
+// linear evaluation.
+func (c *Config) EvalDataSpec() data.Spec {
+	s := c.DataSpec()
+	s.Split = c.Data.EvalSplit
+	return s
+}
+
+// AugmentConfig returns the augmentation settings for views of side
+// data.image_size with the given number of channels. Empty augment.mean and
+// augment.std are filled with the data set's usual statistics
+// ([NormalizationDefaults]).
+func (c *Config) AugmentConfig(channels int) augment.Config {
+	a := c.Augment
+	mean, std := c.Normalization(channels)
+	return augment.Config{
+		Size:              c.Data.ImageSize,
+		Channels:          channels,
+		CropScale:         a.CropScale,
+		CropRatio:         a.CropRatio,
+		FlipP:             a.FlipP,
+		JitterP:           a.JitterP,
+		Strength:          a.Strength,
+		Brightness:        a.Brightness,
+		Contrast:          a.Contrast,
+		Saturation:        a.Saturation,
+		Hue:               a.Hue,
+		GrayP:             a.GrayP,
+		BlurP:             a.BlurP,
+		BlurSigma:         a.BlurSigma,
+		BlurKernelFrac:    a.BlurKernelFrac,
+		SolarizeP:         a.SolarizeP,
+		SolarizeThreshold: a.SolarizeThreshold,
+		Mean:              mean,
+		Std:               std,
+	}
+}
+
+// Normalization returns the per-channel mean and std for the data set:
+// augment.mean/std when set, otherwise NormalizationDefaults.
+func (c *Config) Normalization(channels int) (mean, std []float64) {
+	if len(c.Augment.Mean) > 0 && len(c.Augment.Std) > 0 {
+		return slices.Clone(c.Augment.Mean), slices.Clone(c.Augment.Std)
+	}
+	return NormalizationDefaults(c.Data.Format, c.Data.Path, channels)
+}
+
+// Per-data-set channel statistics (of images scaled to [0,1]).
+var (
+	cifarMean        = []float64{0.4914, 0.4822, 0.4465}
+	cifarStd         = []float64{0.2470, 0.2435, 0.2616}
+	imageNetMean     = []float64{0.485, 0.456, 0.406}
+	imageNetStd      = []float64{0.229, 0.224, 0.225}
+	fashionMNISTMean = []float64{0.2860}
+	fashionMNISTStd  = []float64{0.3530}
+	mnistMean        = []float64{0.1307}
+	mnistStd         = []float64{0.3081}
+)
+
+// NormalizationDefaults returns the usual mean/std of a data set:
+// CIFAR-10/100 their own statistics; STL-10, folders and the synthetic set
+// ImageNet's; IDX files Fashion-MNIST's or MNIST's (format alias, or else a
+// path naming fashion-mnist / mnist). When the statistics do not match the
+// number of channels, 0.5/0.5 per channel (1 channel) or ImageNet's (3).
+func NormalizationDefaults(format, path string, channels int) (mean, std []float64) {
+	switch format {
+	case data.FormatCIFAR10, data.FormatCIFAR100:
+		mean, std = cifarMean, cifarStd
+	case data.FormatSTL10, data.FormatFolder, data.FormatSynthetic:
+		mean, std = imageNetMean, imageNetStd
+	case data.FormatFashionMNIST:
+		mean, std = fashionMNISTMean, fashionMNISTStd
+	case data.FormatMNIST:
+		mean, std = mnistMean, mnistStd
+	case data.FormatIDX:
+		base := strings.ToLower(filepath.Base(filepath.Clean(path)))
+		switch {
+		case strings.Contains(base, "fashion"):
+			mean, std = fashionMNISTMean, fashionMNISTStd
+		case strings.Contains(base, "mnist"):
+			mean, std = mnistMean, mnistStd
+		}
+	}
+	if len(mean) != channels {
+		switch channels {
+		case 3:
+			mean, std = imageNetMean, imageNetStd
+		default:
+			mean, std = make([]float64, channels), make([]float64, channels)
+			for i := range mean {
+				mean[i], std[i] = 0.5, 0.5
+			}
+			return mean, std
+		}
+	}
+	return slices.Clone(mean), slices.Clone(std)
+}
