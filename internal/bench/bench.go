@@ -1,0 +1,310 @@
+// Package bench times SimCLR training steps on synthetic input.
+//
+// Run builds a model from a model.Config on a backend, generates one fixed,
+// seeded random batch of both views ([2N,C,S,S]) and repeats the full
+// training step on it: upload of the batch, SimCLR.Step (encoder and head
+// forward of both views, NT-Xent, backward) and one optimizer update. Warm-up
+// steps run first and are not timed. The result gives throughput in pairs
+// per second, the mean time per step, each timed step's duration and the
+// peak memory (the larger of the backend's own count and the sampled Go heap).
+//
+// The figures measure compute only: no data loading or augmentation is
+// involved, so they are an upper bound for `simclr pretrain` throughput.
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime/metrics"
+	"sync"
+	"time"
+
+	"simclr/internal/backend"
+	"simclr/internal/model"
+	"simclr/internal/optim"
+	"simclr/internal/tensor"
+)
+
+// Options says how many steps to run and on how large a batch.
+type Options struct {
+	// Steps is the number of timed steps (>= 1).
+	Steps int
+	// Warmup is the number of untimed steps run first (>= 0); one is
+	// enough to let the model allocate its buffers.
+	Warmup int
+	// BatchPairs is N, the number of images per batch; each gives two
+	// views, so a step processes 2N images (N >= 2, as NT-Xent needs a
+	// negative).
+	BatchPairs int
+	// LR is the learning rate passed to the optimizer's Step; 0 means
+	// DefaultLR. It does not change the cost of a step.
+	LR float32
+	// Seed seeds the model initialisation and the synthetic batch.
+	Seed int64
+}
+
+// DefaultLR is the learning rate used when Options.LR is 0: small enough
+// that repeated steps on one fixed batch do not diverge.
+const DefaultLR = 0.01
+
+// MaxBatchPairs bounds Options.BatchPairs so that a typo cannot ask for an
+// impossible allocation.
+const MaxBatchPairs = 1 << 16
+
+// Image sizes accepted by Run. Below MinImageSize the ResNet's feature maps
+// shrink to one pixel before the last stage and the timing says nothing.
+const (
+	MinImageSize = 8
+	MaxImageSize = 4096
+)
+
+// Result holds the figures of one benchmark run.
+type Result struct {
+	Backend    string  `json:"backend"`
+	Arch       string  `json:"arch"`
+	Stem       string  `json:"stem"`
+	Width      int     `json:"width"`
+	ImageSize  int     `json:"image_size"`
+	Channels   int     `json:"channels"`
+	BatchPairs int     `json:"batch_pairs"`
+	Warmup     int     `json:"warmup"`
+	Steps      int     `json:"steps"`
+	PairsPerS  float64 `json:"pairs_per_s"`
+	MsPerStep  float64 `json:"ms_per_step"`
+	// PeakBytes is max(backend PeakBytes, sampled Go heap peak).
+	PeakBytes int64 `json:"peak_bytes"`
+	// BackendPeakBytes and HeapPeakBytes are the two sources of PeakBytes.
+	BackendPeakBytes int64 `json:"backend_peak_bytes"`
+	HeapPeakBytes    int64 `json:"heap_peak_bytes"`
+	// FinalLoss is the NT-Xent loss of the last step, as a sanity check.
+	FinalLoss float32 `json:"final_loss"`
+	// StepMs is the duration of every timed step in milliseconds.
+	StepMs []float64 `json:"step_ms"`
+}
+
+// OptimizerFactory builds the optimizer over a model's parameters.
+type OptimizerFactory = func(params []*model.Param) (optim.Optimizer, error)
+
+// Run times Options.Steps SimCLR training steps of the model mc on
+// imageSize x imageSize synthetic images with temperature tau on backend b.
+// The optimizer factory is called once with the model's parameters. The model
+// (weights, gradients, running statistics and buffers), the batch tensor and,
+// when it has a Release method, the optimizer state are freed before Run
+// returns. The backend's PeakBytes covers its whole life, so pass a fresh
+// backend to measure the peak of this run alone.
+func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimizer OptimizerFactory, o Options) (*Result, error) {
+	if err := checkArgs(b, mc, imageSize, tau, optimizer, o); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	lr := o.LR
+	if lr == 0 {
+		lr = DefaultLR
+	}
+
+	heap := startHeapSampler(5 * time.Millisecond)
+	defer heap.stop()
+
+	m, err := model.NewSimCLR(b, mc, o.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("bench: build model: %w", err)
+	}
+	defer freeModel(b, m)
+	opt, err := optimizer(m.Params())
+	if err != nil {
+		return nil, fmt.Errorf("bench: build optimizer: %w", err)
+	}
+	if opt == nil {
+		return nil, errors.New("bench: the optimizer factory returned a nil optimizer and no error")
+	}
+	if r, ok := opt.(interface{ Release() }); ok {
+		defer r.Release()
+	}
+
+	rows := 2 * o.BatchPairs
+	host := syntheticBatch(rows*mc.InChannels*imageSize*imageSize, o.Seed)
+	x, err := b.New(rows, mc.InChannels, imageSize, imageSize)
+	if err != nil {
+		return nil, fmt.Errorf("bench: allocate the input batch [%d %d %d %d]: %w", rows, mc.InChannels, imageSize, imageSize, err)
+	}
+	defer b.Free(x)
+
+	var loss float32
+	step := func(i int, phase string) error {
+		if err := b.Upload(x, host); err != nil {
+			return fmt.Errorf("bench: %s step %d: upload: %w", phase, i+1, err)
+		}
+		l, err := m.Step(x, tau)
+		if err != nil {
+			return fmt.Errorf("bench: %s step %d: %w", phase, i+1, err)
+		}
+		if err := opt.Step(lr); err != nil {
+			return fmt.Errorf("bench: %s step %d: optimizer: %w", phase, i+1, err)
+		}
+		if err := b.Sync(); err != nil {
+			return fmt.Errorf("bench: %s step %d: sync: %w", phase, i+1, err)
+		}
+		loss = l
+		return nil
+	}
+
+	for i := range o.Warmup {
+		if err := step(i, "warm-up"); err != nil {
+			return nil, err
+		}
+		heap.sample()
+	}
+	stepMs := make([]float64, o.Steps)
+	start := time.Now()
+	for i := range o.Steps {
+		t0 := time.Now()
+		if err := step(i, "timed"); err != nil {
+			return nil, err
+		}
+		stepMs[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
+		heap.sample()
+	}
+	total := time.Since(start).Seconds()
+	heapPeak := heap.stop()
+	backendPeak := b.PeakBytes()
+
+	res := &Result{
+		Backend:          b.Name(),
+		Arch:             mc.Arch,
+		Stem:             mc.Stem,
+		Width:            mc.Width,
+		ImageSize:        imageSize,
+		Channels:         mc.InChannels,
+		BatchPairs:       o.BatchPairs,
+		Warmup:           o.Warmup,
+		Steps:            o.Steps,
+		PairsPerS:        float64(o.BatchPairs*o.Steps) / total,
+		MsPerStep:        1000 * total / float64(o.Steps),
+		PeakBytes:        max(backendPeak, heapPeak),
+		BackendPeakBytes: backendPeak,
+		HeapPeakBytes:    heapPeak,
+		FinalLoss:        loss,
+		StepMs:           stepMs,
+	}
+	return res, nil
+}
+
+// freeModel releases every tensor the model allocated on b.
+func freeModel(b backend.Backend, m *model.SimCLR) {
+	m.ReleaseBuffers()
+	seen := make(map[*tensor.Tensor]bool)
+	free := func(t *tensor.Tensor) {
+		if t != nil && !seen[t] {
+			seen[t] = true
+			b.Free(t)
+		}
+	}
+	for _, p := range m.Params() {
+		free(p.Value)
+		free(p.Grad)
+	}
+	for _, e := range m.StateDict() {
+		free(e.F32)
+	}
+}
+
+// checkArgs rejects every argument Run cannot use, naming the fix.
+func checkArgs(b backend.Backend, mc model.Config, imageSize int, tau float32, optimizer OptimizerFactory, o Options) error {
+	switch {
+	case b == nil:
+		return errors.New("backend is nil; pass cpu.New() or a device backend")
+	case optimizer == nil:
+		return errors.New("optimizer factory is nil; pass a function that calls optim.NewLARS, NewSGD or NewAdamW")
+	case o.Steps < 1:
+		return fmt.Errorf("steps %d must be at least 1", o.Steps)
+	case o.Warmup < 0:
+		return fmt.Errorf("warm-up steps %d must be >= 0", o.Warmup)
+	case o.BatchPairs < 2 || o.BatchPairs > MaxBatchPairs:
+		return fmt.Errorf("batch of %d pairs out of range; use 2..%d (NT-Xent needs at least one negative pair)", o.BatchPairs, MaxBatchPairs)
+	case imageSize < MinImageSize || imageSize > MaxImageSize:
+		return fmt.Errorf("image size %d out of range; use %d..%d pixels", imageSize, MinImageSize, MaxImageSize)
+	case !(tau > 0) || math.IsInf(float64(tau), 0):
+		return fmt.Errorf("temperature %v must be a finite number > 0 (SimCLR uses 0.1-0.5)", tau)
+	case math.IsNaN(float64(o.LR)) || math.IsInf(float64(o.LR), 0) || o.LR < 0:
+		return fmt.Errorf("learning rate %v must be finite and >= 0 (0 = %v)", o.LR, DefaultLR)
+	}
+	if err := mc.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// syntheticBatch returns n values drawn from N(0,1), the range of
+// normalised images, from a PCG seeded with seed.
+func syntheticBatch(n int, seed int64) []float32 {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x62656e6368)) // stream "bench"
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return v
+}
+
+// heapObjectsMetric is the Go runtime's count of bytes in heap objects (live
+// and not yet swept), readable without stopping the world.
+const heapObjectsMetric = "/memory/classes/heap/objects:bytes"
+
+// heapSampler records the largest Go heap size seen by a background
+// goroutine and by explicit sample calls.
+type heapSampler struct {
+	mu     sync.Mutex
+	peak   int64
+	s      []metrics.Sample
+	done   chan struct{}
+	wg     sync.WaitGroup
+	closed bool
+}
+
+func startHeapSampler(every time.Duration) *heapSampler {
+	h := &heapSampler{done: make(chan struct{})}
+	h.s = []metrics.Sample{{Name: heapObjectsMetric}}
+	h.sample()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.done:
+				return
+			case <-t.C:
+				h.sample()
+			}
+		}
+	}()
+	return h
+}
+
+// sample reads the heap size once and keeps the maximum.
+func (h *heapSampler) sample() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	metrics.Read(h.s)
+	if h.s[0].Value.Kind() == metrics.KindUint64 {
+		if v := int64(h.s[0].Value.Uint64()); v > h.peak {
+			h.peak = v
+		}
+	}
+}
+
+// stop ends the background goroutine (once) and returns the peak.
+func (h *heapSampler) stop() int64 {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.done)
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+	h.sample()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.peak
+}
