@@ -1,0 +1,306 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"simclr/internal/backend"
+	"simclr/internal/tensor"
+)
+
+// Tensor is the backend's tensor type; device tensors keep their device
+// pointer in Dev and leave Host nil.
+type Tensor = tensor.Tensor
+
+// Backend is the CUDA implementation of backend.Backend. Create it with
+// New. Ops queue work on one stream; Download, the losses and the
+// reductions wait for it. It is safe for concurrent use as long as callers
+// do not write the same tensors.
+type Backend struct {
+	drv   driver
+	pool  *memPool
+	index int
+
+	mu     sync.Mutex
+	owned  map[*Tensor]int64 // live tensors created by New -> bytes
+	closed bool
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// parseDevice turns "cuda", "cuda:N" or "auto" into a device index.
+func parseDevice(device string) (int, error) {
+	switch device {
+	case "cuda", "auto", "":
+		return 0, nil
+	}
+	if rest, ok := strings.CutPrefix(device, "cuda:"); ok {
+		n, err := strconv.Atoi(rest)
+		if err == nil && n >= 0 {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("cuda: device %q not understood; use \"cuda\", \"cuda:N\" (N >= 0) or \"auto\"", device)
+}
+
+// New opens the device ("cuda", "cuda:N" or "auto" = cuda:0), loads the
+// kernels and checks that every kernel the backend needs is present.
+func New(device string) (*Backend, error) {
+	idx, err := parseDevice(device)
+	if err != nil {
+		return nil, err
+	}
+	drv, err := openDriver(idx)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kernelNames {
+		if !drv.hasKernel(k) {
+			drv.close()
+			return nil, fmt.Errorf("cuda: kernel %s missing from the kernel image; rebuild it with kernels/build.sh", k)
+		}
+	}
+	return &Backend{drv: drv, pool: newMemPool(drv), index: idx, owned: make(map[*Tensor]int64)}, nil
+}
+
+// Name returns "cuda:N".
+func (b *Backend) Name() string { return "cuda:" + strconv.Itoa(b.index) }
+
+// DeviceName describes the device the backend runs on.
+func (b *Backend) DeviceName() string { return b.drv.name() }
+
+// Close waits for queued work, frees all device memory and releases the
+// device; tensors handed out become invalid.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	for t := range b.owned {
+		t.Dev = 0
+	}
+	b.owned = make(map[*Tensor]int64)
+	b.mu.Unlock()
+	return errors.Join(b.drv.sync(), b.pool.close(), b.drv.close())
+}
+
+// New allocates a zeroed device tensor.
+func (b *Backend) New(shape ...int) (*Tensor, error) {
+	n := 1
+	for i, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("cuda new: dimension %d of shape %v is negative; every size must be >= 0", i, tensor.Shape(shape))
+		}
+		if d > 0 && n > maxElements/d {
+			return nil, fmt.Errorf("cuda new: shape %v has more than %d elements (the kernels index with 32-bit ints); use a smaller batch or image size", tensor.Shape(shape), maxElements)
+		}
+		n *= d
+	}
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return nil, errors.New("cuda new: backend is closed; create a new one with cuda.New")
+	}
+	bytes := int64(n) * 4
+	ptr, err := b.pool.get(bytes)
+	if err != nil {
+		return nil, fmt.Errorf("cuda new %v: %w", tensor.Shape(shape), err)
+	}
+	t := &Tensor{Shape: tensor.Shape(shape).Clone(), Dev: ptr}
+	if err := b.fill(t, 0); err != nil {
+		b.pool.put(ptr)
+		return nil, err
+	}
+	b.mu.Lock()
+	b.owned[t] = bytes
+	b.mu.Unlock()
+	return t, nil
+}
+
+// Free returns t's storage to the pool and clears t.Dev, so any later use
+// of t is an error. Free(nil) and tensors of other backends are ignored.
+func (b *Backend) Free(t *Tensor) {
+	if t == nil {
+		return
+	}
+	b.mu.Lock()
+	_, ok := b.owned[t]
+	delete(b.owned, t)
+	b.mu.Unlock()
+	if !ok {
+		return
+	}
+	b.pool.put(t.Dev)
+	t.Dev = 0
+}
+
+// PeakBytes is the largest number of bytes the backend held at once in
+// tensors and scratch buffers (rounded to the pool's size classes).
+func (b *Backend) PeakBytes() int64 {
+	_, _, peak := b.pool.stats()
+	return peak
+}
+
+// Upload copies src into dst.
+func (b *Backend) Upload(dst *Tensor, src []float32) error {
+	const op = "upload"
+	if err := b.checkDev(op, "dst", dst); err != nil {
+		return err
+	}
+	if len(src) != dst.Numel() {
+		return fmt.Errorf("%s: source has %d values but tensor %v holds %d", op, len(src), dst.Shape, dst.Numel())
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	if err := b.drv.htod(dst.Dev, unsafe.Pointer(&src[0]), int64(len(src))*4); err != nil {
+		return fmt.Errorf("%s %v: %w", op, dst.Shape, err)
+	}
+	return nil
+}
+
+// Download waits for queued work and copies src into dst.
+func (b *Backend) Download(dst []float32, src *Tensor) error {
+	const op = "download"
+	if err := b.checkDev(op, "src", src); err != nil {
+		return err
+	}
+	if len(dst) != src.Numel() {
+		return fmt.Errorf("%s: destination has %d values but tensor %v holds %d", op, len(dst), src.Shape, src.Numel())
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	if err := b.drv.dtoh(unsafe.Pointer(&dst[0]), src.Dev, int64(len(dst))*4); err != nil {
+		return fmt.Errorf("%s %v: %w", op, src.Shape, err)
+	}
+	return nil
+}
+
+// Zero sets every element of t to 0.
+func (b *Backend) Zero(t *Tensor) error {
+	if err := b.checkDev("zero", "t", t); err != nil {
+		return err
+	}
+	return b.fill(t, 0)
+}
+
+func (b *Backend) fill(t *Tensor, v float32) error {
+	n := t.Numel()
+	if n == 0 {
+		return nil
+	}
+	return b.launch("zero", "fill_f32", elemGrid(n), block1D(), args{}.ptr(t).f(v).i(n), t.Shape)
+}
+
+// Copy copies src into dst; both must hold the same number of elements.
+func (b *Backend) Copy(dst, src *Tensor) error {
+	const op = "copy"
+	if err := b.checkDev(op, "dst", dst); err != nil {
+		return err
+	}
+	if err := b.checkDev(op, "src", src); err != nil {
+		return err
+	}
+	if dst.Numel() != src.Numel() {
+		return &tensor.ShapeError{Op: op, What: "dst vs src (element count)", Got: dst.Shape.Clone(), Wanted: src.Shape.Clone()}
+	}
+	if dst.Numel() == 0 || dst.Dev == src.Dev {
+		return nil
+	}
+	if err := b.drv.dtod(dst.Dev, src.Dev, int64(dst.Numel())*4); err != nil {
+		return fmt.Errorf("%s %v: %w", op, src.Shape, err)
+	}
+	return nil
+}
+
+// Sync waits until all queued work is done.
+func (b *Backend) Sync() error { return b.drv.sync() }
+
+// launch runs a kernel and wraps any error with the op, kernel, launch
+// shape and the operands' shapes.
+func (b *Backend) launch(op, kernel string, grid, block dim3, a args, shapes ...tensor.Shape) error {
+	if err := b.drv.launch(kernel, grid, block, a); err != nil {
+		return fmt.Errorf("%s: kernel %s grid %v block %v on shapes %v: %w", op, kernel, grid, block, shapes, err)
+	}
+	return nil
+}
+
+// scratch is a temporary device buffer from the pool.
+type scratch struct {
+	b   *Backend
+	ptr uintptr
+}
+
+func (b *Backend) scratch(bytes int64) (scratch, error) {
+	p, err := b.pool.get(bytes)
+	return scratch{b, p}, err
+}
+
+func (s scratch) release() { s.b.pool.put(s.ptr) }
+
+// downloadF64 copies n float64 values from device memory.
+func (b *Backend) downloadF64(src uintptr, n int) ([]float64, error) {
+	out := make([]float64, n)
+	if n == 0 {
+		return out, nil
+	}
+	if err := b.drv.dtoh(unsafe.Pointer(&out[0]), src, int64(n)*8); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkDev rejects nil tensors, host tensors, freed tensors and tensors
+// of another backend.
+func (b *Backend) checkDev(op, name string, t *Tensor) error {
+	if t == nil {
+		return fmt.Errorf("%s: %s is nil; pass a tensor created by the backend's New", op, name)
+	}
+	if t.Dev == 0 {
+		if t.Host != nil {
+			return fmt.Errorf("%s: %s %v is a host tensor; the cuda backend needs device tensors (create it with New and Upload the values)", op, name, t.Shape)
+		}
+		return fmt.Errorf("%s: %s %v has no device storage (freed, or not created by the cuda backend?)", op, name, t.Shape)
+	}
+	b.mu.Lock()
+	_, ok := b.owned[t]
+	b.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%s: %s %v was not created by this cuda backend (or was freed); use its New", op, name, t.Shape)
+	}
+	return nil
+}
+
+// checkRank checks a device tensor's number of dimensions; layout (e.g.
+// "[N,C,H,W]") goes into the error.
+func (b *Backend) checkRank(op, name string, t *Tensor, rank int, layout string) error {
+	if err := b.checkDev(op, name, t); err != nil {
+		return err
+	}
+	if len(t.Shape) != rank {
+		want := make(tensor.Shape, rank)
+		for i := range want {
+			want[i] = -1
+		}
+		return &tensor.ShapeError{Op: op, What: fmt.Sprintf("%s must be %d-D %s", name, rank, layout), Got: t.Shape.Clone(), Wanted: want}
+	}
+	return nil
+}
+
+// checkShape checks that t is a device tensor of exactly the wanted shape.
+func (b *Backend) checkShape(op, name string, t *Tensor, want tensor.Shape) error {
+	if err := b.checkDev(op, name, t); err != nil {
+		return err
+	}
+	return tensor.CheckShape(op, name, t.Shape, want)
+}

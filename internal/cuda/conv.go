@@ -1,0 +1,162 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import (
+	"fmt"
+
+	"simclr/internal/backend"
+	"simclr/internal/tensor"
+)
+
+// convGeom holds the sizes of one convolution.
+type convGeom struct {
+	n, cin, h, w, cout, k, stride, pad, ho, wo int
+}
+
+// newConvGeom derives the geometry from the image-side tensor (x or dx)
+// and the weight-side tensor (w or dw), both already checked to be 4-D;
+// it returns the same errors as the CPU backend.
+func newConvGeom(op string, img, wt *Tensor, imgName, wName string, p backend.ConvParams) (convGeom, error) {
+	if p.Stride < 1 {
+		return convGeom{}, fmt.Errorf("%s: stride %d must be >= 1", op, p.Stride)
+	}
+	if p.Pad < 0 {
+		return convGeom{}, fmt.Errorf("%s: padding %d must be >= 0", op, p.Pad)
+	}
+	g := convGeom{
+		n: img.Shape[0], cin: img.Shape[1], h: img.Shape[2], w: img.Shape[3],
+		cout: wt.Shape[0], k: wt.Shape[2], stride: p.Stride, pad: p.Pad,
+	}
+	if wt.Shape[3] != g.k || wt.Shape[1] != g.cin || g.k < 1 {
+		k := max(g.k, 1)
+		return convGeom{}, &tensor.ShapeError{Op: op, What: fmt.Sprintf("%s (square kernel over %s's %d channels)", wName, imgName, g.cin),
+			Got: wt.Shape.Clone(), Wanted: tensor.Shape{g.cout, g.cin, k, k}}
+	}
+	if g.h+2*g.pad < g.k || g.w+2*g.pad < g.k {
+		return convGeom{}, fmt.Errorf("%s: %s %v with padding %d is smaller than the %dx%d kernel; use a larger input or more padding",
+			op, imgName, img.Shape, g.pad, g.k, g.k)
+	}
+	g.ho = backend.ConvOutSize(g.h, g.k, g.stride, g.pad)
+	g.wo = backend.ConvOutSize(g.w, g.k, g.stride, g.pad)
+	if int64(g.n)*int64(g.cout)*int64(g.ho)*int64(g.wo) > maxElements {
+		return convGeom{}, fmt.Errorf("%s: output [%d %d %d %d] is too large for 32-bit kernel indexing; use a smaller batch", op, g.n, g.cout, g.ho, g.wo)
+	}
+	return g, nil
+}
+
+func (g convGeom) outShape() tensor.Shape { return tensor.Shape{g.n, g.cout, g.ho, g.wo} }
+
+// kernelArgs are the geometry arguments every conv kernel takes after its
+// three pointers.
+func (g convGeom) kernelArgs(a args) args {
+	return a.i(g.n).i(g.cin).i(g.h).i(g.w).i(g.cout).i(g.k).i(g.stride).i(g.pad).i(g.ho).i(g.wo)
+}
+
+// Conv2DForward computes y = conv(x, w): x [N,Cin,H,W], w [Cout,Cin,K,K],
+// y [N,Cout,Ho,Wo], as one implicit GEMM (M=Cout, N=N*Ho*Wo, K=Cin*K*K).
+func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
+	const op = "conv2d forward"
+	if err := b.checkRank(op, "x", x, 4, "[N,Cin,H,W]"); err != nil {
+		return err
+	}
+	if err := b.checkRank(op, "w", w, 4, "[Cout,Cin,K,K]"); err != nil {
+		return err
+	}
+	g, err := newConvGeom(op, x, w, "x", "w", p)
+	if err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "y", y, g.outShape()); err != nil {
+		return err
+	}
+	if y.Numel() == 0 {
+		return nil
+	}
+	grid, err := gemmGrid(op, g.cout, g.n*g.ho*g.wo, 1)
+	if err != nil {
+		return err
+	}
+	return b.launch(op, "conv2d_fwd", grid, block1D(), g.kernelArgs(args{}.ptr(x).ptr(w).ptr(y)), x.Shape, w.Shape, y.Shape)
+}
+
+// Conv2DBackwardData computes dx, the gradient with respect to the input,
+// as a gather GEMM (M=Cin, N=N*H*W, K=Cout*K*K): every dx element is
+// written by exactly one thread.
+func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) error {
+	const op = "conv2d backward data"
+	if err := b.checkRank(op, "dx", dx, 4, "[N,Cin,H,W]"); err != nil {
+		return err
+	}
+	if err := b.checkRank(op, "w", w, 4, "[Cout,Cin,K,K]"); err != nil {
+		return err
+	}
+	g, err := newConvGeom(op, dx, w, "dx", "w", p)
+	if err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "dy", dy, g.outShape()); err != nil {
+		return err
+	}
+	if dx.Numel() == 0 {
+		return nil
+	}
+	if g.cout == 0 || dy.Numel() == 0 {
+		return b.fill(dx, 0)
+	}
+	grid, err := gemmGrid(op, g.cin, g.n*g.h*g.w, 1)
+	if err != nil {
+		return err
+	}
+	return b.launch(op, "conv2d_bwd_data", grid, block1D(), g.kernelArgs(args{}.ptr(dy).ptr(w).ptr(dx)), dy.Shape, w.Shape, dx.Shape)
+}
+
+// Conv2DBackwardFilter computes dw = sum_n dy[n] col(x[n])^T as a GEMM
+// (M=Cout, N=Cin*K*K, K=N*Ho*Wo) split along K into at most maxSplitK
+// slices whose partial results are added in slice order; the split depends
+// only on the shapes, so dw is deterministic.
+func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) error {
+	const op = "conv2d backward filter"
+	if err := b.checkRank(op, "x", x, 4, "[N,Cin,H,W]"); err != nil {
+		return err
+	}
+	if err := b.checkRank(op, "dw", dw, 4, "[Cout,Cin,K,K]"); err != nil {
+		return err
+	}
+	g, err := newConvGeom(op, x, dw, "x", "dw", p)
+	if err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "dy", dy, g.outShape()); err != nil {
+		return err
+	}
+	wLen := dw.Numel()
+	if wLen == 0 {
+		return nil
+	}
+	total := g.n * g.ho * g.wo
+	if total == 0 {
+		return b.fill(dw, 0)
+	}
+	splits := min(maxSplitK, ceilDiv(total, splitKChunk))
+	chunk := ceilDiv(total, splits)
+	splits = ceilDiv(total, chunk)
+	grid, err := gemmGrid(op, g.cout, g.cin*g.k*g.k, splits)
+	if err != nil {
+		return err
+	}
+	if splits == 1 {
+		a := g.kernelArgs(args{}.ptr(x).ptr(dy).ptr(dw)).i(chunk)
+		return b.launch(op, "conv2d_bwd_filter", grid, block1D(), a, x.Shape, dy.Shape, dw.Shape)
+	}
+	part, err := b.scratch(int64(splits) * int64(wLen) * 4)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer part.release()
+	a := g.kernelArgs(args{}.ptr(x).ptr(dy).raw(part.ptr)).i(chunk)
+	if err := b.launch(op, "conv2d_bwd_filter", grid, block1D(), a, x.Shape, dy.Shape, dw.Shape); err != nil {
+		return err
+	}
+	return b.launch(op, "splitk_reduce", elemGrid(wLen), block1D(), args{}.raw(part.ptr).ptr(dw).i(splits).i(wLen), dw.Shape)
+}

@@ -1,0 +1,49 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// dim3 is a CUDA grid or block shape.
+type dim3 struct{ x, y, z int }
+
+func (d dim3) String() string { return fmt.Sprintf("(%d,%d,%d)", d.x, d.y, d.z) }
+
+// driver is what the backend needs from a device: memory, copies, kernel
+// launches by name with 8-byte argument slots, and synchronisation. The
+// cuda build implements it with gorgonia.org/cu, the cudaemu build with the
+// CPU emulator.
+type driver interface {
+	// name describes the device, e.g. "NVIDIA H100 (sm_90)".
+	name() string
+	alloc(bytes int64) (uintptr, error)
+	free(p uintptr) error
+	htod(dst uintptr, src unsafe.Pointer, bytes int64) error
+	dtoh(dst unsafe.Pointer, src uintptr, bytes int64) error
+	dtod(dst, src uintptr, bytes int64) error
+	// hasKernel reports whether the loaded kernel image has the named kernel.
+	hasKernel(name string) bool
+	// launch queues kernel over grid x block; args are 8-byte slots.
+	launch(kernel string, grid, block dim3, args []uint64) error
+	sync() error
+	close() error
+}
+
+// DeviceInfo describes one device New can open.
+type DeviceInfo struct {
+	// Index is N in "cuda:N".
+	Index int
+	// Name is the device name.
+	Name string
+	// MemoryBytes is the total device memory (host memory for the emulator).
+	MemoryBytes int64
+	// ComputeCapability is e.g. "9.0" ("emulated" for the emulator).
+	ComputeCapability string
+}
+
+func (d DeviceInfo) String() string {
+	return fmt.Sprintf("cuda:%d %s (compute %s, %.1f GiB)", d.Index, d.Name, d.ComputeCapability, float64(d.MemoryBytes)/(1<<30))
+}

@@ -1,0 +1,178 @@
+//go:build cuda
+
+package cuda
+
+import (
+	_ "embed" // the kernel image
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	// probe must come first: its C constructor checks for a CUDA device
+	// before gorgonia.org/cu's init would exit the process without a
+	// useful message.
+	_ "simclr/internal/cuda/probe"
+
+	"gorgonia.org/cu"
+)
+
+// fatbin is kernels/build/simclr.fatbin, copied here by kernels/build.sh.
+//
+//go:embed simclr.fatbin
+var fatbin string
+
+// cuDriver runs on a real device through gorgonia.org/cu. A CUDA context is
+// bound to an OS thread, so every call locks the goroutine to its thread
+// and makes the context current; mu serialises the calls.
+type cuDriver struct {
+	mu      sync.Mutex
+	dev     cu.Device
+	ctx     cu.CUContext
+	mod     cu.Module
+	stream  cu.Stream
+	done    cu.Event
+	fns     map[string]cu.Function
+	devName string
+}
+
+// do runs fn with the driver's context current on a locked OS thread.
+func (d *cuDriver) do(fn func() error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cu.SetCurrentContext(d.ctx); err != nil {
+		return fmt.Errorf("cuda: make context current: %w", err)
+	}
+	return fn()
+}
+
+func openDriver(index int) (driver, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return nil, fmt.Errorf("cuda: count devices: %w", err)
+	}
+	if index >= n {
+		return nil, fmt.Errorf("cuda: device cuda:%d not found (%d device(s)); use cuda:0..cuda:%d or --device cpu", index, n, n-1)
+	}
+	if len(fatbin) == 0 {
+		return nil, errors.New("cuda: the embedded kernel image is empty; run kernels/build.sh and rebuild with -tags cuda")
+	}
+	dev, err := cu.GetDevice(index)
+	if err != nil {
+		return nil, fmt.Errorf("cuda: get device %d: %w", index, err)
+	}
+	d := &cuDriver{dev: dev, fns: make(map[string]cu.Function)}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if d.ctx, err = dev.MakeContext(cu.SchedAuto); err != nil {
+		return nil, fmt.Errorf("cuda: create context on cuda:%d: %w", index, err)
+	}
+	fail := func(what string, err error) (driver, error) {
+		d.ctx.Destroy()
+		return nil, fmt.Errorf("cuda: %s on cuda:%d: %w", what, index, err)
+	}
+	if d.mod, err = cu.LoadFatBinary(fatbin); err != nil {
+		return fail("load the kernel image (built for sm_70..sm_90; rebuild kernels/build.sh with ARCHS for this GPU)", err)
+	}
+	for _, k := range kernelNames {
+		f, err := d.mod.Function(k)
+		if err != nil {
+			continue // New reports the missing kernel by name
+		}
+		d.fns[k] = f
+	}
+	if d.stream, err = cu.MakeStream(cu.DefaultStream); err != nil {
+		return fail("create stream", err)
+	}
+	if d.done, err = cu.MakeEvent(cu.DisableTiming); err != nil {
+		return fail("create event", err)
+	}
+	name, _ := dev.Name()
+	major, minor, _ := dev.ComputeCapability()
+	d.devName = fmt.Sprintf("%s (sm_%d%d)", name, major, minor)
+	return d, nil
+}
+
+// Devices lists the CUDA devices.
+func Devices() ([]DeviceInfo, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return nil, fmt.Errorf("cuda: count devices: %w", err)
+	}
+	out := make([]DeviceInfo, 0, n)
+	for i := 0; i < n; i++ {
+		dev, err := cu.GetDevice(i)
+		if err != nil {
+			return nil, fmt.Errorf("cuda: get device %d: %w", i, err)
+		}
+		name, _ := dev.Name()
+		major, minor, _ := dev.ComputeCapability()
+		mem, _ := dev.TotalMem()
+		out = append(out, DeviceInfo{Index: i, Name: name, MemoryBytes: mem, ComputeCapability: fmt.Sprintf("%d.%d", major, minor)})
+	}
+	return out, nil
+}
+
+func (d *cuDriver) name() string { return d.devName }
+
+func (d *cuDriver) alloc(bytes int64) (uintptr, error) {
+	var p cu.DevicePtr
+	err := d.do(func() (err error) { p, err = cu.MemAlloc(bytes); return err })
+	return uintptr(p), err
+}
+
+func (d *cuDriver) free(p uintptr) error {
+	return d.do(func() error { return cu.MemFree(cu.DevicePtr(p)) })
+}
+
+// htod, dtoh and dtod use the legacy default stream, which orders them
+// after the kernels queued on d.stream (a blocking stream).
+func (d *cuDriver) htod(dst uintptr, src unsafe.Pointer, bytes int64) error {
+	return d.do(func() error { return cu.MemcpyHtoD(cu.DevicePtr(dst), src, bytes) })
+}
+
+func (d *cuDriver) dtoh(dst unsafe.Pointer, src uintptr, bytes int64) error {
+	return d.do(func() error { return cu.MemcpyDtoH(dst, cu.DevicePtr(src), bytes) })
+}
+
+func (d *cuDriver) dtod(dst, src uintptr, bytes int64) error {
+	return d.do(func() error { return cu.MemcpyDtoD(cu.DevicePtr(dst), cu.DevicePtr(src), bytes) })
+}
+
+func (d *cuDriver) hasKernel(name string) bool {
+	_, ok := d.fns[name]
+	return ok
+}
+
+func (d *cuDriver) launch(kernel string, grid, block dim3, a []uint64) error {
+	f, ok := d.fns[kernel]
+	if !ok {
+		return fmt.Errorf("no kernel named %s in the kernel image", kernel)
+	}
+	params := make([]unsafe.Pointer, len(a))
+	for i := range a {
+		params[i] = unsafe.Pointer(&a[i])
+	}
+	return d.do(func() error {
+		return f.Launch(grid.x, grid.y, grid.z, block.x, block.y, block.z, 0, d.stream, params)
+	})
+}
+
+// sync records an event after the queued work and waits for it.
+func (d *cuDriver) sync() error {
+	return d.do(func() error {
+		if err := d.done.Record(d.stream); err != nil {
+			return err
+		}
+		return d.done.Synchronize()
+	})
+}
+
+func (d *cuDriver) close() error {
+	return d.do(func() error {
+		return errors.Join(cu.DestroyEvent(&d.done), d.stream.Destroy(), d.mod.Unload(), d.ctx.Destroy())
+	})
+}

@@ -1,0 +1,104 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import "simclr/internal/tensor"
+
+// LinearForward computes y = x w^T + b: x [N,In], w [Out,In], b [Out] or
+// nil, y [N,Out].
+func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
+	const op = "linear forward"
+	if err := b.checkRank(op, "x", x, 2, "[N,In]"); err != nil {
+		return err
+	}
+	if err := b.checkRank(op, "w", w, 2, "[Out,In]"); err != nil {
+		return err
+	}
+	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
+	if err := tensor.CheckShape(op, "w (columns must match x's features)", w.Shape, tensor.Shape{out, in}); err != nil {
+		return err
+	}
+	if bias != nil {
+		if err := b.checkShape(op, "b", bias, tensor.Shape{out}); err != nil {
+			return err
+		}
+	}
+	if err := b.checkShape(op, "y", y, tensor.Shape{n, out}); err != nil {
+		return err
+	}
+	if y.Numel() == 0 {
+		return nil
+	}
+	grid, err := gemmGrid(op, n, out, 1)
+	if err != nil {
+		return err
+	}
+	return b.launch(op, "linear_fwd", grid, block1D(), args{}.ptr(x).ptr(w).optPtr(bias).ptr(y).i(n).i(in).i(out), x.Shape, w.Shape)
+}
+
+// LinearBackward computes dx = dy w (skipped when dx is nil), dw = dy^T x
+// and db = column sums of dy (float64, rows in order; nil when there is no
+// bias).
+func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
+	const op = "linear backward"
+	if err := b.checkRank(op, "x", x, 2, "[N,In]"); err != nil {
+		return err
+	}
+	if err := b.checkRank(op, "w", w, 2, "[Out,In]"); err != nil {
+		return err
+	}
+	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
+	if err := tensor.CheckShape(op, "w (columns must match x's features)", w.Shape, tensor.Shape{out, in}); err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "dy", dy, tensor.Shape{n, out}); err != nil {
+		return err
+	}
+	if dx != nil {
+		if err := b.checkShape(op, "dx", dx, x.Shape); err != nil {
+			return err
+		}
+	}
+	if err := b.checkShape(op, "dw", dw, w.Shape); err != nil {
+		return err
+	}
+	if db != nil {
+		if err := b.checkShape(op, "db", db, tensor.Shape{out}); err != nil {
+			return err
+		}
+	}
+	if dx != nil && dx.Numel() > 0 {
+		if out == 0 {
+			if err := b.fill(dx, 0); err != nil {
+				return err
+			}
+		} else {
+			grid, err := gemmGrid(op, n, in, 1)
+			if err != nil {
+				return err
+			}
+			if err := b.launch(op, "linear_bwd_data", grid, block1D(), args{}.ptr(dy).ptr(w).ptr(dx).i(n).i(in).i(out), dy.Shape, w.Shape); err != nil {
+				return err
+			}
+		}
+	}
+	if dw.Numel() > 0 {
+		if n == 0 {
+			if err := b.fill(dw, 0); err != nil {
+				return err
+			}
+		} else {
+			grid, err := gemmGrid(op, out, in, 1)
+			if err != nil {
+				return err
+			}
+			if err := b.launch(op, "linear_bwd_weight", grid, block1D(), args{}.ptr(x).ptr(dy).ptr(dw).i(n).i(in).i(out), x.Shape, dy.Shape); err != nil {
+				return err
+			}
+		}
+	}
+	if db != nil && out > 0 {
+		return b.launch(op, "linear_bwd_bias", dim3{ceilDiv(out, blockThreads), 1, 1}, block1D(), args{}.ptr(dy).ptr(db).i(n).i(out), dy.Shape)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"simclr/internal/tensor"
+)
+
+// ntxentGeom validates s and tau and returns M = 2N.
+func (b *Backend) ntxentGeom(op string, s *Tensor, tau float32) (int, error) {
+	if err := b.checkRank(op, "s", s, 2, "[2N,2N]"); err != nil {
+		return 0, err
+	}
+	m := s.Shape[0]
+	if err := tensor.CheckShape(op, "s (must be square)", s.Shape, tensor.Shape{m, m}); err != nil {
+		return 0, err
+	}
+	if m < 2 || m%2 != 0 {
+		return 0, fmt.Errorf("%s: s %v must be [2N,2N] with N >= 1 (two views per example)", op, s.Shape)
+	}
+	if !(tau > 0) || !finite32(tau) {
+		return 0, fmt.Errorf("%s: temperature %g must be positive and finite (SimCLR uses 0.05..0.5)", op, tau)
+	}
+	return m, nil
+}
+
+// rowLosses runs a fused per-row loss kernel and returns the row losses.
+// A NaN row loss marks a row with a non-finite input; the error then names
+// the first such element, found by downloading t.
+func (b *Backend) rowLosses(op, kernel string, rows int, t *Tensor, name string, build func(rowLoss uintptr) args) ([]float64, error) {
+	buf, err := b.scratch(int64(rows) * 8)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	defer buf.release()
+	if err := b.launch(op, kernel, dim3{rows, 1, 1}, block1D(), build(buf.ptr), t.Shape); err != nil {
+		return nil, err
+	}
+	loss, err := b.downloadF64(buf.ptr, rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	for _, l := range loss {
+		if math.IsNaN(l) {
+			return nil, b.nonFiniteError(op, name, t)
+		}
+	}
+	return loss, nil
+}
+
+// nonFiniteError names the first NaN or infinite element of matrix t.
+func (b *Backend) nonFiniteError(op, name string, t *Tensor) error {
+	v := make([]float32, t.Numel())
+	if err := b.Download(v, t); err != nil {
+		return fmt.Errorf("%s: %s holds a NaN or infinity (%v)", op, name, err)
+	}
+	cols := t.Shape[1]
+	for i, x := range v {
+		if !finite32(x) {
+			return fmt.Errorf("%s: %s[%d,%d] is %g; the inputs diverged (lower the learning rate)", op, name, i/cols, i%cols, x)
+		}
+	}
+	return fmt.Errorf("%s: the loss of %s %v is not finite; the inputs diverged (lower the learning rate)", op, name, t.Shape)
+}
+
+// meanOf adds the row losses in row order, like the CPU backend.
+func meanOf(v []float64) float32 {
+	var total float64
+	for _, l := range v {
+		total += l
+	}
+	return float32(total / float64(len(v)))
+}
+
+// NTXentForward returns the NT-Xent loss of s [2N,2N] (see
+// backend.Backend); one fused block per row computes the row's loss.
+func (b *Backend) NTXentForward(s *Tensor, tau float32) (float32, error) {
+	const op = "nt-xent forward"
+	m, err := b.ntxentGeom(op, s, tau)
+	if err != nil {
+		return 0, err
+	}
+	loss, err := b.rowLosses(op, "ntxent_rows", m, s, "s", func(rl uintptr) args {
+		return args{}.ptr(s).i(m).f(tau).raw(rl).raw(0)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return meanOf(loss), nil
+}
+
+// NTXentBackward writes ds, the gradient of the mean NT-Xent loss.
+func (b *Backend) NTXentBackward(s *Tensor, tau float32, ds *Tensor) error {
+	const op = "nt-xent backward"
+	m, err := b.ntxentGeom(op, s, tau)
+	if err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "ds", ds, s.Shape); err != nil {
+		return err
+	}
+	_, err = b.rowLosses(op, "ntxent_rows", m, s, "s", func(rl uintptr) args {
+		return args{}.ptr(s).i(m).f(tau).raw(rl).ptr(ds)
+	})
+	return err
+}
+
+// ceGeom validates logits [N,K] and labels.
+func (b *Backend) ceGeom(op string, logits *Tensor, labels []int32) (n, k int, err error) {
+	if err := b.checkRank(op, "logits", logits, 2, "[N,K]"); err != nil {
+		return 0, 0, err
+	}
+	n, k = logits.Shape[0], logits.Shape[1]
+	if len(labels) != n {
+		return 0, 0, fmt.Errorf("%s: %d labels for %d rows of logits %v; pass one label per row", op, len(labels), n, logits.Shape)
+	}
+	if n == 0 || k == 0 {
+		return 0, 0, fmt.Errorf("%s: logits %v are empty; the mean loss needs at least one row and one class", op, logits.Shape)
+	}
+	for i, l := range labels {
+		if l < 0 || int(l) >= k {
+			return 0, 0, fmt.Errorf("%s: label %d of row %d is outside [0,%d); check the dataset's class count", op, l, i, k)
+		}
+	}
+	return n, k, nil
+}
+
+// softmaxCE runs the fused cross-entropy kernel; dlogits may be nil.
+func (b *Backend) softmaxCE(op string, logits *Tensor, labels []int32, n, k int, dlogits *Tensor) ([]float64, error) {
+	lab, err := b.scratch(int64(n) * 4)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	defer lab.release()
+	if err := b.drv.htod(lab.ptr, unsafe.Pointer(&labels[0]), int64(n)*4); err != nil {
+		return nil, fmt.Errorf("%s: upload labels: %w", op, err)
+	}
+	return b.rowLosses(op, "softmax_ce_rows", n, logits, "logits", func(rl uintptr) args {
+		return args{}.ptr(logits).raw(lab.ptr).i(n).i(k).raw(rl).optPtr(dlogits)
+	})
+}
+
+// SoftmaxCrossEntropyForward returns the mean cross-entropy of logits
+// [N,K] against labels.
+func (b *Backend) SoftmaxCrossEntropyForward(logits *Tensor, labels []int32) (float32, error) {
+	const op = "softmax cross-entropy forward"
+	n, k, err := b.ceGeom(op, logits, labels)
+	if err != nil {
+		return 0, err
+	}
+	loss, err := b.softmaxCE(op, logits, labels, n, k, nil)
+	if err != nil {
+		return 0, err
+	}
+	return meanOf(loss), nil
+}
+
+// SoftmaxCrossEntropyBackward writes dlogits = (softmax(logits) - onehot)/N.
+func (b *Backend) SoftmaxCrossEntropyBackward(logits *Tensor, labels []int32, dlogits *Tensor) error {
+	const op = "softmax cross-entropy backward"
+	n, k, err := b.ceGeom(op, logits, labels)
+	if err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "dlogits", dlogits, logits.Shape); err != nil {
+		return err
+	}
+	_, err = b.softmaxCE(op, logits, labels, n, k, dlogits)
+	return err
+}

@@ -1,0 +1,90 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import "simclr/internal/tensor"
+
+// L2NormalizeForward computes y[i] = x[i]/max(||x[i]||, 1e-12) per row of
+// x [N,D] and keeps the norms [N] for the backward pass.
+func (b *Backend) L2NormalizeForward(x, y, norms *Tensor) error {
+	const op = "l2 normalize forward"
+	if err := b.checkRank(op, "x", x, 2, "[N,D]"); err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "y", y, x.Shape); err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "norms", norms, tensor.Shape{x.Shape[0]}); err != nil {
+		return err
+	}
+	n, d := x.Shape[0], x.Shape[1]
+	if n == 0 {
+		return nil
+	}
+	return b.launch(op, "l2norm_fwd", warpRowsGrid(n), block1D(), args{}.ptr(x).ptr(y).ptr(norms).i(n).i(d), x.Shape)
+}
+
+// L2NormalizeBackward computes dx from y, the saved norms and dy.
+func (b *Backend) L2NormalizeBackward(y, norms, dy, dx *Tensor) error {
+	const op = "l2 normalize backward"
+	if err := b.checkRank(op, "y", y, 2, "[N,D]"); err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "norms", norms, tensor.Shape{y.Shape[0]}); err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "dy", dy, y.Shape); err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "dx", dx, y.Shape); err != nil {
+		return err
+	}
+	n, d := y.Shape[0], y.Shape[1]
+	if n == 0 {
+		return nil
+	}
+	return b.launch(op, "l2norm_bwd", warpRowsGrid(n), block1D(), args{}.ptr(y).ptr(norms).ptr(dy).ptr(dx).i(n).i(d), y.Shape)
+}
+
+// SimilarityForward computes s = z z^T for z [M,D], s [M,M].
+func (b *Backend) SimilarityForward(z, s *Tensor) error {
+	const op = "similarity forward"
+	if err := b.checkRank(op, "z", z, 2, "[M,D]"); err != nil {
+		return err
+	}
+	m, d := z.Shape[0], z.Shape[1]
+	if err := b.checkShape(op, "s", s, tensor.Shape{m, m}); err != nil {
+		return err
+	}
+	if m == 0 {
+		return nil
+	}
+	grid, err := gemmGrid(op, m, m, 1)
+	if err != nil {
+		return err
+	}
+	return b.launch(op, "similarity_fwd", grid, block1D(), args{}.ptr(z).ptr(s).i(m).i(d), z.Shape)
+}
+
+// SimilarityBackward computes dz = (ds + ds^T) z.
+func (b *Backend) SimilarityBackward(z, ds, dz *Tensor) error {
+	const op = "similarity backward"
+	if err := b.checkRank(op, "z", z, 2, "[M,D]"); err != nil {
+		return err
+	}
+	m, d := z.Shape[0], z.Shape[1]
+	if err := b.checkShape(op, "ds", ds, tensor.Shape{m, m}); err != nil {
+		return err
+	}
+	if err := b.checkShape(op, "dz", dz, z.Shape); err != nil {
+		return err
+	}
+	if dz.Numel() == 0 {
+		return nil
+	}
+	grid, err := gemmGrid(op, m, d, 1)
+	if err != nil {
+		return err
+	}
+	return b.launch(op, "similarity_bwd", grid, block1D(), args{}.ptr(z).ptr(ds).ptr(dz).i(m).i(d), z.Shape, ds.Shape)
+}
