@@ -1,0 +1,132 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"simclr/internal/augment"
+	"simclr/internal/backend"
+	"simclr/internal/config"
+	"simclr/internal/data"
+	"simclr/internal/model"
+	"simclr/internal/probe"
+	"simclr/internal/tensor"
+)
+
+// Embedder runs a frozen encoder (BN in eval mode), optionally followed by
+// the projection head, over a data set with the evaluation preprocessing
+// (resize/centre-crop to the image size, [0,1], the checkpoint's mean/std).
+type Embedder struct {
+	Backend   backend.Backend
+	Encoder   *model.ResNet
+	Projector *model.Projector // nil: backbone features
+	ImageSize int
+	Mean, Std []float64
+	BatchSize int
+	Workers   int
+}
+
+// Dim is the length of one embedding.
+func (e *Embedder) Dim() int {
+	if e.Projector != nil {
+		return e.Projector.OutDim()
+	}
+	return e.Encoder.FeatureDim()
+}
+
+// Each streams the embeddings of ds in data-set order, one batch at a time;
+// vecs is [batch.N, Dim()] and is reused after fn returns.
+func (e *Embedder) Each(ctx context.Context, ds data.Dataset, fn func(batch *data.Batch, vecs []float32) error) error {
+	b := e.Backend
+	ev, err := augment.NewEval(e.ImageSize, ds.Channels(), e.Mean, e.Std)
+	if err != nil {
+		return fmt.Errorf("evaluation preprocessing: %w", err)
+	}
+	bs := e.BatchSize
+	if bs <= 0 {
+		bs = 256
+	}
+	loader, err := data.NewLoader(ds, ev, data.LoaderOptions{BatchSize: bs, Views: 1, DropLast: false, Shuffle: false, Workers: e.Workers})
+	if err != nil {
+		return fmt.Errorf("data loader for %s: %w", ds.Name(), err)
+	}
+	c, h, w := ev.OutputShape()
+	dim := e.Dim()
+	var x *tensor.Tensor
+	defer func() {
+		if x != nil {
+			b.Free(x)
+		}
+	}()
+	vecs := make([]float32, bs*dim)
+	for batch, err := range loader.Epoch(ctx, 0) {
+		if err != nil {
+			return fmt.Errorf("read %s: %w", ds.Name(), err)
+		}
+		n := batch.N
+		if x == nil || x.Dim(0) != n {
+			if x != nil {
+				b.Free(x)
+			}
+			if x, err = b.New(n, c, h, w); err != nil {
+				return fmt.Errorf("allocate batch: %w", err)
+			}
+		}
+		if err := b.Upload(x, batch.Views[0][:n*c*h*w]); err != nil {
+			return fmt.Errorf("upload batch: %w", err)
+		}
+		out, err := e.Encoder.Forward(x, false)
+		if err != nil {
+			return fmt.Errorf("encoder forward: %w", err)
+		}
+		if e.Projector != nil {
+			if out, err = e.Projector.Forward(out, false); err != nil {
+				return fmt.Errorf("projection head forward: %w", err)
+			}
+		}
+		if err := b.Download(vecs[:n*dim], out); err != nil {
+			return fmt.Errorf("download embeddings: %w", err)
+		}
+		for i, v := range vecs[:n*dim] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("embedding of %s image %s is not finite (%v): the checkpoint holds NaN/Inf weights", ds.Name(), ds.ID(batch.Indices[i/dim]), v)
+			}
+		}
+		if err := fn(batch, vecs[:n*dim]); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// Collect gathers every embedding and label of ds in memory.
+func (e *Embedder) Collect(ctx context.Context, ds data.Dataset) ([]float32, []int32, error) {
+	feats := make([]float32, 0, ds.Len()*e.Dim())
+	labels := make([]int32, 0, ds.Len())
+	err := e.Each(ctx, ds, func(batch *data.Batch, vecs []float32) error {
+		feats = append(feats, vecs...)
+		labels = append(labels, batch.Labels[:batch.N]...)
+		return nil
+	})
+	return feats, labels, err
+}
+
+// KNNAccuracy (a percentage) is the weighted kNN monitor (eval.knn_k neighbours, cosine,
+// eval.knn_temperature) of the backbone features of test against train.
+func KNNAccuracy(b backend.Backend, enc *model.ResNet, train, test data.Dataset, cfg *config.Config, meta model.EncoderMeta) (float64, error) {
+	if len(train.Classes()) == 0 {
+		return 0, fmt.Errorf("kNN needs a labelled split; %s is unlabelled", train.Name())
+	}
+	e := &Embedder{Backend: b, Encoder: enc, ImageSize: meta.ImageSize, Mean: meta.Mean, Std: meta.Std, BatchSize: cfg.Eval.ProbeBatchSize, Workers: cfg.Data.Workers}
+	ctx := context.Background()
+	trX, trY, err := e.Collect(ctx, train)
+	if err != nil {
+		return 0, err
+	}
+	teX, teY, err := e.Collect(ctx, test)
+	if err != nil {
+		return 0, err
+	}
+	return probe.KNN(trX, trY, teX, teY, e.Dim(), len(train.Classes()), cfg.Eval.KNNK, cfg.Eval.KNNTemperature)
+}
