@@ -6,6 +6,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"simclr/internal/model"
+	"simclr/internal/train"
 )
 
 // Embedding file formats and layers of export-embeddings.
@@ -38,19 +41,25 @@ func (a *app) newExportCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export-embeddings",
 		Short: "Write the embeddings of every image of a data set to a file",
-		Long: `export-embeddings runs the encoder from --checkpoint over data.split in order
-(one centre-cropped view per image) and writes one row per image to --out:
-the backbone features (--layer backbone, the representation used for
-downstream tasks) or the projection head's output (--layer projection).
---format npy writes a float32 [images, dims] NumPy array plus labels and ids;
---format csv writes id,label,values... rows. The format defaults to the
-extension of --out (.csv gives csv, anything else npy).
+		Long: `export-embeddings runs the encoder from --checkpoint (encoder.safetensors of
+a pretrain run) over data.split in order, with linear-eval's preprocessing
+(resize/centre-crop to the checkpoint's image size, its mean/std, no
+augmentation), and streams one row per image to --out: the backbone features
+(--layer backbone, the representation for downstream tasks) or the
+projection head's output (--layer projection; the head is read from the
+checkpoint.safetensors beside the encoder).
+
+--format npy writes NAME.npy (float32 [images, dims], data-set order),
+NAME.labels.npy (int64, -1 where unlabelled) and NAME.ids.txt (file names for
+folders, indices otherwise). --format csv writes
+filenames,embedding_0,...,embedding_{D-1},labels rows. The format defaults to
+the extension of --out. Files appear only when complete.
 
 With --dry-run it only resolves the configuration, opens the data, builds the
 loader and prints them with the resolved configuration.`,
-		Example: `  simclr export-embeddings --checkpoint runs/pretrain/checkpoint.safetensors --out emb.npy
-  simclr export-embeddings --checkpoint runs/c10/last.safetensors --out test.csv --set data.split=test
-  simclr export-embeddings --checkpoint ck.safetensors --out z.npy --layer projection`,
+		Example: `  simclr export-embeddings --checkpoint runs/pretrain-20260101-120000/encoder.safetensors --out emb.npy
+  simclr export-embeddings --config runs/fmnist/config.yaml --checkpoint runs/fmnist/encoder.safetensors --out test.csv --set data.split=test
+  simclr export-embeddings --checkpoint runs/fmnist/encoder.safetensors --out z.npy --layer projection`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -64,7 +73,7 @@ loader and prints them with the resolved configuration.`,
 				return usagef("--layer %q: use one of %s", layer, strings.Join(exportLayers, ", "))
 			}
 			if checkpoint == "" && !dryRun {
-				return usagef("--checkpoint is required: the pretrained model to run")
+				return usagef("--checkpoint is required: the encoder.safetensors of a pretrain run")
 			}
 			if checkpoint != "" {
 				if err := checkInputFile("--checkpoint", checkpoint); err != nil {
@@ -83,17 +92,42 @@ loader and prints them with the resolved configuration.`,
 				fmt.Fprintf(a.stdout, "output: %s embeddings of the %s layer to %s\n", fmtName, layer, out)
 				return s.Describe(a.stdout)
 			}
-			if err := a.runInputPipeline(s); err != nil {
+			b, err := openBackend(s.Config.Device)
+			if err != nil {
 				return err
 			}
-			return errEngineMissing
+			defer b.Close()
+			enc, meta, err := model.LoadEncoder(checkpoint, b)
+			if err != nil {
+				return fmt.Errorf("load --checkpoint: %w", err)
+			}
+			if err := train.CheckEncoderFits(meta, s.Train.Dataset, s.Config.Data.ImageSize, checkpoint); err != nil {
+				return err
+			}
+			emb := &train.Embedder{Backend: b, Encoder: enc, ImageSize: meta.ImageSize, Mean: meta.Mean, Std: meta.Std,
+				BatchSize: s.Config.Eval.ProbeBatchSize, Workers: s.Config.Data.Workers}
+			if layer == "projection" {
+				full := filepath.Join(filepath.Dir(checkpoint), train.CheckpointFile)
+				net, err := train.LoadSimCLR(full, b, s.Config, meta)
+				if err != nil {
+					return fmt.Errorf("--layer projection needs the projection head from %s: %w", full, err)
+				}
+				emb.Encoder, emb.Projector = net.Encoder, net.Projector
+			}
+			job := &train.ExportJob{Embedder: emb, Data: s.Train.Dataset, Out: out, Format: fmtName}
+			n, err := job.Run(a.ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "wrote %d %s embeddings of dimension %d (%s layer) to %s\n", n, fmtName, emb.Dim(), layer, out)
+			return nil
 		},
 	}
 	addConfigFlags(cmd)
 	f := cmd.Flags()
 	f.BoolVar(&dryRun, "dry-run", false, "check the setup and print it; do not export")
-	f.StringVar(&checkpoint, "checkpoint", "", "pretrained model `FILE` written by pretrain")
-	f.StringVar(&out, "out", "", "embeddings `FILE` to write (written atomically)")
+	f.StringVar(&checkpoint, "checkpoint", "", "encoder `FILE` (encoder.safetensors) written by pretrain")
+	f.StringVar(&out, "out", "", "embeddings `FILE` to write (NAME.npy or NAME.csv; written atomically)")
 	f.StringVar(&format, "format", "", "file format: npy or csv (default: from the --out extension, else npy)")
 	f.StringVar(&layer, "layer", "backbone", "which output to export: backbone or projection")
 	return cmd

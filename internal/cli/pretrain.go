@@ -1,34 +1,61 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"simclr/internal/data"
+	"simclr/internal/runlog"
+	"simclr/internal/train"
 )
 
 func (a *app) newPretrainCommand() *cobra.Command {
 	var dryRun bool
-	var out string
+	var out, resume string
 	cmd := &cobra.Command{
 		Use:   "pretrain",
 		Short: "Pretrain an encoder with SimCLR on unlabelled images",
 		Long: `pretrain trains a ResNet encoder and projection head with the NT-Xent loss on
 two augmented views of every image of data.split (SimCLR). The run directory
-(--out) receives the resolved configuration (config.yaml) and checkpoints.
+(--out, a new runs/pretrain-<time> by default) receives the resolved
+configuration (config.yaml), metrics.csv, loss.png, the encoder
+(encoder.safetensors, torchvision names) and the full training state
+(checkpoint.safetensors), both written atomically every
+train.checkpoint_every epochs and at the end.
 
+Ctrl-C (SIGINT/SIGTERM) finishes the current step, writes a checkpoint and
+tells how to continue: --resume DIR picks the run up where it stopped (with
+DIR/config.yaml unless --config is given). A NaN or Inf loss stops the run
+and keeps the last good checkpoint.
+
+With no arguments it trains the built-in default (configs/default.yaml: a
+small ResNet on the synthetic data set, a couple of minutes on two cores).
 With --dry-run it only resolves the configuration, opens the data set, builds
 the loader and prints the data set, the batches per epoch and the resolved
 configuration.`,
-		Example: `  simclr pretrain --dry-run
+		Example: `  simclr pretrain
   simclr pretrain --config configs/fashion-mnist.yaml --epochs 10 --out runs/fmnist
+  simclr pretrain --resume runs/fmnist
   simclr pretrain --data-format cifar10 --data-path data/cifar-10-batches-bin --batch-size 256
-  simclr pretrain --set data.limit=1024 --set augment.blur_p=0.5`,
+  simclr pretrain --dry-run --set data.limit=1024 --set augment.blur_p=0.5`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if out == "" {
-				return usagef("--out must name the run directory")
+			if resume != "" {
+				if out != "" && out != resume {
+					return usagef("--resume %s and --out %s disagree: --resume continues the run in its own directory", resume, out)
+				}
+				out = resume
+				if err := checkInputFile("--resume", filepath.Join(resume, train.CheckpointFile)); err != nil {
+					return err
+				}
+				if a.configFile == "" {
+					a.configFile = filepath.Join(resume, train.ConfigFile)
+				}
 			}
 			s, err := a.prepare(cmd, ModePretrain)
 			if err != nil {
@@ -38,20 +65,57 @@ configuration.`,
 			if dryRun {
 				return s.Describe(a.stdout)
 			}
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return fmt.Errorf("create run directory (--out): %w", err)
+			if out == "" {
+				out = filepath.Join("runs", "pretrain-"+time.Now().Format("20060102-150405"))
 			}
-			if err := s.Config.WriteFile(filepath.Join(out, "config.yaml")); err != nil {
+			b, err := openBackend(s.Config.Device)
+			if err != nil {
 				return err
 			}
-			if err := a.runInputPipeline(s); err != nil {
+			defer b.Close()
+			job := &train.PretrainJob{
+				Config: s.Config, Backend: b, Data: s.Train.Dataset, Out: out, Resume: resume != "",
+				Log: a.infoWriter(), Progress: runlog.NewProgress(a.stderr, a.quiet),
+			}
+			if s.Config.Eval.KNNEvery > 0 {
+				if len(s.Train.Dataset.Classes()) == 0 {
+					return fmt.Errorf("eval.knn_every=%d needs labels, but %s is unlabelled: set eval.knn_every: 0", s.Config.Eval.KNNEvery, s.Train.Dataset.Name())
+				}
+				test, err := data.Open(s.Config.EvalDataSpec())
+				if err != nil {
+					return fmt.Errorf("kNN monitor (eval.knn_every): %w", err)
+				}
+				defer data.Close(test)
+				job.KNNTrain, job.KNNTest = s.Train.Dataset, test
+			}
+			a.info("pretraining on %s (%d images) with %s, device %s; run directory %s", s.Train.Dataset.Name(), s.Train.Dataset.Len(), s.Config.Model.Arch, b.Name(), out)
+			res, err := job.Run(a.ctx)
+			if errors.Is(err, train.ErrInterrupted) {
+				return fmt.Errorf("interrupted after step %d; the checkpoint in %s is up to date.\nContinue with: simclr pretrain --resume %s", res.Steps, out, out)
+			}
+			if err != nil {
 				return err
 			}
-			return errEngineMissing
+			enc := res.Encoder
+			fmt.Fprintf(a.stdout, "pretrained %d epochs (%d steps) in %.1fs, final loss %.4f\nrun directory: %s\n", res.Epochs, res.Steps, res.Seconds, res.FinalLoss, out)
+			fmt.Fprintf(a.stdout, "next:\n  simclr linear-eval --config %s --checkpoint %s\n  simclr linear-eval --config %s --checkpoint %s --random-init   # the untrained baseline\n  simclr export-embeddings --config %s --checkpoint %s --out %s\n",
+				filepath.Join(out, train.ConfigFile), enc,
+				filepath.Join(out, train.ConfigFile), enc,
+				filepath.Join(out, train.ConfigFile), enc, filepath.Join(out, "embeddings.npy"))
+			return nil
 		},
 	}
 	addConfigFlags(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check the setup and print it; do not train")
-	cmd.Flags().StringVar(&out, "out", filepath.Join("runs", "pretrain"), "run `DIR` for config.yaml and checkpoints")
+	cmd.Flags().StringVar(&out, "out", "", "run `DIR` (default: a new runs/pretrain-<time>)")
+	cmd.Flags().StringVar(&resume, "resume", "", "continue the run in `DIR` from its checkpoint.safetensors")
 	return cmd
+}
+
+// infoWriter is where progress-like information goes (stderr unless --quiet).
+func (a *app) infoWriter() io.Writer {
+	if a.quiet {
+		return io.Discard
+	}
+	return a.stderr
 }

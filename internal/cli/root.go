@@ -159,6 +159,8 @@ describes every key.`,
 		a.newPretrainCommand(),
 		a.newLinearEvalCommand(),
 		a.newExportCommand(),
+		a.newDevicesCommand(),
+		a.newBenchCommand(),
 	)
 	return root
 }

@@ -1,18 +1,14 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"simclr/internal/augment"
 	"simclr/internal/config"
@@ -214,84 +210,6 @@ func summarize(names []string, n int) string {
 		return strings.Join(names, ", ")
 	}
 	return strings.Join(names[:n], ", ") + fmt.Sprintf(", ... %d more", len(names)-n)
-}
-
-// PipelineStats is the result of streaming one epoch of an input.
-type PipelineStats struct {
-	Batches, Images int
-	Elapsed         time.Duration
-}
-
-// ImagesPerSecond is the input pipeline's throughput.
-func (p PipelineStats) ImagesPerSecond() float64 {
-	if p.Elapsed <= 0 {
-		return 0
-	}
-	return float64(p.Images) / p.Elapsed.Seconds()
-}
-
-// RunPipeline streams epoch 0 of in through its loader without training,
-// counting batches and images; progress goes to progress when it is a
-// terminal (nil for none).
-func (in *Input) RunPipeline(ctx context.Context, progress io.Writer) (PipelineStats, error) {
-	var bar *progressbar.ProgressBar
-	if f, ok := progress.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		bar = progressbar.NewOptions(in.Loader.BatchesPerEpoch(),
-			progressbar.OptionSetWriter(f),
-			progressbar.OptionSetDescription(in.Role+" batches"),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionThrottle(100*time.Millisecond))
-	}
-	var st PipelineStats
-	start := time.Now()
-	for b, err := range in.Loader.Epoch(ctx, 0) {
-		if err != nil {
-			return st, fmt.Errorf("%s data %s: %w", in.Role, in.Dataset.Name(), err)
-		}
-		st.Batches++
-		st.Images += b.N
-		if bar != nil {
-			bar.Add(1)
-		}
-	}
-	st.Elapsed = time.Since(start)
-	if bar != nil {
-		bar.Finish()
-	}
-	if err := ctx.Err(); err != nil {
-		return st, err
-	}
-	if st.Batches != in.Loader.BatchesPerEpoch() {
-		return st, fmt.Errorf("%s data %s: the loader delivered %d batches, expected %d",
-			in.Role, in.Dataset.Name(), st.Batches, in.Loader.BatchesPerEpoch())
-	}
-	return st, nil
-}
-
-// errEngineMissing is returned by the training commands until the training
-// engine replaces the input-pipeline pass.
-var errEngineMissing = errors.New("the training engine is not built yet (the input pipeline ran one epoch; use --dry-run to only check the setup)")
-
-// runInputPipeline streams one epoch of every input of s, reporting the
-// throughput, for the commands whose engine is not built yet.
-func (a *app) runInputPipeline(s *Setup) error {
-	for _, in := range s.Inputs() {
-		st, err := in.RunPipeline(a.ctx, a.progressWriter())
-		if err != nil {
-			return err
-		}
-		a.info("%s input pipeline: %d batches, %d images in %s (%.0f images/s)",
-			in.Role, st.Batches, st.Images, st.Elapsed.Round(time.Millisecond), st.ImagesPerSecond())
-	}
-	return nil
-}
-
-// progressWriter is where progress bars go: stderr unless --quiet.
-func (a *app) progressWriter() io.Writer {
-	if a.quiet {
-		return nil
-	}
-	return a.stderr
 }
 
 // prepare resolves the configuration of cmd's invocation and opens the
