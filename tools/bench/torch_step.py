@@ -139,6 +139,7 @@ def parse_args(argv):
     p.add_argument("--tau", type=float, default=0.5, help="NT-Xent temperature")
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (host-to-device copy of the batch is timed, as in simclr bench)")
     a = p.parse_args(argv)
     if a.batch < 2:
         p.error("--batch must be at least 2 pairs (NT-Xent needs a negative)")
@@ -151,12 +152,13 @@ def main(argv):
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    net = SimCLRNet(a.arch, a.width, a.in_channels, a.stem, a.head_hidden, a.head_out)
+    dev = torch.device(a.device)
+    net = SimCLRNet(a.arch, a.width, a.in_channels, a.stem, a.head_hidden, a.head_out).to(dev)
     net.train()
     opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9, weight_decay=1e-6)
     shape = (2 * a.batch, a.in_channels, a.image_size, a.image_size)
     host = torch.randn(shape)
-    x = torch.empty(shape)
+    x = torch.empty(shape, device=dev)
 
     def step():
         x.copy_(host)
@@ -164,7 +166,7 @@ def main(argv):
         loss = nt_xent(net(x), a.tau)
         loss.backward()
         opt.step()
-        return loss.item()
+        return loss.item()  # .item() synchronises the device
 
     for _ in range(a.warmup):
         step()
@@ -179,6 +181,7 @@ def main(argv):
         sys.exit("torch_step.py: the loss became NaN; lower --lr")
     out = {
         "impl": "pytorch",
+        "device": a.device,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "pairs_per_s": round(a.batch * a.steps / total, 3),
