@@ -72,6 +72,9 @@ func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 	if log == nil {
 		log = io.Discard
 	}
+	if cfg.Eval.ProbeAugment {
+		return nil, fmt.Errorf("eval.probe_augment: true (crop-and-flip while training the probe) is not implemented yet: the probe trains on features extracted once; set eval.probe_augment: false")
+	}
 	classes := j.Train.Classes()
 	if len(classes) == 0 {
 		return nil, fmt.Errorf("linear evaluation needs labels, but %s is unlabelled: set data.split to a labelled split", j.Train.Name())
