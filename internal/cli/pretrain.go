@@ -98,9 +98,9 @@ configuration.`,
 			}
 			enc := res.Encoder
 			fmt.Fprintf(a.stdout, "pretrained %d epochs (%d steps) in %.1fs, final loss %.4f\nrun directory: %s\n", res.Epochs, res.Steps, res.Seconds, res.FinalLoss, out)
-			fmt.Fprintf(a.stdout, "next:\n  simclr linear-eval --config %s --checkpoint %s\n  simclr linear-eval --config %s --checkpoint %s --random-init   # the untrained baseline\n  simclr export-embeddings --config %s --checkpoint %s --out %s\n",
+			fmt.Fprintf(a.stdout, "next:\n  simclr linear-eval --config %s --checkpoint %s\n  simclr linear-eval --config %s --random-init   # the untrained baseline\n  simclr export-embeddings --config %s --checkpoint %s --out %s\n",
 				filepath.Join(out, train.ConfigFile), enc,
-				filepath.Join(out, train.ConfigFile), enc,
+				filepath.Join(out, train.ConfigFile),
 				filepath.Join(out, train.ConfigFile), enc, filepath.Join(out, "embeddings.npy"))
 			return nil
 		},
