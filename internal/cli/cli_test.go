@@ -324,8 +324,9 @@ func TestPreview(t *testing.T) {
 		t.Fatalf("preview is not a PNG: %v", err)
 	}
 	// 3 cells of 20 px and 4 gaps of 2 px across; 3 rows of 20 px and 4 gaps down.
-	if b := img.Bounds(); b.Dx() != 68 || b.Dy() != 68 {
-		t.Errorf("preview is %dx%d, want 68x68", b.Dx(), b.Dy())
+	// 20-px cells are shown enlarged 5x (100 px) with 2-px gaps.
+	if b := img.Bounds(); b.Dx() != 308 || b.Dy() != 308 {
+		t.Errorf("preview is %dx%d, want 308x308", b.Dx(), b.Dy())
 	}
 	if w, h := previewSize(3, 20); w != 68 || h != 68 {
 		t.Errorf("previewSize(3, 20) = %d, %d", w, h)

@@ -11,13 +11,24 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/disintegration/gift"
 	"simclr/internal/augment"
+
 	"simclr/internal/config"
 	"simclr/internal/data"
 )
 
 // previewPad is the gap in pixels around and between the cells of a preview.
 const previewPad = 2
+
+// previewMinSide is the smallest side a cell is shown at: small images are
+// enlarged by an integer factor (nearest neighbour, so pixels stay sharp).
+const previewMinSide = 96
+
+// previewScale is the integer enlargement of cells of side s.
+func previewScale(s int) int {
+	return max(1, (previewMinSide+s-1)/s)
+}
 
 // previewSize returns the size of a preview grid of n rows of three cells
 // of side s: the original and its two views.
@@ -103,7 +114,9 @@ func renderPreview(cfg *config.Config, n int, warn io.Writer) (*image.RGBA, int,
 		return nil, 0, fmt.Errorf("data set %s has no images", ds.Name())
 	}
 	s := cfg.Data.ImageSize
-	w, h := previewSize(n, s)
+	d := s * previewScale(s) // displayed side
+	enlarge := gift.New(gift.Resize(d, d, gift.NearestNeighborResampling))
+	w, h := previewSize(n, d)
 	grid := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.Draw(grid, grid.Bounds(), image.NewUniform(color.RGBA{R: 40, G: 40, B: 40, A: 255}), image.Point{}, draw.Src)
 	buf := make([]float32, channels*s*s)
@@ -112,7 +125,7 @@ func renderPreview(cfg *config.Config, n int, warn io.Writer) (*image.RGBA, int,
 		if err != nil {
 			return nil, 0, fmt.Errorf("data set %s, image %s: %w", ds.Name(), ds.ID(i), err)
 		}
-		y := previewPad + i*(s+previewPad)
+		y := previewPad + i*(d+previewPad)
 		for col := range 3 {
 			var err error
 			if col == 0 {
@@ -123,9 +136,8 @@ func renderPreview(cfg *config.Config, n int, warn io.Writer) (*image.RGBA, int,
 			if err != nil {
 				return nil, 0, fmt.Errorf("data set %s, image %s: %w", ds.Name(), ds.ID(i), err)
 			}
-			cell := augment.ToImage(buf, channels, s, s, mean, std)
-			x := previewPad + col*(s+previewPad)
-			draw.Draw(grid, image.Rect(x, y, x+s, y+s), cell, cell.Bounds().Min, draw.Src)
+			x := previewPad + col*(d+previewPad)
+			enlarge.Draw(grid.SubImage(image.Rect(x, y, x+d, y+d)).(*image.RGBA), augment.ToImage(buf, channels, s, s, mean, std))
 		}
 	}
 	return grid, n, nil
