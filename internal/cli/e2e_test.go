@@ -74,6 +74,9 @@ func TestTrainEvalExportFromTheCommandLine(t *testing.T) {
 	if err != nil || len(shape) != 2 || shape[0] != 24 || shape[1] != 32 {
 		t.Fatalf("emb.npy shape %v err %v, want [24 32]", shape, err)
 	}
+	if _, err := config.Load(config.Sources{File: filepath.Join(dir, "emb.config.yaml")}); err != nil {
+		t.Errorf("export's emb.config.yaml: %v", err)
+	}
 	ids, err := os.ReadFile(filepath.Join(dir, "emb.ids.txt"))
 	if err != nil || strings.Count(string(ids), "\n") != 24 {
 		t.Fatalf("emb.ids.txt: %v %q", err, ids)

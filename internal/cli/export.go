@@ -53,7 +53,8 @@ checkpoint.safetensors beside the encoder).
 NAME.labels.npy (int64, -1 where unlabelled) and NAME.ids.txt (file names for
 folders, indices otherwise). --format csv writes
 filenames,embedding_0,...,embedding_{D-1},labels rows. The format defaults to
-the extension of --out. Files appear only when complete.
+the extension of --out. Files appear only when complete; the resolved
+configuration is written beside them as NAME.config.yaml.
 
 With --dry-run it only resolves the configuration, opens the data, builds the
 loader and prints them with the resolved configuration.`,
@@ -117,6 +118,10 @@ loader and prints them with the resolved configuration.`,
 			job := &train.ExportJob{Embedder: emb, Data: s.Train.Dataset, Out: out, Format: fmtName}
 			n, err := job.Run(a.ctx)
 			if err != nil {
+				return err
+			}
+			cfgPath := strings.TrimSuffix(out, filepath.Ext(out)) + ".config.yaml"
+			if err := s.Config.WriteFile(cfgPath); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "wrote %d %s embeddings of dimension %d (%s layer) to %s\n", n, fmtName, emb.Dim(), layer, out)

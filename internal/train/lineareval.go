@@ -50,6 +50,7 @@ type EvalReport struct {
 	Confusion   [][]int             `json:"confusion"`
 	Probe       probe.LinearOptions `json:"probe"`
 	Seconds     float64             `json:"seconds"`
+	Config      string              `json:"config"` // the resolved configuration (YAML)
 }
 
 // CheckEncoderFits returns an error when the encoder's metadata does not fit
@@ -120,6 +121,9 @@ func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 			return nil, fmt.Errorf("kNN: %w", err)
 		}
 		rep.KNNTop1 = &acc
+	}
+	if y, err := cfg.YAML(); err == nil {
+		rep.Config = string(y)
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	if err := writeJSONAtomic(j.Out, rep); err != nil {

@@ -1,0 +1,5 @@
+//go:build cuda
+
+package version
+
+func init() { Tags = append(Tags, "cuda") }

@@ -1,0 +1,5 @@
+//go:build cudaemu
+
+package version
+
+func init() { Tags = append(Tags, "cudaemu") }
