@@ -3,8 +3,10 @@ package train
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -250,4 +252,73 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// TestPretrainIndependentOfGOMAXPROCS: the same seed and config give
+// bit-identical losses whatever the number of cores used.
+func TestPretrainIndependentOfGOMAXPROCS(t *testing.T) {
+	cfg := tinyConfig(t, "train.epochs=1")
+	var runs [][]float64
+	for _, procs := range []int{1, 3} {
+		prev := runtime.GOMAXPROCS(procs)
+		out := filepath.Join(t.TempDir(), "run")
+		_, err := pretrain(t, cfg, out, false, 0)
+		runtime.GOMAXPROCS(prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, losses(t, out))
+	}
+	for i := range runs[0] {
+		if runs[0][i] != runs[1][i] {
+			t.Fatalf("step %d: loss %v with GOMAXPROCS 1, %v with 3", i+1, runs[0][i], runs[1][i])
+		}
+	}
+}
+
+// TestKNNMonitorLogsAccuracy: with eval.knn_every=1 the last row of every
+// epoch in metrics.csv carries the kNN accuracy.
+func TestKNNMonitorLogsAccuracy(t *testing.T) {
+	cfg := tinyConfig(t, "train.epochs=2", "eval.knn_every=1", "eval.knn_k=20")
+	out := filepath.Join(t.TempDir(), "run")
+	job := &PretrainJob{Config: cfg, Backend: cpu.New(), Data: openSplit(t, cfg, "train"),
+		KNNTrain: openSplit(t, cfg, "train"), KNNTest: openSplit(t, cfg, "test"), Out: out}
+	if _, err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := runlog.ReadMetrics(filepath.Join(out, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged []int
+	for _, r := range rows {
+		if !math.IsNaN(r.KNNTop1) {
+			if r.KNNTop1 < 0 || r.KNNTop1 > 100 {
+				t.Fatalf("kNN accuracy %v out of range", r.KNNTop1)
+			}
+			logged = append(logged, r.Step)
+		}
+	}
+	if len(logged) != 2 || logged[0] != 3 || logged[1] != 6 {
+		t.Fatalf("kNN logged at steps %v, want the last step of each epoch [3 6]", logged)
+	}
+}
+
+// TestPretrainCancelledCheckpoints: a cancelled context (what SIGINT does)
+// finishes the current step, writes a checkpoint and returns ErrInterrupted.
+func TestPretrainCancelledCheckpoints(t *testing.T) {
+	cfg := tinyConfig(t)
+	out := filepath.Join(t.TempDir(), "run")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	job := &PretrainJob{Config: cfg, Backend: cpu.New(), Data: openSplit(t, cfg, "train"), Out: out}
+	res, err := job.Run(ctx)
+	if !errors.Is(err, ErrInterrupted) || res == nil || res.Steps != 1 {
+		t.Fatalf("err %v, result %+v: want ErrInterrupted after one step", err, res)
+	}
+	for _, f := range []string{CheckpointFile, EncoderFile} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("no %s after the interrupt: %v", f, err)
+		}
+	}
 }
