@@ -82,6 +82,57 @@ func (o LinearOptions) validate() error {
 // and the optim package), so the run is deterministic for a given seed and
 // backend.
 func TrainLinear(b backend.Backend, trainX []float32, trainY []int32, testX []float32, testY []int32, dim int, o LinearOptions) (*Result, error) {
+	if err := checkSet("train", trainX, trainY, dim, o.Classes); err != nil {
+		return nil, err
+	}
+	train, test := standardize(trainX, testX, dim)
+	same := func(int) ([]float32, []int32, error) { return train, trainY, nil }
+	return trainLinear(b, same, test, testX, testY, dim, o)
+}
+
+// EpochFeatures returns the training features and labels for one epoch
+// (0-based), e.g. of freshly augmented views of the training images. Every
+// epoch must return the same number of rows.
+type EpochFeatures func(epoch int) ([]float32, []int32, error)
+
+// TrainLinearAugmented is TrainLinear with new training features every epoch
+// (the paper's crop-and-flip probe). Standardisation statistics come from
+// epoch 0's features and are applied to every epoch and to the test set.
+func TrainLinearAugmented(b backend.Backend, train EpochFeatures, testX []float32, testY []int32, dim int, o LinearOptions) (*Result, error) {
+	if train == nil {
+		return nil, fmt.Errorf("probe: no training features")
+	}
+	x0, y0, err := train(0)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSet("train", x0, y0, dim, o.Classes); err != nil {
+		return nil, err
+	}
+	sc := newScaler(x0, dim)
+	first := sc.apply(x0)
+	epochs := func(epoch int) ([]float32, []int32, error) {
+		if epoch == 0 {
+			return first, y0, nil
+		}
+		x, y, err := train(epoch)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(y) != len(y0) {
+			return nil, nil, fmt.Errorf("probe: epoch %d has %d training rows, epoch 1 had %d", epoch+1, len(y), len(y0))
+		}
+		if err := checkSet("train", x, y, dim, o.Classes); err != nil {
+			return nil, nil, err
+		}
+		return sc.apply(x), y, nil
+	}
+	return trainLinear(b, epochs, sc.apply(testX), testX, testY, dim, o)
+}
+
+// trainLinear is the shared training loop; train yields standardised
+// features per epoch, test is the standardised test set (raw is checked).
+func trainLinear(b backend.Backend, train EpochFeatures, test, rawTest []float32, testY []int32, dim int, o LinearOptions) (*Result, error) {
 	if b == nil {
 		return nil, fmt.Errorf("probe: backend is nil")
 	}
@@ -91,13 +142,9 @@ func TrainLinear(b backend.Backend, trainX []float32, trainY []int32, testX []fl
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	if err := checkSet("train", trainX, trainY, dim, o.Classes); err != nil {
+	if err := checkSet("test", rawTest, testY, dim, o.Classes); err != nil {
 		return nil, err
 	}
-	if err := checkSet("test", testX, testY, dim, o.Classes); err != nil {
-		return nil, err
-	}
-	train, test := standardize(trainX, testX, dim)
 
 	r := &linearRun{b: b, dim: dim, classes: o.Classes, bufs: map[int]*batchBufs{}}
 	defer r.free()
@@ -110,22 +157,29 @@ func TrainLinear(b backend.Backend, trainX []float32, trainY []int32, testX []fl
 	}
 	defer opt.Release()
 
-	n := len(trainY)
-	perEpoch := (n + o.BatchSize - 1) / o.BatchSize
-	sched := optim.Schedule{BaseLR: float64(o.LR), TotalSteps: o.Epochs * perEpoch}
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed_1ea4))
 	res := &Result{}
 	xb := make([]float32, o.BatchSize*dim)
 	yb := make([]int32, o.BatchSize)
 	step := 0
+	var sched optim.Schedule
 	for epoch := 0; epoch < o.Epochs; epoch++ {
+		trainX, trainY, err := train(epoch)
+		if err != nil {
+			return nil, fmt.Errorf("probe: training features of epoch %d: %w", epoch+1, err)
+		}
+		n := len(trainY)
+		if epoch == 0 {
+			perEpoch := (n + o.BatchSize - 1) / o.BatchSize
+			sched = optim.Schedule{BaseLR: float64(o.LR), TotalSteps: o.Epochs * perEpoch}
+		}
 		perm := rng.Perm(n)
 		var lossSum float64
 		for start := 0; start < n; start += o.BatchSize {
 			idx := perm[start:min(start+o.BatchSize, n)]
 			bs := len(idx)
 			for i, j := range idx {
-				copy(xb[i*dim:(i+1)*dim], train[j*dim:(j+1)*dim])
+				copy(xb[i*dim:(i+1)*dim], trainX[j*dim:(j+1)*dim])
 				yb[i] = trainY[j]
 			}
 			lr := o.LR
@@ -162,9 +216,15 @@ func newOptimizer(b backend.Backend, params []*model.Param, o LinearOptions) (in
 	return optim.NewSGD(b, params, optim.SGDOptions{Momentum: o.Momentum, WeightDecay: o.WeightDecay, Nesterov: o.Momentum > 0, ExcludeBiasBN: true})
 }
 
-// standardize returns copies of train and test with every column scaled by
-// the training set's mean and standard deviation.
-func standardize(train, test []float32, dim int) ([]float32, []float32) {
+// scaler standardises feature columns with fixed statistics.
+type scaler struct {
+	dim       int
+	mean, inv []float64
+}
+
+// newScaler measures every column's mean and standard deviation on train
+// (constant columns are only centred).
+func newScaler(train []float32, dim int) *scaler {
 	n := len(train) / dim
 	mean := make([]float64, dim)
 	for r := 0; r < n; r++ {
@@ -190,15 +250,24 @@ func standardize(train, test []float32, dim int) ([]float32, []float32) {
 			inv[j] = 1
 		}
 	}
-	apply := func(x []float32) []float32 {
-		out := make([]float32, len(x))
-		for i, v := range x {
-			j := i % dim
-			out[i] = float32((float64(v) - mean[j]) * inv[j])
-		}
-		return out
+	return &scaler{dim: dim, mean: mean, inv: inv}
+}
+
+// apply returns a standardised copy of x.
+func (s *scaler) apply(x []float32) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		j := i % s.dim
+		out[i] = float32((float64(v) - s.mean[j]) * s.inv[j])
 	}
-	return apply(train), apply(test)
+	return out
+}
+
+// standardize returns copies of train and test with every column scaled by
+// the training set's mean and standard deviation.
+func standardize(train, test []float32, dim int) ([]float32, []float32) {
+	sc := newScaler(train, dim)
+	return sc.apply(train), sc.apply(test)
 }
 
 // batchBufs are the backend tensors for one batch size.

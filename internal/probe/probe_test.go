@@ -393,3 +393,42 @@ func TestKNNErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainLinearAugmented: fresh features each epoch (as from augmented
+// views) are used, epoch by epoch, and a shape change between epochs is an
+// error naming the epoch.
+func TestTrainLinearAugmented(t *testing.T) {
+	const classes, dim = 5, 8
+	allX, allY := clusters(3, classes, 60, dim, 1, 0)
+	testX, testY := allX[40*classes*dim:], allY[40*classes:]
+	var seen []int
+	epochs := func(epoch int) ([]float32, []int32, error) {
+		seen = append(seen, epoch)
+		// A different noisy draw around the same centres every epoch.
+		x, y := clusters(3, classes, 40+epoch, dim, 1, 0)
+		return x[epoch*classes*dim:], y[epoch*classes:], nil
+	}
+	o := defaultOptions(classes)
+	o.Epochs = 4
+	res, err := TrainLinearAugmented(cpu.New(), epochs, testX, testY, dim, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 4 || seen[0] != 0 || seen[3] != 3 {
+		t.Fatalf("epochs asked for: %v, want 0..3 once each", seen)
+	}
+	if res.Top1 < 95 || len(res.TrainLoss) != 4 {
+		t.Fatalf("top-1 %.1f%%, %d epoch losses", res.Top1, len(res.TrainLoss))
+	}
+	bad := func(epoch int) ([]float32, []int32, error) {
+		n := 40
+		if epoch == 2 {
+			n = 39
+		}
+		x, y := clusters(3, classes, n, dim, 1, 0)
+		return x, y, nil
+	}
+	if _, err := TrainLinearAugmented(cpu.New(), bad, testX, testY, dim, o); err == nil || !strings.Contains(err.Error(), "epoch 3") {
+		t.Fatalf("row-count change: err = %v, want one naming epoch 3", err)
+	}
+}

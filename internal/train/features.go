@@ -38,20 +38,26 @@ func (e *Embedder) Dim() int {
 // Each streams the embeddings of ds in data-set order, one batch at a time;
 // vecs is [batch.N, Dim()] and is reused after fn returns.
 func (e *Embedder) Each(ctx context.Context, ds data.Dataset, fn func(batch *data.Batch, vecs []float32) error) error {
-	b := e.Backend
 	ev, err := augment.NewEval(e.ImageSize, ds.Channels(), e.Mean, e.Std)
 	if err != nil {
 		return fmt.Errorf("evaluation preprocessing: %w", err)
 	}
+	return e.each(ctx, ds, ev, 0, 0, fn)
+}
+
+// each streams the embeddings of ds in order with transform t; random
+// transforms draw from data.ViewRNG(seed, epoch, index, 0).
+func (e *Embedder) each(ctx context.Context, ds data.Dataset, t data.Transform, epoch int, seed int64, fn func(batch *data.Batch, vecs []float32) error) error {
+	b := e.Backend
 	bs := e.BatchSize
 	if bs <= 0 {
 		bs = 256
 	}
-	loader, err := data.NewLoader(ds, ev, data.LoaderOptions{BatchSize: bs, Views: 1, DropLast: false, Shuffle: false, Workers: e.Workers})
+	loader, err := data.NewLoader(ds, t, data.LoaderOptions{BatchSize: bs, Views: 1, DropLast: false, Shuffle: false, Seed: seed, Workers: e.Workers})
 	if err != nil {
 		return fmt.Errorf("data loader for %s: %w", ds.Name(), err)
 	}
-	c, h, w := ev.OutputShape()
+	c, h, w := t.OutputShape()
 	dim := e.Dim()
 	var x *tensor.Tensor
 	defer func() {
@@ -60,7 +66,7 @@ func (e *Embedder) Each(ctx context.Context, ds data.Dataset, fn func(batch *dat
 		}
 	}()
 	vecs := make([]float32, bs*dim)
-	for batch, err := range loader.Epoch(ctx, 0) {
+	for batch, err := range loader.Epoch(ctx, epoch) {
 		if err != nil {
 			return fmt.Errorf("read %s: %w", ds.Name(), err)
 		}
@@ -102,14 +108,27 @@ func (e *Embedder) Each(ctx context.Context, ds data.Dataset, fn func(batch *dat
 
 // Collect gathers every embedding and label of ds in memory.
 func (e *Embedder) Collect(ctx context.Context, ds data.Dataset) ([]float32, []int32, error) {
+	feats, labels, collect := e.collector(ds)
+	err := e.Each(ctx, ds, collect)
+	return *feats, *labels, err
+}
+
+// CollectAugmented gathers the embeddings of one view per image drawn by the
+// random transform t for the given epoch (the crop-and-flip linear probe).
+func (e *Embedder) CollectAugmented(ctx context.Context, ds data.Dataset, t data.Transform, epoch int, seed int64) ([]float32, []int32, error) {
+	feats, labels, collect := e.collector(ds)
+	err := e.each(ctx, ds, t, epoch, seed, collect)
+	return *feats, *labels, err
+}
+
+func (e *Embedder) collector(ds data.Dataset) (*[]float32, *[]int32, func(*data.Batch, []float32) error) {
 	feats := make([]float32, 0, ds.Len()*e.Dim())
 	labels := make([]int32, 0, ds.Len())
-	err := e.Each(ctx, ds, func(batch *data.Batch, vecs []float32) error {
+	return &feats, &labels, func(batch *data.Batch, vecs []float32) error {
 		feats = append(feats, vecs...)
 		labels = append(labels, batch.Labels[:batch.N]...)
 		return nil
-	})
-	return feats, labels, err
+	}
 }
 
 // KNNAccuracy (a percentage) is the weighted kNN monitor (eval.knn_k neighbours, cosine,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"simclr/internal/augment"
 	"simclr/internal/backend"
 	"simclr/internal/config"
 	"simclr/internal/data"
@@ -73,9 +74,6 @@ func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	if cfg.Eval.ProbeAugment {
-		return nil, fmt.Errorf("eval.probe_augment: true (crop-and-flip while training the probe) is not implemented yet: the probe trains on features extracted once; set eval.probe_augment: false")
-	}
 	classes := j.Train.Classes()
 	if len(classes) == 0 {
 		return nil, fmt.Errorf("linear evaluation needs labels, but %s is unlabelled: set data.split to a labelled split", j.Train.Name())
@@ -102,7 +100,25 @@ func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 		Optimizer: cfg.Eval.ProbeOptim, Seed: cfg.Seed, Schedule: "cosine",
 	}
 	fmt.Fprintf(log, "training a linear probe: %d features, %d classes, %d epochs\n", e.Dim(), len(classes), opts.Epochs)
-	res, err := probe.TrainLinear(j.Backend, trX, trY, teX, teY, e.Dim(), opts)
+	var res *probe.Result
+	if cfg.Eval.ProbeAugment {
+		// The paper's probe: a random resized crop and a flip of every
+		// training image, new each epoch; features are extracted anew.
+		crop := augment.Config{Size: j.Meta.ImageSize, Channels: j.Train.Channels(), CropScale: [2]float64{0.08, 1},
+			CropRatio: [2]float64{3.0 / 4, 4.0 / 3}, FlipP: 0.5, BlurSigma: [2]float64{0.1, 2}, BlurKernelFrac: 0.1,
+			SolarizeThreshold: 0.5, Mean: j.Meta.Mean, Std: j.Meta.Std}
+		pipe, err := augment.New(crop)
+		if err != nil {
+			return nil, fmt.Errorf("probe augmentation: %w", err)
+		}
+		epochs := func(epoch int) ([]float32, []int32, error) {
+			fmt.Fprintf(log, "probe epoch %d/%d: extracting features of augmented views\n", epoch+1, opts.Epochs)
+			return e.CollectAugmented(ctx, j.Train, pipe, epoch, cfg.Seed)
+		}
+		res, err = probe.TrainLinearAugmented(j.Backend, epochs, teX, teY, e.Dim(), opts)
+	} else {
+		res, err = probe.TrainLinear(j.Backend, trX, trY, teX, teY, e.Dim(), opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("linear probe: %w", err)
 	}

@@ -322,3 +322,31 @@ func TestPretrainCancelledCheckpoints(t *testing.T) {
 		}
 	}
 }
+
+// TestLinearEvalProbeAugment: eval.probe_augment trains the probe on fresh
+// crop-and-flip views every epoch (one extraction per probe epoch).
+func TestLinearEvalProbeAugment(t *testing.T) {
+	b := cpu.New()
+	var top1 []float64
+	for _, aug := range []string{"false", "true"} {
+		cfg := tinyConfig(t, "eval.probe_epochs=3", "eval.probe_augment="+aug)
+		enc, err := model.NewResNet(b, ModelConfig(cfg, 3), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mean, std := cfg.Normalization(3)
+		meta := model.EncoderMeta{Arch: "resnet18", InChannels: 3, ImageSize: 16, Mean: mean, Std: std}
+		var log strings.Builder
+		le := &LinearEvalJob{Config: cfg, Backend: b, Train: openSplit(t, cfg, "train"), Test: openSplit(t, cfg, "test"),
+			Encoder: enc, Meta: meta, RandomInit: true, Out: filepath.Join(t.TempDir(), "eval.json"), Log: &log}
+		rep, err := le.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(log.String(), "augmented views"); (aug == "true") != (got == 3) {
+			t.Fatalf("probe_augment=%s extracted augmented features %d times:\n%s", aug, got, log.String())
+		}
+		top1 = append(top1, rep.Top1)
+	}
+	t.Logf("probe top-1 without / with augmentation: %.2f%% / %.2f%%", top1[0], top1[1])
+}
