@@ -14,6 +14,7 @@ import (
 	"github.com/disintegration/gift"
 	"simclr/internal/augment"
 
+	"simclr/internal/atomicfile"
 	"simclr/internal/config"
 	"simclr/internal/data"
 )
@@ -73,7 +74,7 @@ the same views). The PNG is written atomically to --out.`,
 			if err := png.Encode(&buf, grid); err != nil {
 				return fmt.Errorf("encode preview: %w", err)
 			}
-			if err := writeFileAtomic(out, buf.Bytes()); err != nil {
+			if err := atomicfile.WriteFile(out, buf.Bytes()); err != nil {
 				return fmt.Errorf("write preview %s: %w", out, err)
 			}
 			a.info("wrote %s: %d images with 2 augmented views each", out, rows)

@@ -3,10 +3,10 @@ package config
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"gopkg.in/yaml.v3"
+
+	"simclr/internal/atomicfile"
 )
 
 // YAML renders the fully resolved configuration with every key. Values that
@@ -55,44 +55,8 @@ func (c *Config) WriteFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("write config %s: %w", path, err)
 	}
-	if err := writeAtomic(path, out); err != nil {
+	if err := atomicfile.WriteFile(path, out); err != nil {
 		return fmt.Errorf("write config %s: %w", path, err)
-	}
-	return nil
-}
-
-// writeAtomic writes data to a temporary file next to path, syncs it and
-// renames it to path, so readers never see a partial file.
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil { // make the rename durable; best effort
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

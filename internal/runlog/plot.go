@@ -2,12 +2,13 @@ package runlog
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"simclr/internal/atomicfile"
 )
 
 // PlotLoss draws the training loss against the step (and the per-epoch mean
@@ -68,26 +69,10 @@ func PlotLoss(rows []Row, path string) error {
 	if err != nil {
 		return fmt.Errorf("plot loss %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".loss-*.png")
-	if err != nil {
-		return fmt.Errorf("plot loss %s: %w", path, err)
-	}
-	if _, err := w.WriteTo(tmp); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("plot loss %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("plot loss %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("plot loss %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(path, func(f io.Writer) error {
+		_, err := w.WriteTo(f)
+		return err
+	}); err != nil {
 		return fmt.Errorf("plot loss %s: %w", path, err)
 	}
 	return nil
