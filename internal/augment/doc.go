@@ -17,4 +17,11 @@
 // fixed order, so a given seed always yields the same view. Pipeline and Eval
 // are immutable after construction and keep their scratch buffers in a
 // sync.Pool, so one value may be shared by many goroutines.
+//
+// Why not disintegration/gift here: gift's filters work on 8-bit images, so
+// a chain of jitter ops would be quantised after every step, and its
+// contrast, hue and blur formulas differ from torchvision's. SimCLR's
+// results depend on those semantics, so the ops are written on float planes;
+// gift serves where 8-bit output is the goal (the enlarged cells of `simclr
+// preview`).
 package augment
