@@ -129,6 +129,13 @@ func makePlan(m, n, k, threads int) plan {
 // sgemm is Sgemm after argument checking, with the micro-kernel and the
 // goroutine budget explicit so tests can force each path.
 func sgemm(kern microKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmWith(kern, threads, nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmWith is sgemm with an optional prepacked A: when pa is not nil its
+// blocks are used instead of packing a (which is then ignored), giving
+// bit-identical results.
+func sgemmWith(kern microKernel, threads int, pa *PackedA, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -151,8 +158,13 @@ func sgemm(kern microKernel, threads int, transA, transB bool, m, n, k int, alph
 			packB(ws.b, transB, b, ldb, p0, kc, j0, nt)
 			for ic := i0; ic < i0+mt; ic += mcMax {
 				mc := min(mcMax, i0+mt-ic)
-				packA(ws.a, transA, a, lda, ic, mc, p0, kc)
-				macroKernel(kern, kc, mc, nt, ws.a, ws.b, &ws.tile, c[ic*ldc+j0:], ldc, alpha, bEff)
+				ap := ws.a
+				if pa != nil {
+					ap = pa.block(ic, p0, kc)
+				} else {
+					packA(ap, transA, a, lda, ic, mc, p0, kc)
+				}
+				macroKernel(kern, kc, mc, nt, ap, ws.b, &ws.tile, c[ic*ldc+j0:], ldc, alpha, bEff)
 			}
 		}
 	}

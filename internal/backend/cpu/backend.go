@@ -5,8 +5,11 @@
 // in which partial sums of reductions are combined, depend only on the shapes,
 // so every result is bit-identical whatever GOMAXPROCS is. Reductions
 // (batch-norm statistics, bias gradients, losses, SumSquares, Dot) accumulate
-// in float64. Convolutions use im2col/col2im around gemm.Sgemm, with scratch
-// buffers reused from a per-backend pool.
+// in float64. Convolutions use im2col around gemm products with the weight
+// matrix packed once per call (gemm.PackA), with scratch buffers reused
+// from a per-backend pool; the input gradient of a stride-1 convolution
+// whose output is as large as its input is the forward convolution of dy
+// with the flipped kernel, other geometries use col2im.
 //
 // Shape errors are *tensor.ShapeError values naming the op and both shapes.
 // When an operand has the wrong number of dimensions the wanted shape shows

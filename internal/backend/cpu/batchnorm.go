@@ -83,18 +83,18 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd,
 	mom := float64(momentum)
 	unbias := float64(m) / float64(m-1)
 	forChannels(g, func(c int) {
-		var sum float64
+		// One pass over the channel, shifted by its first value.
+		pivot := float64(xs[c*g.s])
+		var sum, sq float64
 		for n := 0; n < g.n; n++ {
 			off := (n*g.c + c) * g.s
-			sum += sum64(xs[off : off+g.s])
+			a, b := sumAndSqShift64(xs[off:off+g.s], pivot)
+			sum += a
+			sq += b
 		}
-		mean := sum / float64(m)
-		var sq float64
-		for n := 0; n < g.n; n++ {
-			off := (n*g.c + c) * g.s
-			sq += sumSqDev64(xs[off:off+g.s], mean)
-		}
-		variance := sq / float64(m)
+		dmean := sum / float64(m)
+		mean := pivot + dmean
+		variance := max(sq/float64(m)-dmean*dmean, 0)
 		invStd := 1 / math.Sqrt(variance+float64(eps))
 		sm[c] = float32(mean)
 		si[c] = float32(invStd)

@@ -79,6 +79,10 @@ func validOut(kw, pad, stride, size, outSize int) (lo, hi int) {
 // matrix with row stride ld: row (ci*K+kh)*K+kw holds x[ci, oh*s-p+kh,
 // ow*s-p+kw] (0 outside the image) at column off + oh*Wo+ow.
 func im2col(g *convGeom, x, col []float32, ld, off int) {
+	if g.stride == 1 && g.wo == g.w {
+		im2colSameWidth(g, x, col, ld, off)
+		return
+	}
 	k, s, p, h, w, ho, wo := g.k, g.stride, g.pad, g.h, g.w, g.ho, g.wo
 	hw := h * w
 	for ci := 0; ci < g.cin; ci++ {
@@ -110,6 +114,53 @@ func im2col(g *convGeom, x, col []float32, ld, off int) {
 					for j := range seg {
 						seg[j] = src[iw]
 						iw += s
+					}
+				}
+			}
+		}
+	}
+}
+
+// im2colSameWidth is im2col for stride 1 when the output is as wide as the
+// input (2*pad = K-1, e.g. 3x3 with padding 1). Then row (ci,kh,kw) of the
+// column matrix is the plane shifted by (kh-pad)*W + (kw-pad) elements, so
+// the valid part is one contiguous copy; afterwards the rows above and below
+// the image and the columns that wrapped around from the neighbouring image
+// row are zeroed.
+func im2colSameWidth(g *convGeom, x, col []float32, ld, off int) {
+	k, p, h, w, ho, wo := g.k, g.pad, g.h, g.w, g.ho, g.wo
+	hw := h * w
+	for ci := 0; ci < g.cin; ci++ {
+		plane := x[ci*hw : (ci+1)*hw]
+		for kh := 0; kh < k; kh++ {
+			oh0, oh1 := validOut(kh, p, 1, h, ho)
+			for kw := 0; kw < k; kw++ {
+				r := (ci*k+kh)*k + kw
+				row := col[r*ld+off : r*ld+off+g.colLen]
+				ow0, ow1 := validOut(kw, p, 1, w, wo)
+				if oh1 <= oh0 || ow1 <= ow0 {
+					clear(row)
+					continue
+				}
+				clear(row[:oh0*wo])
+				clear(row[oh1*wo:])
+				d0, d1 := oh0*wo+ow0, (oh1-1)*wo+ow1
+				delta := (kh-p)*w + (kw - p)
+				copy(row[d0:d1], plane[d0+delta:d1+delta])
+				if ow0 == 0 && ow1 == wo {
+					continue
+				}
+				// Zero column j of every valid output row (usually one
+				// column, so walk down the columns).
+				end := oh1 * wo
+				for j := 0; j < ow0; j++ {
+					for i := oh0*wo + j; i < end; i += wo {
+						row[i] = 0
+					}
+				}
+				for j := ow1; j < wo; j++ {
+					for i := oh0*wo + j; i < end; i += wo {
+						row[i] = 0
 					}
 				}
 			}
@@ -229,6 +280,22 @@ func (g *convGeom) gatherOut(dy []float32, i0, nb int, s convScratch) []float32 
 	return s.tmp[:g.cout*cols]
 }
 
+// packWeights packs the weight matrix op(w) (m×k; w is [m,k], or [k,m]
+// when trans) once for all the images of a convolution. release hands the
+// buffer back to the scratch pool.
+func (b *Backend) packWeights(trans bool, m, k int, ws []float32) (pw *gemm.PackedA, release func()) {
+	buf := b.scratch.get(gemm.PackedASize(m, k))
+	lda := k
+	if trans {
+		lda = m
+	}
+	pw, err := gemm.PackA(buf, trans, m, k, ws, lda)
+	if err != nil {
+		panic(err) // shapes were checked by the caller
+	}
+	return pw, func() { b.scratch.put(buf) }
+}
+
 // Conv2DForward computes y = conv(x, w): x [N,Cin,H,W], w [Cout,Cin,K,K],
 // y [N,Cout,Ho,Wo]. Groups of images (one image for large outputs) are
 // processed in parallel, each as im2col + one Sgemm.
@@ -247,22 +314,37 @@ func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 	if err := checkShape(op, "y", y, g.outShape()); err != nil {
 		return err
 	}
+	b.convForward(&g, x.Host, w.Host, y.Host)
+	return nil
+}
+
+// convForward computes ys = conv(xs, ws) for the geometry g: ws is packed
+// once, then per group of images im2col + one gemm product.
+func (b *Backend) convForward(gp *convGeom, xs, ws, ys []float32) {
+	g := *gp
 	group := g.groupSize()
 	outLen := g.cout * g.colLen
-	xs, ws, ys := x.Host, w.Host, y.Host
-	parallelFor((g.n+group-1)/group, 1, func(lo, hi int) {
+	pw, release := b.packWeights(false, g.cout, g.colRows, ws)
+	defer release()
+	groups := (g.n + group - 1) / group
+	inner := innerThreads(groups)
+	// product writes w · col(images i0..i0+nb-1) to out.
+	product := func(s convScratch, i0, nb int, out []float32) {
+		cols := nb * g.colLen
+		gemm.SgemmPackedA(inner, pw, false, cols, 1, g.columns(xs, i0, nb, s), cols, 0, out, cols)
+	}
+	parallelFor(groups, 1, func(lo, hi int) {
 		s := b.getConvScratch(&g, group)
 		defer b.putConvScratch(s)
 		for gi := lo; gi < hi; gi++ {
 			i0 := gi * group
 			nb := min(group, g.n-i0)
 			cols := nb * g.colLen
-			c := g.columns(xs, i0, nb, s)
 			if nb == 1 {
-				gemm.Sgemm(false, false, g.cout, cols, g.colRows, 1, ws, g.colRows, c, cols, 0, ys[i0*outLen:(i0+1)*outLen], cols)
+				product(s, i0, 1, ys[i0*outLen:(i0+1)*outLen])
 				continue
 			}
-			gemm.Sgemm(false, false, g.cout, cols, g.colRows, 1, ws, g.colRows, c, cols, 0, s.tmp, cols)
+			product(s, i0, nb, s.tmp[:g.cout*cols])
 			for j := 0; j < nb; j++ {
 				img := ys[(i0+j)*outLen : (i0+j+1)*outLen]
 				for co := 0; co < g.cout; co++ {
@@ -271,12 +353,13 @@ func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 			}
 		}
 	})
-	return nil
 }
 
 // Conv2DBackwardData computes dx, the gradient of the convolution with
-// respect to its input: per group of images, dcol = w^T dy followed by
-// col2im.
+// respect to its input. A stride-1 convolution whose output is as large as
+// its input runs as the forward convolution of dy with the flipped kernel
+// (see convBackwardDataSameWidth); any other runs, per group of images,
+// dcol = w^T dy followed by col2im.
 func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) error {
 	const op = "conv2d backward data"
 	if err := checkRank(op, "dx", dx, 4, "[N,Cin,H,W]"); err != nil {
@@ -292,9 +375,16 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) er
 	if err := checkShape(op, "dy", dy, g.outShape()); err != nil {
 		return err
 	}
+	if g.stride == 1 && g.wo == g.w && g.k > 1 {
+		b.convBackwardDataSameWidth(&g, dy.Host, w.Host, dx.Host)
+		return nil
+	}
 	group := g.groupSize()
 	inLen := g.cin * g.h * g.w
 	dys, ws, dxs := dy.Host, w.Host, dx.Host
+	pw, release := b.packWeights(true, g.colRows, g.cout, ws)
+	defer release()
+	inner := innerThreads((g.n + group - 1) / group)
 	parallelFor((g.n+group-1)/group, 1, func(lo, hi int) {
 		s := b.getConvScratch(&g, group)
 		defer b.putConvScratch(s)
@@ -304,16 +394,46 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) er
 			cols := nb * g.colLen
 			dyg := g.gatherOut(dys, i0, nb, s)
 			if g.identity() && nb == 1 {
-				gemm.Sgemm(true, false, g.colRows, cols, g.cout, 1, ws, g.colRows, dyg, cols, 0, dxs[i0*inLen:(i0+1)*inLen], cols)
+				gemm.SgemmPackedA(inner, pw, false, cols, 1, dyg, cols, 0, dxs[i0*inLen:(i0+1)*inLen], cols)
 				continue
 			}
-			gemm.Sgemm(true, false, g.colRows, cols, g.cout, 1, ws, g.colRows, dyg, cols, 0, s.col, cols)
+			gemm.SgemmPackedA(inner, pw, false, cols, 1, dyg, cols, 0, s.col, cols)
 			for j := 0; j < nb; j++ {
 				col2im(&g, s.col, dxs[(i0+j)*inLen:(i0+j+1)*inLen], cols, j*g.colLen)
 			}
 		}
 	})
 	return nil
+}
+
+// convBackwardDataSameWidth computes dx for a stride-1 convolution whose
+// output is as large as its input (2*pad = K-1) as the forward convolution
+// of dy with the flipped, transposed kernel:
+//
+//	dx[ci,ih,iw] = sum_{co,kh,kw} dy[co, ih-pad+kh, iw-pad+kw] * w[co,ci,K-1-kh,K-1-kw]
+//
+// which needs no col2im (a scattered, scalar accumulation) and runs on the
+// fast im2col path.
+func (b *Backend) convBackwardDataSameWidth(g *convGeom, dys, ws, dxs []float32) {
+	kk := g.k * g.k
+	wt := b.scratch.get(g.cin * g.cout * kk)
+	defer b.scratch.put(wt)
+	for co := 0; co < g.cout; co++ {
+		for ci := 0; ci < g.cin; ci++ {
+			src := ws[(co*g.cin+ci)*kk : (co*g.cin+ci+1)*kk]
+			dst := wt[(ci*g.cout+co)*kk : (ci*g.cout+co+1)*kk]
+			for i := range dst {
+				dst[i] = src[kk-1-i]
+			}
+		}
+	}
+	t := convGeom{
+		n: g.n, cin: g.cout, h: g.ho, w: g.wo,
+		cout: g.cin, k: g.k, stride: 1, pad: g.pad,
+		ho: g.h, wo: g.w,
+		colRows: g.cout * kk, colLen: g.h * g.w,
+	}
+	b.convForward(&t, dys, wt[:g.cin*g.cout*kk], dxs)
 }
 
 // Conv2DBackwardFilter computes dw = sum_n dy[n] col(x[n])^T. The batch is
@@ -350,6 +470,7 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 		partials[c] = b.scratch.get(wLen)
 	}
 	xs, dys := x.Host, dy.Host
+	inner := innerThreads(chunks)
 	parallelFor(chunks, 1, func(c0, c1 int) {
 		s := b.getConvScratch(&g, group)
 		defer b.putConvScratch(s)
@@ -361,7 +482,7 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 				cols := nb * g.colLen
 				dyg := g.gatherOut(dys, i0, nb, s)
 				cm := g.columns(xs, i0, nb, s)
-				gemm.Sgemm(false, true, g.cout, g.colRows, cols, 1, dyg, cols, cm, cols, beta, partials[c], g.colRows)
+				gemm.SgemmThreads(inner, false, true, g.cout, g.colRows, cols, 1, dyg, cols, cm, cols, beta, partials[c], g.colRows)
 				beta = 1
 			}
 		}

@@ -94,3 +94,15 @@ func grainFor(cost, target int) int {
 
 // elemGrain is the chunk size of elementwise loops (about 64 KiB of float32).
 const elemGrain = 1 << 14
+
+// innerThreads is the goroutine budget of each gemm call made inside a
+// parallelFor over items independent products: one when the outer loop
+// alone keeps every worker busy (splitting a small product only adds
+// repacking and hand-off), GOMAXPROCS otherwise. gemm results do not depend
+// on it.
+func innerThreads(items int) int {
+	if items >= runtime.GOMAXPROCS(0) {
+		return 1
+	}
+	return 0
+}

@@ -21,28 +21,6 @@ func sum64(v []float32) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// sumSqDev64 returns sum (v[i]-mean)^2 in float64.
-func sumSqDev64(v []float32, mean float64) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		q := v[i : i+4 : i+4]
-		d0 := float64(q[0]) - mean
-		d1 := float64(q[1]) - mean
-		d2 := float64(q[2]) - mean
-		d3 := float64(q[3]) - mean
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
-	}
-	for ; i < len(v); i++ {
-		d := float64(v[i]) - mean
-		s0 += d * d
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
 // dot64 returns sum a[i]*b[i] in float64; b must be at least as long as a.
 func dot64(a, b []float32) float64 {
 	b = b[:len(a)]
@@ -62,25 +40,59 @@ func dot64(a, b []float32) float64 {
 	return (s0 + s1) + (s2 + s3)
 }
 
+// sumAndSqShift64 returns sum (v[i]-shift) and sum (v[i]-shift)^2 in
+// float64: the batch-norm statistics in one pass. With shift close to the
+// mean (any value of v) the variance sum/M - (sum shifted/M)^2 does not
+// suffer the cancellation of the raw sum of squares.
+func sumAndSqShift64(v []float32, shift float64) (s, sq float64) {
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		q := v[i : i+4 : i+4]
+		d0 := float64(q[0]) - shift
+		d1 := float64(q[1]) - shift
+		d2 := float64(q[2]) - shift
+		d3 := float64(q[3]) - shift
+		a0 += d0
+		a1 += d1
+		a2 += d2
+		a3 += d3
+		b0 += d0 * d0
+		b1 += d1 * d1
+		b2 += d2 * d2
+		b3 += d3 * d3
+	}
+	for ; i < len(v); i++ {
+		d := float64(v[i]) - shift
+		a0 += d
+		b0 += d * d
+	}
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
+}
+
 // sumAndDotDev64 returns sum g[i] and sum g[i]*(x[i]-mean) in float64 (the
 // batch-norm backward sums); g must be at least as long as x.
 func sumAndDotDev64(x, g []float32, mean float64) (sg, sgx float64) {
 	g = g[:len(x)]
-	var a0, a1, b0, b1 float64
+	var a0, a1, a2, a3, b0, b1, b2, b3 float64
 	i := 0
-	for ; i+2 <= len(x); i += 2 {
-		p := x[i : i+2 : i+2]
-		q := g[i : i+2 : i+2]
-		g0, g1 := float64(q[0]), float64(q[1])
+	for ; i+4 <= len(x); i += 4 {
+		p := x[i : i+4 : i+4]
+		q := g[i : i+4 : i+4]
+		g0, g1, g2, g3 := float64(q[0]), float64(q[1]), float64(q[2]), float64(q[3])
 		a0 += g0
 		a1 += g1
+		a2 += g2
+		a3 += g3
 		b0 += g0 * (float64(p[0]) - mean)
 		b1 += g1 * (float64(p[1]) - mean)
+		b2 += g2 * (float64(p[2]) - mean)
+		b3 += g3 * (float64(p[3]) - mean)
 	}
 	for ; i < len(x); i++ {
 		gi := float64(g[i])
 		a0 += gi
 		b0 += gi * (float64(x[i]) - mean)
 	}
-	return a0 + a1, b0 + b1
+	return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
 }
