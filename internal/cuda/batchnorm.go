@@ -5,6 +5,7 @@ package cuda
 import (
 	"fmt"
 
+	"simclr/internal/backend"
 	"simclr/internal/tensor"
 )
 
@@ -15,13 +16,8 @@ func (b *Backend) newBNGeom(op, name string, x *Tensor) (bnGeom, error) {
 	if err := b.checkDev(op, name, x); err != nil {
 		return bnGeom{}, err
 	}
-	switch len(x.Shape) {
-	case 2:
-		return bnGeom{n: x.Shape[0], c: x.Shape[1], s: 1}, nil
-	case 4:
-		return bnGeom{n: x.Shape[0], c: x.Shape[1], s: x.Shape[2] * x.Shape[3]}, nil
-	}
-	return bnGeom{}, &tensor.ShapeError{Op: op, What: name + " must be [N,C,H,W] or [N,C]", Got: x.Shape.Clone(), Wanted: tensor.Shape{-1, -1, -1, -1}}
+	g, err := backend.NewBNGeometry(op, name, x.Shape)
+	return bnGeom{n: g.N, c: g.C, s: g.S}, err
 }
 
 func (b *Backend) checkChannelVectors(op string, c int, names []string, ts ...*Tensor) error {
@@ -50,7 +46,7 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd,
 		gamma, beta, saveMean, saveInvStd, runMean, runVar); err != nil {
 		return err
 	}
-	if !(eps > 0) || !finite32(eps) {
+	if !(eps > 0) || !backend.Finite32(eps) {
 		return fmt.Errorf("%s: eps %g must be positive and finite (PyTorch uses 1e-5)", op, eps)
 	}
 	if !(momentum >= 0 && momentum <= 1) {
@@ -82,7 +78,7 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 	if err := b.checkChannelVectors(op, g.c, []string{"gamma", "beta", "runMean", "runVar"}, gamma, beta, runMean, runVar); err != nil {
 		return err
 	}
-	if !(eps > 0) || !finite32(eps) {
+	if !(eps > 0) || !backend.Finite32(eps) {
 		return fmt.Errorf("%s: eps %g must be positive and finite (PyTorch uses 1e-5)", op, eps)
 	}
 	rm := make([]float32, g.c)
@@ -94,7 +90,7 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	for c, v := range rv {
-		if !(float64(v)+float64(eps) > 0) || !finite32(v) || !finite32(rm[c]) {
+		if !(float64(v)+float64(eps) > 0) || !backend.Finite32(v) || !backend.Finite32(rm[c]) {
 			return fmt.Errorf("%s: running statistics of channel %d are invalid (mean %g, var %g); reload the checkpoint or retrain", op, c, rm[c], v)
 		}
 	}

@@ -5,7 +5,6 @@ package cuda
 import (
 	"fmt"
 	"math"
-	"strconv"
 
 	"simclr/internal/backend"
 )
@@ -112,21 +111,6 @@ func (b *Backend) Dot(a, c *Tensor) (float64, error) {
 	return b.partialSum(op, "dot_partial", a.Numel(), args{}.ptr(a).ptr(c), a)
 }
 
-func finite32(v float32) bool {
-	f := float64(v)
-	return !math.IsNaN(f) && !math.IsInf(f, 0)
-}
-
-// widen returns the float64 closest to the shortest decimal that rounds to
-// v (0.999, not 0.99900001287), as the CPU backend does for AdamW scalars.
-func widen(v float32) float64 {
-	f, err := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
-	if err != nil {
-		return float64(v)
-	}
-	return f
-}
-
 // MomentumStep applies one momentum-SGD update to p in place (see
 // backend.MomentumOpts); each float op is rounded separately, as the CPU
 // backend does.
@@ -141,10 +125,10 @@ func (b *Backend) MomentumStep(p, g, buf *Tensor, o backend.MomentumOpts) error 
 	if err := b.checkShape(op, "buf", buf, p.Shape); err != nil {
 		return err
 	}
-	if !(o.TrustRatio > 0) || !finite32(o.TrustRatio) {
+	if !(o.TrustRatio > 0) || !backend.Finite32(o.TrustRatio) {
 		return fmt.Errorf("%s: trust ratio %g must be positive and finite (plain SGD passes 1)", op, o.TrustRatio)
 	}
-	if !finite32(o.LR) || !finite32(o.Momentum) || !finite32(o.WeightDecay) {
+	if !backend.Finite32(o.LR) || !backend.Finite32(o.Momentum) || !backend.Finite32(o.WeightDecay) {
 		return fmt.Errorf("%s: lr %g, momentum %g and weight decay %g must be finite", op, o.LR, o.Momentum, o.WeightDecay)
 	}
 	if o.Momentum < 0 {
@@ -176,7 +160,7 @@ func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
 	if o.Step < 1 {
 		return fmt.Errorf("%s: step %d must count from 1", op, o.Step)
 	}
-	if !finite32(o.LR) || !finite32(o.WeightDecay) || !finite32(o.Eps) {
+	if !backend.Finite32(o.LR) || !backend.Finite32(o.WeightDecay) || !backend.Finite32(o.Eps) {
 		return fmt.Errorf("%s: lr %g, weight decay %g and eps %g must be finite", op, o.LR, o.WeightDecay, o.Eps)
 	}
 	if !(o.Beta1 >= 0 && o.Beta1 < 1) || !(o.Beta2 >= 0 && o.Beta2 < 1) {
@@ -189,8 +173,8 @@ func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
 	if n == 0 {
 		return nil
 	}
-	lr, wd := widen(o.LR), widen(o.WeightDecay)
-	b1, b2 := widen(o.Beta1), widen(o.Beta2)
+	lr, wd := backend.Widen(o.LR), backend.Widen(o.WeightDecay)
+	b1, b2 := backend.Widen(o.Beta1), backend.Widen(o.Beta2)
 	decay := float32(1 - lr*wd)
 	stepSize := float32(lr / (1 - math.Pow(b1, float64(o.Step))))
 	bc2Sqrt := float32(math.Sqrt(1 - math.Pow(b2, float64(o.Step))))

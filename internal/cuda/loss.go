@@ -7,6 +7,7 @@ import (
 	"math"
 	"unsafe"
 
+	"simclr/internal/backend"
 	"simclr/internal/tensor"
 )
 
@@ -22,7 +23,7 @@ func (b *Backend) ntxentGeom(op string, s *Tensor, tau float32) (int, error) {
 	if m < 2 || m%2 != 0 {
 		return 0, fmt.Errorf("%s: s %v must be [2N,2N] with N >= 1 (two views per example)", op, s.Shape)
 	}
-	if !(tau > 0) || !finite32(tau) {
+	if !(tau > 0) || !backend.Finite32(tau) {
 		return 0, fmt.Errorf("%s: temperature %g must be positive and finite (SimCLR uses 0.05..0.5)", op, tau)
 	}
 	return m, nil
@@ -60,7 +61,7 @@ func (b *Backend) nonFiniteError(op, name string, t *Tensor) error {
 	}
 	cols := t.Shape[1]
 	for i, x := range v {
-		if !finite32(x) {
+		if !backend.Finite32(x) {
 			return fmt.Errorf("%s: %s[%d,%d] is %g; the inputs diverged (lower the learning rate)", op, name, i/cols, i%cols, x)
 		}
 	}
@@ -114,19 +115,7 @@ func (b *Backend) ceGeom(op string, logits *Tensor, labels []int32) (n, k int, e
 	if err := b.checkRank(op, "logits", logits, 2, "[N,K]"); err != nil {
 		return 0, 0, err
 	}
-	n, k = logits.Shape[0], logits.Shape[1]
-	if len(labels) != n {
-		return 0, 0, fmt.Errorf("%s: %d labels for %d rows of logits %v; pass one label per row", op, len(labels), n, logits.Shape)
-	}
-	if n == 0 || k == 0 {
-		return 0, 0, fmt.Errorf("%s: logits %v are empty; the mean loss needs at least one row and one class", op, logits.Shape)
-	}
-	for i, l := range labels {
-		if l < 0 || int(l) >= k {
-			return 0, 0, fmt.Errorf("%s: label %d of row %d is outside [0,%d); check the dataset's class count", op, l, i, k)
-		}
-	}
-	return n, k, nil
+	return backend.CheckLabels(op, logits.Shape, labels)
 }
 
 // softmaxCE runs the fused cross-entropy kernel; dlogits may be nil.

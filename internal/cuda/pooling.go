@@ -14,19 +14,11 @@ type poolGeom struct {
 }
 
 func newPoolGeom(op string, x *Tensor, p backend.PoolParams) (poolGeom, error) {
-	if p.Kernel < 1 || p.Stride < 1 || p.Pad < 0 {
-		return poolGeom{}, fmt.Errorf("%s: kernel %d, stride %d and padding %d must be >= 1, >= 1 and >= 0", op, p.Kernel, p.Stride, p.Pad)
+	pg, err := backend.NewPoolGeometry(op, x.Shape, p)
+	if err != nil {
+		return poolGeom{}, err
 	}
-	if 2*p.Pad > p.Kernel {
-		return poolGeom{}, fmt.Errorf("%s: padding %d must be at most half the kernel size %d", op, p.Pad, p.Kernel)
-	}
-	g := poolGeom{planes: x.Shape[0] * x.Shape[1], h: x.Shape[2], w: x.Shape[3], k: p.Kernel, stride: p.Stride, pad: p.Pad}
-	if g.h+2*g.pad < g.k || g.w+2*g.pad < g.k {
-		return poolGeom{}, fmt.Errorf("%s: x %v with padding %d is smaller than the %dx%d window", op, x.Shape, g.pad, g.k, g.k)
-	}
-	g.ho = backend.ConvOutSize(g.h, g.k, g.stride, g.pad)
-	g.wo = backend.ConvOutSize(g.w, g.k, g.stride, g.pad)
-	return g, nil
+	return poolGeom{planes: pg.Planes, h: pg.H, w: pg.W, k: pg.K, stride: pg.Stride, pad: pg.Pad, ho: pg.Ho, wo: pg.Wo}, nil
 }
 
 func (g poolGeom) kernelArgs(a args) args {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"simclr/internal/backend"
 	"simclr/internal/tensor"
 )
 
@@ -18,13 +19,8 @@ func newBNGeom(op, name string, x *Tensor) (bnGeom, error) {
 	if err := checkHost(op, name, x); err != nil {
 		return bnGeom{}, err
 	}
-	switch len(x.Shape) {
-	case 2:
-		return bnGeom{n: x.Shape[0], c: x.Shape[1], s: 1}, nil
-	case 4:
-		return bnGeom{n: x.Shape[0], c: x.Shape[1], s: x.Shape[2] * x.Shape[3]}, nil
-	}
-	return bnGeom{}, &tensor.ShapeError{Op: op, What: name + " must be [N,C,H,W] or [N,C]", Got: x.Shape.Clone(), Wanted: tensor.Shape{-1, -1, -1, -1}}
+	g, err := backend.NewBNGeometry(op, name, x.Shape)
+	return bnGeom{n: g.N, c: g.C, s: g.S}, err
 }
 
 // checkChannelVectors checks that every named tensor has shape [C].
@@ -67,7 +63,7 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd,
 		gamma, beta, saveMean, saveInvStd, runMean, runVar); err != nil {
 		return err
 	}
-	if !(eps > 0) || !finite32(eps) {
+	if !(eps > 0) || !backend.Finite32(eps) {
 		return fmt.Errorf("%s: eps %g must be positive and finite (PyTorch uses 1e-5)", op, eps)
 	}
 	if !(momentum >= 0 && momentum <= 1) {
@@ -129,11 +125,11 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 	if err := checkChannelVectors(op, g.c, []string{"gamma", "beta", "runMean", "runVar"}, gamma, beta, runMean, runVar); err != nil {
 		return err
 	}
-	if !(eps > 0) || !finite32(eps) {
+	if !(eps > 0) || !backend.Finite32(eps) {
 		return fmt.Errorf("%s: eps %g must be positive and finite (PyTorch uses 1e-5)", op, eps)
 	}
 	for c, v := range runVar.Host {
-		if !(float64(v)+float64(eps) > 0) || !finite32(v) || !finite32(runMean.Host[c]) {
+		if !(float64(v)+float64(eps) > 0) || !backend.Finite32(v) || !backend.Finite32(runMean.Host[c]) {
 			return fmt.Errorf("%s: running statistics of channel %d are invalid (mean %g, var %g); reload the checkpoint or retrain", op, c, runMean.Host[c], v)
 		}
 	}

@@ -1,8 +1,6 @@
 package cpu
 
 import (
-	"fmt"
-
 	"simclr/internal/backend"
 	"simclr/internal/gemm"
 	"simclr/internal/tensor"
@@ -29,27 +27,11 @@ func (g *convGeom) identity() bool { return g.k == 1 && g.stride == 1 && g.pad =
 // newConvGeom derives the geometry from the image-side tensor (x or dx) and
 // the weight-side tensor (w or dw), both already checked to be 4-D.
 func newConvGeom(op string, img, wt *Tensor, imgName, wName string, p backend.ConvParams) (convGeom, error) {
-	if p.Stride < 1 {
-		return convGeom{}, fmt.Errorf("%s: stride %d must be >= 1", op, p.Stride)
+	cg, err := backend.NewConvGeometry(op, img.Shape, wt.Shape, imgName, wName, p)
+	if err != nil {
+		return convGeom{}, err
 	}
-	if p.Pad < 0 {
-		return convGeom{}, fmt.Errorf("%s: padding %d must be >= 0", op, p.Pad)
-	}
-	g := convGeom{
-		n: img.Shape[0], cin: img.Shape[1], h: img.Shape[2], w: img.Shape[3],
-		cout: wt.Shape[0], k: wt.Shape[2], stride: p.Stride, pad: p.Pad,
-	}
-	if wt.Shape[3] != g.k || wt.Shape[1] != g.cin || g.k < 1 {
-		k := max(g.k, 1)
-		return convGeom{}, &tensor.ShapeError{Op: op, What: fmt.Sprintf("%s (square kernel over %s's %d channels)", wName, imgName, g.cin),
-			Got: wt.Shape.Clone(), Wanted: tensor.Shape{g.cout, g.cin, k, k}}
-	}
-	if g.h+2*g.pad < g.k || g.w+2*g.pad < g.k {
-		return convGeom{}, fmt.Errorf("%s: %s %v with padding %d is smaller than the %dx%d kernel; use a larger input or more padding",
-			op, imgName, img.Shape, g.pad, g.k, g.k)
-	}
-	g.ho = backend.ConvOutSize(g.h, g.k, g.stride, g.pad)
-	g.wo = backend.ConvOutSize(g.w, g.k, g.stride, g.pad)
+	g := convGeom{n: cg.N, cin: cg.Cin, h: cg.H, w: cg.W, cout: cg.Cout, k: cg.K, stride: cg.Stride, pad: cg.Pad, ho: cg.Ho, wo: cg.Wo}
 	g.colRows = g.cin * g.k * g.k
 	g.colLen = g.ho * g.wo
 	return g, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"simclr/internal/backend"
 	"simclr/internal/tensor"
 )
 
@@ -19,7 +20,7 @@ func ntxentGeom(op string, s *Tensor, tau float32) (int, error) {
 	if m < 2 || m%2 != 0 {
 		return 0, fmt.Errorf("%s: s %v must be [2N,2N] with N >= 1 (two views per example)", op, s.Shape)
 	}
-	if !(tau > 0) || !finite32(tau) {
+	if !(tau > 0) || !backend.Finite32(tau) {
 		return 0, fmt.Errorf("%s: temperature %g must be positive and finite (SimCLR uses 0.05..0.5)", op, tau)
 	}
 	if err := checkFinite(op, "s", s.Host, m); err != nil {
@@ -32,7 +33,7 @@ func ntxentGeom(op string, s *Tensor, tau float32) (int, error) {
 // a row-major matrix with the given row length.
 func checkFinite(op, name string, v []float32, cols int) error {
 	for i, x := range v {
-		if !finite32(x) {
+		if !backend.Finite32(x) {
 			return fmt.Errorf("%s: %s[%d,%d] is %g; the inputs diverged (lower the learning rate)", op, name, i/cols, i%cols, x)
 		}
 	}
@@ -123,17 +124,8 @@ func ceGeom(op string, logits *Tensor, labels []int32) (n, k int, err error) {
 	if err := checkRank(op, "logits", logits, 2, "[N,K]"); err != nil {
 		return 0, 0, err
 	}
-	n, k = logits.Shape[0], logits.Shape[1]
-	if len(labels) != n {
-		return 0, 0, fmt.Errorf("%s: %d labels for %d rows of logits %v; pass one label per row", op, len(labels), n, logits.Shape)
-	}
-	if n == 0 || k == 0 {
-		return 0, 0, fmt.Errorf("%s: logits %v are empty; the mean loss needs at least one row and one class", op, logits.Shape)
-	}
-	for i, l := range labels {
-		if l < 0 || int(l) >= k {
-			return 0, 0, fmt.Errorf("%s: label %d of row %d is outside [0,%d); check the dataset's class count", op, l, i, k)
-		}
+	if n, k, err = backend.CheckLabels(op, logits.Shape, labels); err != nil {
+		return 0, 0, err
 	}
 	if err := checkFinite(op, "logits", logits.Host, k); err != nil {
 		return 0, 0, err

@@ -3,28 +3,9 @@ package cpu
 import (
 	"fmt"
 	"math"
-	"strconv"
 
 	"simclr/internal/backend"
 )
-
-// finite32 reports whether v is neither NaN nor infinite.
-func finite32(v float32) bool {
-	f := float64(v)
-	return !math.IsNaN(f) && !math.IsInf(f, 0)
-}
-
-// widen returns the float64 closest to the shortest decimal that rounds to
-// v, recovering the value the user wrote (0.999, not 0.99900001287). The
-// AdamW scalars (1-beta, bias corrections, lr*wd) are then computed in
-// float64 from those values, as PyTorch does with its Python floats.
-func widen(v float32) float64 {
-	f, err := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', -1, 32), 64)
-	if err != nil {
-		return float64(v)
-	}
-	return f
-}
 
 // MomentumStep applies one momentum-SGD update to p in place (PyTorch SGD
 // semantics with dampening 0, see backend.MomentumOpts):
@@ -45,10 +26,10 @@ func (b *Backend) MomentumStep(p, g, buf *Tensor, o backend.MomentumOpts) error 
 	if err := checkShape(op, "buf", buf, p.Shape); err != nil {
 		return err
 	}
-	if !(o.TrustRatio > 0) || !finite32(o.TrustRatio) {
+	if !(o.TrustRatio > 0) || !backend.Finite32(o.TrustRatio) {
 		return fmt.Errorf("%s: trust ratio %g must be positive and finite (plain SGD passes 1)", op, o.TrustRatio)
 	}
-	if !finite32(o.LR) || !finite32(o.Momentum) || !finite32(o.WeightDecay) {
+	if !backend.Finite32(o.LR) || !backend.Finite32(o.Momentum) || !backend.Finite32(o.WeightDecay) {
 		return fmt.Errorf("%s: lr %g, momentum %g and weight decay %g must be finite", op, o.LR, o.Momentum, o.WeightDecay)
 	}
 	if o.Momentum < 0 {
@@ -109,7 +90,7 @@ func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
 	if o.Step < 1 {
 		return fmt.Errorf("%s: step %d must count from 1", op, o.Step)
 	}
-	if !finite32(o.LR) || !finite32(o.WeightDecay) || !finite32(o.Eps) {
+	if !backend.Finite32(o.LR) || !backend.Finite32(o.WeightDecay) || !backend.Finite32(o.Eps) {
 		return fmt.Errorf("%s: lr %g, weight decay %g and eps %g must be finite", op, o.LR, o.WeightDecay, o.Eps)
 	}
 	if !(o.Beta1 >= 0 && o.Beta1 < 1) || !(o.Beta2 >= 0 && o.Beta2 < 1) {
@@ -118,8 +99,8 @@ func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
 	if o.Eps < 0 {
 		return fmt.Errorf("%s: eps %g must be >= 0", op, o.Eps)
 	}
-	lr, wd := widen(o.LR), widen(o.WeightDecay)
-	b1, b2 := widen(o.Beta1), widen(o.Beta2)
+	lr, wd := backend.Widen(o.LR), backend.Widen(o.WeightDecay)
+	b1, b2 := backend.Widen(o.Beta1), backend.Widen(o.Beta2)
 	decay := float32(1 - lr*wd)
 	bc1 := 1 - math.Pow(b1, float64(o.Step))
 	bc2 := 1 - math.Pow(b2, float64(o.Step))
