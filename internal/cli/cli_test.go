@@ -102,7 +102,7 @@ func TestConfigPrecedence(t *testing.T) {
 		wantLR     float64
 		wantNote   string
 	}{
-		{"defaults", nil, nil, 5, 128, 0.3, ""},
+		{"defaults", nil, nil, 5, 128, 0.002, ""},
 		{"file", nil, []string{"--config", file}, 7, 64, 0.7, "epochs: 7 # from " + file + ":2"},
 		{"env beats file", []string{"SIMCLR_TRAIN_EPOCHS=8"}, []string{"--config", file}, 8, 64, 0.7,
 			"epochs: 8 # from environment variable SIMCLR_TRAIN_EPOCHS"},
@@ -111,7 +111,7 @@ func TestConfigPrecedence(t *testing.T) {
 		{"flag beats set", []string{"SIMCLR_TRAIN_EPOCHS=8"},
 			[]string{"--config", file, "--set", "train.epochs=9", "--epochs", "10", "--lr", "0.05", "--batch-size", "32"}, 10, 32, 0.05,
 			"epochs: 10 # from --epochs"},
-		{"set order", nil, []string{"--set", "train.epochs=2", "--set", "train.epochs=3"}, 3, 128, 0.3, ""},
+		{"set order", nil, []string{"--set", "train.epochs=2", "--set", "train.epochs=3"}, 3, 128, 0.002, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -144,7 +144,7 @@ func Default() *Config {
 		Model: ModelConfig{Arch: "resnet18", Stem: "cifar", Width: 16, HeadLayers: 2, HeadHidden: 0, HeadOut: 64},
 		Loss:  LossConfig{Temperature: 0.5},
 		Optim: OptimConfig{
-			Name: "lars", LR: 0.3, LRScaling: "linear", Momentum: 0.9, Nesterov: false,
+			Name: "adamw", LR: 0.002, LRScaling: "none", Momentum: 0.9, Nesterov: false,
 			WeightDecay: 1e-6, TrustCoef: 0.001, ExcludeBiasBN: true, WarmupEpochs: 1,
 			Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 		},
