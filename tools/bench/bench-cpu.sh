@@ -139,7 +139,7 @@ run_case() {
 for c in $CASES; do
 	case "$c" in
 	a) run_case a 3 --set data.format=synthetic --set model.arch=resnet18 --set model.stem=cifar \
-		--set model.width=64 --set data.image_size=32 --set train.batch_size=64 ;;
+		--set model.width=64 --set data.image_size=32 --set train.batch_size=64 --set optim.name=lars --set optim.lr_scaling=linear ;;
 	b) run_case b 1 --config configs/fashion-mnist.yaml ;;
 	*)
 		echo "bench-cpu.sh: unknown case '$c' in CASES; use a and/or b" >&2
