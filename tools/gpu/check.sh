@@ -22,7 +22,7 @@ echo "## parity suite (-tags cuda)" | tee "$out/parity.txt"
 echo "## simclr bench" | tee "$out/bench.txt"
 timeout 240 ./bin/simclr-cuda bench --device cuda --set data.format=synthetic --set model.arch=resnet18 \
   --set model.stem=cifar --set model.width=64 --set data.image_size=32 --set train.batch_size=512 \
-  --set model.head_hidden=512 --set model.head_out=128 --steps 10 --warmup 2 --json 2>&1 | tee -a "$out/bench.txt"
+  --set model.head_hidden=512 --set model.head_out=128 --set optim.name=lars --steps 10 --warmup 2 --json 2>&1 | tee -a "$out/bench.txt"
 
 if python3 -c 'import torch' 2>/dev/null; then
   echo "## pytorch (same step)" | tee -a "$out/bench.txt"
