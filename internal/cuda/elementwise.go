@@ -125,14 +125,8 @@ func (b *Backend) MomentumStep(p, g, buf *Tensor, o backend.MomentumOpts) error 
 	if err := b.checkShape(op, "buf", buf, p.Shape); err != nil {
 		return err
 	}
-	if !(o.TrustRatio > 0) || !backend.Finite32(o.TrustRatio) {
-		return fmt.Errorf("%s: trust ratio %g must be positive and finite (plain SGD passes 1)", op, o.TrustRatio)
-	}
-	if !backend.Finite32(o.LR) || !backend.Finite32(o.Momentum) || !backend.Finite32(o.WeightDecay) {
-		return fmt.Errorf("%s: lr %g, momentum %g and weight decay %g must be finite", op, o.LR, o.Momentum, o.WeightDecay)
-	}
-	if o.Momentum < 0 {
-		return fmt.Errorf("%s: momentum %g must be >= 0", op, o.Momentum)
+	if err := o.Validate(op); err != nil {
+		return err
 	}
 	n := p.Numel()
 	if n == 0 {
@@ -157,17 +151,8 @@ func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
 			return err
 		}
 	}
-	if o.Step < 1 {
-		return fmt.Errorf("%s: step %d must count from 1", op, o.Step)
-	}
-	if !backend.Finite32(o.LR) || !backend.Finite32(o.WeightDecay) || !backend.Finite32(o.Eps) {
-		return fmt.Errorf("%s: lr %g, weight decay %g and eps %g must be finite", op, o.LR, o.WeightDecay, o.Eps)
-	}
-	if !(o.Beta1 >= 0 && o.Beta1 < 1) || !(o.Beta2 >= 0 && o.Beta2 < 1) {
-		return fmt.Errorf("%s: betas (%g, %g) must lie in [0, 1)", op, o.Beta1, o.Beta2)
-	}
-	if o.Eps < 0 {
-		return fmt.Errorf("%s: eps %g must be >= 0", op, o.Eps)
+	if err := o.Validate(op); err != nil {
+		return err
 	}
 	n := p.Numel()
 	if n == 0 {

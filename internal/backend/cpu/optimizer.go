@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"fmt"
 	"math"
 
 	"simclr/internal/backend"
@@ -26,14 +25,8 @@ func (b *Backend) MomentumStep(p, g, buf *Tensor, o backend.MomentumOpts) error 
 	if err := checkShape(op, "buf", buf, p.Shape); err != nil {
 		return err
 	}
-	if !(o.TrustRatio > 0) || !backend.Finite32(o.TrustRatio) {
-		return fmt.Errorf("%s: trust ratio %g must be positive and finite (plain SGD passes 1)", op, o.TrustRatio)
-	}
-	if !backend.Finite32(o.LR) || !backend.Finite32(o.Momentum) || !backend.Finite32(o.WeightDecay) {
-		return fmt.Errorf("%s: lr %g, momentum %g and weight decay %g must be finite", op, o.LR, o.Momentum, o.WeightDecay)
-	}
-	if o.Momentum < 0 {
-		return fmt.Errorf("%s: momentum %g must be >= 0", op, o.Momentum)
+	if err := o.Validate(op); err != nil {
+		return err
 	}
 	lr, mom, wd, tr := o.LR, o.Momentum, o.WeightDecay, o.TrustRatio
 	first, nesterov := o.FirstStep, o.Nesterov
@@ -87,17 +80,8 @@ func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
 	if err := checkShape(op, "v", v, p.Shape); err != nil {
 		return err
 	}
-	if o.Step < 1 {
-		return fmt.Errorf("%s: step %d must count from 1", op, o.Step)
-	}
-	if !backend.Finite32(o.LR) || !backend.Finite32(o.WeightDecay) || !backend.Finite32(o.Eps) {
-		return fmt.Errorf("%s: lr %g, weight decay %g and eps %g must be finite", op, o.LR, o.WeightDecay, o.Eps)
-	}
-	if !(o.Beta1 >= 0 && o.Beta1 < 1) || !(o.Beta2 >= 0 && o.Beta2 < 1) {
-		return fmt.Errorf("%s: betas (%g, %g) must lie in [0, 1)", op, o.Beta1, o.Beta2)
-	}
-	if o.Eps < 0 {
-		return fmt.Errorf("%s: eps %g must be >= 0", op, o.Eps)
+	if err := o.Validate(op); err != nil {
+		return err
 	}
 	lr, wd := backend.Widen(o.LR), backend.Widen(o.WeightDecay)
 	b1, b2 := backend.Widen(o.Beta1), backend.Widen(o.Beta2)

@@ -117,3 +117,34 @@ func Widen(v float32) float64 {
 	}
 	return f
 }
+
+// Validate checks the momentum-step options; op names the caller's op.
+func (o MomentumOpts) Validate(op string) error {
+	if !(o.TrustRatio > 0) || !Finite32(o.TrustRatio) {
+		return fmt.Errorf("%s: trust ratio %g must be positive and finite (plain SGD passes 1)", op, o.TrustRatio)
+	}
+	if !Finite32(o.LR) || !Finite32(o.Momentum) || !Finite32(o.WeightDecay) {
+		return fmt.Errorf("%s: lr %g, momentum %g and weight decay %g must be finite", op, o.LR, o.Momentum, o.WeightDecay)
+	}
+	if o.Momentum < 0 {
+		return fmt.Errorf("%s: momentum %g must be >= 0", op, o.Momentum)
+	}
+	return nil
+}
+
+// Validate checks the AdamW options; op names the caller's op.
+func (o AdamWOpts) Validate(op string) error {
+	if o.Step < 1 {
+		return fmt.Errorf("%s: step %d must count from 1", op, o.Step)
+	}
+	if !Finite32(o.LR) || !Finite32(o.WeightDecay) || !Finite32(o.Eps) {
+		return fmt.Errorf("%s: lr %g, weight decay %g and eps %g must be finite", op, o.LR, o.WeightDecay, o.Eps)
+	}
+	if !(o.Beta1 >= 0 && o.Beta1 < 1) || !(o.Beta2 >= 0 && o.Beta2 < 1) {
+		return fmt.Errorf("%s: betas (%g, %g) must lie in [0, 1)", op, o.Beta1, o.Beta2)
+	}
+	if o.Eps < 0 {
+		return fmt.Errorf("%s: eps %g must be >= 0", op, o.Eps)
+	}
+	return nil
+}
