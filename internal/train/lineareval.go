@@ -86,11 +86,18 @@ func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 		return nil, fmt.Errorf("create output directory for %s: %w", j.Out, err)
 	}
 	e := &Embedder{Backend: j.Backend, Encoder: j.Encoder, ImageSize: j.Meta.ImageSize, Mean: j.Meta.Mean, Std: j.Meta.Std, BatchSize: cfg.Eval.ProbeBatchSize, Workers: cfg.Data.Workers}
-	fmt.Fprintf(log, "extracting features of %s (%d images) and %s (%d images)\n", j.Train.Name(), j.Train.Len(), j.Test.Name(), j.Test.Len())
-	trX, trY, err := e.Collect(ctx, j.Train)
-	if err != nil {
-		return nil, err
+	// The centre-crop training features feed the plain probe and kNN; the
+	// augmented probe extracts its own each epoch.
+	var trX []float32
+	var trY []int32
+	if !cfg.Eval.ProbeAugment || j.KNN {
+		fmt.Fprintf(log, "extracting features of %s (%d images)\n", j.Train.Name(), j.Train.Len())
+		var err error
+		if trX, trY, err = e.Collect(ctx, j.Train); err != nil {
+			return nil, err
+		}
 	}
+	fmt.Fprintf(log, "extracting features of %s (%d images)\n", j.Test.Name(), j.Test.Len())
 	teX, teY, err := e.Collect(ctx, j.Test)
 	if err != nil {
 		return nil, err
