@@ -90,3 +90,7 @@ func kernelGoPortable(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 		}
 	}
 }
+
+// offsetKernel is a microKernel whose B panel is read in place: row p of the
+// panel is b[off[p] : off[p]+nr].
+type offsetKernel func(kc int, a, b []float32, off []int, c []float32, ldc int, alpha, beta float32)

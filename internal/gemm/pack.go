@@ -55,8 +55,13 @@ func packA(dst []float32, trans bool, a []float32, lda, i0, mc, p0, kc int) {
 // packB packs rows p0..p0+kc-1 and columns j0..j0+nc-1 of op(B) into dst as
 // ceil(nc/nr) micro-panels; panel s holds, for p = 0..kc-1, the nr values
 // op(B)[p0+p][j0+s*nr+j] at dst[s*nr*kc + p*nr + j].
-func packB(dst []float32, trans bool, b []float32, ldb, p0, kc, j0, nc int) {
-	if !trans {
+func packB(dst []float32, ob operandB, p0, kc, j0, nc int) {
+	b, ldb := ob.b, ob.ldb
+	if ob.colOff != nil {
+		packColOffsets(dst, b, ob.colOff, p0, kc, j0, nc)
+		return
+	}
+	if !ob.trans {
 		// op(B)[p][j] = b[p*ldb+j]: read each row of the block once, scatter
 		// its nr-wide pieces into the panels.
 		full := nc / nr * nr
@@ -96,6 +101,32 @@ func packB(dst []float32, trans bool, b []float32, ldb, p0, kc, j0, nc int) {
 	}
 }
 
+// packColOffsets is packB for columns given by offsets: column j of op(B)
+// is b[off[j]:], so each panel is nr contiguous runs, like a transposed B
+// with an irregular row stride.
+func packColOffsets(dst, b []float32, off []int, p0, kc, j0, nc int) {
+	for jr := 0; jr < nc; jr += nr {
+		cols := min(nr, nc-jr)
+		d := dst[jr*kc : jr*kc+kc*nr]
+		if cols == nr {
+			var rows [nr][]float32
+			for j := range rows {
+				o := off[j0+jr+j] + p0
+				rows[j] = b[o : o+kc : o+kc]
+			}
+			packBTransRows(d, &rows)
+			continue
+		}
+		clear(d)
+		for j := 0; j < cols; j++ {
+			o := off[j0+jr+j] + p0
+			for p, v := range b[o : o+kc] {
+				d[p*nr+j] = v
+			}
+		}
+	}
+}
+
 // packBRowsGo is the portable form of packBRows.
 func packBRowsGo(dst, src []float32, kc, panels, ldb int) {
 	for p := 0; p < kc; p++ {
@@ -119,7 +150,13 @@ func packBTransPanel(d, src []float32, kc, ldb int) {
 	for j := range rows {
 		rows[j] = src[j*ldb : j*ldb+kc : j*ldb+kc]
 	}
-	d = d[:kc*nr]
+	packBTransRows(d, &rows)
+}
+
+// packBTransRows interleaves nr equally long rows into one micro-panel:
+// rows[j][p] becomes d[p*nr+j].
+func packBTransRows(d []float32, rows *[nr][]float32) {
+	d = d[:len(rows[0])*nr]
 	// Two halves of eight streams keep the row slices in registers.
 	for h := 0; h < nr; h += 8 {
 		r0, r1, r2, r3 := rows[h], rows[h+1], rows[h+2], rows[h+3]

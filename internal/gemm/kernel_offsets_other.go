@@ -1,0 +1,7 @@
+//go:build !amd64 || noasm
+
+package gemm
+
+// offsetKernelFor returns nil: without the assembly kernel the driver packs
+// each panel and uses the portable kernel.
+func offsetKernelFor(kernelKind) offsetKernel { return nil }

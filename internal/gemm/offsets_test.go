@@ -1,0 +1,167 @@
+package gemm
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// gatherSource is a source buffer and offsets that describe a k×n B (row
+// offsets) or its transpose (column offsets); rows overlap like the shifted
+// views of a convolution's input.
+type gatherSource struct {
+	src []float32
+	off []int
+}
+
+func newGatherSource(rng *rand.Rand, count, length int) gatherSource {
+	// Overlapping runs: offset i*3 + a random jitter, like shifted taps.
+	g := gatherSource{off: make([]int, count)}
+	maxOff := 0
+	for i := range g.off {
+		g.off[i] = i*3 + rng.IntN(5)
+		maxOff = max(maxOff, g.off[i])
+	}
+	g.src = make([]float32, maxOff+length+rng.IntN(3))
+	for i := range g.src {
+		g.src[i] = rng.Float32()*2 - 1
+	}
+	return g
+}
+
+// materialise writes run i (length n) as row i of a count×n matrix.
+func (g gatherSource) materialise(n int) []float32 {
+	out := make([]float32, len(g.off)*n)
+	for i, o := range g.off {
+		copy(out[i*n:(i+1)*n], g.src[o:o+n])
+	}
+	return out
+}
+
+// withKernel runs f with activeKernel set to kind.
+func withKernel(kind kernelKind, f func()) {
+	prev := activeKernel
+	activeKernel = kind
+	defer func() { activeKernel = prev }()
+	f()
+}
+
+// TestSgemmPackedARowOffsetsMatchesPacked: B read in place through row
+// offsets gives bit-identical results to the materialised B, for both
+// kernels, edge tiles in m and n, several k-blocks and both betas.
+func TestSgemmPackedARowOffsetsMatchesPacked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	shapes := []struct{ m, n, k int }{
+		{1, 1, 1}, {6, 16, 4}, {5, 17, 3}, {16, 838, 144}, {32, 222, 288}, {13, 40, 257}, {7, 33, 1000}, {64, 61, 576},
+	}
+	for _, kind := range kernelsUnderTest() {
+		for i, sh := range shapes {
+			for _, beta := range []float32{0, 1, 0.5} {
+				g := newGatherSource(rng, sh.k, sh.n)
+				a := make([]float32, sh.m*sh.k)
+				for j := range a {
+					a[j] = rng.Float32()*2 - 1
+				}
+				c0 := make([]float32, sh.m*(sh.n+i%3))
+				for j := range c0 {
+					c0[j] = rng.Float32()
+				}
+				ldc := sh.n + i%3
+				pa, err := PackA(make([]float32, PackedASize(sh.m, sh.k)), false, sh.m, sh.k, a, sh.k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := append([]float32(nil), c0...)
+				got := append([]float32(nil), c0...)
+				withKernel(kind, func() {
+					SgemmPackedA(1, pa, false, sh.n, 1.5, g.materialise(sh.n), sh.n, beta, want, ldc)
+					SgemmPackedARowOffsets(pa, sh.n, 1.5, g.src, g.off, beta, got, ldc)
+				})
+				if !bitsEqual(got, want) {
+					t.Errorf("%v m=%d n=%d k=%d beta=%v: row-offset result differs from the materialised B", kind, sh.m, sh.n, sh.k, beta)
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmColOffsetsBMatchesSgemm: B given by column offsets gives
+// bit-identical results to Sgemm with the materialised Bᵀ, serial and
+// parallel, both transposes of A.
+func TestSgemmColOffsetsBMatchesSgemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 34))
+	shapes := []struct{ m, n, k int }{
+		{1, 1, 1}, {16, 144, 838}, {32, 288, 222}, {5, 17, 300}, {64, 576, 61},
+	}
+	for _, kind := range kernelsUnderTest() {
+		for _, sh := range shapes {
+			for _, transA := range []bool{false, true} {
+				for _, threads := range []int{1, 3} {
+					g := newGatherSource(rng, sh.n, sh.k)
+					a := make([]float32, sh.m*sh.k)
+					for j := range a {
+						a[j] = rng.Float32()*2 - 1
+					}
+					lda := sh.k
+					if transA {
+						lda = sh.m
+					}
+					want := make([]float32, sh.m*sh.n)
+					got := make([]float32, sh.m*sh.n)
+					for j := range want {
+						want[j] = float32(j % 7)
+						got[j] = want[j]
+					}
+					withKernel(kind, func() {
+						sgemm(kernelFor(kind), threads, transA, true, sh.m, sh.n, sh.k, 1, a, lda, g.materialise(sh.k), sh.k, 1, want, sh.n)
+						SgemmColOffsetsB(threads, transA, sh.m, sh.n, sh.k, 1, a, lda, g.src, g.off, 1, got, sh.n)
+					})
+					if !bitsEqual(got, want) {
+						t.Errorf("%v m=%d n=%d k=%d transA=%v threads=%d: column-offset result differs from Sgemm", kind, sh.m, sh.n, sh.k, transA, threads)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestOffsetsOutOfRangePanic: an offset that would read past the source is
+// refused before any memory is touched.
+func TestOffsetsOutOfRangePanic(t *testing.T) {
+	pa, err := PackA(make([]float32, PackedASize(2, 2)), false, 2, 2, []float32{1, 2, 3, 4}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		call func()
+		want string
+	}{
+		{"row offset past the end", func() {
+			SgemmPackedARowOffsets(pa, 4, 1, make([]float32, 8), []int{0, 5}, 0, make([]float32, 8), 4)
+		}, "row 1 of B at offset 5"},
+		{"negative row offset", func() {
+			SgemmPackedARowOffsets(pa, 4, 1, make([]float32, 8), []int{-1, 0}, 0, make([]float32, 8), 4)
+		}, "row 0 of B at offset -1"},
+		{"wrong number of row offsets", func() {
+			SgemmPackedARowOffsets(pa, 4, 1, make([]float32, 8), []int{0}, 0, make([]float32, 8), 4)
+		}, "1 row offsets for k=2"},
+		{"column offset past the end", func() {
+			SgemmColOffsetsB(1, false, 2, 2, 2, 1, []float32{1, 2, 3, 4}, 2, make([]float32, 4), []int{0, 3}, 0, make([]float32, 4), 2)
+		}, "column 1 of B at offset 3"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				if r == nil {
+					t.Fatal("no panic")
+				}
+				if msg := r.(error).Error(); !strings.Contains(msg, tc.want) {
+					t.Errorf("panic %q does not contain %q", msg, tc.want)
+				}
+			}()
+			tc.call()
+		})
+	}
+}
