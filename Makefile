@@ -22,9 +22,11 @@ test: ## vet and run every test, the CUDA kernels under the CPU emulator include
 	$(GO) vet -tags cudaemu ./internal/cuda/... ./internal/cli/...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m -tags cudaemu ./internal/cuda/...
+	$(GO) test -count=1 -tags cudaemu -run KernelTimes ./internal/cli/
 
-test-cudaemu: ## only the CUDA kernels' parity suite, run by the CPU emulator (g++, no GPU)
+test-cudaemu: ## only the CUDA kernels' parity suite and `bench --kernel-times`, run by the CPU emulator (g++, no GPU)
 	$(GO) test -count=1 -tags cudaemu ./internal/cuda/...
+	$(GO) test -count=1 -tags cudaemu -run KernelTimes ./internal/cli/
 
 test-short: ## quick tests only
 	$(GO) test -count=1 -short ./...
@@ -56,7 +58,7 @@ vet-cuda: kernels ## go vet of the cuda build
 gpu-bundle: build-cuda ## binaries for a GPU machine without Go: bin/simclr-cuda, bin/cuda-parity.test, tools/gpu/check.sh
 	CGO_LDFLAGS="-L$(CUDA_STUBS) $$CGO_LDFLAGS" $(GO) test -c -tags cuda -o bin/cuda-parity.test ./internal/cuda
 
-gpu-check: gpu-bundle ## on a GPU machine: parity suite, bench (ResNet-18, 512 pairs), report in gpu-report/
+gpu-check: gpu-bundle ## on a GPU machine: parity suite, bench (ResNet-18, 512 pairs) with peak memory and a per-kernel time table, report in gpu-report/
 	./tools/gpu/check.sh gpu-report
 
 clean:

@@ -7,6 +7,9 @@
 // steps run first and are not timed. The result gives throughput in pairs
 // per second, the mean time per step, each timed step's duration and the
 // peak memory (the larger of the backend's own count and the sampled Go heap).
+// On a backend that implements backend.KernelTimer (the CUDA backend),
+// Options.KernelTimes adds the device time of every kernel over the timed
+// steps, measured with events recorded around each launch.
 //
 // The figures measure compute only: no data loading or augmentation is
 // involved, so they are an upper bound for `simclr pretrain` throughput.
@@ -43,6 +46,10 @@ type Options struct {
 	LR float32
 	// Seed seeds the model initialisation and the synthetic batch.
 	Seed int64
+	// KernelTimes asks for the device time per kernel over the timed steps
+	// (Result.KernelTimes); the backend must implement backend.KernelTimer
+	// (the CUDA backend). Recording the events adds to the step times.
+	KernelTimes bool
 }
 
 // DefaultLR is the learning rate used when Options.LR is 0: small enough
@@ -82,6 +89,12 @@ type Result struct {
 	FinalLoss float32 `json:"final_loss"`
 	// StepMs is the duration of every timed step in milliseconds.
 	StepMs []float64 `json:"step_ms"`
+	// KernelTimes is the device time per kernel over the timed steps,
+	// largest first, when Options.KernelTimes asked for it.
+	KernelTimes []KernelRow `json:"kernel_times,omitempty"`
+	// KernelMsPerStep is the summed kernel time per timed step (with
+	// Options.KernelTimes), to set against MsPerStep.
+	KernelMsPerStep float64 `json:"kernel_ms_per_step,omitempty"`
 }
 
 // OptimizerFactory builds the optimizer over a model's parameters.
@@ -155,6 +168,8 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		}
 		heap.sample()
 	}
+	timer := startKernelTimes(b, o.KernelTimes)
+	defer timer.stop()
 	stepMs := make([]float64, o.Steps)
 	start := time.Now()
 	for i := range o.Steps {
@@ -166,6 +181,10 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		heap.sample()
 	}
 	total := time.Since(start).Seconds()
+	kernelRows, err := timer.rows(o.Steps)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
 	heapPeak := heap.stop()
 	backendPeak := b.PeakBytes()
 
@@ -186,6 +205,8 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		HeapPeakBytes:    heapPeak,
 		FinalLoss:        loss,
 		StepMs:           stepMs,
+		KernelTimes:      kernelRows,
+		KernelMsPerStep:  kernelMsPerStep(kernelRows),
 	}
 	return res, nil
 }
@@ -228,6 +249,9 @@ func checkArgs(b backend.Backend, mc model.Config, imageSize int, tau float32, o
 		return fmt.Errorf("temperature %v must be a finite number > 0 (SimCLR uses 0.1-0.5)", tau)
 	case math.IsNaN(float64(o.LR)) || math.IsInf(float64(o.LR), 0) || o.LR < 0:
 		return fmt.Errorf("learning rate %v must be finite and >= 0 (0 = %v)", o.LR, DefaultLR)
+	}
+	if _, ok := b.(backend.KernelTimer); o.KernelTimes && !ok {
+		return fmt.Errorf("kernel times need a backend that times its kernels with device events (the CUDA backend); %s does not", b.Name())
 	}
 	if err := mc.Validate(); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"simclr/internal/backend"
 	"simclr/internal/bench"
 	"simclr/internal/data"
 	"simclr/internal/model"
@@ -15,7 +16,7 @@ import (
 
 func (a *app) newBenchCommand() *cobra.Command {
 	var steps, warmup, channels int
-	var asJSON bool
+	var asJSON, kernelTimes bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Time SimCLR training steps on synthetic input",
@@ -26,11 +27,19 @@ on a fixed random batch of train.batch_size pairs at data.image_size, after
 --json it prints one JSON object (pairs_per_s, ms_per_step, peak_bytes, ...).
 Every speed figure of this project comes from this command.
 
+--kernel-times (CUDA backend only: a CUDA build and --device cuda) also
+prints the device time of every kernel over the timed steps, measured with
+CUDA events recorded around each launch: kernel, calls, total ms, ms per
+step and share of the summed kernel time (the "kernel_times" field with
+--json). Recording the events adds to the step times, so take throughput
+figures from a run without it.
+
 The channel count is the configured data set's (opened only to ask), unless
 --channels is given.`,
 		Example: `  simclr bench --set model.width=64 --set train.batch_size=64 --steps 5
   simclr bench --config configs/fashion-mnist.yaml --json
-  simclr bench --device cuda --set train.batch_size=512 --steps 20`,
+  simclr bench --device cuda --set train.batch_size=512 --steps 20
+  simclr bench --device cuda --set train.batch_size=512 --steps 5 --kernel-times`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.loadConfig(cmd)
@@ -50,10 +59,13 @@ The channel count is the configured data set's (opened only to ask), unless
 				return err
 			}
 			defer b.Close()
+			if err := checkKernelTimes(b, kernelTimes); err != nil {
+				return err
+			}
 			mc := train.ModelConfig(cfg, channels)
 			res, err := bench.Run(b, mc, cfg.Data.ImageSize, float32(cfg.Loss.Temperature),
 				func(params []*model.Param) (optim.Optimizer, error) { return train.NewOptimizer(b, cfg, params) },
-				bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed})
+				bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes})
 			if err != nil {
 				return err
 			}
@@ -64,6 +76,9 @@ The channel count is the configured data set's (opened only to ask), unless
 			fmt.Fprintf(a.stdout, "%s %s-stem width %d, %dx%dx%d, %d pairs/batch on %s: %.2f pairs/s, %.1f ms/step, peak %.1f MiB (%d steps after %d warm-up)\n",
 				res.Arch, res.Stem, res.Width, res.Channels, res.ImageSize, res.ImageSize, res.BatchPairs, res.Backend,
 				res.PairsPerS, res.MsPerStep, float64(res.PeakBytes)/(1<<20), res.Steps, res.Warmup)
+			if kernelTimes {
+				return a.printKernelTimes(res)
+			}
 			return nil
 		},
 	}
@@ -73,5 +88,24 @@ The channel count is the configured data set's (opened only to ask), unless
 	f.IntVar(&warmup, "warmup", 2, "untimed steps first")
 	f.IntVar(&channels, "channels", 0, "input channels (default: the configured data set's)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.BoolVar(&kernelTimes, "kernel-times", false, "also time every kernel with CUDA events over the timed steps (CUDA backend)")
 	return cmd
+}
+
+// checkKernelTimes rejects --kernel-times on a backend without kernel
+// timing (the CPU backend).
+func checkKernelTimes(b backend.Backend, wanted bool) error {
+	if _, ok := b.(backend.KernelTimer); wanted && !ok {
+		return fmt.Errorf("--kernel-times needs the CUDA backend: a CUDA build of simclr (make build-cuda) run with --device cuda; this run is on the %s backend", b.Name())
+	}
+	return nil
+}
+
+// printKernelTimes prints the kernel time table of a --kernel-times run.
+func (a *app) printKernelTimes(res *bench.Result) error {
+	fmt.Fprintf(a.stdout, "peak memory: %.1f MiB on the device (the backend's pool, in its size classes), %.1f MiB Go heap\n",
+		float64(res.BackendPeakBytes)/(1<<20), float64(res.HeapPeakBytes)/(1<<20))
+	fmt.Fprintf(a.stdout, "kernel times over %d timed steps (device events around every launch): %.3f ms of kernels per step, %.1f ms per step in all\n",
+		res.Steps, res.KernelMsPerStep, res.MsPerStep)
+	return bench.WriteKernelTable(a.stdout, res.KernelTimes)
 }

@@ -202,6 +202,16 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestBenchKernelTimesNeedsCUDA checks that --kernel-times on the CPU
+// backend fails before any step, naming the CUDA build and --device cuda.
+func TestBenchKernelTimesNeedsCUDA(t *testing.T) {
+	r := invoke(t, nil, "bench", "--device", "cpu", "--channels", "1", "--kernel-times")
+	assertError(t, r, ExitError, "--kernel-times needs the CUDA backend", "make build-cuda", "--device cuda", "cpu backend")
+	if r.stdout != "" {
+		t.Errorf("stdout %q, want nothing (no step may run)", r.stdout)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {

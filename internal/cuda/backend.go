@@ -26,6 +26,7 @@ type Backend struct {
 	drv   driver
 	pool  *memPool
 	index int
+	timer kernelTimer // off unless EnableKernelTimes(true)
 
 	mu     sync.Mutex
 	owned  map[*Tensor]int64 // live tensors created by New -> bytes
@@ -75,8 +76,9 @@ func (b *Backend) Name() string { return "cuda:" + strconv.Itoa(b.index) }
 // DeviceName describes the device the backend runs on.
 func (b *Backend) DeviceName() string { return b.drv.name() }
 
-// Close waits for queued work, frees all device memory and releases the
-// device; tensors handed out become invalid.
+// Close waits for queued work (collecting the kernel times still pending),
+// frees all device memory and releases the device; tensors handed out
+// become invalid.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -89,7 +91,7 @@ func (b *Backend) Close() error {
 	}
 	b.owned = make(map[*Tensor]int64)
 	b.mu.Unlock()
-	return errors.Join(b.drv.sync(), b.pool.close(), b.drv.close())
+	return errors.Join(b.Sync(), b.pool.close(), b.drv.close())
 }
 
 // New allocates a zeroed device tensor.
@@ -223,13 +225,25 @@ func (b *Backend) Copy(dst, src *Tensor) error {
 	return nil
 }
 
-// Sync waits until all queued work is done.
-func (b *Backend) Sync() error { return b.drv.sync() }
+// Sync waits until all queued work is done, then collects the times of the
+// launches timed since the last collection (see EnableKernelTimes).
+func (b *Backend) Sync() error {
+	if err := b.drv.sync(); err != nil {
+		return err
+	}
+	return b.collectKernelTimes()
+}
 
-// launch runs a kernel and wraps any error with the op, kernel, launch
-// shape and the operands' shapes.
+// launch runs a kernel, timed when kernel timing is on, and wraps any error
+// with the op, kernel, launch shape and the operands' shapes.
 func (b *Backend) launch(op, kernel string, grid, block dim3, a args, shapes ...tensor.Shape) error {
-	if err := b.drv.launch(kernel, grid, block, a); err != nil {
+	var err error
+	if b.timer.on.Load() {
+		err = b.launchTimed(kernel, grid, block, a)
+	} else {
+		err = b.drv.launch(kernel, grid, block, a)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: kernel %s grid %v block %v on shapes %v: %w", op, kernel, grid, block, shapes, err)
 	}
 	return nil

@@ -28,9 +28,21 @@ type driver interface {
 	hasKernel(name string) bool
 	// launch queues kernel over grid x block; args are 8-byte slots.
 	launch(kernel string, grid, block dim3, args []uint64) error
+	// newEvent creates a timing event; close destroys every event.
+	newEvent() (event, error)
+	// record queues ev on the stream: it completes when the work queued
+	// before it has.
+	record(ev event) error
+	// elapsed waits until end has completed and returns the milliseconds
+	// between the completions of start and end, both recorded.
+	elapsed(start, end event) (float64, error)
 	sync() error
 	close() error
 }
+
+// event is a driver's timing event, a handle from newEvent: an index into
+// the driver's own table of events.
+type event int
 
 // DeviceInfo describes one device New can open.
 type DeviceInfo struct {

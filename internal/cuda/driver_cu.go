@@ -33,6 +33,7 @@ type cuDriver struct {
 	mod     cu.Module
 	stream  cu.Stream
 	done    cu.Event
+	events  []cu.Event // timing events, indexed by event
 	fns     map[string]cu.Function
 	devName string
 }
@@ -161,6 +162,66 @@ func (d *cuDriver) launch(kernel string, grid, block dim3, a []uint64) error {
 	})
 }
 
+// newEvent creates an event with timing enabled (cu.DefaultEvent).
+func (d *cuDriver) newEvent() (event, error) {
+	var ev event
+	err := d.do(func() error {
+		e, err := cu.MakeEvent(cu.DefaultEvent)
+		if err != nil {
+			return fmt.Errorf("create timing event: %w", err)
+		}
+		d.events = append(d.events, e)
+		ev = event(len(d.events) - 1)
+		return nil
+	})
+	return ev, err
+}
+
+// eventLocked returns the event of handle ev; d.mu must be held.
+func (d *cuDriver) eventLocked(ev event) (cu.Event, error) {
+	if ev < 0 || int(ev) >= len(d.events) {
+		return cu.Event{}, fmt.Errorf("unknown timing event %d", ev)
+	}
+	return d.events[ev], nil
+}
+
+func (d *cuDriver) record(ev event) error {
+	return d.do(func() error {
+		e, err := d.eventLocked(ev)
+		if err != nil {
+			return err
+		}
+		if err := e.Record(d.stream); err != nil {
+			return fmt.Errorf("record timing event %d: %w", ev, err)
+		}
+		return nil
+	})
+}
+
+// elapsed waits for end on the host (not for the rest of the stream) and
+// reads the device's time between the two events.
+func (d *cuDriver) elapsed(start, end event) (float64, error) {
+	var ms float64
+	err := d.do(func() error {
+		s, err := d.eventLocked(start)
+		if err != nil {
+			return err
+		}
+		e, err := d.eventLocked(end)
+		if err != nil {
+			return err
+		}
+		if err := e.Synchronize(); err != nil {
+			return fmt.Errorf("wait for timing event %d: %w", end, err)
+		}
+		if ms, err = s.Elapsed(e); err != nil {
+			return fmt.Errorf("elapsed time between events %d and %d: %w", start, end, err)
+		}
+		return nil
+	})
+	return ms, err
+}
+
 // sync records an event after the queued work and waits for it.
 func (d *cuDriver) sync() error {
 	return d.do(func() error {
@@ -173,6 +234,11 @@ func (d *cuDriver) sync() error {
 
 func (d *cuDriver) close() error {
 	return d.do(func() error {
-		return errors.Join(cu.DestroyEvent(&d.done), d.stream.Destroy(), d.mod.Unload(), d.ctx.Destroy())
+		errs := []error{cu.DestroyEvent(&d.done)}
+		for i := range d.events {
+			errs = append(errs, cu.DestroyEvent(&d.events[i]))
+		}
+		d.events = nil
+		return errors.Join(append(errs, d.stream.Destroy(), d.mod.Unload(), d.ctx.Destroy())...)
 	})
 }

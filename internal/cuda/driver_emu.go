@@ -23,16 +23,19 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 )
 
 // emuDriver runs the kernels on the CPU through the emulator compiled from
 // emu_kernels.cc. "Device" memory is C heap memory; launches are
-// synchronous.
+// synchronous, so a timing event is the host's monotonic clock read when
+// it is recorded.
 type emuDriver struct {
 	mu     sync.Mutex
 	ids    map[string]C.int
 	allocs map[uintptr]int64
+	stamps []time.Time // timing events: when each was last recorded (zero: never)
 }
 
 func openDriver(index int) (driver, error) {
@@ -113,9 +116,50 @@ func (d *emuDriver) launch(kernel string, grid, block dim3, a []uint64) error {
 	return nil
 }
 
+func (d *emuDriver) newEvent() (event, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stamps = append(d.stamps, time.Time{})
+	return event(len(d.stamps) - 1), nil
+}
+
+func (d *emuDriver) record(ev event) error {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ev < 0 || int(ev) >= len(d.stamps) {
+		return fmt.Errorf("emulator: unknown timing event %d", ev)
+	}
+	d.stamps[ev] = now
+	return nil
+}
+
+// elapsed returns the monotonic time between the two recordings; like
+// cuEventElapsedTime it fails for an event never recorded.
+func (d *emuDriver) elapsed(start, end event) (float64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var t [2]time.Time
+	for i, ev := range []event{start, end} {
+		if ev < 0 || int(ev) >= len(d.stamps) {
+			return 0, fmt.Errorf("emulator: unknown timing event %d", ev)
+		}
+		if d.stamps[ev].IsZero() {
+			return 0, fmt.Errorf("emulator: timing event %d was never recorded", ev)
+		}
+		t[i] = d.stamps[ev]
+	}
+	return float64(t[1].Sub(t[0]).Nanoseconds()) / 1e6, nil
+}
+
 func (d *emuDriver) sync() error { return nil }
 
-func (d *emuDriver) close() error { return nil }
+func (d *emuDriver) close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stamps = nil
+	return nil
+}
 
 // emuKernelsHash is the SHA-256 of kernels/*.cu{,h} the emulator was built
 // from (see kernels/build.sh emu-hash).

@@ -5,6 +5,7 @@ package cuda
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -151,3 +152,36 @@ func TestPoolReuse(t *testing.T) {
 }
 
 func ptrOf(v []float32) unsafe.Pointer { return unsafe.Pointer(&v[0]) }
+
+// TestEmuEventErrors checks the emulator's events fail like CUDA's for an
+// event never recorded or unknown.
+func TestEmuEventErrors(t *testing.T) {
+	d, err := openDriver(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	a, err := d.newEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.newEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.elapsed(a, c); err == nil || !strings.Contains(err.Error(), "never recorded") {
+		t.Errorf("elapsed of unrecorded events: %v, want a 'never recorded' error", err)
+	}
+	if err := d.record(c + 1); err == nil || !strings.Contains(err.Error(), "unknown timing event") {
+		t.Errorf("record of an unknown event: %v, want an 'unknown timing event' error", err)
+	}
+	for _, ev := range []event{a, c} {
+		if err := d.record(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := d.elapsed(a, c)
+	if err != nil || ms < 0 || math.IsInf(ms, 0) || math.IsNaN(ms) {
+		t.Errorf("elapsed = %v, %v; want a finite time >= 0", ms, err)
+	}
+}
