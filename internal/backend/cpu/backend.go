@@ -44,6 +44,10 @@ type Backend struct {
 	current int64
 	peak    int64
 	closed  bool
+
+	// convPath chooses between the im2col and shifted convolution paths;
+	// tests set it to compare them.
+	convPath convPathMode
 }
 
 var _ backend.Backend = (*Backend)(nil)

@@ -19,6 +19,10 @@ type benchShape struct {
 var benchShapes = []benchShape{
 	{"layer1_n64_c64_32x32", 64, 64, 32},
 	{"w16layer4_n256_c128_4x4", 256, 128, 4},
+	// The Fashion-MNIST model (width 16, 28 px, 2x256 views).
+	{"fm_layer1_n512_c16_28x28", 512, 16, 28},
+	{"fm_layer2_n512_c32_14x14", 512, 32, 14},
+	{"fm_layer3_n512_c64_7x7", 512, 64, 7},
 }
 
 // benchConv holds the operands of one benchmarked convolution.
@@ -54,19 +58,24 @@ func reportGFLOPs(b *testing.B, flopsPerOp float64) {
 }
 
 // runConvBench runs body as one sub-benchmark per benchShapes entry and
-// reports GFLOP/s, counting passes forward-equivalent passes per call.
+// convolution path (im2col + gemm, shifted, and the automatic choice), so
+// the paths are measured side by side, and reports GFLOP/s, counting passes
+// forward-equivalent passes per call.
 func runConvBench(b *testing.B, passes float64, body func(c *benchConv) error) {
 	for _, s := range benchShapes {
-		b.Run(s.name, func(b *testing.B) {
-			c := newBenchConv(b, s)
-			b.ResetTimer()
-			for b.Loop() {
-				if err := body(c); err != nil {
-					b.Fatal(err)
+		for _, mode := range []convPathMode{convIm2col, convShifted, convAuto} {
+			b.Run(s.name+"/"+mode.String(), func(b *testing.B) {
+				c := newBenchConv(b, s)
+				c.b.convPath = mode
+				b.ResetTimer()
+				for b.Loop() {
+					if err := body(c); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			reportGFLOPs(b, passes*c.flops)
-		})
+				reportGFLOPs(b, passes*c.flops)
+			})
+		}
 	}
 }
 

@@ -308,6 +308,10 @@ func (b *Backend) convForward(gp *convGeom, xs, ws, ys []float32) {
 	outLen := g.cout * g.colLen
 	pw, release := b.packWeights(false, g.cout, g.colRows, ws)
 	defer release()
+	if s, ok := g.shifted(b.convPath); ok {
+		b.convForwardShifted(&g, s, pw, xs, ys)
+		return
+	}
 	groups := (g.n + group - 1) / group
 	inner := innerThreads(groups)
 	// product writes w · col(images i0..i0+nb-1) to out.
@@ -453,22 +457,15 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	}
 	xs, dys := x.Host, dy.Host
 	inner := innerThreads(chunks)
-	parallelFor(chunks, 1, func(c0, c1 int) {
-		s := b.getConvScratch(&g, group)
-		defer b.putConvScratch(s)
-		for c := c0; c < c1; c++ {
-			end := min((c+1)*per, g.n)
-			beta := float32(0)
-			for i0 := c * per; i0 < end; i0 += group {
-				nb := min(group, end-i0)
-				cols := nb * g.colLen
-				dyg := g.gatherOut(dys, i0, nb, s)
-				cm := g.columns(xs, i0, nb, s)
-				gemm.SgemmThreads(inner, false, true, g.cout, g.colRows, cols, 1, dyg, cols, cm, cols, beta, partials[c], g.colRows)
-				beta = 1
+	if s, ok := g.shifted(b.convPath); ok {
+		parallelFor(chunks, 1, func(c0, c1 int) {
+			for c := c0; c < c1; c++ {
+				b.filterChunkShifted(&g, s, xs, dys, c*per, min((c+1)*per, g.n), inner, partials[c])
 			}
-		}
-	})
+		})
+	} else {
+		b.filterChunksIm2col(&g, xs, dys, per, group, chunks, inner, partials)
+	}
 	if chunks > 1 {
 		out := dw.Host
 		parallelFor(wLen, elemGrain, func(lo, hi int) {
@@ -486,4 +483,26 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 		}
 	}
 	return nil
+}
+
+// filterChunksIm2col computes each chunk's partial weight gradient with
+// im2col + gemm over groups of images.
+func (b *Backend) filterChunksIm2col(gp *convGeom, xs, dys []float32, per, group, chunks, inner int, partials [][]float32) {
+	g := *gp
+	parallelFor(chunks, 1, func(c0, c1 int) {
+		s := b.getConvScratch(&g, group)
+		defer b.putConvScratch(s)
+		for c := c0; c < c1; c++ {
+			end := min((c+1)*per, g.n)
+			beta := float32(0)
+			for i0 := c * per; i0 < end; i0 += group {
+				nb := min(group, end-i0)
+				cols := nb * g.colLen
+				dyg := g.gatherOut(dys, i0, nb, s)
+				cm := g.columns(xs, i0, nb, s)
+				gemm.SgemmThreads(inner, false, true, g.cout, g.colRows, cols, 1, dyg, cols, cm, cols, beta, partials[c], g.colRows)
+				beta = 1
+			}
+		}
+	})
 }

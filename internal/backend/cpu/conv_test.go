@@ -19,6 +19,19 @@ func (c convCase) String() string {
 // convCases cover k = 1, 3, 7; stride 1 and 2; padding 0, 1, 3; odd and
 // non-square spatial sizes; Cin = 1; windows that reach past the image on
 // both sides; and batches large enough for several backward-filter chunks.
+// forEachConvPath runs f as a subtest of case c once per convolution path
+// (auto, forced im2col, forced shifted), each with a fresh backend.
+func forEachConvPath(t *testing.T, c convCase, f func(t *testing.T, b *Backend)) {
+	t.Helper()
+	for _, mode := range []convPathMode{convAuto, convIm2col, convShifted} {
+		t.Run(fmt.Sprintf("%v/%v", c, mode), func(t *testing.T) {
+			b := New()
+			b.convPath = mode
+			f(t, b)
+		})
+	}
+}
+
 var convCases = []convCase{
 	{2, 3, 4, 5, 5, 3, 1, 1},
 	{2, 1, 3, 7, 9, 3, 2, 1},
@@ -76,8 +89,7 @@ func directConv(c convCase, x, w []float32) []float64 {
 
 func TestConv2DForwardMatchesDirect(t *testing.T) {
 	for _, c := range append(convCases, largeConvCases...) {
-		t.Run(c.String(), func(t *testing.T) {
-			b := New()
+		forEachConvPath(t, c, func(t *testing.T, b *Backend) {
 			x := randT(t, b, 1, 1, c.n, c.cin, c.h, c.w)
 			w := randT(t, b, 2, 1, c.cout, c.cin, c.k, c.k)
 			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
@@ -92,8 +104,7 @@ func TestConv2DForwardMatchesDirect(t *testing.T) {
 
 func TestConv2DGradients(t *testing.T) {
 	for _, c := range convCases {
-		t.Run(c.String(), func(t *testing.T) {
-			b := New()
+		forEachConvPath(t, c, func(t *testing.T, b *Backend) {
 			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
 			x := randT(t, b, 11, 1, c.n, c.cin, c.h, c.w)
 			w := randT(t, b, 12, 0.5, c.cout, c.cin, c.k, c.k)
@@ -120,8 +131,7 @@ func TestConv2DGradients(t *testing.T) {
 // adjoint written as direct loops.
 func TestConv2DBackwardMatchesDirect(t *testing.T) {
 	for _, c := range append(convCases, largeConvCases...) {
-		t.Run(c.String(), func(t *testing.T) {
-			b := New()
+		forEachConvPath(t, c, func(t *testing.T, b *Backend) {
 			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
 			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
 			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"simclr/internal/backend"
@@ -188,6 +189,52 @@ func TestBatchNormStatsShiftedPass(t *testing.T) {
 					t.Errorf("channel %d: invstd %v, want %v", ch, bn.invStd.Host[ch], inv)
 				}
 			}
+		})
+	}
+}
+
+// TestConvShiftedBitIdentical: the shifted path reads the same values in
+// the same order as im2col + gemm, so the forward and backward-data results
+// are bit-identical to it; the weight gradient (summed over the padded grid
+// in other k-blocks) agrees to float32 rounding.
+func TestConvShiftedBitIdentical(t *testing.T) {
+	for _, c := range []convCase{
+		{3, 16, 16, 28, 28, 3, 1, 1}, // the Fashion-MNIST stage-1 layer
+		{5, 3, 16, 28, 28, 3, 1, 1},  // a stem
+		{4, 32, 32, 14, 14, 3, 1, 1}, // stage 2
+		{2, 5, 7, 9, 11, 5, 1, 2},    // 5x5, odd sizes
+		{9, 1, 1, 3, 3, 3, 1, 1},     // one channel, tiny
+		{2, 40, 6, 20, 20, 3, 1, 1},  // k = 360 > one k-block
+	} {
+		t.Run(c.String(), func(t *testing.T) {
+			p := backend.ConvParams{Stride: 1, Pad: c.pad}
+			run := func(mode convPathMode) (y, dx, dw []float32) {
+				b := New()
+				b.convPath = mode
+				x := randT(t, b, 31, 1, c.n, c.cin, c.h, c.w)
+				w := randT(t, b, 32, 1, c.cout, c.cin, c.k, c.k)
+				dy := randT(t, b, 33, 1, c.n, c.cout, c.h, c.w)
+				yt := newT(t, b, nil, c.n, c.cout, c.h, c.w)
+				dxt := newT(t, b, nil, c.n, c.cin, c.h, c.w)
+				dwt := newT(t, b, nil, c.cout, c.cin, c.k, c.k)
+				must(t, b.Conv2DForward(x, w, yt, p))
+				must(t, b.Conv2DBackwardData(dy, w, dxt, p))
+				must(t, b.Conv2DBackwardFilter(x, dy, dwt, p))
+				return yt.Host, dxt.Host, dwt.Host
+			}
+			y1, dx1, dw1 := run(convIm2col)
+			y2, dx2, dw2 := run(convShifted)
+			if !slices.Equal(bits(y1), bits(y2)) {
+				t.Error("forward: shifted result differs from im2col")
+			}
+			if !slices.Equal(bits(dx1), bits(dx2)) {
+				t.Error("backward data: shifted result differs from im2col")
+			}
+			want := make([]float64, len(dw1))
+			for i, v := range dw1 {
+				want[i] = float64(v)
+			}
+			closeTo(t, "dw", dw2, want, 1e-5, 1e-4)
 		})
 	}
 }
