@@ -142,3 +142,199 @@ func checkColOffsets(transA bool, m, n, k int, a []float32, lda int, b []float32
 	}
 	return nil
 }
+
+// SgemmRowOffsetsA computes C[m,n] = alpha * A·op(B) + beta*C[m,n] where A
+// is m×k given by row offsets (row i of A is a[off[i] : off[i]+k]) and B
+// is k×n (n×k when transB) with row stride ldb. C is m×n with row stride
+// ldc; when beta == 0 C is overwritten without being read. It runs on the
+// calling goroutine, and the result is bit-identical to Sgemm with the
+// materialised A: the A panels are read in place by the micro-kernel
+// instead of being packed.
+func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB bool, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if err := checkRowOffsetsA(m, n, k, a, off, transB, len(b), ldb, len(c), ldc); err != nil {
+		panic(err) // programming error: callers check shapes first
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	kern := kernelFor(activeKernel)
+	rowsKern := rowsAKernelFor(activeKernel)
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	kcMaxK := kBlock(k)
+	for p0 := 0; p0 < k; p0 += kcMaxK {
+		kc := min(kcMaxK, k-p0)
+		bEff := beta
+		if p0 > 0 {
+			bEff = 1
+		}
+		for j0 := 0; j0 < n; j0 += nbMax {
+			nt := min(nbMax, n-j0)
+			packB(ws.b, operandB{b: b, ldb: ldb, trans: transB}, p0, kc, j0, nt)
+			for ir := 0; ir < m; ir += mr {
+				rows := min(mr, m-ir)
+				// Rows past m repeat the last row; their results are
+				// dropped with the edge tile.
+				var offs [mr]int
+				for i := range offs {
+					offs[i] = off[ir+min(i, rows-1)] + p0
+				}
+				var aPanel []float32
+				if rowsKern == nil {
+					aPanel = ws.a[:kc*mr]
+					for i, o := range offs {
+						for p, v := range a[o : o+kc] {
+							aPanel[p*mr+i] = v
+						}
+					}
+				}
+				for jr := 0; jr < nt; jr += nr {
+					cols := min(nr, nt-jr)
+					bPanel := ws.b[jr*kc : jr*kc+kc*nr]
+					cOff := ir*ldc + j0 + jr
+					dst, ld := c[cOff:], ldc
+					edge := rows < mr || cols < nr
+					if edge {
+						dst, ld = ws.tile[:], nr
+						if bEff != 0 {
+							for i := 0; i < rows; i++ {
+								copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
+							}
+						}
+					}
+					if rowsKern != nil {
+						rowsKern(kc, a, &offs, bPanel, dst, ld, alpha, bEff)
+					} else {
+						kern(kc, aPanel, bPanel, dst, ld, alpha, bEff)
+					}
+					if edge {
+						for i := 0; i < rows; i++ {
+							copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkRowOffsetsA checks B and C like checkArgs and every row of A
+// against a.
+func checkRowOffsetsA(m, n, k int, a []float32, off []int, transB bool, nb, ldb, nc, ldc int) error {
+	// A's extent is checked below; pass an A that trivially fits.
+	if err := checkArgs(false, transB, m, n, k, m*k, k, nb, ldb, nc, ldc); err != nil {
+		return err
+	}
+	if len(off) != m {
+		return fmt.Errorf("gemm: %d row offsets for m=%d", len(off), m)
+	}
+	if k > 0 {
+		for i, o := range off {
+			if o < 0 || o+k > len(a) {
+				return fmt.Errorf("gemm: row %d of A at offset %d (k=%d) is outside len %d", i, o, k, len(a))
+			}
+		}
+	}
+	return nil
+}
+
+// SgemmColOffsetsA computes C[m,n] = alpha * A·B + beta*C[m,n] for B
+// prepacked by PackB (k×n) and A given by column offsets: element (i, p) of
+// A is a[off[p]+i], i.e. column p of A is the run a[off[p] : off[p]+m]. C is
+// m×n with row stride ldc; when beta == 0 C is overwritten without being
+// read. It runs on the calling goroutine, and the result is bit-identical
+// to Sgemm with the materialised A (same k-blocks, same kernel arithmetic).
+//
+// This is a convolution with its output transposed: with A the column
+// matrix of a padded image read in place (rows = output positions) and B
+// the transposed weights, C is the output in position-major layout.
+func SgemmColOffsetsA(pb *PackedB, m int, alpha float32, a []float32, off []int, beta float32, c []float32, ldc int) {
+	k, n := pb.k, pb.n
+	if err := checkColOffsetsA(m, n, k, a, off, len(c), ldc); err != nil {
+		panic(err) // programming error: callers check shapes first
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	kern := kernelFor(activeKernel)
+	colsKern := colsAKernelFor(activeKernel)
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	for p0 := 0; p0 < k; p0 += pb.kc {
+		kc := min(pb.kc, k-p0)
+		bEff := beta
+		if p0 > 0 {
+			bEff = 1
+		}
+		bBlock := pb.buf[p0*pb.nPad:]
+		offs := off[p0 : p0+kc]
+		for ir := 0; ir < m; ir += mr {
+			rows := min(mr, m-ir)
+			var aPanel []float32
+			if colsKern == nil || rows < mr {
+				// Edge rows (or no gathering kernel): pack the panel,
+				// zero rows past m, and use the ordinary kernel.
+				aPanel = ws.a[:kc*mr]
+				for p, o := range offs {
+					d := aPanel[p*mr : p*mr+mr : p*mr+mr]
+					n := copy(d[:rows], a[o+ir:o+ir+rows])
+					clear(d[n:])
+				}
+			}
+			for jr := 0; jr < n; jr += nr {
+				cols := min(nr, n-jr)
+				bPanel := bBlock[jr*kc : jr*kc+kc*nr]
+				cOff := ir*ldc + jr
+				dst, ld := c[cOff:], ldc
+				edge := rows < mr || cols < nr
+				if edge {
+					dst, ld = ws.tile[:], nr
+					if bEff != 0 {
+						for i := 0; i < rows; i++ {
+							copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
+						}
+					}
+				}
+				if aPanel == nil {
+					colsKern(kc, a[ir:], offs, bPanel, dst, ld, alpha, bEff)
+				} else {
+					kern(kc, aPanel, bPanel, dst, ld, alpha, bEff)
+				}
+				if edge {
+					for i := 0; i < rows; i++ {
+						copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkColOffsetsA checks every column of A against a and that C fits.
+func checkColOffsetsA(m, n, k int, a []float32, off []int, nc, ldc int) error {
+	if m < 0 {
+		return fmt.Errorf("gemm: negative size m=%d", m)
+	}
+	if len(off) != k {
+		return fmt.Errorf("gemm: %d column offsets for k=%d", len(off), k)
+	}
+	if m > 0 {
+		for p, o := range off {
+			if o < 0 || o+m > len(a) {
+				return fmt.Errorf("gemm: column %d of A at offset %d (m=%d) is outside len %d", p, o, m, len(a))
+			}
+		}
+	}
+	if m > 0 && n > 0 && (ldc < n || nc < (m-1)*ldc+n) {
+		return fmt.Errorf("gemm: C %dx%d does not fit len %d ldc %d", m, n, nc, ldc)
+	}
+	return nil
+}

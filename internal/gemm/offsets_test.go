@@ -125,6 +125,77 @@ func TestSgemmColOffsetsBMatchesSgemm(t *testing.T) {
 	}
 }
 
+// TestSgemmRowOffsetsAMatchesSgemm: A read in place through row offsets
+// gives bit-identical results to Sgemm with the materialised A, both
+// kernels, both transposes of B, edge tiles, several k-blocks and column
+// blocks.
+func TestSgemmRowOffsetsAMatchesSgemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 36))
+	shapes := []struct{ m, n, k int }{
+		{1, 1, 1}, {6, 16, 4}, {144, 16, 838}, {288, 32, 222}, {9, 16, 784}, {13, 40, 257}, {7, 600, 30}, {20, 5, 3},
+	}
+	for _, kind := range kernelsUnderTest() {
+		for i, sh := range shapes {
+			for _, transB := range []bool{false, true} {
+				for _, beta := range []float32{0, 1} {
+					g := newGatherSource(rng, sh.m, sh.k)
+					p := newProblem(rng, false, transB, sh.m, sh.n, sh.k, 0, i%3, (i+1)%3, 1.25, beta)
+					want := append([]float32(nil), p.c...)
+					got := append([]float32(nil), p.c...)
+					withKernel(kind, func() {
+						sgemm(kernelFor(kind), 1, false, transB, sh.m, sh.n, sh.k, p.alpha, g.materialise(sh.k), sh.k, p.b, p.ldb, beta, want, p.ldc)
+						SgemmRowOffsetsA(sh.m, sh.n, sh.k, p.alpha, g.src, g.off, transB, p.b, p.ldb, beta, got, p.ldc)
+					})
+					if !bitsEqual(got, want) {
+						t.Errorf("%v m=%d n=%d k=%d transB=%v beta=%v: row-offset-A result differs from Sgemm", kind, sh.m, sh.n, sh.k, transB, beta)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmColOffsetsAMatchesSgemm: A read in place by column offsets with
+// a prepacked B gives bit-identical results to Sgemm with the materialised
+// A, for both kernels, both transposes of B, edge tiles and several
+// k-blocks.
+func TestSgemmColOffsetsAMatchesSgemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
+	shapes := []struct{ m, n, k int }{
+		{1, 1, 1}, {6, 16, 4}, {838, 16, 144}, {222, 32, 288}, {61, 64, 576}, {13, 40, 257}, {5, 17, 3},
+	}
+	for _, kind := range kernelsUnderTest() {
+		for i, sh := range shapes {
+			for _, transB := range []bool{false, true} {
+				for _, beta := range []float32{0, 1} {
+					g := newGatherSource(rng, sh.k, sh.m) // column p of A = run p
+					p := newProblem(rng, false, transB, sh.m, sh.n, sh.k, 0, i%3, (i+1)%3, 1.25, beta)
+					runs := g.materialise(sh.m) // k×m: row p is column p of A
+					aMat := make([]float32, sh.m*sh.k)
+					for r := 0; r < sh.m; r++ {
+						for q := 0; q < sh.k; q++ {
+							aMat[r*sh.k+q] = runs[q*sh.m+r]
+						}
+					}
+					pb, err := PackB(make([]float32, PackedBSize(sh.k, sh.n)), transB, sh.k, sh.n, p.b, p.ldb)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := append([]float32(nil), p.c...)
+					got := append([]float32(nil), p.c...)
+					withKernel(kind, func() {
+						sgemm(kernelFor(kind), 1, false, transB, sh.m, sh.n, sh.k, p.alpha, aMat, sh.k, p.b, p.ldb, beta, want, p.ldc)
+						SgemmColOffsetsA(pb, sh.m, p.alpha, g.src, g.off, beta, got, p.ldc)
+					})
+					if !bitsEqual(got, want) {
+						t.Errorf("%v m=%d n=%d k=%d transB=%v beta=%v: column-offset-A result differs from Sgemm", kind, sh.m, sh.n, sh.k, transB, beta)
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestOffsetsOutOfRangePanic: an offset that would read past the source is
 // refused before any memory is touched.
 func TestOffsetsOutOfRangePanic(t *testing.T) {
@@ -146,6 +217,16 @@ func TestOffsetsOutOfRangePanic(t *testing.T) {
 		{"wrong number of row offsets", func() {
 			SgemmPackedARowOffsets(pa, 4, 1, make([]float32, 8), []int{0}, 0, make([]float32, 8), 4)
 		}, "1 row offsets for k=2"},
+		{"A row offset past the end", func() {
+			SgemmRowOffsetsA(2, 2, 3, 1, make([]float32, 5), []int{0, 3}, false, make([]float32, 6), 2, 0, make([]float32, 4), 2)
+		}, "row 1 of A at offset 3"},
+		{"A column offset past the end", func() {
+			pb, err := PackB(make([]float32, PackedBSize(2, 2)), false, 2, 2, []float32{1, 2, 3, 4}, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			SgemmColOffsetsA(pb, 3, 1, make([]float32, 5), []int{0, 3}, 0, make([]float32, 6), 2)
+		}, "column 1 of A at offset 3"},
 		{"column offset past the end", func() {
 			SgemmColOffsetsB(1, false, 2, 2, 2, 1, []float32{1, 2, 3, 4}, 2, make([]float32, 4), []int{0, 3}, 0, make([]float32, 4), 2)
 		}, "column 1 of B at offset 3"},

@@ -90,3 +90,40 @@ func threadBudget(threads int) int {
 	}
 	return threads
 }
+
+// PackedB is the right operand op(B) of a product packed once into the
+// micro-kernel's panel layout, for reuse across many products with the
+// same B (SgemmColOffsetsA).
+type PackedB struct {
+	k, n int
+	kc   int       // k-block depth, kBlock(k)
+	nPad int       // n rounded up to a multiple of nr
+	buf  []float32 // k-block starting at p0 holds kc×nPad values at p0*nPad
+}
+
+// PackedBSize returns the number of float32s PackB needs for a k×n op(B).
+func PackedBSize(k, n int) int {
+	return roundUp(max(n, 0), nr) * max(k, 0)
+}
+
+// PackB packs op(B) (k×n; B is n×k when transB, row stride ldb) into buf,
+// which must hold at least PackedBSize(k, n) values, and returns the packed
+// operand. buf is referenced, not copied.
+func PackB(buf []float32, transB bool, k, n int, b []float32, ldb int) (*PackedB, error) {
+	if err := checkArgs(false, transB, 0, n, k, 0, 0, len(b), ldb, 0, 0); err != nil {
+		return nil, fmt.Errorf("pack B: %w", err)
+	}
+	if need := PackedBSize(k, n); len(buf) < need {
+		return nil, fmt.Errorf("pack B: buffer holds %d values, need %d for a %dx%d operand (use PackedBSize)", len(buf), need, k, n)
+	}
+	p := &PackedB{k: k, n: n, nPad: roundUp(n, nr), buf: buf[:PackedBSize(k, n)]}
+	if k == 0 || n == 0 {
+		return p, nil
+	}
+	p.kc = kBlock(k)
+	for p0 := 0; p0 < k; p0 += p.kc {
+		kc := min(p.kc, k-p0)
+		packB(p.buf[p0*p.nPad:], operandB{b: b, ldb: ldb, trans: transB}, p0, kc, 0, n)
+	}
+	return p, nil
+}

@@ -306,12 +306,12 @@ func (b *Backend) convForward(gp *convGeom, xs, ws, ys []float32) {
 	g := *gp
 	group := g.groupSize()
 	outLen := g.cout * g.colLen
-	pw, release := b.packWeights(false, g.cout, g.colRows, ws)
-	defer release()
 	if s, ok := g.shifted(b.convPath); ok {
-		b.convForwardShifted(&g, s, pw, xs, ys)
+		b.convForwardShifted(&g, s, ws, xs, ys)
 		return
 	}
+	pw, release := b.packWeights(false, g.cout, g.colRows, ws)
+	defer release()
 	groups := (g.n + group - 1) / group
 	inner := innerThreads(groups)
 	// product writes w · col(images i0..i0+nb-1) to out.
@@ -460,7 +460,7 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	if s, ok := g.shifted(b.convPath); ok {
 		parallelFor(chunks, 1, func(c0, c1 int) {
 			for c := c0; c < c1; c++ {
-				b.filterChunkShifted(&g, s, xs, dys, c*per, min((c+1)*per, g.n), inner, partials[c])
+				b.filterChunkShifted(&g, s, xs, dys, c*per, min((c+1)*per, g.n), partials[c])
 			}
 		})
 	} else {

@@ -20,10 +20,12 @@ import (
 // The products are bit-identical to the im2col path: the same k order, the
 // same k-blocks and the same micro-kernel arithmetic.
 
-// maxShiftedWaste is the largest ratio of computed to useful output columns
-// (rounded up to whole micro-kernel panels) for which the shifted path is
-// used; above it (small 7x7 or 4x4 maps) im2col + gemm wastes less.
-const maxShiftedWaste = 2.1
+// maxShiftedWaste is the largest ratio of computed output positions (the
+// grid, (H-1)*Wp + W) to useful ones (H*W) for which the shifted path is
+// used. Measured with the side-by-side conv benchmarks (bench_test.go):
+// 28x28 (1.07), 14x14 (1.13) and 7x7 (1.24) maps are faster shifted, 4x4
+// (1.38) is faster with im2col.
+const maxShiftedWaste = 1.3
 
 // shiftedConv is the padded-plane layout of one convolution.
 type shiftedConv struct {
@@ -65,7 +67,7 @@ func (g *convGeom) shifted(mode convPathMode) (*shiftedConv, bool) {
 	s := &shiftedConv{pad: g.pad, hp: g.h + 2*g.pad, wp: g.w + 2*g.pad}
 	s.plane = s.hp * s.wp
 	s.nq = (g.h-1)*s.wp + g.w
-	if mode == convAuto && float64((s.nq+15)/16*16) > maxShiftedWaste*float64(g.h*g.w) {
+	if mode == convAuto && float64(s.nq) > maxShiftedWaste*float64(g.h*g.w) {
 		return nil, false
 	}
 	s.rowOffs = make([]int, g.colRows)
@@ -115,45 +117,86 @@ func (s *shiftedConv) fromGrid(grid, out []float32, c, h, w int) {
 	}
 }
 
-// convForwardShifted computes ys = conv(xs, pw) image by image on the
-// shifted layout s (pw is the packed weight matrix [Cout, Cin*K*K]).
-func (b *Backend) convForwardShifted(g *convGeom, s *shiftedConv, pw *gemm.PackedA, xs, ys []float32) {
+// convForwardShifted computes ys = conv(xs, ws) image by image on the
+// shifted layout s. The product is computed transposed, position-major:
+// out[q, co] = sum_r col[r, q] * w[co, r] with col read in place from the
+// padded image (gemm.SgemmColOffsetsA: the six positions of a micro-tile are
+// consecutive floats of the padded plane, and the transposed weights are
+// one packed operand shared by all images), then transposed into y while
+// the wasted grid columns are dropped.
+func (b *Backend) convForwardShifted(g *convGeom, s *shiftedConv, ws, xs, ys []float32) {
+	buf := b.scratch.get(gemm.PackedBSize(g.colRows, g.cout))
+	defer b.scratch.put(buf)
+	pw, err := gemm.PackB(buf, true, g.colRows, g.cout, ws, g.colRows)
+	if err != nil {
+		panic(err) // shapes were checked by the caller
+	}
 	inLen, outLen := g.cin*g.h*g.w, g.cout*g.h*g.w
 	// A few chunks per worker: each clears its padded buffer once. The
 	// images are independent, so the chunking does not affect results.
 	grain := max(1, g.n/(4*runtime.GOMAXPROCS(0)))
 	parallelFor(g.n, grain, func(lo, hi int) {
 		xp := b.scratch.get(g.cin * s.plane)
-		grid := b.scratch.get(g.cout * s.nq)
+		grid := b.scratch.get(s.nq * g.cout)
 		defer b.scratch.put(xp)
 		defer b.scratch.put(grid)
 		clear(xp)
 		for i := lo; i < hi; i++ {
 			s.padImage(xs[i*inLen:(i+1)*inLen], xp, g.cin, g.h, g.w)
-			gemm.SgemmPackedARowOffsets(pw, s.nq, 1, xp, s.rowOffs, 0, grid, s.nq)
-			s.fromGrid(grid, ys[i*outLen:(i+1)*outLen], g.cout, g.h, g.w)
+			gemm.SgemmColOffsetsA(pw, s.nq, 1, xp, s.rowOffs, 0, grid, g.cout)
+			s.fromGridT(grid, ys[i*outLen:(i+1)*outLen], g.cout, g.h, g.w)
 		}
 	})
 }
 
-// filterChunkShifted accumulates, into dw [Cout, Cin*K*K], the weight
-// gradient of images i0..i1-1 on the shifted layout: dw (+)= dy_grid ·
-// colᵀ, with the columns of colᵀ read from the padded image. The first
-// image overwrites dw. Grid columns ow >= W of dy are zero, so the wasted
-// output positions add nothing.
-func (b *Backend) filterChunkShifted(g *convGeom, s *shiftedConv, xs, dys []float32, i0, i1, threads int, dw []float32) {
+// fromGridT copies the valid positions of the position-major grid
+// [nq, C] into out [C,H,W]: for each channel, rows of W values read with
+// stride C (the grid of one image stays in cache) and written in order.
+func (s *shiftedConv) fromGridT(grid, out []float32, c, h, w int) {
+	hw := h * w
+	for ci := 0; ci < c; ci++ {
+		plane := out[ci*hw : (ci+1)*hw]
+		for oh := 0; oh < h; oh++ {
+			row := plane[oh*w : (oh+1)*w]
+			src := grid[oh*s.wp*c+ci:]
+			src = src[:(w-1)*c+1]
+			for ow := range row {
+				row[ow] = src[ow*c]
+			}
+		}
+	}
+}
+
+// filterChunkShifted computes, into dw [Cout, Cin*K*K], the weight
+// gradient of images i0..i1-1 on the shifted layout. Per image it adds
+// col · dy_gridᵀ to dwT [Cin*K*K, Cout], where the rows of col are read in
+// place from the padded image (gemm.SgemmRowOffsetsA) and dy_grid is dy on
+// the output grid; then dwT is transposed into dw. Grid columns ow >= W of
+// dy_grid are zero, so the wasted positions add nothing.
+func (b *Backend) filterChunkShifted(g *convGeom, s *shiftedConv, xs, dys []float32, i0, i1 int, dw []float32) {
 	inLen, outLen := g.cin*g.h*g.w, g.cout*g.h*g.w
 	xp := b.scratch.get(g.cin * s.plane)
 	grid := b.scratch.get(g.cout * s.nq)
+	dwT := b.scratch.get(g.colRows * g.cout)
 	defer b.scratch.put(xp)
 	defer b.scratch.put(grid)
+	defer b.scratch.put(dwT)
 	clear(xp)
 	clear(grid)
 	beta := float32(0)
 	for i := i0; i < i1; i++ {
 		s.padImage(xs[i*inLen:(i+1)*inLen], xp, g.cin, g.h, g.w)
 		s.toGrid(dys[i*outLen:(i+1)*outLen], grid, g.cout, g.h, g.w)
-		gemm.SgemmColOffsetsB(threads, false, g.cout, g.colRows, s.nq, 1, grid, s.nq, xp, s.rowOffs, beta, dw, g.colRows)
+		gemm.SgemmRowOffsetsA(g.colRows, g.cout, s.nq, 1, xp, s.rowOffs, true, grid, s.nq, beta, dwT, g.cout)
 		beta = 1
+	}
+	if i1 <= i0 {
+		clear(dwT)
+	}
+	for r := 0; r < g.colRows; r++ {
+		row := dwT[r*g.cout : (r+1)*g.cout]
+		for co, v := range row {
+			dw[co*g.colRows+r] = v
+		}
 	}
 }
