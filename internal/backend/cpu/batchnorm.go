@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"simclr/internal/vec"
 
 	"simclr/internal/backend"
 	"simclr/internal/tensor"
@@ -84,7 +85,7 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd,
 		var sum, sq float64
 		for n := 0; n < g.n; n++ {
 			off := (n*g.c + c) * g.s
-			a, b := sumAndSqShift64(xs[off:off+g.s], pivot)
+			a, b := vec.SumSqShift(xs[off:off+g.s], pivot)
 			sum += a
 			sq += b
 		}
@@ -101,11 +102,7 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd,
 		shift := bs[c]
 		for n := 0; n < g.n; n++ {
 			off := (n*g.c + c) * g.s
-			src, dst := xs[off:off+g.s], ys[off:off+g.s]
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = (v-mean32)*scale + shift
-			}
+			vec.Affine(ys[off:off+g.s], xs[off:off+g.s], mean32, scale, shift)
 		}
 	})
 	return nil
@@ -140,11 +137,7 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 		mean, shift := rm[c], bs[c]
 		for n := 0; n < g.n; n++ {
 			off := (n*g.c + c) * g.s
-			src, dst := xs[off:off+g.s], ys[off:off+g.s]
-			dst = dst[:len(src)]
-			for i, v := range src {
-				dst[i] = (v-mean)*scale + shift
-			}
+			vec.Affine(ys[off:off+g.s], xs[off:off+g.s], mean, scale, shift)
 		}
 	})
 	return nil
@@ -181,7 +174,7 @@ func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgam
 		var sdy, sdyx float64
 		for n := 0; n < g.n; n++ {
 			off := (n*g.c + c) * g.s
-			a, d := sumAndDotDev64(xs[off:off+g.s], dys[off:off+g.s], mean)
+			a, d := vec.SumDotDev(xs[off:off+g.s], dys[off:off+g.s], mean)
 			sdy += a
 			sdyx += d
 		}
@@ -199,12 +192,7 @@ func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgam
 		mean32 := sm[c]
 		for n := 0; n < g.n; n++ {
 			off := (n*g.c + c) * g.s
-			xv, gv, out := xs[off:off+g.s], dys[off:off+g.s], dxs[off:off+g.s]
-			gv = gv[:len(xv)]
-			out = out[:len(xv)]
-			for i, v := range xv {
-				out[i] = k * (gv[i] - a - (v-mean32)*bcoef)
-			}
+			vec.BatchNormDx(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], k, a, mean32, bcoef)
 		}
 	})
 	return nil

@@ -1,0 +1,121 @@
+// Package vec holds the streaming loops of batch normalisation (float64
+// sums over float32 data, and per-element affine maps) with AVX2 assembly
+// on amd64 and portable Go elsewhere.
+//
+// Both implementations give bit-identical results: the sums use eight
+// float64 accumulators (element i goes to accumulator i mod 8, as the two
+// 4-lane vector registers of the assembly hold them), combined in the fixed
+// order t_j = a_j + a_(j+4), ((t0 + t1) + (t2 + t3)), then the tail of
+// fewer than eight elements is added in order; products and sums are
+// rounded one by one (never fused), in the order the Go expressions state.
+package vec
+
+// SumSqShift returns sum (v[i]-shift) and sum (v[i]-shift)^2 in float64.
+func SumSqShift(v []float32, shift float64) (s, sq float64) {
+	n := len(v) &^ 7
+	if n > 0 {
+		s, sq = sumSqShiftBody(v[:n], shift)
+	}
+	for _, x := range v[n:] {
+		d := float64(x) - shift
+		s += d
+		sq += float64(d * d)
+	}
+	return s, sq
+}
+
+// SumDotDev returns sum g[i] and sum g[i]*(x[i]-mean) in float64; g must be
+// at least as long as x.
+func SumDotDev(x, g []float32, mean float64) (sg, sgx float64) {
+	g = g[:len(x)]
+	n := len(x) &^ 7
+	if n > 0 {
+		sg, sgx = sumDotDevBody(x[:n], g[:n], mean)
+	}
+	for i := n; i < len(x); i++ {
+		gi := float64(g[i])
+		sg += gi
+		sgx += float64(gi * (float64(x[i]) - mean))
+	}
+	return sg, sgx
+}
+
+// Affine sets dst[i] = (src[i]-mean)*scale + shift in float32; dst must be
+// at least as long as src and may alias it.
+func Affine(dst, src []float32, mean, scale, shift float32) {
+	dst = dst[:len(src)]
+	n := len(src) &^ 7
+	if n > 0 {
+		affineBody(dst[:n], src[:n], mean, scale, shift)
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = float32((src[i]-mean)*scale) + shift
+	}
+}
+
+// BatchNormDx sets dx[i] = k*((dy[i]-a) - (x[i]-mean)*bcoef) in float32,
+// the batch-norm input gradient; dy and dx must be at least as long as x and
+// dx may alias dy.
+func BatchNormDx(dx, x, dy []float32, k, a, mean, bcoef float32) {
+	dx = dx[:len(x)]
+	dy = dy[:len(x)]
+	n := len(x) &^ 7
+	if n > 0 {
+		batchNormDxBody(dx[:n], x[:n], dy[:n], k, a, mean, bcoef)
+	}
+	for i := n; i < len(x); i++ {
+		dx[i] = k * ((dy[i] - a) - float32((x[i]-mean)*bcoef))
+	}
+}
+
+// The portable bodies; len(v) is a multiple of 8.
+
+func sumSqShiftGo(v []float32, shift float64) (s, sq float64) {
+	var a, b [8]float64
+	for i := 0; i+8 <= len(v); i += 8 {
+		q := v[i : i+8 : i+8]
+		for j := range a {
+			d := float64(q[j]) - shift
+			a[j] += d
+			b[j] += float64(d * d)
+		}
+	}
+	return combine8(&a), combine8(&b)
+}
+
+func sumDotDevGo(x, g []float32, mean float64) (sg, sgx float64) {
+	var a, b [8]float64
+	g = g[:len(x)]
+	for i := 0; i+8 <= len(x); i += 8 {
+		p := x[i : i+8 : i+8]
+		q := g[i : i+8 : i+8]
+		for j := range a {
+			gj := float64(q[j])
+			a[j] += gj
+			b[j] += float64(gj * (float64(p[j]) - mean))
+		}
+	}
+	return combine8(&a), combine8(&b)
+}
+
+func affineGo(dst, src []float32, mean, scale, shift float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = float32((v-mean)*scale) + shift
+	}
+}
+
+func batchNormDxGo(dx, x, dy []float32, k, a, mean, bcoef float32) {
+	dx = dx[:len(x)]
+	dy = dy[:len(x)]
+	for i, v := range x {
+		dx[i] = k * ((dy[i] - a) - float32((v-mean)*bcoef))
+	}
+}
+
+// combine8 adds eight lane accumulators in the fixed order of the package
+// comment.
+func combine8(a *[8]float64) float64 {
+	t0, t1, t2, t3 := a[0]+a[4], a[1]+a[5], a[2]+a[6], a[3]+a[7]
+	return (t0 + t1) + (t2 + t3)
+}
