@@ -7,22 +7,26 @@ import (
 	"simclr/internal/gradcheck"
 )
 
-// benchShape is one benchmarked 3x3, stride-1, padding-1 convolution.
+// benchShape is one benchmarked convolution: 3x3, stride 1, padding 1 and
+// c -> c channels unless k, stride or cout say otherwise (padding k/2).
 type benchShape struct {
-	name       string
-	n, c, size int
+	name            string
+	n, c, size      int
+	cout, k, stride int
 }
 
 // benchShapes: the ResNet-18 CIFAR layer1 convolution (N=64, 64->64
 // channels, 32x32) and the layer4 convolution of the default width-16
 // model at batch 2x128 (128 channels, 4x4), where images share a gemm.
 var benchShapes = []benchShape{
-	{"layer1_n64_c64_32x32", 64, 64, 32},
-	{"w16layer4_n256_c128_4x4", 256, 128, 4},
+	{"layer1_n64_c64_32x32", 64, 64, 32, 0, 0, 0},
+	{"w16layer4_n256_c128_4x4", 256, 128, 4, 0, 0, 0},
 	// The Fashion-MNIST model (width 16, 28 px, 2x256 views).
-	{"fm_layer1_n512_c16_28x28", 512, 16, 28},
-	{"fm_layer2_n512_c32_14x14", 512, 32, 14},
-	{"fm_layer3_n512_c64_7x7", 512, 64, 7},
+	{"fm_layer1_n512_c16_28x28", 512, 16, 28, 0, 0, 0},
+	{"fm_layer2_n512_c32_14x14", 512, 32, 14, 0, 0, 0},
+	{"fm_layer3_n512_c64_7x7", 512, 64, 7, 0, 0, 0},
+	{"fm_layer2down_n512_c16to32_28x28_s2", 512, 16, 28, 32, 3, 2},
+	{"fm_shortcut2_n512_c16to32_28x28_1x1s2", 512, 16, 28, 32, 1, 2},
 }
 
 // benchConv holds the operands of one benchmarked convolution.
@@ -34,8 +38,19 @@ type benchConv struct {
 }
 
 func newBenchConv(tb testing.TB, s benchShape) *benchConv {
-	const k = 3
+	k, stride, cout := 3, 1, s.c
+	if s.k > 0 {
+		k = s.k
+	}
+	if s.stride > 0 {
+		stride = s.stride
+	}
+	if s.cout > 0 {
+		cout = s.cout
+	}
 	n, c, hw := s.n, s.c, s.size
+	p := backend.ConvParams{Stride: stride, Pad: k / 2}
+	ho := backend.ConvOutSize(hw, k, stride, p.Pad)
 	b := New()
 	mk := func(seed uint64, shape ...int) *Tensor {
 		t, err := b.New(shape...)
@@ -46,10 +61,10 @@ func newBenchConv(tb testing.TB, s benchShape) *benchConv {
 		return t
 	}
 	return &benchConv{
-		b: b, p: backend.ConvParams{Stride: 1, Pad: 1},
-		x: mk(1, n, c, hw, hw), w: mk(2, c, c, k, k), y: mk(3, n, c, hw, hw),
-		dx: mk(4, n, c, hw, hw), dw: mk(5, c, c, k, k),
-		flops: 2 * float64(n) * float64(c*c*k*k*hw*hw),
+		b: b, p: p,
+		x: mk(1, n, c, hw, hw), w: mk(2, cout, c, k, k), y: mk(3, n, cout, ho, ho),
+		dx: mk(4, n, c, hw, hw), dw: mk(5, cout, c, k, k),
+		flops: 2 * float64(n) * float64(cout*c*k*k*ho*ho),
 	}
 }
 

@@ -6,37 +6,48 @@ import (
 	"simclr/internal/gemm"
 )
 
-// Shifted convolutions. For a stride-1 convolution whose output is as large
-// as its input (2*pad = K-1, e.g. 3x3 with padding 1), copy each image into
-// a zero-padded plane of width Wp = W+2*pad and compute the output on the
-// padded grid q = oh*Wp + ow. Then the input under tap (kh, kw) of output q
-// is padded[q + kh*Wp + kw]: row (ci, kh, kw) of the column matrix is the
-// padded plane of ci read from offset kh*Wp + kw. The gemm reads those rows
-// in place (gemm.SgemmPackedARowOffsets), so the column matrix, nine times
-// the size of the image for a 3x3 kernel, is never written. The price is
-// 2*pad wasted output columns per row (ow >= W), dropped when the output is
-// copied out, which is why the path is used only where that waste is small.
+// Shifted convolutions. Copy each image into zero-padded planes and compute
+// the output on a grid whose rows are as wide as those planes; then the
+// input under tap (kh, kw) of every output position is the same plane read
+// at a tap-dependent offset, so row (ci, kh, kw) of the column matrix is a
+// contiguous run of the padded image and the gemm reads it in place
+// (gemm.SgemmColOffsetsA, gemm.SgemmRowOffsetsA): the column matrix, K*K
+// times the size of the image, is never written.
 //
-// The products are bit-identical to the im2col path: the same k order, the
-// same k-blocks and the same micro-kernel arithmetic.
+// Stride 1: one padded plane per channel, Wq = W+2*pad wide; output q =
+// oh*Wq + ow reads padded[q + kh*Wq + kw].
+//
+// Stride s > 1 (polyphase): the padded plane of each channel is split into
+// s*s phase planes, phase (a, b) holding padded[s*i+a][s*j+b] at [i][j].
+// Tap (kh, kw) of output (oh, ow) is padded[s*oh+kh][s*ow+kw], which is
+// phase (kh%s, kw%s) at [oh + kh/s][ow + kw/s]: again one plane read at an
+// offset, with output q = oh*Wq + ow and Wq = ceil((W+2*pad)/s).
+//
+// The price is Wq-Wo wasted output columns per row (ow >= Wo), dropped when
+// the output is copied out, which is why the path is used only where that
+// waste is small. The products are bit-identical to the im2col path: the
+// same values in the same k order, the same k-blocks and the same
+// micro-kernel arithmetic.
 
 // maxShiftedWaste is the largest ratio of computed output positions (the
-// grid, (H-1)*Wp + W) to useful ones (H*W) for which the shifted path is
-// used. Measured with the side-by-side conv benchmarks (bench_test.go):
+// grid, (Ho-1)*Wq + Wo) to useful ones (Ho*Wo) for which the shifted path
+// is used. Measured with the side-by-side conv benchmarks (bench_test.go):
 // 28x28 (1.07), 14x14 (1.13) and 7x7 (1.24) maps are faster shifted, 4x4
 // (1.38) is faster with im2col.
 const maxShiftedWaste = 1.3
 
 // shiftedConv is the padded-plane layout of one convolution.
 type shiftedConv struct {
-	pad     int
-	hp, wp  int   // padded plane size
-	plane   int   // hp*wp
-	nq      int   // output-grid length: (H-1)*Wp + W
-	rowOffs []int // offset in the padded image of each column-matrix row
+	stride, pad int
+	hq, wq      int    // size of one (phase) plane
+	planeQ      int    // hq*wq
+	phases      int    // stride*stride planes per channel
+	usedPhase   []bool // phases some tap reads (1x1 stride-2 kernels read one)
+	nq          int    // output-grid length: (Ho-1)*Wq + Wo
+	rowOffs     []int  // offset in the padded image of each column-matrix row
 }
 
-// convPathMode selects how stride-1 same-size convolutions run.
+// convPathMode selects how convolutions run.
 type convPathMode int
 
 const (
@@ -57,62 +68,81 @@ func (m convPathMode) String() string {
 	return "unknown"
 }
 
-// shifted returns the shifted layout of g, or false when g is not a
-// stride-1 same-size convolution, mode is convIm2col, or (convAuto) the
-// wasted columns would cost more than im2col saves.
+// shifted returns the shifted layout of g, or false when mode is
+// convIm2col, the convolution is a plain 1x1 stride-1 product (im2col is
+// the identity there), or (convAuto) the wasted grid positions would cost
+// more than im2col saves or the kernel is 1x1 (strided 1x1 shortcuts: the
+// product is so small that the copies decide, and im2col's are cheaper).
 func (g *convGeom) shifted(mode convPathMode) (*shiftedConv, bool) {
-	if mode == convIm2col || g.stride != 1 || g.k == 1 || g.ho != g.h || g.wo != g.w || g.h == 0 || g.w == 0 {
+	if mode == convIm2col || g.identity() || g.ho == 0 || g.wo == 0 || g.cin == 0 {
 		return nil, false
 	}
-	s := &shiftedConv{pad: g.pad, hp: g.h + 2*g.pad, wp: g.w + 2*g.pad}
-	s.plane = s.hp * s.wp
-	s.nq = (g.h-1)*s.wp + g.w
-	if mode == convAuto && float64(s.nq) > maxShiftedWaste*float64(g.h*g.w) {
+	st := g.stride
+	s := &shiftedConv{stride: st, pad: g.pad, phases: st * st}
+	s.hq = (g.h + 2*g.pad + st - 1) / st
+	s.wq = (g.w + 2*g.pad + st - 1) / st
+	s.planeQ = s.hq * s.wq
+	s.nq = (g.ho-1)*s.wq + g.wo
+	if mode == convAuto && (g.k == 1 || float64(s.nq) > maxShiftedWaste*float64(g.ho*g.wo)) {
 		return nil, false
 	}
+	s.usedPhase = make([]bool, s.phases)
 	s.rowOffs = make([]int, g.colRows)
 	for ci := 0; ci < g.cin; ci++ {
 		for kh := 0; kh < g.k; kh++ {
 			for kw := 0; kw < g.k; kw++ {
-				s.rowOffs[(ci*g.k+kh)*g.k+kw] = ci*s.plane + kh*s.wp + kw
+				ph := (kh%st)*st + kw%st
+				s.usedPhase[ph] = true
+				s.rowOffs[(ci*g.k+kh)*g.k+kw] = (ci*s.phases+ph)*s.planeQ + (kh/st)*s.wq + kw/st
 			}
 		}
 	}
 	return s, true
 }
 
-// padImage copies the planes of img [C,H,W] into the interior of the padded
-// planes xp [C,Hp,Wp]; the border of xp must already be zero (it is never
-// written).
+// paddedLen is the length of the padded image of c channels.
+func (s *shiftedConv) paddedLen(c int) int { return c * s.phases * s.planeQ }
+
+// padImage copies img [C,H,W] into the interior of the padded (phase)
+// planes xp; the border of xp must already be zero (it is never written).
 func (s *shiftedConv) padImage(img, xp []float32, c, h, w int) {
+	st, p := s.stride, s.pad
 	for ci := 0; ci < c; ci++ {
 		src := img[ci*h*w : (ci+1)*h*w]
-		dst := xp[ci*s.plane+s.pad*s.wp+s.pad:]
+		if st == 1 {
+			dst := xp[ci*s.planeQ+p*s.wq+p:]
+			for r := 0; r < h; r++ {
+				copy(dst[r*s.wq:r*s.wq+w], src[r*w:(r+1)*w])
+			}
+			continue
+		}
 		for r := 0; r < h; r++ {
-			copy(dst[r*s.wp:r*s.wp+w], src[r*w:(r+1)*w])
+			pr := r + p // padded row
+			row := src[r*w : (r+1)*w]
+			for b := 0; b < st; b++ {
+				ph := (pr%st)*st + b
+				if !s.usedPhase[ph] {
+					continue
+				}
+				// Input columns iw with (iw+p) % st == b go to j = (iw+p)/st.
+				iw := ((b-p)%st + st) % st
+				dst := xp[(ci*s.phases+ph)*s.planeQ+(pr/st)*s.wq:]
+				for j := (iw + p) / st; iw < w; iw, j = iw+st, j+1 {
+					dst[j] = row[iw]
+				}
+			}
 		}
 	}
 }
 
-// toGrid copies out [C,H,W] onto the output grid grid [C,nq] (row oh of
-// channel c at c*nq + oh*Wp). Grid columns ow >= W are not written.
-func (s *shiftedConv) toGrid(out, grid []float32, c, h, w int) {
+// toGrid copies out [C,Ho,Wo] onto the output grid grid [C,nq] (row oh of
+// channel c at c*nq + oh*Wq). Grid columns ow >= Wo are not written.
+func (s *shiftedConv) toGrid(out, grid []float32, c, ho, wo int) {
 	for ci := 0; ci < c; ci++ {
-		src := out[ci*h*w : (ci+1)*h*w]
+		src := out[ci*ho*wo : (ci+1)*ho*wo]
 		dst := grid[ci*s.nq:]
-		for r := 0; r < h; r++ {
-			copy(dst[r*s.wp:r*s.wp+w], src[r*w:(r+1)*w])
-		}
-	}
-}
-
-// fromGrid copies the valid columns of grid [C,nq] into out [C,H,W].
-func (s *shiftedConv) fromGrid(grid, out []float32, c, h, w int) {
-	for ci := 0; ci < c; ci++ {
-		src := grid[ci*s.nq:]
-		dst := out[ci*h*w : (ci+1)*h*w]
-		for r := 0; r < h; r++ {
-			copy(dst[r*w:(r+1)*w], src[r*s.wp:r*s.wp+w])
+		for r := 0; r < ho; r++ {
+			copy(dst[r*s.wq:r*s.wq+wo], src[r*wo:(r+1)*wo])
 		}
 	}
 }
@@ -131,12 +161,12 @@ func (b *Backend) convForwardShifted(g *convGeom, s *shiftedConv, ws, xs, ys []f
 	if err != nil {
 		panic(err) // shapes were checked by the caller
 	}
-	inLen, outLen := g.cin*g.h*g.w, g.cout*g.h*g.w
+	inLen, outLen := g.cin*g.h*g.w, g.cout*g.ho*g.wo
 	// A few chunks per worker: each clears its padded buffer once. The
 	// images are independent, so the chunking does not affect results.
 	grain := max(1, g.n/(4*runtime.GOMAXPROCS(0)))
 	parallelFor(g.n, grain, func(lo, hi int) {
-		xp := b.scratch.get(g.cin * s.plane)
+		xp := b.scratch.get(s.paddedLen(g.cin))
 		grid := b.scratch.get(s.nq * g.cout)
 		defer b.scratch.put(xp)
 		defer b.scratch.put(grid)
@@ -144,22 +174,22 @@ func (b *Backend) convForwardShifted(g *convGeom, s *shiftedConv, ws, xs, ys []f
 		for i := lo; i < hi; i++ {
 			s.padImage(xs[i*inLen:(i+1)*inLen], xp, g.cin, g.h, g.w)
 			gemm.SgemmColOffsetsA(pw, s.nq, 1, xp, s.rowOffs, 0, grid, g.cout)
-			s.fromGridT(grid, ys[i*outLen:(i+1)*outLen], g.cout, g.h, g.w)
+			s.fromGridT(grid, ys[i*outLen:(i+1)*outLen], g.cout, g.ho, g.wo)
 		}
 	})
 }
 
 // fromGridT copies the valid positions of the position-major grid
-// [nq, C] into out [C,H,W]: for each channel, rows of W values read with
+// [nq, C] into out [C,Ho,Wo]: for each channel, rows of Wo values read with
 // stride C (the grid of one image stays in cache) and written in order.
-func (s *shiftedConv) fromGridT(grid, out []float32, c, h, w int) {
-	hw := h * w
+func (s *shiftedConv) fromGridT(grid, out []float32, c, ho, wo int) {
+	hw := ho * wo
 	for ci := 0; ci < c; ci++ {
 		plane := out[ci*hw : (ci+1)*hw]
-		for oh := 0; oh < h; oh++ {
-			row := plane[oh*w : (oh+1)*w]
-			src := grid[oh*s.wp*c+ci:]
-			src = src[:(w-1)*c+1]
+		for oh := 0; oh < ho; oh++ {
+			row := plane[oh*wo : (oh+1)*wo]
+			src := grid[oh*s.wq*c+ci:]
+			src = src[:(wo-1)*c+1]
 			for ow := range row {
 				row[ow] = src[ow*c]
 			}
@@ -174,8 +204,8 @@ func (s *shiftedConv) fromGridT(grid, out []float32, c, h, w int) {
 // the output grid; then dwT is transposed into dw. Grid columns ow >= W of
 // dy_grid are zero, so the wasted positions add nothing.
 func (b *Backend) filterChunkShifted(g *convGeom, s *shiftedConv, xs, dys []float32, i0, i1 int, dw []float32) {
-	inLen, outLen := g.cin*g.h*g.w, g.cout*g.h*g.w
-	xp := b.scratch.get(g.cin * s.plane)
+	inLen, outLen := g.cin*g.h*g.w, g.cout*g.ho*g.wo
+	xp := b.scratch.get(s.paddedLen(g.cin))
 	grid := b.scratch.get(g.cout * s.nq)
 	dwT := b.scratch.get(g.colRows * g.cout)
 	defer b.scratch.put(xp)
@@ -186,7 +216,7 @@ func (b *Backend) filterChunkShifted(g *convGeom, s *shiftedConv, xs, dys []floa
 	beta := float32(0)
 	for i := i0; i < i1; i++ {
 		s.padImage(xs[i*inLen:(i+1)*inLen], xp, g.cin, g.h, g.w)
-		s.toGrid(dys[i*outLen:(i+1)*outLen], grid, g.cout, g.h, g.w)
+		s.toGrid(dys[i*outLen:(i+1)*outLen], grid, g.cout, g.ho, g.wo)
 		gemm.SgemmRowOffsetsA(g.colRows, g.cout, s.nq, 1, xp, s.rowOffs, true, grid, s.nq, beta, dwT, g.cout)
 		beta = 1
 	}

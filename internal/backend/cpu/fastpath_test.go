@@ -205,16 +205,23 @@ func TestConvShiftedBitIdentical(t *testing.T) {
 		{2, 5, 7, 9, 11, 5, 1, 2},    // 5x5, odd sizes
 		{9, 1, 1, 3, 3, 3, 1, 1},     // one channel, tiny
 		{2, 40, 6, 20, 20, 3, 1, 1},  // k = 360 > one k-block
+		{3, 16, 32, 28, 28, 3, 2, 1}, // stride 2 (polyphase planes)
+		{3, 16, 32, 28, 28, 1, 2, 0}, // 1x1 stride-2 shortcut: one phase used
+		{2, 3, 5, 7, 9, 3, 2, 1},     // stride 2, odd sizes
+		{2, 2, 3, 11, 10, 5, 3, 2},   // stride 3
+		{2, 3, 4, 8, 8, 3, 1, 0},     // stride 1, narrower output
 	} {
 		t.Run(c.String(), func(t *testing.T) {
-			p := backend.ConvParams{Stride: 1, Pad: c.pad}
+			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
+			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
+			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
 			run := func(mode convPathMode) (y, dx, dw []float32) {
 				b := New()
 				b.convPath = mode
 				x := randT(t, b, 31, 1, c.n, c.cin, c.h, c.w)
 				w := randT(t, b, 32, 1, c.cout, c.cin, c.k, c.k)
-				dy := randT(t, b, 33, 1, c.n, c.cout, c.h, c.w)
-				yt := newT(t, b, nil, c.n, c.cout, c.h, c.w)
+				dy := randT(t, b, 33, 1, c.n, c.cout, ho, wo)
+				yt := newT(t, b, nil, c.n, c.cout, ho, wo)
 				dxt := newT(t, b, nil, c.n, c.cin, c.h, c.w)
 				dwt := newT(t, b, nil, c.cout, c.cin, c.k, c.k)
 				must(t, b.Conv2DForward(x, w, yt, p))
