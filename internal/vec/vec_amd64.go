@@ -54,3 +54,34 @@ func batchNormDxBody(dx, x, dy []float32, k, a, mean, bcoef float32) {
 	_ = dy[len(x)-1]
 	batchNormDxAVX2(&dx[0], &x[0], &dy[0], len(x), k, a, mean, bcoef)
 }
+
+// transpose8x8AVX2 transposes the 8×8 block at src (row stride lds) into
+// dst (row stride ldd); transpose8x8MaskAVX2 stores only the lanes enabled
+// in mask.
+//
+//go:noescape
+func transpose8x8AVX2(dst *float32, ldd int, src *float32, lds int)
+
+//go:noescape
+func transpose8x8MaskAVX2(dst *float32, ldd int, src *float32, lds int, mask *[8]int32)
+
+// rowMasks[n] enables the first n lanes.
+var rowMasks = func() (m [9][8]int32) {
+	for n := range m {
+		for i := 0; i < n; i++ {
+			m[n][i] = -1
+		}
+	}
+	return m
+}()
+
+// transposeBlock transposes one 8×8 block, writing n ≤ 8 rows of src.
+func transposeBlock(dst []float32, ldd int, src []float32, lds, n int) {
+	_ = src[7*lds+7]
+	_ = dst[7*ldd+n-1]
+	if n == 8 {
+		transpose8x8AVX2(&dst[0], ldd, &src[0], lds)
+		return
+	}
+	transpose8x8MaskAVX2(&dst[0], ldd, &src[0], lds, &rowMasks[n])
+}

@@ -126,3 +126,97 @@ dxloop:
 	JNZ  dxloop
 	VZEROUPPER
 	RET
+
+// TRANSPOSE8 loads the 8×8 block at SI (row stride CX bytes) and leaves
+// its transpose in Y9, Y10, Y11, Y12, Y13, Y14, Y0, Y1 (rows 0..7).
+#define TRANSPOSE8 \
+	VMOVUPS (SI), Y0; \
+	ADDQ CX, SI; \
+	VMOVUPS (SI), Y1; \
+	ADDQ CX, SI; \
+	VMOVUPS (SI), Y2; \
+	ADDQ CX, SI; \
+	VMOVUPS (SI), Y3; \
+	ADDQ CX, SI; \
+	VMOVUPS (SI), Y4; \
+	ADDQ CX, SI; \
+	VMOVUPS (SI), Y5; \
+	ADDQ CX, SI; \
+	VMOVUPS (SI), Y6; \
+	ADDQ CX, SI; \
+	VMOVUPS (SI), Y7; \
+	VUNPCKLPS Y1, Y0, Y8; \
+	VUNPCKHPS Y1, Y0, Y9; \
+	VUNPCKLPS Y3, Y2, Y10; \
+	VUNPCKHPS Y3, Y2, Y11; \
+	VUNPCKLPS Y5, Y4, Y12; \
+	VUNPCKHPS Y5, Y4, Y13; \
+	VUNPCKLPS Y7, Y6, Y14; \
+	VUNPCKHPS Y7, Y6, Y0; \
+	VSHUFPS $0x44, Y10, Y8, Y1; \
+	VSHUFPS $0xEE, Y10, Y8, Y2; \
+	VSHUFPS $0x44, Y11, Y9, Y3; \
+	VSHUFPS $0xEE, Y11, Y9, Y4; \
+	VSHUFPS $0x44, Y14, Y12, Y5; \
+	VSHUFPS $0xEE, Y14, Y12, Y6; \
+	VSHUFPS $0x44, Y0, Y13, Y7; \
+	VSHUFPS $0xEE, Y0, Y13, Y8; \
+	VPERM2F128 $0x20, Y5, Y1, Y9; \
+	VPERM2F128 $0x20, Y6, Y2, Y10; \
+	VPERM2F128 $0x20, Y7, Y3, Y11; \
+	VPERM2F128 $0x20, Y8, Y4, Y12; \
+	VPERM2F128 $0x31, Y5, Y1, Y13; \
+	VPERM2F128 $0x31, Y6, Y2, Y14; \
+	VPERM2F128 $0x31, Y7, Y3, Y0; \
+	VPERM2F128 $0x31, Y8, Y4, Y1
+
+#define STROW(r) \
+	VMOVUPS r, (DI); \
+	ADDQ DX, DI
+
+#define MSTROW(r) \
+	VMASKMOVPS r, Y15, (DI); \
+	ADDQ DX, DI
+
+// func transpose8x8AVX2(dst *float32, ldd int, src *float32, lds int)
+TEXT ·transpose8x8AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), CX
+	SHLQ $2, DX
+	SHLQ $2, CX
+	TRANSPOSE8
+	STROW(Y9)
+	STROW(Y10)
+	STROW(Y11)
+	STROW(Y12)
+	STROW(Y13)
+	STROW(Y14)
+	STROW(Y0)
+	VMOVUPS Y1, (DI)
+	VZEROUPPER
+	RET
+
+// func transpose8x8MaskAVX2(dst *float32, ldd int, src *float32, lds int, mask *[8]int32)
+// stores only the lanes enabled in mask (a last block of fewer rows).
+TEXT ·transpose8x8MaskAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), CX
+	MOVQ mask+32(FP), AX
+	SHLQ $2, DX
+	SHLQ $2, CX
+	VMOVDQU (AX), Y15
+	TRANSPOSE8
+	MSTROW(Y9)
+	MSTROW(Y10)
+	MSTROW(Y11)
+	MSTROW(Y12)
+	MSTROW(Y13)
+	MSTROW(Y14)
+	MSTROW(Y0)
+	VMASKMOVPS Y1, Y15, (DI)
+	VZEROUPPER
+	RET

@@ -15,3 +15,13 @@ func affineBody(dst, src []float32, mean, scale, shift float32) {
 func batchNormDxBody(dx, x, dy []float32, k, a, mean, bcoef float32) {
 	batchNormDxGo(dx, x, dy, k, a, mean, bcoef)
 }
+
+const haveAVX2 = false
+
+func transposeBlock(dst []float32, ldd int, src []float32, lds, n int) {
+	for i := 0; i < n; i++ {
+		for j := 0; j < 8; j++ {
+			dst[j*ldd+i] = src[i*lds+j]
+		}
+	}
+}

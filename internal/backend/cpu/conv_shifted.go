@@ -4,6 +4,7 @@ import (
 	"runtime"
 
 	"simclr/internal/gemm"
+	"simclr/internal/vec"
 )
 
 // Shifted convolutions. Copy each image into zero-padded planes and compute
@@ -167,7 +168,7 @@ func (b *Backend) convForwardShifted(g *convGeom, s *shiftedConv, ws, xs, ys []f
 	grain := max(1, g.n/(4*runtime.GOMAXPROCS(0)))
 	parallelFor(g.n, grain, func(lo, hi int) {
 		xp := b.scratch.get(s.paddedLen(g.cin))
-		grid := b.scratch.get(s.nq * g.cout)
+		grid := b.scratch.get((s.nq + gridSlack) * g.cout)
 		defer b.scratch.put(xp)
 		defer b.scratch.put(grid)
 		clear(xp)
@@ -180,22 +181,18 @@ func (b *Backend) convForwardShifted(g *convGeom, s *shiftedConv, ws, xs, ys []f
 }
 
 // fromGridT copies the valid positions of the position-major grid
-// [nq, C] into out [C,Ho,Wo]: for each channel, rows of Wo values read with
-// stride C (the grid of one image stays in cache) and written in order.
+// [nq, C] into out [C,Ho,Wo], one output row (Wo positions × C channels)
+// transposed at a time. The grid has gridSlack spare positions at its end
+// so a last block of fewer than 8 positions can be read whole.
 func (s *shiftedConv) fromGridT(grid, out []float32, c, ho, wo int) {
 	hw := ho * wo
-	for ci := 0; ci < c; ci++ {
-		plane := out[ci*hw : (ci+1)*hw]
-		for oh := 0; oh < ho; oh++ {
-			row := plane[oh*wo : (oh+1)*wo]
-			src := grid[oh*s.wq*c+ci:]
-			src = src[:(wo-1)*c+1]
-			for ow := range row {
-				row[ow] = src[ow*c]
-			}
-		}
+	for oh := 0; oh < ho; oh++ {
+		vec.Transpose(out[oh*wo:], hw, grid[oh*s.wq*c:], c, wo, c)
 	}
 }
+
+// gridSlack is the number of spare positions after a position-major grid.
+const gridSlack = 8
 
 // filterChunkShifted computes, into dw [Cout, Cin*K*K], the weight
 // gradient of images i0..i1-1 on the shifted layout. Per image it adds
