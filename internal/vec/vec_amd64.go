@@ -85,3 +85,41 @@ func transposeBlock(dst []float32, ldd int, src []float32, lds, n int) {
 	}
 	transpose8x8MaskAVX2(&dst[0], ldd, &src[0], lds, &rowMasks[n])
 }
+
+//go:noescape
+func reluAVX2(dst, src *float32, n int)
+
+//go:noescape
+func reluBackwardAVX2(dx, y, dy *float32, n int)
+
+//go:noescape
+func addAVX2(dst, a, b *float32, n int)
+
+func reluBody(dst, src []float32) {
+	if !haveAVX2 {
+		reluGo(dst, src)
+		return
+	}
+	_ = dst[len(src)-1]
+	reluAVX2(&dst[0], &src[0], len(src))
+}
+
+func reluBackwardBody(dx, y, dy []float32) {
+	if !haveAVX2 {
+		reluBackwardGo(dx, y, dy)
+		return
+	}
+	_ = dx[len(y)-1]
+	_ = dy[len(y)-1]
+	reluBackwardAVX2(&dx[0], &y[0], &dy[0], len(y))
+}
+
+func addBody(dst, a, b []float32) {
+	if !haveAVX2 {
+		addGo(dst, a, b)
+		return
+	}
+	_ = dst[len(a)-1]
+	_ = b[len(a)-1]
+	addAVX2(&dst[0], &a[0], &b[0], len(a))
+}

@@ -220,3 +220,76 @@ TEXT ·transpose8x8MaskAVX2(SB), NOSPLIT, $0-40
 	VMASKMOVPS Y1, Y15, (DI)
 	VZEROUPPER
 	RET
+
+// ReLU on the float bits b: drop (set to +0) when int32(b-1) < int32(0xff800000),
+// which holds exactly for 0x80000001 <= b <= 0xff800000 (negative, not NaN).
+// func reluAVX2(dst, src *float32, n int)
+TEXT ·reluAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $3, CX
+	VPCMPEQD Y15, Y15, Y15          // all ones = -1
+	MOVL $0xff800000, AX
+	MOVD AX, X14
+	VPBROADCASTD X14, Y14           // limit
+rluloop:
+	VMOVDQU (SI), Y0
+	VPADDD Y15, Y0, Y1              // b - 1
+	VPCMPGTD Y1, Y14, Y2            // limit > b-1: drop
+	VPANDN Y0, Y2, Y0               // b &^ drop
+	VMOVDQU Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  rluloop
+	VZEROUPPER
+	RET
+
+// ReLU backward: keep dy where int32(y+0x7fffffff) < int32(0xff800000), i.e.
+// 1 <= y <= 0x7f800000 as unsigned bits (y > 0, not NaN).
+// func reluBackwardAVX2(dx, y, dy *float32, n int)
+TEXT ·reluBackwardAVX2(SB), NOSPLIT, $0-32
+	MOVQ dx+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ dy+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	MOVL $0x7fffffff, AX
+	MOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0xff800000, AX
+	MOVD AX, X14
+	VPBROADCASTD X14, Y14
+rlbloop:
+	VMOVDQU (SI), Y0
+	VPADDD Y15, Y0, Y0
+	VPCMPGTD Y0, Y14, Y0            // keep mask
+	VPAND (DX), Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  rlbloop
+	VZEROUPPER
+	RET
+
+// func addAVX2(dst, a, b *float32, n int)
+TEXT ·addAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+addloop:
+	VMOVUPS (SI), Y0
+	VADDPS (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  addloop
+	VZEROUPPER
+	RET

@@ -25,3 +25,7 @@ func transposeBlock(dst []float32, ldd int, src []float32, lds, n int) {
 		}
 	}
 }
+
+func reluBody(dst, src []float32)          { reluGo(dst, src) }
+func reluBackwardBody(dx, y, dy []float32) { reluBackwardGo(dx, y, dy) }
+func addBody(dst, a, b []float32)          { addGo(dst, a, b) }

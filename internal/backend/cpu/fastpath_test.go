@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"simclr/internal/vec"
 	"slices"
 	"testing"
 
@@ -71,7 +72,7 @@ func TestIm2colMatchesDefinition(t *testing.T) {
 	}
 }
 
-// TestReLUSpecialValues: the branch-free ReLU loops keep the exact
+// TestReLUSpecialValues: the vectorised ReLU loops (internal/vec) keep the exact
 // semantics: y = x unless x < 0 (so NaN and -0 pass unchanged), and
 // dx = dy where y > 0, else +0, at every position of the unrolled loop.
 func TestReLUSpecialValues(t *testing.T) {
@@ -86,7 +87,7 @@ func TestReLUSpecialValues(t *testing.T) {
 		g := gradcheck.RandomVector(len(x), 7)
 		g[shift] = nan
 		y := make([]float32, len(x))
-		reluForward(x, y)
+		vec.ReLU(y, x)
 		for i, v := range x {
 			want := v
 			if v < 0 {
@@ -97,7 +98,7 @@ func TestReLUSpecialValues(t *testing.T) {
 			}
 		}
 		dx := make([]float32, len(x))
-		reluBackward(x, g, dx)
+		vec.ReLUBackward(dx, x, g)
 		for i, v := range x {
 			want := float32(0)
 			if v > 0 {

@@ -1,0 +1,82 @@
+package vec
+
+import "math"
+
+// ReLU sets dst[i] = 0 where src[i] is negative (-Inf included) and
+// dst[i] = src[i] otherwise, so +0, -0 and NaN pass unchanged, like
+// PyTorch's relu. dst must be at least as long as src and may alias it.
+func ReLU(dst, src []float32) {
+	dst = dst[:len(src)]
+	n := len(src) &^ 7
+	if n > 0 {
+		reluBody(dst[:n], src[:n])
+	}
+	for i := n; i < len(src); i++ {
+		b := math.Float32bits(src[i])
+		dst[i] = math.Float32frombits(b &^ reluDropMask(b))
+	}
+}
+
+// ReLUBackward sets dx[i] = dy[i] where y[i] > 0 (NaN is not) and 0
+// elsewhere. dy and dx must be at least as long as y; dx may alias dy.
+func ReLUBackward(dx, y, dy []float32) {
+	dx = dx[:len(y)]
+	dy = dy[:len(y)]
+	n := len(y) &^ 7
+	if n > 0 {
+		reluBackwardBody(dx[:n], y[:n], dy[:n])
+	}
+	for i := n; i < len(y); i++ {
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & reluKeepMask(math.Float32bits(y[i])))
+	}
+}
+
+// Add sets dst[i] = a[i] + b[i]; b and dst must be at least as long as a
+// and may alias it.
+func Add(dst, a, b []float32) {
+	dst = dst[:len(a)]
+	b = b[:len(a)]
+	n := len(a) &^ 7
+	if n > 0 {
+		addBody(dst[:n], a[:n], b[:n])
+	}
+	for i := n; i < len(a); i++ {
+		dst[i] = a[i] + b[i]
+	}
+}
+
+// reluDropMask returns all ones when the float with bits b is negative and
+// not NaN (0x80000001 <= b <= 0xff800000), else 0; branch-free.
+func reluDropMask(b uint32) uint32 {
+	return uint32(int64(uint64(b-0x80000001)-0x7f800000) >> 63)
+}
+
+// reluKeepMask returns all ones when the float with bits b is > 0 (positive
+// and neither +0 nor NaN: 1 <= b <= 0x7f800000), else 0.
+func reluKeepMask(b uint32) uint32 {
+	return uint32(int64(uint64(b-1)-0x7f800000) >> 63)
+}
+
+func reluGo(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		b := math.Float32bits(v)
+		dst[i] = math.Float32frombits(b &^ reluDropMask(b))
+	}
+}
+
+func reluBackwardGo(dx, y, dy []float32) {
+	dx = dx[:len(y)]
+	dy = dy[:len(y)]
+	for i, v := range y {
+		dx[i] = math.Float32frombits(math.Float32bits(dy[i]) & reluKeepMask(math.Float32bits(v)))
+	}
+}
+
+func addGo(dst, a, b []float32) {
+	dst = dst[:len(a)]
+	b = b[:len(a)]
+	for i, v := range a {
+		dst[i] = v + b[i]
+	}
+}

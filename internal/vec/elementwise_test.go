@@ -1,0 +1,85 @@
+package vec
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// specialFloats covers every class the ReLU masks distinguish.
+var specialFloats = []float32{
+	0, float32(math.Copysign(0, -1)), 1, -1, 1e-45, -1e-45, 3.4e38, -3.4e38,
+	float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()),
+	math.Float32frombits(0xffc00001), // negative NaN
+	math.Float32frombits(0xff800001), // smallest negative-signed NaN
+	math.Float32frombits(0x7f800001),
+}
+
+func mixedFloats(rng *rand.Rand, n int) []float32 {
+	v := randomFloats(rng, n, 0)
+	for i := range v {
+		if rng.IntN(3) == 0 {
+			v[i] = specialFloats[rng.IntN(len(specialFloats))]
+		}
+	}
+	return v
+}
+
+// TestElementwiseMatchDefinition: ReLU, ReLUBackward and Add (assembly
+// bodies plus tails) agree bit for bit with their definitions, NaN, ±0 and
+// ±Inf included.
+func TestElementwiseMatchDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, n := range lengths {
+		x := mixedFloats(rng, n)
+		g := mixedFloats(rng, n)
+		y := make([]float32, n)
+		ReLU(y, x)
+		for i, v := range x {
+			want := v
+			if v < 0 {
+				want = 0
+			}
+			if math.Float32bits(y[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d ReLU(%v [%#x]) = %v, want %v", n, v, math.Float32bits(v), y[i], want)
+			}
+		}
+		ReLUBackward(y, x, g)
+		for i, v := range x {
+			want := float32(0)
+			if v > 0 {
+				want = g[i]
+			}
+			if math.Float32bits(y[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d ReLUBackward(y=%v, dy=%v) = %v, want %v", n, v, g[i], y[i], want)
+			}
+		}
+		Add(y, x, g)
+		for i := range x {
+			want := x[i] + g[i]
+			if math.Float32bits(y[i]) != math.Float32bits(want) && !(math.IsNaN(float64(want)) && math.IsNaN(float64(y[i]))) {
+				t.Fatalf("n=%d Add(%v, %v) = %v, want %v", n, x[i], g[i], y[i], want)
+			}
+		}
+	}
+}
+
+// TestElementwiseInPlace: outputs may alias inputs.
+func TestElementwiseInPlace(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	x := mixedFloats(rng, 45)
+	g := mixedFloats(rng, 45)
+	want := make([]float32, len(x))
+	reluGo(want, x)
+	got := append([]float32(nil), x...)
+	ReLU(got, got)
+	if !sameBits(got, want) {
+		t.Error("ReLU in place differs")
+	}
+	reluBackwardGo(want, x, g)
+	got = append([]float32(nil), g...)
+	ReLUBackward(got, x, got)
+	if !sameBits(got, want) {
+		t.Error("ReLUBackward in place differs")
+	}
+}
