@@ -139,13 +139,11 @@ func sgemmWith(kern microKernel, threads int, pa *PackedA, transA, transB bool, 
 	sgemmGather(kern, threads, pa, transA, m, n, k, alpha, a, lda, operandB{b: b, ldb: ldb, trans: transB}, beta, c, ldc)
 }
 
-// operandB describes op(B): b with row stride ldb (transposed when trans),
-// or, when colOff is set, the columns b[colOff[j]:colOff[j]+k].
+// operandB describes op(B): b with row stride ldb, transposed when trans.
 type operandB struct {
-	b      []float32
-	ldb    int
-	trans  bool
-	colOff []int
+	b     []float32
+	ldb   int
+	trans bool
 }
 
 // sgemmGather is sgemmWith for any operandB.

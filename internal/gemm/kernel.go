@@ -91,10 +91,6 @@ func kernelGoPortable(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 	}
 }
 
-// offsetKernel is a microKernel whose B panel is read in place: row p of the
-// panel is b[off[p] : off[p]+nr].
-type offsetKernel func(kc int, a, b []float32, off []int, c []float32, ldc int, alpha, beta float32)
-
 // rowsAKernel is a microKernel whose A panel is read in place: row i of the
 // panel is a[offs[i] : offs[i]+kc].
 type rowsAKernel func(kc int, a []float32, offs *[mr]int, b, c []float32, ldc int, alpha, beta float32)

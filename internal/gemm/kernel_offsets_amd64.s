@@ -2,35 +2,8 @@
 
 #include "textflag.h"
 
-// The 6x16 AVX2/FMA micro-kernel of kernel_amd64.s with B read in place
-// instead of from a packed micro-panel: row p of the 16-column B panel
-// starts at b + 4*off[p] bytes. The arithmetic (order of the FMAs per
-// element, alpha and beta) is that of kernelFMA6x16, so results are
-// bit-identical to packing the same panel and calling it.
-
-// OSTEP(p) performs the rank-1 update for k-step p (relative to AX/SI).
-#define OSTEP(p) \
-	MOVQ (p*8)(SI), R12; \
-	VMOVUPS (BX)(R12*4), Y12; \
-	VMOVUPS 32(BX)(R12*4), Y13; \
-	VBROADCASTSS (p*24)(AX), Y14; \
-	VFMADD231PS Y12, Y14, Y0; \
-	VFMADD231PS Y13, Y14, Y1; \
-	VBROADCASTSS (p*24+4)(AX), Y15; \
-	VFMADD231PS Y12, Y15, Y2; \
-	VFMADD231PS Y13, Y15, Y3; \
-	VBROADCASTSS (p*24+8)(AX), Y14; \
-	VFMADD231PS Y12, Y14, Y4; \
-	VFMADD231PS Y13, Y14, Y5; \
-	VBROADCASTSS (p*24+12)(AX), Y15; \
-	VFMADD231PS Y12, Y15, Y6; \
-	VFMADD231PS Y13, Y15, Y7; \
-	VBROADCASTSS (p*24+16)(AX), Y14; \
-	VFMADD231PS Y12, Y14, Y8; \
-	VFMADD231PS Y13, Y14, Y9; \
-	VBROADCASTSS (p*24+20)(AX), Y15; \
-	VFMADD231PS Y12, Y15, Y10; \
-	VFMADD231PS Y13, Y15, Y11
+// Shared epilogue macros of the gathered-operand kernels below (the
+// stores of kernel_amd64.s: C = t, or C = beta*C + t).
 
 #define OSTORE(lo, hi) \
 	VMOVUPS lo, (R10); \
@@ -43,94 +16,6 @@
 	VMOVUPS lo, (R10); \
 	VMOVUPS hi, 32(R10); \
 	ADDQ DX, R10
-
-// func kernelFMA6x16Off(kc int, a, b *float32, off *int, c *float32, ldc int, alpha, beta float32)
-TEXT ·kernelFMA6x16Off(SB), NOSPLIT, $0-56
-	MOVQ kc+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ off+24(FP), SI
-	MOVQ c+32(FP), DI
-	MOVQ ldc+40(FP), DX
-	SHLQ $2, DX
-
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-
-	MOVQ CX, R8
-	SHRQ $2, R8
-	JZ   otail
-
-oloop4:
-	OSTEP(0)
-	OSTEP(1)
-	OSTEP(2)
-	OSTEP(3)
-	ADDQ $96, AX
-	ADDQ $32, SI
-	DECQ R8
-	JNZ  oloop4
-
-otail:
-	ANDQ $3, CX
-	JZ   oepilogue
-
-oloop1:
-	OSTEP(0)
-	ADDQ $24, AX
-	ADDQ $8, SI
-	DECQ CX
-	JNZ  oloop1
-
-oepilogue:
-	VBROADCASTSS alpha+48(FP), Y14
-	VMULPS Y14, Y0, Y0
-	VMULPS Y14, Y1, Y1
-	VMULPS Y14, Y2, Y2
-	VMULPS Y14, Y3, Y3
-	VMULPS Y14, Y4, Y4
-	VMULPS Y14, Y5, Y5
-	VMULPS Y14, Y6, Y6
-	VMULPS Y14, Y7, Y7
-	VMULPS Y14, Y8, Y8
-	VMULPS Y14, Y9, Y9
-	VMULPS Y14, Y10, Y10
-	VMULPS Y14, Y11, Y11
-
-	MOVQ DI, R10
-	MOVL beta+52(FP), R9
-	ANDL $0x7fffffff, R9
-	JZ   ooverwrite
-
-	VBROADCASTSS beta+52(FP), Y15
-	OUPDATE(Y0, Y1)
-	OUPDATE(Y2, Y3)
-	OUPDATE(Y4, Y5)
-	OUPDATE(Y6, Y7)
-	OUPDATE(Y8, Y9)
-	OUPDATE(Y10, Y11)
-	VZEROUPPER
-	RET
-
-ooverwrite:
-	OSTORE(Y0, Y1)
-	OSTORE(Y2, Y3)
-	OSTORE(Y4, Y5)
-	OSTORE(Y6, Y7)
-	OSTORE(Y8, Y9)
-	OSTORE(Y10, Y11)
-	VZEROUPPER
-	RET
 
 // The 6x16 kernel with A read in place: row i of the 6-row A panel is
 // a + 4*offs[i] bytes, read at consecutive k; B is a packed micro-panel.

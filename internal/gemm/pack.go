@@ -57,10 +57,6 @@ func packA(dst []float32, trans bool, a []float32, lda, i0, mc, p0, kc int) {
 // op(B)[p0+p][j0+s*nr+j] at dst[s*nr*kc + p*nr + j].
 func packB(dst []float32, ob operandB, p0, kc, j0, nc int) {
 	b, ldb := ob.b, ob.ldb
-	if ob.colOff != nil {
-		packColOffsets(dst, b, ob.colOff, p0, kc, j0, nc)
-		return
-	}
 	if !ob.trans {
 		// op(B)[p][j] = b[p*ldb+j]: read each row of the block once, scatter
 		// its nr-wide pieces into the panels.
@@ -95,32 +91,6 @@ func packB(dst []float32, ob operandB, p0, kc, j0, nc int) {
 			base := (j0+jr+j)*ldb + p0
 			src := b[base : base+kc]
 			for p, v := range src {
-				d[p*nr+j] = v
-			}
-		}
-	}
-}
-
-// packColOffsets is packB for columns given by offsets: column j of op(B)
-// is b[off[j]:], so each panel is nr contiguous runs, like a transposed B
-// with an irregular row stride.
-func packColOffsets(dst, b []float32, off []int, p0, kc, j0, nc int) {
-	for jr := 0; jr < nc; jr += nr {
-		cols := min(nr, nc-jr)
-		d := dst[jr*kc : jr*kc+kc*nr]
-		if cols == nr {
-			var rows [nr][]float32
-			for j := range rows {
-				o := off[j0+jr+j] + p0
-				rows[j] = b[o : o+kc : o+kc]
-			}
-			packBTransRows(d, &rows)
-			continue
-		}
-		clear(d)
-		for j := 0; j < cols; j++ {
-			o := off[j0+jr+j] + p0
-			for p, v := range b[o : o+kc] {
 				d[p*nr+j] = v
 			}
 		}

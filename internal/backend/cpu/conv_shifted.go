@@ -101,8 +101,9 @@ func (g *convGeom) shifted(mode convPathMode) (*shiftedConv, bool) {
 	return s, true
 }
 
-// paddedLen is the length of the padded image of c channels.
-func (s *shiftedConv) paddedLen(c int) int { return c * s.phases * s.planeQ }
+// paddedLen is the length of the padded image of c channels, plus room
+// for the gemm to read a last tile of output positions whole.
+func (s *shiftedConv) paddedLen(c int) int { return c*s.phases*s.planeQ + 8 }
 
 // padImage copies img [C,H,W] into the interior of the padded (phase)
 // planes xp; the border of xp must already be zero (it is never written).
