@@ -80,3 +80,21 @@ func addGo(dst, a, b []float32) {
 		dst[i] = v + b[i]
 	}
 }
+
+// CopyRows copies rows rows of cols floats: dst[i*ldd+j] = src[i*lds+j].
+// It is copy() per row without the per-call overhead, for the many short
+// rows of small feature maps.
+func CopyRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	_ = src[(rows-1)*lds+cols-1]
+	_ = dst[(rows-1)*ldd+cols-1]
+	if cols < 8 || !haveAVX2 {
+		for i := 0; i < rows; i++ {
+			copy(dst[i*ldd:i*ldd+cols], src[i*lds:i*lds+cols])
+		}
+		return
+	}
+	copyRowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols)
+}

@@ -83,3 +83,31 @@ func TestElementwiseInPlace(t *testing.T) {
 		t.Error("ReLUBackward in place differs")
 	}
 }
+
+// TestCopyRows checks every copied element and that nothing around the
+// rows is written, for widths below, at and above the 8-float step.
+func TestCopyRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, cols := range []int{1, 7, 8, 9, 16, 28, 30} {
+		for _, rows := range []int{1, 3, 28} {
+			lds, ldd := cols+5, cols+2
+			src := randomFloats(rng, rows*lds, 0)
+			dst := make([]float32, rows*ldd)
+			for i := range dst {
+				dst[i] = float32(math.NaN())
+			}
+			CopyRows(dst, ldd, src, lds, rows, cols)
+			for i := 0; i < rows; i++ {
+				for j := 0; j < ldd; j++ {
+					got := dst[i*ldd+j]
+					if j < cols && got != src[i*lds+j] {
+						t.Fatalf("cols=%d rows=%d: dst[%d][%d] = %v, want %v", cols, rows, i, j, got, src[i*lds+j])
+					}
+					if j >= cols && !math.IsNaN(float64(got)) {
+						t.Fatalf("cols=%d rows=%d: dst[%d][%d] past the row was written", cols, rows, i, j)
+					}
+				}
+			}
+		}
+	}
+}

@@ -46,3 +46,12 @@ func BenchmarkTranspose(b *testing.B) {
 		Transpose(dst, 840, src, 16, 838, 16)
 	}
 }
+
+func BenchmarkTransposeRow14(b *testing.B) {
+	// One output row of a 14x14 map with 32 channels: 8 + 6 positions.
+	src := randomFloats(rand.New(rand.NewPCG(11, 12)), 16*32+64, 0)
+	dst := make([]float32, 32*196)
+	for b.Loop() {
+		Transpose(dst, 196, src, 32, 14, 32)
+	}
+}

@@ -123,3 +123,9 @@ func addBody(dst, a, b []float32) {
 	_ = b[len(a)-1]
 	addAVX2(&dst[0], &a[0], &b[0], len(a))
 }
+
+// copyRowsAVX2 copies rows of cols >= 8 floats; the last 8 floats of a row
+// are copied by one unaligned load/store that may overlap the previous one.
+//
+//go:noescape
+func copyRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int)

@@ -293,3 +293,34 @@ addloop:
 	JNZ  addloop
 	VZEROUPPER
 	RET
+
+// func copyRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int)
+TEXT ·copyRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), CX
+	MOVQ rows+32(FP), R8
+	MOVQ cols+40(FP), R9
+	SHLQ $2, DX
+	SHLQ $2, CX
+	SHLQ $2, R9                 // row length in bytes
+	LEAQ -32(R9), R10           // offset of the last 8 floats
+crrow:
+	XORQ AX, AX
+crcol:
+	CMPQ AX, R10
+	JGE  crlast
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS Y0, (DI)(AX*1)
+	ADDQ $32, AX
+	JMP  crcol
+crlast:
+	VMOVUPS (SI)(R10*1), Y0
+	VMOVUPS Y0, (DI)(R10*1)
+	ADDQ CX, SI
+	ADDQ DX, DI
+	DECQ R8
+	JNZ  crrow
+	VZEROUPPER
+	RET

@@ -29,3 +29,7 @@ func transposeBlock(dst []float32, ldd int, src []float32, lds, n int) {
 func reluBody(dst, src []float32)          { reluGo(dst, src) }
 func reluBackwardBody(dx, y, dy []float32) { reluBackwardGo(dx, y, dy) }
 func addBody(dst, a, b []float32)          { addGo(dst, a, b) }
+
+func copyRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int) {
+	panic("vec: copyRowsAVX2 without AVX2")
+}

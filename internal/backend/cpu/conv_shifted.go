@@ -112,10 +112,7 @@ func (s *shiftedConv) padImage(img, xp []float32, c, h, w int) {
 	for ci := 0; ci < c; ci++ {
 		src := img[ci*h*w : (ci+1)*h*w]
 		if st == 1 {
-			dst := xp[ci*s.planeQ+p*s.wq+p:]
-			for r := 0; r < h; r++ {
-				copy(dst[r*s.wq:r*s.wq+w], src[r*w:(r+1)*w])
-			}
+			vec.CopyRows(xp[ci*s.planeQ+p*s.wq+p:], s.wq, src, w, h, w)
 			continue
 		}
 		for r := 0; r < h; r++ {
@@ -141,11 +138,7 @@ func (s *shiftedConv) padImage(img, xp []float32, c, h, w int) {
 // channel c at c*nq + oh*Wq). Grid columns ow >= Wo are not written.
 func (s *shiftedConv) toGrid(out, grid []float32, c, ho, wo int) {
 	for ci := 0; ci < c; ci++ {
-		src := out[ci*ho*wo : (ci+1)*ho*wo]
-		dst := grid[ci*s.nq:]
-		for r := 0; r < ho; r++ {
-			copy(dst[r*s.wq:r*s.wq+wo], src[r*wo:(r+1)*wo])
-		}
+		vec.CopyRows(grid[ci*s.nq:], s.wq, out[ci*ho*wo:(ci+1)*ho*wo], wo, ho, wo)
 	}
 }
 
