@@ -1,13 +1,23 @@
-// batchnorm.cu - batch normalisation over x [N,C,S] (S = H*W, or 1 for [N,C]).
+// batchnorm.cu - batch normalisation over x [N,C,S] (S = H*W, or 1 for [N,C]),
+// with the following ReLU optionally fused in.
 //
-//   bn_fwd_train: per channel c, mean and biased variance of the M = N*S
-//     values (two passes, float64), saves mean and invstd = 1/sqrt(var+eps),
-//     updates runMean/runVar like PyTorch (unbiased variance for runVar) and
-//     writes y = (x-mean)*scale + beta with scale = float(gamma*invstd).
+//   bn_fwd_train(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar,
+//                N, C, S, momentum, eps, relu):
+//     per channel c, mean and biased variance of the M = N*S values (two
+//     passes, float64), saves mean and invstd = 1/sqrt(var+eps), updates
+//     runMean/runVar like PyTorch (unbiased variance for runVar) and writes
+//     y = (x-mean)*scale + beta with scale = float(gamma*invstd). relu != 0
+//     writes y = v < 0 ? 0 : v of that value instead (relu_fwd's rule: NaN
+//     and -0 pass), so BatchNormReLUForwardTrain equals bn + relu_fwd bit for
+//     bit without the extra read and write of y.
 //   bn_fwd_eval: y = (x-runMean)*scale + beta with scale = gamma/sqrt(runVar+eps).
-//   bn_bwd: dbeta = sum dy, dgamma = invstd * sum dy*(x-mean) (float64),
-//     dx = k*(dy - dbeta/M - (x-mean)*dgamma*invstd/M), k = gamma*invstd
-//     (dx may alias dy).
+//   bn_bwd(dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta, N, C, S):
+//     with g = dy, dbeta = sum g, dgamma = invstd * sum g*(x-mean) (float64),
+//     dx = k*(g - dbeta/M - (x-mean)*dgamma*invstd/M), k = gamma*invstd
+//     (dx may alias dy). y may be null; when it is not (the output of
+//     bn_fwd_train with relu), g = y > 0 ? dy : 0 (relu_bwd's rule, NaN y
+//     gives 0) in both passes, so BatchNormReLUBackward equals relu_bwd + bn
+//     bit for bit without writing the masked gradient.
 // Launch: bn_fwd_train and bn_bwd use one block of 256 threads per channel
 // (grid = C): each thread strides over the channel's M values, the block
 // reduces with warp shuffles + shared memory in a fixed tree order, so the
@@ -19,7 +29,7 @@
 
 extern "C" __global__ void bn_fwd_train(const float* x, const float* gamma, const float* beta, float* y,
                                         float* saveMean, float* saveInvStd, float* runMean, float* runVar,
-                                        int N, int C, int S, float momentum, float eps) {
+                                        int N, int C, int S, float momentum, float eps, int relu) {
   const int c = blockIdx.x;
   const int M = N * S;
   double sum = 0.0;
@@ -52,7 +62,8 @@ extern "C" __global__ void bn_fwd_train(const float* x, const float* gamma, cons
   for (int i = threadIdx.x; i < M; i += blockDim.x) {
     const int n = i / S, s = i % S;
     const size_t off = ((size_t)n * C + c) * S + s;
-    y[off] = fadd_rn(fmul_rn(fsub_rn(x[off], mean32), scale), shift);
+    const float v = fadd_rn(fmul_rn(fsub_rn(x[off], mean32), scale), shift);
+    y[off] = relu && v < 0.0f ? 0.0f : v;
   }
 }
 
@@ -67,9 +78,14 @@ extern "C" __global__ void bn_fwd_eval(const float* x, const float* gamma, const
   }
 }
 
-extern "C" __global__ void bn_bwd(const float* dy, const float* x, const float* gamma, const float* saveMean,
-                                  const float* saveInvStd, float* dx, float* dgamma, float* dbeta, int N, int C,
-                                  int S) {
+// bn_grad is dy[off], masked by the ReLU output y unless y is null.
+__device__ __forceinline__ float bn_grad(const float* dy, const float* y, size_t off) {
+  return y == nullptr || y[off] > 0.0f ? dy[off] : 0.0f;
+}
+
+extern "C" __global__ void bn_bwd(const float* dy, const float* y, const float* x, const float* gamma,
+                                  const float* saveMean, const float* saveInvStd, float* dx, float* dgamma,
+                                  float* dbeta, int N, int C, int S) {
   const int c = blockIdx.x;
   const int M = N * S;
   const double mean = (double)saveMean[c], inv = (double)saveInvStd[c];
@@ -77,7 +93,7 @@ extern "C" __global__ void bn_bwd(const float* dy, const float* x, const float* 
   for (int i = threadIdx.x; i < M; i += blockDim.x) {
     const int n = i / S, s = i % S;
     const size_t off = ((size_t)n * C + c) * S + s;
-    const double d = (double)dy[off];
+    const double d = (double)bn_grad(dy, y, off);
     sdy += d;
     sdyx += d * ((double)x[off] - mean);
   }
@@ -95,7 +111,7 @@ extern "C" __global__ void bn_bwd(const float* dy, const float* x, const float* 
   for (int i = threadIdx.x; i < M; i += blockDim.x) {
     const int n = i / S, s = i % S;
     const size_t off = ((size_t)n * C + c) * S + s;
-    const float g = dy[off];
+    const float g = bn_grad(dy, y, off);
     dx[off] = fmul_rn(k, fsub_rn(fsub_rn(g, a), fmul_rn(fsub_rn(x[off], mean32), bcoef)));
   }
 }

@@ -115,6 +115,16 @@ type Backend interface {
 	// forward from the saved statistics.
 	BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error
 
+	// BatchNormReLUForwardTrain is BatchNormForwardTrain followed by
+	// ReLUForward on y, in one pass over the data: y = relu(bn(x)), with
+	// the same statistics and the same results bit for bit.
+	BatchNormReLUForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error
+	// BatchNormReLUBackward is ReLUBackward (dy kept where y > 0) followed by
+	// BatchNormBackward, without writing the masked gradient: y is the
+	// output of BatchNormReLUForwardTrain. The same results bit for bit;
+	// dx may alias dy.
+	BatchNormReLUBackward(dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error
+
 	// ReLUForward: y = max(x, 0). y may alias x.
 	ReLUForward(x, y *Tensor) error
 	// ReLUBackward: dx = dy where y > 0, else 0. dx may alias dy.

@@ -34,7 +34,20 @@ func (b *Backend) checkChannelVectors(op string, c int, names []string, ts ...*T
 // per channel, float64 two-pass statistics), saves mean and invstd and
 // updates the running statistics like PyTorch.
 func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
-	const op = "batchnorm forward train"
+	return b.bnForwardTrain("batchnorm forward train", false, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
+}
+
+// BatchNormReLUForwardTrain is BatchNormForwardTrain with the ReLU applied
+// to each value before it is stored (the same kernel with relu set): y =
+// relu(bn(x)) equals BatchNormForwardTrain + ReLUForward bit for bit,
+// without the ReLU's extra read and write of y.
+func (b *Backend) BatchNormReLUForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
+	return b.bnForwardTrain("batchnorm+relu forward train", true, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
+}
+
+// bnForwardTrain validates the arguments of the training-mode forward and
+// launches bn_fwd_train, with the ReLU fused in when relu is set.
+func (b *Backend) bnForwardTrain(op string, relu bool, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
 	g, err := b.newBNGeom(op, "x", x)
 	if err != nil {
 		return err
@@ -59,7 +72,7 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd,
 		return nil
 	}
 	a := args{}.ptr(x).ptr(gamma).ptr(beta).ptr(y).ptr(saveMean).ptr(saveInvStd).ptr(runMean).ptr(runVar).
-		i(g.n).i(g.c).i(g.s).f(momentum).f(eps)
+		i(g.n).i(g.c).i(g.s).f(momentum).f(eps).flag(relu)
 	return b.launch(op, "bn_fwd_train", dim3{g.c, 1, 1}, block1D(), a, x.Shape)
 }
 
@@ -105,13 +118,36 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 // BatchNormBackward computes dx, dgamma and dbeta of the training-mode
 // forward from the saved statistics; dx may alias dy.
 func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
-	const op = "batchnorm backward"
+	return b.bnBackward("batchnorm backward", dy, nil, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+}
+
+// BatchNormReLUBackward is ReLUBackward followed by BatchNormBackward in
+// one kernel: bn_bwd reads dy masked by y > 0 (y the output of
+// BatchNormReLUForwardTrain) in both of its passes instead of a masked
+// copy, so the results equal the two unfused calls bit for bit. dx may
+// alias dy.
+func (b *Backend) BatchNormReLUBackward(dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
+	const op = "batchnorm+relu backward"
+	if err := b.checkDev(op, "y", y); err != nil {
+		return err
+	}
+	return b.bnBackward(op, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+}
+
+// bnBackward validates the arguments of the backward pass and launches
+// bn_bwd; y is the ReLU output that masks dy, or nil for plain batch norm.
+func (b *Backend) bnBackward(op string, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
 	g, err := b.newBNGeom(op, "x", x)
 	if err != nil {
 		return err
 	}
 	if err := b.checkShape(op, "dy", dy, x.Shape); err != nil {
 		return err
+	}
+	if y != nil {
+		if err := b.checkShape(op, "y", y, x.Shape); err != nil {
+			return err
+		}
 	}
 	if err := b.checkShape(op, "dx", dx, x.Shape); err != nil {
 		return err
@@ -123,6 +159,7 @@ func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgam
 	if g.c == 0 {
 		return nil
 	}
-	a := args{}.ptr(dy).ptr(x).ptr(gamma).ptr(saveMean).ptr(saveInvStd).ptr(dx).ptr(dgamma).ptr(dbeta).i(g.n).i(g.c).i(g.s)
+	a := args{}.ptr(dy).optPtr(y).ptr(x).ptr(gamma).ptr(saveMean).ptr(saveInvStd).ptr(dx).ptr(dgamma).ptr(dbeta).
+		i(g.n).i(g.c).i(g.s)
 	return b.launch(op, "bn_bwd", dim3{g.c, 1, 1}, block1D(), a, x.Shape)
 }

@@ -111,3 +111,44 @@ func TestCopyRows(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedReLUMatchesSequence: the ReLU-fused batch-norm loops give the
+// results of the unfused sequence bit for bit (special values included).
+func TestFusedReLUMatchesSequence(t *testing.T) {
+	rng := rand.New(rand.NewPCG(19, 20))
+	for _, n := range lengths {
+		x := mixedFloats(rng, n)
+		g := mixedFloats(rng, n)
+		y := mixedFloats(rng, n)
+		want := make([]float32, n)
+		got := make([]float32, n)
+		Affine(want, x, 0.3, 1.7, -0.1)
+		ReLU(want, want)
+		AffineReLU(got, x, 0.3, 1.7, -0.1)
+		if !sameBits(got, want) {
+			t.Errorf("n=%d AffineReLU differs from Affine + ReLU", n)
+		}
+		masked := make([]float32, n)
+		ReLUBackward(masked, y, g)
+		a1, b1 := SumDotDev(x, masked, 0.25)
+		a2, b2 := SumDotDevMasked(x, g, y, 0.25)
+		if !(sameF64(a1, a2) && sameF64(b1, b2)) {
+			t.Errorf("n=%d SumDotDevMasked = %v, %v; ReLUBackward + SumDotDev %v, %v", n, a2, b2, a1, b1)
+		}
+		BatchNormDx(want, x, masked, 1.1, 0.02, 0.25, 0.3)
+		BatchNormDxMasked(got, x, g, y, 1.1, 0.02, 0.25, 0.3)
+		if !sameBits(got, want) {
+			t.Errorf("n=%d BatchNormDxMasked differs from ReLUBackward + BatchNormDx", n)
+		}
+		// dx aliasing dy.
+		inPlace := append([]float32(nil), g...)
+		BatchNormDxMasked(inPlace, x, inPlace, y, 1.1, 0.02, 0.25, 0.3)
+		if !sameBits(inPlace, want) {
+			t.Errorf("n=%d BatchNormDxMasked in place differs", n)
+		}
+	}
+}
+
+func sameF64(a, b float64) bool {
+	return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
+}

@@ -10,6 +10,8 @@
 // rounded one by one (never fused), in the order the Go expressions state.
 package vec
 
+import "math"
+
 // SumSqShift returns sum (v[i]-shift) and sum (v[i]-shift)^2 in float64.
 func SumSqShift(v []float32, shift float64) (s, sq float64) {
 	n := len(v) &^ 7
@@ -68,6 +70,54 @@ func BatchNormDx(dx, x, dy []float32, k, a, mean, bcoef float32) {
 	}
 }
 
+// AffineReLU is Affine followed by ReLU (see ReLU): dst[i] =
+// relu((src[i]-mean)*scale + shift), bit-identical to the two in turn.
+func AffineReLU(dst, src []float32, mean, scale, shift float32) {
+	dst = dst[:len(src)]
+	n := len(src) &^ 7
+	if n > 0 {
+		affineReLUBody(dst[:n], src[:n], mean, scale, shift)
+	}
+	for i := n; i < len(src); i++ {
+		b := math.Float32bits(float32((src[i]-mean)*scale) + shift)
+		dst[i] = math.Float32frombits(b &^ reluDropMask(b))
+	}
+}
+
+// SumDotDevMasked is SumDotDev of the gradient g masked by ReLU's output y:
+// g[i] counts where y[i] > 0 (see ReLUBackward) and is 0 elsewhere. y must
+// be at least as long as x.
+func SumDotDevMasked(x, g, y []float32, mean float64) (sg, sgx float64) {
+	g = g[:len(x)]
+	y = y[:len(x)]
+	n := len(x) &^ 7
+	if n > 0 {
+		sg, sgx = sumDotDevMaskedBody(x[:n], g[:n], y[:n], mean)
+	}
+	for i := n; i < len(x); i++ {
+		gi := float64(math.Float32frombits(math.Float32bits(g[i]) & reluKeepMask(math.Float32bits(y[i]))))
+		sg += gi
+		sgx += float64(gi * (float64(x[i]) - mean))
+	}
+	return sg, sgx
+}
+
+// BatchNormDxMasked is BatchNormDx with dy masked by ReLU's output y like
+// SumDotDevMasked; dx may alias dy.
+func BatchNormDxMasked(dx, x, dy, y []float32, k, a, mean, bcoef float32) {
+	dx = dx[:len(x)]
+	dy = dy[:len(x)]
+	y = y[:len(x)]
+	n := len(x) &^ 7
+	if n > 0 {
+		batchNormDxMaskedBody(dx[:n], x[:n], dy[:n], y[:n], k, a, mean, bcoef)
+	}
+	for i := n; i < len(x); i++ {
+		g := math.Float32frombits(math.Float32bits(dy[i]) & reluKeepMask(math.Float32bits(y[i])))
+		dx[i] = k * ((g - a) - float32((x[i]-mean)*bcoef))
+	}
+}
+
 // The portable bodies; len(v) is a multiple of 8.
 
 func sumSqShiftGo(v []float32, shift float64) (s, sq float64) {
@@ -110,6 +160,41 @@ func batchNormDxGo(dx, x, dy []float32, k, a, mean, bcoef float32) {
 	dy = dy[:len(x)]
 	for i, v := range x {
 		dx[i] = k * ((dy[i] - a) - float32((v-mean)*bcoef))
+	}
+}
+
+func affineReLUGo(dst, src []float32, mean, scale, shift float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		b := math.Float32bits(float32((v-mean)*scale) + shift)
+		dst[i] = math.Float32frombits(b &^ reluDropMask(b))
+	}
+}
+
+func sumDotDevMaskedGo(x, g, y []float32, mean float64) (sg, sgx float64) {
+	var a, b [8]float64
+	g = g[:len(x)]
+	y = y[:len(x)]
+	for i := 0; i+8 <= len(x); i += 8 {
+		p := x[i : i+8 : i+8]
+		q := g[i : i+8 : i+8]
+		r := y[i : i+8 : i+8]
+		for j := range a {
+			gj := float64(math.Float32frombits(math.Float32bits(q[j]) & reluKeepMask(math.Float32bits(r[j]))))
+			a[j] += gj
+			b[j] += float64(gj * (float64(p[j]) - mean))
+		}
+	}
+	return combine8(&a), combine8(&b)
+}
+
+func batchNormDxMaskedGo(dx, x, dy, y []float32, k, a, mean, bcoef float32) {
+	dx = dx[:len(x)]
+	dy = dy[:len(x)]
+	y = y[:len(x)]
+	for i, v := range x {
+		g := math.Float32frombits(math.Float32bits(dy[i]) & reluKeepMask(math.Float32bits(y[i])))
+		dx[i] = k * ((g - a) - float32((v-mean)*bcoef))
 	}
 }
 

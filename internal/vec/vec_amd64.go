@@ -129,3 +129,41 @@ func addBody(dst, a, b []float32) {
 //
 //go:noescape
 func copyRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int)
+
+//go:noescape
+func affineReLUAVX2(dst, src *float32, n int, mean, scale, shift float32)
+
+//go:noescape
+func sumDotDevMaskedAVX2(x, gr, y *float32, n int, mean float64) (sg, sgx float64)
+
+//go:noescape
+func batchNormDxMaskedAVX2(dx, x, dy, y *float32, n int, k, a, mean, bcoef float32)
+
+func affineReLUBody(dst, src []float32, mean, scale, shift float32) {
+	if !haveAVX2 {
+		affineReLUGo(dst, src, mean, scale, shift)
+		return
+	}
+	_ = dst[len(src)-1]
+	affineReLUAVX2(&dst[0], &src[0], len(src), mean, scale, shift)
+}
+
+func sumDotDevMaskedBody(x, g, y []float32, mean float64) (sg, sgx float64) {
+	if !haveAVX2 {
+		return sumDotDevMaskedGo(x, g, y, mean)
+	}
+	_ = g[len(x)-1]
+	_ = y[len(x)-1]
+	return sumDotDevMaskedAVX2(&x[0], &g[0], &y[0], len(x), mean)
+}
+
+func batchNormDxMaskedBody(dx, x, dy, y []float32, k, a, mean, bcoef float32) {
+	if !haveAVX2 {
+		batchNormDxMaskedGo(dx, x, dy, y, k, a, mean, bcoef)
+		return
+	}
+	_ = dx[len(x)-1]
+	_ = dy[len(x)-1]
+	_ = y[len(x)-1]
+	batchNormDxMaskedAVX2(&dx[0], &x[0], &dy[0], &y[0], len(x), k, a, mean, bcoef)
+}

@@ -324,3 +324,122 @@ crlast:
 	JNZ  crrow
 	VZEROUPPER
 	RET
+
+// func affineReLUAVX2(dst, src *float32, n int, mean, scale, shift float32)
+// affineAVX2 then the ReLU of reluAVX2 on the result.
+TEXT ·affineReLUAVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS mean+24(FP), Y13
+	VBROADCASTSS scale+28(FP), Y14
+	VBROADCASTSS shift+32(FP), Y15
+	VPCMPEQD Y12, Y12, Y12          // -1
+	MOVL $0xff800000, AX
+	MOVD AX, X11
+	VPBROADCASTD X11, Y11           // ReLU limit
+	SHRQ $3, CX
+arloop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y13, Y0, Y0
+	VMULPS Y14, Y0, Y0
+	VADDPS Y15, Y0, Y0
+	VPADDD Y12, Y0, Y1
+	VPCMPGTD Y1, Y11, Y2
+	VPANDN Y0, Y2, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  arloop
+	VZEROUPPER
+	RET
+
+// MASKG(gsrc, ysrc, dst): dst = 8 floats of g kept where y > 0 (see
+// reluBackwardAVX2); uses Y9 as scratch, Y10 = 0x7fffffff, Y11 = limit.
+#define MASKG(gsrc, ysrc, dst) \
+	VMOVDQU ysrc, Y9; \
+	VPADDD Y10, Y9, Y9; \
+	VPCMPGTD Y9, Y11, Y9; \
+	VPAND gsrc, Y9, dst
+
+// func sumDotDevMaskedAVX2(x, gr, y *float32, n int, mean float64) (sg, sgx float64)
+TEXT ·sumDotDevMaskedAVX2(SB), NOSPLIT, $0-56
+	MOVQ x+0(FP), SI
+	MOVQ gr+8(FP), DI
+	MOVQ y+16(FP), BX
+	MOVQ n+24(FP), CX
+	VBROADCASTSD mean+32(FP), Y15
+	MOVL $0x7fffffff, AX
+	MOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $0xff800000, AX
+	MOVD AX, X11
+	VPBROADCASTD X11, Y11
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	SHRQ $3, CX
+dmloop:
+	MASKG((DI), (BX), Y8)
+	VCVTPS2PD X8, Y4
+	VEXTRACTF128 $1, Y8, X5
+	VCVTPS2PD X5, Y5
+	VCVTPS2PD (SI), Y6
+	VCVTPS2PD 16(SI), Y7
+	VADDPD Y4, Y0, Y0
+	VADDPD Y5, Y1, Y1
+	VSUBPD Y15, Y6, Y6
+	VSUBPD Y15, Y7, Y7
+	VMULPD Y6, Y4, Y6
+	VMULPD Y7, Y5, Y7
+	VADDPD Y6, Y2, Y2
+	VADDPD Y7, Y3, Y3
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, BX
+	DECQ CX
+	JNZ  dmloop
+	HSUM(Y0, Y1, X0, X1)
+	HSUM(Y2, Y3, X2, X3)
+	MOVSD X0, sg+40(FP)
+	MOVSD X2, sgx+48(FP)
+	VZEROUPPER
+	RET
+
+// func batchNormDxMaskedAVX2(dx, x, dy, y *float32, n int, k, a, mean, bcoef float32)
+TEXT ·batchNormDxMaskedAVX2(SB), NOSPLIT, $0-56
+	MOVQ dx+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ dy+16(FP), DX
+	MOVQ y+24(FP), BX
+	MOVQ n+32(FP), CX
+	VBROADCASTSS k+40(FP), Y12
+	VBROADCASTSS a+44(FP), Y13
+	VBROADCASTSS mean+48(FP), Y14
+	VBROADCASTSS bcoef+52(FP), Y15
+	MOVL $0x7fffffff, AX
+	MOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $0xff800000, AX
+	MOVD AX, X11
+	VPBROADCASTD X11, Y11
+	SHRQ $3, CX
+dxmloop:
+	VMOVUPS (SI), Y0
+	MASKG((DX), (BX), Y1)
+	VSUBPS Y14, Y0, Y0
+	VMULPS Y15, Y0, Y0
+	VSUBPS Y13, Y1, Y1
+	VSUBPS Y0, Y1, Y1
+	VMULPS Y12, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, BX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  dxmloop
+	VZEROUPPER
+	RET

@@ -33,3 +33,15 @@ func addBody(dst, a, b []float32)          { addGo(dst, a, b) }
 func copyRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int) {
 	panic("vec: copyRowsAVX2 without AVX2")
 }
+
+func affineReLUBody(dst, src []float32, mean, scale, shift float32) {
+	affineReLUGo(dst, src, mean, scale, shift)
+}
+
+func sumDotDevMaskedBody(x, g, y []float32, mean float64) (sg, sgx float64) {
+	return sumDotDevMaskedGo(x, g, y, mean)
+}
+
+func batchNormDxMaskedBody(dx, x, dy, y []float32, k, a, mean, bcoef float32) {
+	batchNormDxMaskedGo(dx, x, dy, y, k, a, mean, bcoef)
+}

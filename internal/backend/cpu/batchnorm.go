@@ -52,7 +52,17 @@ func forChannels(g bnGeom, fn func(c int)) {
 // statistics like PyTorch: run = (1-momentum)*run + momentum*batch, using
 // the unbiased variance for runVar. Statistics are accumulated in float64.
 func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
-	const op = "batchnorm forward train"
+	return b.bnForwardTrain("batchnorm forward train", false, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
+}
+
+// BatchNormReLUForwardTrain is BatchNormForwardTrain with ReLU applied to y
+// in the same pass (bit-identical to the two ops in turn).
+func (b *Backend) BatchNormReLUForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
+	return b.bnForwardTrain("batchnorm+relu forward train", true, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
+}
+
+// bnForwardTrain is the training-mode forward, followed by ReLU when relu.
+func (b *Backend) bnForwardTrain(op string, relu bool, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
 	g, err := newBNGeom(op, "x", x)
 	if err != nil {
 		return err
@@ -100,9 +110,13 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd,
 		mean32 := float32(mean)
 		scale := float32(float64(gs[c]) * invStd)
 		shift := bs[c]
+		affine := vec.Affine
+		if relu {
+			affine = vec.AffineReLU
+		}
 		for n := 0; n < g.n; n++ {
 			off := (n*g.c + c) * g.s
-			vec.Affine(ys[off:off+g.s], xs[off:off+g.s], mean32, scale, shift)
+			affine(ys[off:off+g.s], xs[off:off+g.s], mean32, scale, shift)
 		}
 	})
 	return nil
@@ -151,13 +165,35 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 //
 // dx may alias dy.
 func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
-	const op = "batchnorm backward"
+	return b.bnBackward("batchnorm backward", dy, nil, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+}
+
+// BatchNormReLUBackward is BatchNormBackward of dy masked by ReLU's output
+// y (dy where y > 0, else 0), without writing the masked gradient.
+func (b *Backend) BatchNormReLUBackward(dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
+	const op = "batchnorm+relu backward"
+	if err := checkHost(op, "y", y); err != nil {
+		return err
+	}
+	return b.bnBackward(op, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+}
+
+// bnBackward is the batch-norm backward; with y not nil, dy is first masked
+// by ReLU's output y.
+func (b *Backend) bnBackward(op string, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
 	g, err := newBNGeom(op, "x", x)
 	if err != nil {
 		return err
 	}
 	if err := checkShape(op, "dy", dy, x.Shape); err != nil {
 		return err
+	}
+	var ys []float32
+	if y != nil {
+		if err := checkShape(op, "y", y, x.Shape); err != nil {
+			return err
+		}
+		ys = y.Host
 	}
 	if err := checkShape(op, "dx", dx, x.Shape); err != nil {
 		return err
@@ -174,7 +210,12 @@ func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgam
 		var sdy, sdyx float64
 		for n := 0; n < g.n; n++ {
 			off := (n*g.c + c) * g.s
-			a, d := vec.SumDotDev(xs[off:off+g.s], dys[off:off+g.s], mean)
+			var a, d float64
+			if ys != nil {
+				a, d = vec.SumDotDevMasked(xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], mean)
+			} else {
+				a, d = vec.SumDotDev(xs[off:off+g.s], dys[off:off+g.s], mean)
+			}
 			sdy += a
 			sdyx += d
 		}
@@ -192,7 +233,11 @@ func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgam
 		mean32 := sm[c]
 		for n := 0; n < g.n; n++ {
 			off := (n*g.c + c) * g.s
-			vec.BatchNormDx(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], k, a, mean32, bcoef)
+			if ys != nil {
+				vec.BatchNormDxMasked(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], k, a, mean32, bcoef)
+			} else {
+				vec.BatchNormDx(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], k, a, mean32, bcoef)
+			}
 		}
 	})
 	return nil

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -200,4 +201,90 @@ func TestBatchNormRejectsBadInput(t *testing.T) {
 
 func shapeName(s []int) string {
 	return strings.ReplaceAll(strings.Trim(fmt.Sprint(s), "[]"), " ", "x")
+}
+
+// TestBatchNormReLUFusedMatchesSequence: the fused ops give the results of
+// BatchNormForwardTrain + ReLUForward and ReLUBackward + BatchNormBackward
+// bit for bit (statistics, running statistics, y, dx, dgamma, dbeta),
+// including dx aliasing dy.
+func TestBatchNormReLUFusedMatchesSequence(t *testing.T) {
+	for _, shape := range [][]int{{3, 4, 5, 7}, {6, 3}, {2, 1, 9, 9}} {
+		t.Run(fmt.Sprint(shape), func(t *testing.T) {
+			type result struct{ y, mean, inv, rm, rv, dx, dg, db []float32 }
+			run := func(fused, alias bool) result {
+				b := New()
+				c := shape[1]
+				x := randT(t, b, 41, 2, shape...)
+				dy := randT(t, b, 42, 1, shape...)
+				// gamma > 0 and beta = 0: about half the outputs are negative.
+				gamma := newT(t, b, constOnes(c), c)
+				beta := newT(t, b, nil, c)
+				y := newT(t, b, nil, shape...)
+				mean, inv := newT(t, b, nil, c), newT(t, b, nil, c)
+				rm, rv := randT(t, b, 45, 1, c), newT(t, b, constOnes(c), c)
+				dx := newT(t, b, nil, shape...)
+				if alias {
+					dx = dy
+				}
+				dg, db := newT(t, b, nil, c), newT(t, b, nil, c)
+				if fused {
+					must(t, b.BatchNormReLUForwardTrain(x, gamma, beta, y, mean, inv, rm, rv, 0.1, 1e-5))
+				} else {
+					must(t, b.BatchNormForwardTrain(x, gamma, beta, y, mean, inv, rm, rv, 0.1, 1e-5))
+					must(t, b.ReLUForward(y, y))
+				}
+				if fused {
+					must(t, b.BatchNormReLUBackward(dy, y, x, gamma, mean, inv, dx, dg, db))
+				} else {
+					masked := newT(t, b, nil, shape...)
+					must(t, b.ReLUBackward(y, dy, masked))
+					must(t, b.BatchNormBackward(masked, x, gamma, mean, inv, dx, dg, db))
+				}
+				return result{y.Host, mean.Host, inv.Host, rm.Host, rv.Host, dx.Host, dg.Host, db.Host}
+			}
+			want := run(false, false)
+			for _, alias := range []bool{false, true} {
+				got := run(true, alias)
+				for _, f := range []struct {
+					name      string
+					got, want []float32
+				}{{"y", got.y, want.y}, {"mean", got.mean, want.mean}, {"invstd", got.inv, want.inv},
+					{"running mean", got.rm, want.rm}, {"running var", got.rv, want.rv},
+					{"dx", got.dx, want.dx}, {"dgamma", got.dg, want.dg}, {"dbeta", got.db, want.db}} {
+					if !slices.Equal(bits(f.got), bits(f.want)) {
+						t.Errorf("alias=%v: fused %s differs from the unfused sequence", alias, f.name)
+					}
+				}
+			}
+			// Many outputs are clipped and many are not, so the mask matters.
+			zeros := 0
+			for _, v := range want.y {
+				if v == 0 {
+					zeros++
+				}
+			}
+			if zeros < len(want.y)/10 || zeros > 9*len(want.y)/10 {
+				t.Fatalf("%d of %d outputs are 0: the test does not exercise the ReLU", zeros, len(want.y))
+			}
+		})
+	}
+}
+
+func TestBatchNormReLUBackwardRejectsBadY(t *testing.T) {
+	b := New()
+	x := newT(t, b, nil, 2, 3, 4, 4)
+	y := newT(t, b, nil, 2, 3, 4, 5)
+	c3 := func() *Tensor { return newT(t, b, nil, 3) }
+	err := b.BatchNormReLUBackward(x, y, x, c3(), c3(), c3(), x, c3(), c3())
+	if err == nil || !strings.Contains(err.Error(), "y") {
+		t.Fatalf("got %v, want an error naming y", err)
+	}
+}
+
+func constOnes(n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = 1
+	}
+	return v
 }
