@@ -176,6 +176,7 @@ func newBasicBlock(b backend.Backend, bufs *bufCache, prefix string, inC, outC, 
 	if k.bn1, err = newBatchNorm(b, bufs, prefix+"bn1", outC); err != nil {
 		return nil, err
 	}
+	k.bn1.relu = true
 	if k.conv2, err = newConv2d(b, bufs, prefix+"conv2", outC, outC, 3, 1, 1, rng); err != nil {
 		return nil, err
 	}
@@ -202,11 +203,8 @@ func (k *BasicBlock) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, erro
 	if err != nil {
 		return nil, err
 	}
-	a1, err := k.bn1.forward(c1, train)
+	a1, err := k.bn1.forward(c1, train) // bn1 + ReLU
 	if err != nil {
-		return nil, err
-	}
-	if err := relu(k.b, k.bn1.name, a1); err != nil {
 		return nil, err
 	}
 	c2, err := k.conv2.forward(a1)
@@ -246,10 +244,7 @@ func (k *BasicBlock) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := k.b.ReLUBackward(k.a1, da1, da1); err != nil {
-		return nil, fmt.Errorf("%s relu: %w", k.bn1.name, err)
-	}
-	dc1, err := k.bn1.backward(da1)
+	dc1, err := k.bn1.backward(da1) // through bn1's ReLU
 	if err != nil {
 		return nil, err
 	}
@@ -321,12 +316,14 @@ func newBottleneck(b backend.Backend, bufs *bufCache, prefix string, inC, midC, 
 	if k.bn1, err = newBatchNorm(b, bufs, prefix+"bn1", midC); err != nil {
 		return nil, err
 	}
+	k.bn1.relu = true
 	if k.conv2, err = newConv2d(b, bufs, prefix+"conv2", midC, midC, 3, stride, 1, rng); err != nil {
 		return nil, err
 	}
 	if k.bn2, err = newBatchNorm(b, bufs, prefix+"bn2", midC); err != nil {
 		return nil, err
 	}
+	k.bn2.relu = true
 	if k.conv3, err = newConv2d(b, bufs, prefix+"conv3", midC, outC, 1, 1, 0, rng); err != nil {
 		return nil, err
 	}
@@ -351,22 +348,16 @@ func (k *Bottleneck) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, erro
 	if err != nil {
 		return nil, err
 	}
-	a1, err := k.bn1.forward(c1, train)
+	a1, err := k.bn1.forward(c1, train) // bn1 + ReLU
 	if err != nil {
-		return nil, err
-	}
-	if err := relu(k.b, k.bn1.name, a1); err != nil {
 		return nil, err
 	}
 	c2, err := k.conv2.forward(a1)
 	if err != nil {
 		return nil, err
 	}
-	a2, err := k.bn2.forward(c2, train)
+	a2, err := k.bn2.forward(c2, train) // bn2 + ReLU
 	if err != nil {
-		return nil, err
-	}
-	if err := relu(k.b, k.bn2.name, a2); err != nil {
 		return nil, err
 	}
 	c3, err := k.conv3.forward(a2)
@@ -406,10 +397,7 @@ func (k *Bottleneck) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := k.b.ReLUBackward(k.a2, da2, da2); err != nil {
-		return nil, fmt.Errorf("%s relu: %w", k.bn2.name, err)
-	}
-	dc2, err := k.bn2.backward(da2)
+	dc2, err := k.bn2.backward(da2) // through bn2's ReLU
 	if err != nil {
 		return nil, err
 	}
@@ -417,10 +405,7 @@ func (k *Bottleneck) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := k.b.ReLUBackward(k.a1, da1, da1); err != nil {
-		return nil, fmt.Errorf("%s relu: %w", k.bn1.name, err)
-	}
-	dc1, err := k.bn1.backward(da1)
+	dc1, err := k.bn1.backward(da1) // through bn1's ReLU
 	if err != nil {
 		return nil, err
 	}

@@ -125,7 +125,10 @@ type batchNorm struct {
 	numBatches           int64
 	saveMean, saveInvStd *tensor.Tensor
 	keyY, keyD           string
-	x                    *tensor.Tensor // input of the last train Forward
+	x, y                 *tensor.Tensor // input and output of the last train Forward
+	// relu makes the layer BN followed by ReLU: the backend's fused ops
+	// in training (one pass instead of two, forward and backward).
+	relu bool
 }
 
 func newBatchNorm(b backend.Backend, bufs *bufCache, name string, c int) (*batchNorm, error) {
@@ -150,8 +153,9 @@ func newBatchNorm(b backend.Backend, bufs *bufCache, name string, c int) (*batch
 	return n, nil
 }
 
-// forward normalises x ([N,C] or [N,C,H,W]); train uses and updates batch
-// statistics, eval uses the running statistics.
+// forward normalises x ([N,C] or [N,C,H,W]), followed by ReLU when n.relu;
+// train uses and updates batch statistics, eval uses the running
+// statistics.
 func (n *batchNorm) forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 	if (len(x.Shape) != 2 && len(x.Shape) != 4) || x.Shape[1] != n.c {
 		return nil, fmt.Errorf("%s: input shape %v, want [N %d] or [N %d H W]", n.name, x.Shape, n.c, n.c)
@@ -164,21 +168,31 @@ func (n *batchNorm) forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error
 		if err := n.b.BatchNormForwardEval(x, n.gamma.Value, n.beta.Value, n.runMean, n.runVar, y, bnEps); err != nil {
 			return nil, fmt.Errorf("%s: %w", n.name, err)
 		}
+		if n.relu {
+			if err := relu(n.b, n.name, y); err != nil {
+				return nil, err
+			}
+		}
 		return y, nil
 	}
 	if x.Numel()/n.c < 2 {
 		return nil, fmt.Errorf("%s: training needs more than 1 value per channel, got input shape %v; use a batch size of at least 2", n.name, x.Shape)
 	}
-	if err := n.b.BatchNormForwardTrain(x, n.gamma.Value, n.beta.Value, y, n.saveMean, n.saveInvStd,
+	forwardTrain := n.b.BatchNormForwardTrain
+	if n.relu {
+		forwardTrain = n.b.BatchNormReLUForwardTrain
+	}
+	if err := forwardTrain(x, n.gamma.Value, n.beta.Value, y, n.saveMean, n.saveInvStd,
 		n.runMean, n.runVar, bnMomentum, bnEps); err != nil {
 		return nil, fmt.Errorf("%s: %w", n.name, err)
 	}
 	n.numBatches++
-	n.x = x
+	n.x, n.y = x, y
 	return y, nil
 }
 
-// backward writes dgamma, dbeta and returns dx of the last train forward.
+// backward writes dgamma, dbeta and returns dx of the last train forward
+// (through the ReLU too when n.relu).
 func (n *batchNorm) backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
 	if n.x == nil {
 		return nil, fmt.Errorf("%s: backward called before a train-mode forward", n.name)
@@ -187,7 +201,12 @@ func (n *batchNorm) backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := n.b.BatchNormBackward(dy, n.x, n.gamma.Value, n.saveMean, n.saveInvStd, dx, n.gamma.Grad, n.beta.Grad); err != nil {
+	if n.relu {
+		err = n.b.BatchNormReLUBackward(dy, n.y, n.x, n.gamma.Value, n.saveMean, n.saveInvStd, dx, n.gamma.Grad, n.beta.Grad)
+	} else {
+		err = n.b.BatchNormBackward(dy, n.x, n.gamma.Value, n.saveMean, n.saveInvStd, dx, n.gamma.Grad, n.beta.Grad)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n.name, err)
 	}
 	return dx, nil

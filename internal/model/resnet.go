@@ -67,6 +67,7 @@ func newResNet(b backend.Backend, cfg Config, rng *rand.Rand) (*ResNet, error) {
 	if r.bn1, err = newBatchNorm(b, bufs, "bn1", w); err != nil {
 		return nil, err
 	}
+	r.bn1.relu = true
 	inC := w
 	for li, n := range spec.blocks {
 		planes := w << li
@@ -117,11 +118,8 @@ func (r *ResNet) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := r.bn1.forward(c, train)
+	a, err := r.bn1.forward(c, train) // bn1 + ReLU
 	if err != nil {
-		return nil, err
-	}
-	if err := relu(r.b, "bn1", a); err != nil {
 		return nil, err
 	}
 	h := a
@@ -169,20 +167,17 @@ func (r *ResNet) Backward(dfeat *tensor.Tensor) error {
 			return err
 		}
 	}
-	da, err := r.bufs.like("bn1/drelu", r.stem)
-	if err != nil {
-		return err
-	}
 	if r.maxPool {
+		da, err := r.bufs.like("maxpool/dx", r.stem)
+		if err != nil {
+			return err
+		}
 		if err := r.b.MaxPool2DBackward(r.stem, dh, da, imagenetPool); err != nil {
 			return fmt.Errorf("maxpool backward: %w", err)
 		}
 		dh = da
 	}
-	if err := r.b.ReLUBackward(r.stem, dh, da); err != nil {
-		return fmt.Errorf("bn1 relu backward: %w", err)
-	}
-	dc, err := r.bn1.backward(da)
+	dc, err := r.bn1.backward(dh) // through bn1's ReLU
 	if err != nil {
 		return err
 	}
