@@ -46,6 +46,21 @@ func forChannels(g bnGeom, fn func(c int)) {
 	})
 }
 
+// bnChannelBlocks is the number of fixed channel blocks the training-mode
+// batch norm is cut into.
+const bnChannelBlocks = 8
+
+// forChannelBlocks runs fn(c0, c1) for fixed blocks of channels, spread
+// over goroutines. Within a block the loops run image by image over all the
+// block's channels, so each image's block is one contiguous stretch of
+// memory (with small maps a channel's values alone are a 64-byte run every
+// C*H*W floats, and the channel-by-channel sweep missed the TLB on every
+// access); each channel's values are still summed in image order, so the
+// results do not depend on the blocking or on GOMAXPROCS.
+func forChannelBlocks(g bnGeom, fn func(c0, c1 int)) {
+	parallelFor(g.c, max(1, (g.c+bnChannelBlocks-1)/bnChannelBlocks), fn)
+}
+
 // BatchNormForwardTrain normalises x ([N,C,H,W] or [N,C]) with the batch
 // statistics: y = (x-mean)*invstd*gamma + beta with the biased variance.
 // It saves mean and invstd = 1/sqrt(var+eps) and updates the running
@@ -89,34 +104,46 @@ func (b *Backend) bnForwardTrain(op string, relu bool, x, gamma, beta, y, saveMe
 	sm, si, rm, rv := saveMean.Host, saveInvStd.Host, runMean.Host, runVar.Host
 	mom := float64(momentum)
 	unbias := float64(m) / float64(m-1)
-	forChannels(g, func(c int) {
-		// One pass over the channel, shifted by its first value.
-		pivot := float64(xs[c*g.s])
-		var sum, sq float64
-		for n := 0; n < g.n; n++ {
-			off := (n*g.c + c) * g.s
-			a, b := vec.SumSqShift(xs[off:off+g.s], pivot)
-			sum += a
-			sq += b
-		}
-		dmean := sum / float64(m)
-		mean := pivot + dmean
-		variance := max(sq/float64(m)-dmean*dmean, 0)
-		invStd := 1 / math.Sqrt(variance+float64(eps))
-		sm[c] = float32(mean)
-		si[c] = float32(invStd)
-		rm[c] = float32((1-mom)*float64(rm[c]) + mom*mean)
-		rv[c] = float32((1-mom)*float64(rv[c]) + mom*variance*unbias)
-		mean32 := float32(mean)
-		scale := float32(float64(gs[c]) * invStd)
-		shift := bs[c]
-		affine := vec.Affine
-		if relu {
-			affine = vec.AffineReLU
+	affine := vec.Affine
+	if relu {
+		affine = vec.AffineReLU
+	}
+	forChannelBlocks(g, func(c0, c1 int) {
+		nc := c1 - c0
+		// One pass over the channels, each shifted by its first value.
+		pivot := make([]float64, nc)
+		sum := make([]float64, nc)
+		sq := make([]float64, nc)
+		for c := c0; c < c1; c++ {
+			pivot[c-c0] = float64(xs[c*g.s])
 		}
 		for n := 0; n < g.n; n++ {
-			off := (n*g.c + c) * g.s
-			affine(ys[off:off+g.s], xs[off:off+g.s], mean32, scale, shift)
+			for c := c0; c < c1; c++ {
+				off := (n*g.c + c) * g.s
+				a, b := vec.SumSqShift(xs[off:off+g.s], pivot[c-c0])
+				sum[c-c0] += a
+				sq[c-c0] += b
+			}
+		}
+		mean32 := make([]float32, nc)
+		scale := make([]float32, nc)
+		for c := c0; c < c1; c++ {
+			dmean := sum[c-c0] / float64(m)
+			mean := pivot[c-c0] + dmean
+			variance := max(sq[c-c0]/float64(m)-dmean*dmean, 0)
+			invStd := 1 / math.Sqrt(variance+float64(eps))
+			sm[c] = float32(mean)
+			si[c] = float32(invStd)
+			rm[c] = float32((1-mom)*float64(rm[c]) + mom*mean)
+			rv[c] = float32((1-mom)*float64(rv[c]) + mom*variance*unbias)
+			mean32[c-c0] = float32(mean)
+			scale[c-c0] = float32(float64(gs[c]) * invStd)
+		}
+		for n := 0; n < g.n; n++ {
+			for c := c0; c < c1; c++ {
+				off := (n*g.c + c) * g.s
+				affine(ys[off:off+g.s], xs[off:off+g.s], mean32[c-c0], scale[c-c0], bs[c])
+			}
 		}
 	})
 	return nil
@@ -205,38 +232,47 @@ func (b *Backend) bnBackward(op string, dy, y, x, gamma, saveMean, saveInvStd, d
 	m := float64(g.m())
 	xs, dys, dxs := x.Host, dy.Host, dx.Host
 	gs, sm, si, dgs, dbs := gamma.Host, saveMean.Host, saveInvStd.Host, dgamma.Host, dbeta.Host
-	forChannels(g, func(c int) {
-		mean, inv := float64(sm[c]), float64(si[c])
-		var sdy, sdyx float64
+	forChannelBlocks(g, func(c0, c1 int) {
+		nc := c1 - c0
+		sdy := make([]float64, nc)
+		sdyx := make([]float64, nc)
 		for n := 0; n < g.n; n++ {
-			off := (n*g.c + c) * g.s
-			var a, d float64
-			if ys != nil {
-				a, d = vec.SumDotDevMasked(xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], mean)
-			} else {
-				a, d = vec.SumDotDev(xs[off:off+g.s], dys[off:off+g.s], mean)
+			for c := c0; c < c1; c++ {
+				off := (n*g.c + c) * g.s
+				mean := float64(sm[c])
+				var a, d float64
+				if ys != nil {
+					a, d = vec.SumDotDevMasked(xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], mean)
+				} else {
+					a, d = vec.SumDotDev(xs[off:off+g.s], dys[off:off+g.s], mean)
+				}
+				sdy[c-c0] += a
+				sdyx[c-c0] += d
 			}
-			sdy += a
-			sdyx += d
-		}
-		dgamma := sdyx * inv
-		dgs[c] = float32(dgamma)
-		dbs[c] = float32(sdy)
-		if g.n == 0 {
-			return
 		}
 		// dx = k*(dy - a - (x-mean)*bcoef) with k = gamma*invstd,
 		// a = dbeta/M, bcoef = dgamma*invstd/M.
-		k := float32(float64(gs[c]) * inv)
-		a := float32(sdy / m)
-		bcoef := float32(dgamma * inv / m)
-		mean32 := sm[c]
+		k := make([]float32, nc)
+		a := make([]float32, nc)
+		bcoef := make([]float32, nc)
+		for c := c0; c < c1; c++ {
+			inv := float64(si[c])
+			dgamma := sdyx[c-c0] * inv
+			dgs[c] = float32(dgamma)
+			dbs[c] = float32(sdy[c-c0])
+			k[c-c0] = float32(float64(gs[c]) * inv)
+			a[c-c0] = float32(sdy[c-c0] / m)
+			bcoef[c-c0] = float32(dgamma * inv / m)
+		}
 		for n := 0; n < g.n; n++ {
-			off := (n*g.c + c) * g.s
-			if ys != nil {
-				vec.BatchNormDxMasked(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], k, a, mean32, bcoef)
-			} else {
-				vec.BatchNormDx(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], k, a, mean32, bcoef)
+			for c := c0; c < c1; c++ {
+				off := (n*g.c + c) * g.s
+				i := c - c0
+				if ys != nil {
+					vec.BatchNormDxMasked(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], k[i], a[i], sm[c], bcoef[i])
+				} else {
+					vec.BatchNormDx(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], k[i], a[i], sm[c], bcoef[i])
+				}
 			}
 		}
 	})
