@@ -31,8 +31,8 @@ test-cudaemu: ## only the CUDA kernels' parity suite and `bench --kernel-times`,
 test-short: ## quick tests only
 	$(GO) test -count=1 -short ./...
 
-bench: ## Go micro-benchmarks (GEMM, ops, augmentation)
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/gemm ./internal/backend/cpu ./internal/augment
+bench: ## Go micro-benchmarks (GEMM, vector loops, ops incl. im2col vs shifted convs side by side, augmentation)
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/gemm ./internal/vec ./internal/backend/cpu ./internal/augment
 
 bench-cpu: build ## simclr bench for ResNet-18 and the Fashion-MNIST model beside PyTorch on the same cores
 	./tools/bench/bench-cpu.sh $(BIN)
