@@ -136,18 +136,6 @@ func sgemm(kern microKernel, threads int, transA, transB bool, m, n, k int, alph
 // blocks are used instead of packing a (which is then ignored), giving
 // bit-identical results.
 func sgemmWith(kern microKernel, threads int, pa *PackedA, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmGather(kern, threads, pa, transA, m, n, k, alpha, a, lda, operandB{b: b, ldb: ldb, trans: transB}, beta, c, ldc)
-}
-
-// operandB describes op(B): b with row stride ldb, transposed when trans.
-type operandB struct {
-	b     []float32
-	ldb   int
-	trans bool
-}
-
-// sgemmGather is sgemmWith for any operandB.
-func sgemmGather(kern microKernel, threads int, pa *PackedA, transA bool, m, n, k int, alpha float32, a []float32, lda int, ob operandB, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -167,7 +155,7 @@ func sgemmGather(kern microKernel, threads int, pa *PackedA, transA bool, m, n, 
 			if p0 > 0 {
 				bEff = 1 // later k-blocks accumulate onto the partial result
 			}
-			packB(ws.b, ob, p0, kc, j0, nt)
+			packB(ws.b, transB, b, ldb, p0, kc, j0, nt)
 			for ic := i0; ic < i0+mt; ic += mcMax {
 				mc := min(mcMax, i0+mt-ic)
 				ap := ws.a

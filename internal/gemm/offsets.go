@@ -46,7 +46,7 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 		}
 		for j0 := 0; j0 < n; j0 += nbMax {
 			nt := min(nbMax, n-j0)
-			packB(ws.b, operandB{b: b, ldb: ldb, trans: transB}, p0, kc, j0, nt)
+			packB(ws.b, transB, b, ldb, p0, kc, j0, nt)
 			for ir := 0; ir < m; ir += mr {
 				rows := min(mr, m-ir)
 				// Rows past m repeat the last row; their results are

@@ -55,9 +55,8 @@ func packA(dst []float32, trans bool, a []float32, lda, i0, mc, p0, kc int) {
 // packB packs rows p0..p0+kc-1 and columns j0..j0+nc-1 of op(B) into dst as
 // ceil(nc/nr) micro-panels; panel s holds, for p = 0..kc-1, the nr values
 // op(B)[p0+p][j0+s*nr+j] at dst[s*nr*kc + p*nr + j].
-func packB(dst []float32, ob operandB, p0, kc, j0, nc int) {
-	b, ldb := ob.b, ob.ldb
-	if !ob.trans {
+func packB(dst []float32, trans bool, b []float32, ldb, p0, kc, j0, nc int) {
+	if !trans {
 		// op(B)[p][j] = b[p*ldb+j]: read each row of the block once, scatter
 		// its nr-wide pieces into the panels.
 		full := nc / nr * nr
@@ -120,13 +119,7 @@ func packBTransPanel(d, src []float32, kc, ldb int) {
 	for j := range rows {
 		rows[j] = src[j*ldb : j*ldb+kc : j*ldb+kc]
 	}
-	packBTransRows(d, &rows)
-}
-
-// packBTransRows interleaves nr equally long rows into one micro-panel:
-// rows[j][p] becomes d[p*nr+j].
-func packBTransRows(d []float32, rows *[nr][]float32) {
-	d = d[:len(rows[0])*nr]
+	d = d[:kc*nr]
 	// Two halves of eight streams keep the row slices in registers.
 	for h := 0; h < nr; h += 8 {
 		r0, r1, r2, r3 := rows[h], rows[h+1], rows[h+2], rows[h+3]

@@ -123,7 +123,7 @@ func PackB(buf []float32, transB bool, k, n int, b []float32, ldb int) (*PackedB
 	p.kc = kBlock(k)
 	for p0 := 0; p0 < k; p0 += p.kc {
 		kc := min(p.kc, k-p0)
-		packB(p.buf[p0*p.nPad:], operandB{b: b, ldb: ldb, trans: transB}, p0, kc, 0, n)
+		packB(p.buf[p0*p.nPad:], transB, b, ldb, p0, kc, 0, n)
 	}
 	return p, nil
 }
