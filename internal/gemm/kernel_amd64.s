@@ -1,6 +1,7 @@
 //go:build !noasm
 
 #include "textflag.h"
+#include "kernel_amd64.h"
 
 // Register-blocked 6x16 micro-kernel for AVX2 + FMA3.
 //
@@ -33,20 +34,6 @@
 	VBROADCASTSS (p*24+20)(AX), Y15; \
 	VFMADD231PS Y12, Y15, Y10; \
 	VFMADD231PS Y13, Y15, Y11
-
-// STORE(lo, hi) writes one row: C = t (beta == 0 path).
-#define STORE(lo, hi) \
-	VMOVUPS lo, (R10); \
-	VMOVUPS hi, 32(R10); \
-	ADDQ DX, R10
-
-// UPDATE(lo, hi) writes one row: C = beta*C + t.
-#define UPDATE(lo, hi) \
-	VFMADD231PS (R10), Y15, lo; \
-	VFMADD231PS 32(R10), Y15, hi; \
-	VMOVUPS lo, (R10); \
-	VMOVUPS hi, 32(R10); \
-	ADDQ DX, R10
 
 // func kernelFMA6x16(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 //
@@ -81,18 +68,7 @@ TEXT ·kernelFMA6x16(SB), NOSPLIT, $0-48
 	PREFETCHT0 (R10)
 	PREFETCHT0 63(R10)
 
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	ZERO_ACC
 
 	MOVQ CX, R8
 	SHRQ $2, R8
@@ -123,18 +99,7 @@ loop1:
 
 epilogue:
 	VBROADCASTSS alpha+40(FP), Y14
-	VMULPS Y14, Y0, Y0
-	VMULPS Y14, Y1, Y1
-	VMULPS Y14, Y2, Y2
-	VMULPS Y14, Y3, Y3
-	VMULPS Y14, Y4, Y4
-	VMULPS Y14, Y5, Y5
-	VMULPS Y14, Y6, Y6
-	VMULPS Y14, Y7, Y7
-	VMULPS Y14, Y8, Y8
-	VMULPS Y14, Y9, Y9
-	VMULPS Y14, Y10, Y10
-	VMULPS Y14, Y11, Y11
+	SCALE_ACC
 
 	MOVQ DI, R10
 	MOVL beta+44(FP), R9
@@ -142,21 +107,11 @@ epilogue:
 	JZ   overwrite
 
 	VBROADCASTSS beta+44(FP), Y15
-	UPDATE(Y0, Y1)
-	UPDATE(Y2, Y3)
-	UPDATE(Y4, Y5)
-	UPDATE(Y6, Y7)
-	UPDATE(Y8, Y9)
-	UPDATE(Y10, Y11)
+	UPDATE_ACC
 	VZEROUPPER
 	RET
 
 overwrite:
-	STORE(Y0, Y1)
-	STORE(Y2, Y3)
-	STORE(Y4, Y5)
-	STORE(Y6, Y7)
-	STORE(Y8, Y9)
-	STORE(Y10, Y11)
+	STORE_ACC
 	VZEROUPPER
 	RET

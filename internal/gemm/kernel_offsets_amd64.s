@@ -1,21 +1,7 @@
 //go:build !noasm
 
 #include "textflag.h"
-
-// Shared epilogue macros of the gathered-operand kernels below (the
-// stores of kernel_amd64.s: C = t, or C = beta*C + t).
-
-#define OSTORE(lo, hi) \
-	VMOVUPS lo, (R10); \
-	VMOVUPS hi, 32(R10); \
-	ADDQ DX, R10
-
-#define OUPDATE(lo, hi) \
-	VFMADD231PS (R10), Y15, lo; \
-	VFMADD231PS 32(R10), Y15, hi; \
-	VMOVUPS lo, (R10); \
-	VMOVUPS hi, 32(R10); \
-	ADDQ DX, R10
+#include "kernel_amd64.h"
 
 // The 6x16 kernel with A read in place: row i of the 6-row A panel is
 // a + 4*offs[i] bytes, read at consecutive k; B is a packed micro-panel.
@@ -67,18 +53,7 @@ TEXT ·kernelFMA6x16RowsA(SB), NOSPLIT, $0-56
 	MOVQ ldc+40(FP), DX
 	SHLQ $2, DX
 
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	ZERO_ACC
 
 	MOVQ CX, R13
 	SHRQ $2, R13
@@ -107,18 +82,7 @@ rloop1:
 
 repilogue:
 	VBROADCASTSS alpha+48(FP), Y14
-	VMULPS Y14, Y0, Y0
-	VMULPS Y14, Y1, Y1
-	VMULPS Y14, Y2, Y2
-	VMULPS Y14, Y3, Y3
-	VMULPS Y14, Y4, Y4
-	VMULPS Y14, Y5, Y5
-	VMULPS Y14, Y6, Y6
-	VMULPS Y14, Y7, Y7
-	VMULPS Y14, Y8, Y8
-	VMULPS Y14, Y9, Y9
-	VMULPS Y14, Y10, Y10
-	VMULPS Y14, Y11, Y11
+	SCALE_ACC
 
 	MOVQ DI, R10
 	MOVL beta+52(FP), R9
@@ -126,22 +90,12 @@ repilogue:
 	JZ   roverwrite
 
 	VBROADCASTSS beta+52(FP), Y15
-	OUPDATE(Y0, Y1)
-	OUPDATE(Y2, Y3)
-	OUPDATE(Y4, Y5)
-	OUPDATE(Y6, Y7)
-	OUPDATE(Y8, Y9)
-	OUPDATE(Y10, Y11)
+	UPDATE_ACC
 	VZEROUPPER
 	RET
 
 roverwrite:
-	OSTORE(Y0, Y1)
-	OSTORE(Y2, Y3)
-	OSTORE(Y4, Y5)
-	OSTORE(Y6, Y7)
-	OSTORE(Y8, Y9)
-	OSTORE(Y10, Y11)
+	STORE_ACC
 	VZEROUPPER
 	RET
 
@@ -185,18 +139,7 @@ TEXT ·kernelFMA6x16ColsA(SB), NOSPLIT, $0-56
 	MOVQ ldc+40(FP), DX
 	SHLQ $2, DX
 
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	ZERO_ACC
 
 	MOVQ CX, R8
 	SHRQ $2, R8
@@ -225,18 +168,7 @@ cloop1:
 
 cepilogue:
 	VBROADCASTSS alpha+48(FP), Y14
-	VMULPS Y14, Y0, Y0
-	VMULPS Y14, Y1, Y1
-	VMULPS Y14, Y2, Y2
-	VMULPS Y14, Y3, Y3
-	VMULPS Y14, Y4, Y4
-	VMULPS Y14, Y5, Y5
-	VMULPS Y14, Y6, Y6
-	VMULPS Y14, Y7, Y7
-	VMULPS Y14, Y8, Y8
-	VMULPS Y14, Y9, Y9
-	VMULPS Y14, Y10, Y10
-	VMULPS Y14, Y11, Y11
+	SCALE_ACC
 
 	MOVQ DI, R10
 	MOVL beta+52(FP), R9
@@ -244,21 +176,11 @@ cepilogue:
 	JZ   coverwrite
 
 	VBROADCASTSS beta+52(FP), Y15
-	OUPDATE(Y0, Y1)
-	OUPDATE(Y2, Y3)
-	OUPDATE(Y4, Y5)
-	OUPDATE(Y6, Y7)
-	OUPDATE(Y8, Y9)
-	OUPDATE(Y10, Y11)
+	UPDATE_ACC
 	VZEROUPPER
 	RET
 
 coverwrite:
-	OSTORE(Y0, Y1)
-	OSTORE(Y2, Y3)
-	OSTORE(Y4, Y5)
-	OSTORE(Y6, Y7)
-	OSTORE(Y8, Y9)
-	OSTORE(Y10, Y11)
+	STORE_ACC
 	VZEROUPPER
 	RET
