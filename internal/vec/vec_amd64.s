@@ -11,15 +11,73 @@
 	VHADDPD xhi, xhi, xhi; \
 	VADDSD xhi, xlo, xlo
 
+// HSUM_ACC reduces the two 8-lane float64 accumulators (Y0,Y1) and (Y2,Y3)
+// into X0 and X2.
+#define HSUM_ACC \
+	HSUM(Y0, Y1, X0, X1); \
+	HSUM(Y2, Y3, X2, X3)
+
+// ZERO_ACC clears the accumulators Y0..Y3.
+#define ZERO_ACC \
+	VXORPD Y0, Y0, Y0; \
+	VXORPD Y1, Y1, Y1; \
+	VXORPD Y2, Y2, Y2; \
+	VXORPD Y3, Y3, Y3
+
+// BCASTD(val, x, y) broadcasts the 32-bit constant val into y (through AX
+// and x; VEX-encoded: a legacy-SSE MOVD with dirty upper YMM state costs
+// ~100 ns).
+#define BCASTD(val, x, y) \
+	MOVL val, AX; \
+	VMOVD AX, x; \
+	VPBROADCASTD x, y
+
+// DOTDEV_ACC adds the 8 float64 gradients in (Y4, Y5) to (Y0, Y1) and
+// g*(x-mean) to (Y2, Y3), x being 8 floats at SI and mean in Y15.
+#define DOTDEV_ACC \
+	VCVTPS2PD (SI), Y6; \
+	VCVTPS2PD 16(SI), Y7; \
+	VADDPD Y4, Y0, Y0; \
+	VADDPD Y5, Y1, Y1; \
+	VSUBPD Y15, Y6, Y6; \
+	VSUBPD Y15, Y7, Y7; \
+	VMULPD Y6, Y4, Y6; \
+	VMULPD Y7, Y5, Y7; \
+	VADDPD Y6, Y2, Y2; \
+	VADDPD Y7, Y3, Y3
+
+// BNDX stores k*((g-a) - (x-mean)*bcoef) at DI for x in Y0 and g in Y1
+// (k, a, mean, bcoef in Y12..Y15).
+#define BNDX \
+	VSUBPS Y14, Y0, Y0; \
+	VMULPS Y15, Y0, Y0; \
+	VSUBPS Y13, Y1, Y1; \
+	VSUBPS Y0, Y1, Y1; \
+	VMULPS Y12, Y1, Y1; \
+	VMOVUPS Y1, (DI)
+
+// AFFINE maps Y0 to (Y0-mean)*scale + shift (mean, scale, shift in
+// Y13..Y15).
+#define AFFINE \
+	VSUBPS Y13, Y0, Y0; \
+	VMULPS Y14, Y0, Y0; \
+	VADDPS Y15, Y0, Y0
+
+// RELU(v, m1, limit, t1, t2) sets the lanes of v that are negative and not
+// NaN to +0: drop where int32(b-1) < int32(0xff800000) (m1 = -1 in every
+// lane, limit = 0xff800000), which holds exactly for 0x80000001 <= b <=
+// 0xff800000.
+#define RELU(v, m1, limit, t1, t2) \
+	VPADDD m1, v, t1; \
+	VPCMPGTD t1, limit, t2; \
+	VPANDN v, t2, v
+
 // func sumSqShiftAVX2(v *float32, n int, shift float64) (s, sq float64)
 TEXT ·sumSqShiftAVX2(SB), NOSPLIT, $0-40
 	MOVQ v+0(FP), SI
 	MOVQ n+8(FP), CX
 	VBROADCASTSD shift+16(FP), Y15
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
+	ZERO_ACC
 	SHRQ $3, CX
 sqloop:
 	VCVTPS2PD (SI), Y4
@@ -35,8 +93,7 @@ sqloop:
 	ADDQ $32, SI
 	DECQ CX
 	JNZ  sqloop
-	HSUM(Y0, Y1, X0, X1)
-	HSUM(Y2, Y3, X2, X3)
+	HSUM_ACC
 	VMOVSD X0, s+24(FP)
 	VMOVSD X2, sq+32(FP)
 	VZEROUPPER
@@ -48,30 +105,17 @@ TEXT ·sumDotDevAVX2(SB), NOSPLIT, $0-48
 	MOVQ gr+8(FP), DI
 	MOVQ n+16(FP), CX
 	VBROADCASTSD mean+24(FP), Y15
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
+	ZERO_ACC
 	SHRQ $3, CX
 ddloop:
 	VCVTPS2PD (DI), Y4
 	VCVTPS2PD 16(DI), Y5
-	VCVTPS2PD (SI), Y6
-	VCVTPS2PD 16(SI), Y7
-	VADDPD Y4, Y0, Y0
-	VADDPD Y5, Y1, Y1
-	VSUBPD Y15, Y6, Y6
-	VSUBPD Y15, Y7, Y7
-	VMULPD Y6, Y4, Y6
-	VMULPD Y7, Y5, Y7
-	VADDPD Y6, Y2, Y2
-	VADDPD Y7, Y3, Y3
+	DOTDEV_ACC
 	ADDQ $32, SI
 	ADDQ $32, DI
 	DECQ CX
 	JNZ  ddloop
-	HSUM(Y0, Y1, X0, X1)
-	HSUM(Y2, Y3, X2, X3)
+	HSUM_ACC
 	VMOVSD X0, sg+32(FP)
 	VMOVSD X2, sgx+40(FP)
 	VZEROUPPER
@@ -88,9 +132,7 @@ TEXT ·affineAVX2(SB), NOSPLIT, $0-36
 	SHRQ $3, CX
 afloop:
 	VMOVUPS (SI), Y0
-	VSUBPS Y13, Y0, Y0
-	VMULPS Y14, Y0, Y0
-	VADDPS Y15, Y0, Y0
+	AFFINE
 	VMOVUPS Y0, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
@@ -113,12 +155,7 @@ TEXT ·batchNormDxAVX2(SB), NOSPLIT, $0-48
 dxloop:
 	VMOVUPS (SI), Y0
 	VMOVUPS (DX), Y1
-	VSUBPS Y14, Y0, Y0
-	VMULPS Y15, Y0, Y0
-	VSUBPS Y13, Y1, Y1
-	VSUBPS Y0, Y1, Y1
-	VMULPS Y12, Y1, Y1
-	VMOVUPS Y1, (DI)
+	BNDX
 	ADDQ $32, SI
 	ADDQ $32, DX
 	ADDQ $32, DI
@@ -221,8 +258,7 @@ TEXT ·transpose8x8MaskAVX2(SB), NOSPLIT, $0-40
 	VZEROUPPER
 	RET
 
-// ReLU on the float bits b: drop (set to +0) when int32(b-1) < int32(0xff800000),
-// which holds exactly for 0x80000001 <= b <= 0xff800000 (negative, not NaN).
+// ReLU on the float bits (see RELU).
 // func reluAVX2(dst, src *float32, n int)
 TEXT ·reluAVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
@@ -230,14 +266,10 @@ TEXT ·reluAVX2(SB), NOSPLIT, $0-24
 	MOVQ n+16(FP), CX
 	SHRQ $3, CX
 	VPCMPEQD Y15, Y15, Y15          // all ones = -1
-	MOVL $0xff800000, AX
-	VMOVD AX, X14
-	VPBROADCASTD X14, Y14           // limit
+	BCASTD($0xff800000, X14, Y14) // limit
 rluloop:
 	VMOVDQU (SI), Y0
-	VPADDD Y15, Y0, Y1              // b - 1
-	VPCMPGTD Y1, Y14, Y2            // limit > b-1: drop
-	VPANDN Y0, Y2, Y0               // b &^ drop
+	RELU(Y0, Y15, Y14, Y1, Y2)
 	VMOVDQU Y0, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
@@ -255,12 +287,8 @@ TEXT ·reluBackwardAVX2(SB), NOSPLIT, $0-32
 	MOVQ dy+16(FP), DX
 	MOVQ n+24(FP), CX
 	SHRQ $3, CX
-	MOVL $0x7fffffff, AX
-	VMOVD AX, X15
-	VPBROADCASTD X15, Y15
-	MOVL $0xff800000, AX
-	VMOVD AX, X14
-	VPBROADCASTD X14, Y14
+	BCASTD($0x7fffffff, X15, Y15)
+	BCASTD($0xff800000, X14, Y14)
 rlbloop:
 	VMOVDQU (SI), Y0
 	VPADDD Y15, Y0, Y0
@@ -335,18 +363,12 @@ TEXT ·affineReLUAVX2(SB), NOSPLIT, $0-36
 	VBROADCASTSS scale+28(FP), Y14
 	VBROADCASTSS shift+32(FP), Y15
 	VPCMPEQD Y12, Y12, Y12          // -1
-	MOVL $0xff800000, AX
-	VMOVD AX, X11
-	VPBROADCASTD X11, Y11           // ReLU limit
+	BCASTD($0xff800000, X11, Y11) // ReLU limit
 	SHRQ $3, CX
 arloop:
 	VMOVUPS (SI), Y0
-	VSUBPS Y13, Y0, Y0
-	VMULPS Y14, Y0, Y0
-	VADDPS Y15, Y0, Y0
-	VPADDD Y12, Y0, Y1
-	VPCMPGTD Y1, Y11, Y2
-	VPANDN Y0, Y2, Y0
+	AFFINE
+	RELU(Y0, Y12, Y11, Y1, Y2)
 	VMOVUPS Y0, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
@@ -370,39 +392,22 @@ TEXT ·sumDotDevMaskedAVX2(SB), NOSPLIT, $0-56
 	MOVQ y+16(FP), BX
 	MOVQ n+24(FP), CX
 	VBROADCASTSD mean+32(FP), Y15
-	MOVL $0x7fffffff, AX
-	VMOVD AX, X10
-	VPBROADCASTD X10, Y10
-	MOVL $0xff800000, AX
-	VMOVD AX, X11
-	VPBROADCASTD X11, Y11
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
+	BCASTD($0x7fffffff, X10, Y10)
+	BCASTD($0xff800000, X11, Y11)
+	ZERO_ACC
 	SHRQ $3, CX
 dmloop:
 	MASKG((DI), (BX), Y8)
 	VCVTPS2PD X8, Y4
 	VEXTRACTF128 $1, Y8, X5
 	VCVTPS2PD X5, Y5
-	VCVTPS2PD (SI), Y6
-	VCVTPS2PD 16(SI), Y7
-	VADDPD Y4, Y0, Y0
-	VADDPD Y5, Y1, Y1
-	VSUBPD Y15, Y6, Y6
-	VSUBPD Y15, Y7, Y7
-	VMULPD Y6, Y4, Y6
-	VMULPD Y7, Y5, Y7
-	VADDPD Y6, Y2, Y2
-	VADDPD Y7, Y3, Y3
+	DOTDEV_ACC
 	ADDQ $32, SI
 	ADDQ $32, DI
 	ADDQ $32, BX
 	DECQ CX
 	JNZ  dmloop
-	HSUM(Y0, Y1, X0, X1)
-	HSUM(Y2, Y3, X2, X3)
+	HSUM_ACC
 	VMOVSD X0, sg+40(FP)
 	VMOVSD X2, sgx+48(FP)
 	VZEROUPPER
@@ -419,22 +424,13 @@ TEXT ·batchNormDxMaskedAVX2(SB), NOSPLIT, $0-56
 	VBROADCASTSS a+44(FP), Y13
 	VBROADCASTSS mean+48(FP), Y14
 	VBROADCASTSS bcoef+52(FP), Y15
-	MOVL $0x7fffffff, AX
-	VMOVD AX, X10
-	VPBROADCASTD X10, Y10
-	MOVL $0xff800000, AX
-	VMOVD AX, X11
-	VPBROADCASTD X11, Y11
+	BCASTD($0x7fffffff, X10, Y10)
+	BCASTD($0xff800000, X11, Y11)
 	SHRQ $3, CX
 dxmloop:
 	VMOVUPS (SI), Y0
 	MASKG((DX), (BX), Y1)
-	VSUBPS Y14, Y0, Y0
-	VMULPS Y15, Y0, Y0
-	VSUBPS Y13, Y1, Y1
-	VSUBPS Y0, Y1, Y1
-	VMULPS Y12, Y1, Y1
-	VMOVUPS Y1, (DI)
+	BNDX
 	ADDQ $32, SI
 	ADDQ $32, DX
 	ADDQ $32, BX
