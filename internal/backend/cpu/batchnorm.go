@@ -3,10 +3,10 @@ package cpu
 import (
 	"fmt"
 	"math"
-	"simclr/internal/vec"
 
 	"simclr/internal/backend"
 	"simclr/internal/tensor"
+	"simclr/internal/vec"
 )
 
 // bnGeom describes x as N x C x S with S = H*W (1 for [N,C] input).
@@ -35,19 +35,8 @@ func checkChannelVectors(op string, c int, names []string, ts ...*Tensor) error 
 	return nil
 }
 
-// forChannels runs fn(c) for every channel, channels split over goroutines;
-// each channel is handled entirely by one goroutine in a fixed order, so the
-// per-channel sums do not depend on GOMAXPROCS.
-func forChannels(g bnGeom, fn func(c int)) {
-	parallelFor(g.c, grainFor(g.m(), 1<<15), func(lo, hi int) {
-		for c := lo; c < hi; c++ {
-			fn(c)
-		}
-	})
-}
-
-// bnChannelBlocks is the number of fixed channel blocks the training-mode
-// batch norm is cut into.
+// bnChannelBlocks is the number of fixed channel blocks batch norm is cut
+// into.
 const bnChannelBlocks = 8
 
 // forChannelBlocks runs fn(c0, c1) for fixed blocks of channels, spread
@@ -108,41 +97,41 @@ func (b *Backend) bnForwardTrain(op string, relu bool, x, gamma, beta, y, saveMe
 	if relu {
 		affine = vec.AffineReLU
 	}
+	// Per-channel values; each channel block writes only its own entries.
+	pivot := make([]float64, g.c)
+	sum := make([]float64, g.c)
+	sq := make([]float64, g.c)
+	mean32 := make([]float32, g.c)
+	scale := make([]float32, g.c)
 	forChannelBlocks(g, func(c0, c1 int) {
-		nc := c1 - c0
 		// One pass over the channels, each shifted by its first value.
-		pivot := make([]float64, nc)
-		sum := make([]float64, nc)
-		sq := make([]float64, nc)
 		for c := c0; c < c1; c++ {
-			pivot[c-c0] = float64(xs[c*g.s])
+			pivot[c] = float64(xs[c*g.s])
 		}
 		for n := 0; n < g.n; n++ {
 			for c := c0; c < c1; c++ {
 				off := (n*g.c + c) * g.s
-				a, b := vec.SumSqShift(xs[off:off+g.s], pivot[c-c0])
-				sum[c-c0] += a
-				sq[c-c0] += b
+				a, b := vec.SumSqShift(xs[off:off+g.s], pivot[c])
+				sum[c] += a
+				sq[c] += b
 			}
 		}
-		mean32 := make([]float32, nc)
-		scale := make([]float32, nc)
 		for c := c0; c < c1; c++ {
-			dmean := sum[c-c0] / float64(m)
-			mean := pivot[c-c0] + dmean
-			variance := max(sq[c-c0]/float64(m)-dmean*dmean, 0)
+			dmean := sum[c] / float64(m)
+			mean := pivot[c] + dmean
+			variance := max(sq[c]/float64(m)-dmean*dmean, 0)
 			invStd := 1 / math.Sqrt(variance+float64(eps))
 			sm[c] = float32(mean)
 			si[c] = float32(invStd)
 			rm[c] = float32((1-mom)*float64(rm[c]) + mom*mean)
 			rv[c] = float32((1-mom)*float64(rv[c]) + mom*variance*unbias)
-			mean32[c-c0] = float32(mean)
-			scale[c-c0] = float32(float64(gs[c]) * invStd)
+			mean32[c] = float32(mean)
+			scale[c] = float32(float64(gs[c]) * invStd)
 		}
 		for n := 0; n < g.n; n++ {
 			for c := c0; c < c1; c++ {
 				off := (n*g.c + c) * g.s
-				affine(ys[off:off+g.s], xs[off:off+g.s], mean32[c-c0], scale[c-c0], bs[c])
+				affine(ys[off:off+g.s], xs[off:off+g.s], mean32[c], scale[c], bs[c])
 			}
 		}
 	})
@@ -173,12 +162,16 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 	}
 	xs, ys := x.Host, y.Host
 	gs, bs, rm, rv := gamma.Host, beta.Host, runMean.Host, runVar.Host
-	forChannels(g, func(c int) {
-		scale := float32(float64(gs[c]) / math.Sqrt(float64(rv[c])+float64(eps)))
-		mean, shift := rm[c], bs[c]
+	scale := make([]float32, g.c)
+	for c := range scale {
+		scale[c] = float32(float64(gs[c]) / math.Sqrt(float64(rv[c])+float64(eps)))
+	}
+	forChannelBlocks(g, func(c0, c1 int) {
 		for n := 0; n < g.n; n++ {
-			off := (n*g.c + c) * g.s
-			vec.Affine(ys[off:off+g.s], xs[off:off+g.s], mean, scale, shift)
+			for c := c0; c < c1; c++ {
+				off := (n*g.c + c) * g.s
+				vec.Affine(ys[off:off+g.s], xs[off:off+g.s], rm[c], scale[c], bs[c])
+			}
 		}
 	})
 	return nil
@@ -232,46 +225,45 @@ func (b *Backend) bnBackward(op string, dy, y, x, gamma, saveMean, saveInvStd, d
 	m := float64(g.m())
 	xs, dys, dxs := x.Host, dy.Host, dx.Host
 	gs, sm, si, dgs, dbs := gamma.Host, saveMean.Host, saveInvStd.Host, dgamma.Host, dbeta.Host
+	// Per-channel values; each channel block writes only its own entries.
+	sdy := make([]float64, g.c)
+	sdyx := make([]float64, g.c)
+	k := make([]float32, g.c)
+	a := make([]float32, g.c)
+	bcoef := make([]float32, g.c)
 	forChannelBlocks(g, func(c0, c1 int) {
-		nc := c1 - c0
-		sdy := make([]float64, nc)
-		sdyx := make([]float64, nc)
 		for n := 0; n < g.n; n++ {
 			for c := c0; c < c1; c++ {
 				off := (n*g.c + c) * g.s
 				mean := float64(sm[c])
-				var a, d float64
+				var s, d float64
 				if ys != nil {
-					a, d = vec.SumDotDevMasked(xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], mean)
+					s, d = vec.SumDotDevMasked(xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], mean)
 				} else {
-					a, d = vec.SumDotDev(xs[off:off+g.s], dys[off:off+g.s], mean)
+					s, d = vec.SumDotDev(xs[off:off+g.s], dys[off:off+g.s], mean)
 				}
-				sdy[c-c0] += a
-				sdyx[c-c0] += d
+				sdy[c] += s
+				sdyx[c] += d
 			}
 		}
 		// dx = k*(dy - a - (x-mean)*bcoef) with k = gamma*invstd,
 		// a = dbeta/M, bcoef = dgamma*invstd/M.
-		k := make([]float32, nc)
-		a := make([]float32, nc)
-		bcoef := make([]float32, nc)
 		for c := c0; c < c1; c++ {
 			inv := float64(si[c])
-			dgamma := sdyx[c-c0] * inv
+			dgamma := sdyx[c] * inv
 			dgs[c] = float32(dgamma)
-			dbs[c] = float32(sdy[c-c0])
-			k[c-c0] = float32(float64(gs[c]) * inv)
-			a[c-c0] = float32(sdy[c-c0] / m)
-			bcoef[c-c0] = float32(dgamma * inv / m)
+			dbs[c] = float32(sdy[c])
+			k[c] = float32(float64(gs[c]) * inv)
+			a[c] = float32(sdy[c] / m)
+			bcoef[c] = float32(dgamma * inv / m)
 		}
 		for n := 0; n < g.n; n++ {
 			for c := c0; c < c1; c++ {
 				off := (n*g.c + c) * g.s
-				i := c - c0
 				if ys != nil {
-					vec.BatchNormDxMasked(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], k[i], a[i], sm[c], bcoef[i])
+					vec.BatchNormDxMasked(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], k[c], a[c], sm[c], bcoef[c])
 				} else {
-					vec.BatchNormDx(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], k[i], a[i], sm[c], bcoef[i])
+					vec.BatchNormDx(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], k[c], a[c], sm[c], bcoef[c])
 				}
 			}
 		}
