@@ -37,6 +37,26 @@ func newConvGeom(op string, img, wt *Tensor, imgName, wName string, p backend.Co
 	return g, nil
 }
 
+// convOperands checks the operands of one convolution op: the image-side
+// tensor img (x or dx) and the weight-side tensor wt (w or dw) must be 4-D
+// and fit together, and out (y or dy) must have the output shape.
+func convOperands(op string, img, wt, out *Tensor, imgName, wName, outName string, p backend.ConvParams) (convGeom, error) {
+	if err := checkRank(op, imgName, img, 4, "[N,Cin,H,W]"); err != nil {
+		return convGeom{}, err
+	}
+	if err := checkRank(op, wName, wt, 4, "[Cout,Cin,K,K]"); err != nil {
+		return convGeom{}, err
+	}
+	g, err := newConvGeom(op, img, wt, imgName, wName, p)
+	if err != nil {
+		return convGeom{}, err
+	}
+	if err := checkShape(op, outName, out, g.outShape()); err != nil {
+		return convGeom{}, err
+	}
+	return g, nil
+}
+
 // outShape is the shape of y / dy.
 func (g *convGeom) outShape() tensor.Shape { return tensor.Shape{g.n, g.cout, g.ho, g.wo} }
 
@@ -279,37 +299,31 @@ func (b *Backend) packWeights(trans bool, m, k int, ws []float32) (pw *gemm.Pack
 }
 
 // Conv2DForward computes y = conv(x, w): x [N,Cin,H,W], w [Cout,Cin,K,K],
-// y [N,Cout,Ho,Wo]. Groups of images (one image for large outputs) are
-// processed in parallel, each as im2col + one Sgemm.
+// y [N,Cout,Ho,Wo]. Images are processed in parallel, on the shifted
+// layout (conv_shifted.go: the gemm reads the padded image in place) where
+// it applies, else in groups (one image for large outputs) as im2col + one
+// gemm.
 func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 	const op = "conv2d forward"
-	if err := checkRank(op, "x", x, 4, "[N,Cin,H,W]"); err != nil {
-		return err
-	}
-	if err := checkRank(op, "w", w, 4, "[Cout,Cin,K,K]"); err != nil {
-		return err
-	}
-	g, err := newConvGeom(op, x, w, "x", "w", p)
+	g, err := convOperands(op, x, w, y, "x", "w", "y", p)
 	if err != nil {
-		return err
-	}
-	if err := checkShape(op, "y", y, g.outShape()); err != nil {
 		return err
 	}
 	b.convForward(&g, x.Host, w.Host, y.Host)
 	return nil
 }
 
-// convForward computes ys = conv(xs, ws) for the geometry g: ws is packed
-// once, then per group of images im2col + one gemm product.
+// convForward computes ys = conv(xs, ws) for the geometry g: on the
+// shifted layout when it applies, else ws is packed once, then per group of
+// images im2col + one gemm product.
 func (b *Backend) convForward(gp *convGeom, xs, ws, ys []float32) {
 	g := *gp
-	group := g.groupSize()
-	outLen := g.cout * g.colLen
 	if s, ok := g.shifted(b.convPath); ok {
 		b.convForwardShifted(&g, s, ws, xs, ys)
 		return
 	}
+	group := g.groupSize()
+	outLen := g.cout * g.colLen
 	pw, release := b.packWeights(false, g.cout, g.colRows, ws)
 	defer release()
 	groups := (g.n + group - 1) / group
@@ -348,17 +362,8 @@ func (b *Backend) convForward(gp *convGeom, xs, ws, ys []float32) {
 // dcol = w^T dy followed by col2im.
 func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) error {
 	const op = "conv2d backward data"
-	if err := checkRank(op, "dx", dx, 4, "[N,Cin,H,W]"); err != nil {
-		return err
-	}
-	if err := checkRank(op, "w", w, 4, "[Cout,Cin,K,K]"); err != nil {
-		return err
-	}
-	g, err := newConvGeom(op, dx, w, "dx", "w", p)
+	g, err := convOperands(op, dx, w, dy, "dx", "w", "dy", p)
 	if err != nil {
-		return err
-	}
-	if err := checkShape(op, "dy", dy, g.outShape()); err != nil {
 		return err
 	}
 	if g.stride == 1 && g.wo == g.w && g.k > 1 {
@@ -422,24 +427,17 @@ func (b *Backend) convBackwardDataSameWidth(g *convGeom, dys, ws, dxs []float32)
 	b.convForward(&t, dys, wt[:g.cin*g.cout*kk], dxs)
 }
 
-// Conv2DBackwardFilter computes dw = sum_n dy[n] col(x[n])^T. The batch is
+// Conv2DBackwardFilter computes dw = sum_n dy[n] col(x[n])^T (col read in
+// place from the padded image on the shifted layout, else built by im2col).
+// The batch is
 // cut into at most maxFilterPartials fixed chunks (their size depends only
 // on N); each chunk accumulates its images in order into its own partial,
 // and the partials are added in chunk order, so dw does not depend on
 // GOMAXPROCS.
 func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) error {
 	const op = "conv2d backward filter"
-	if err := checkRank(op, "x", x, 4, "[N,Cin,H,W]"); err != nil {
-		return err
-	}
-	if err := checkRank(op, "dw", dw, 4, "[Cout,Cin,K,K]"); err != nil {
-		return err
-	}
-	g, err := newConvGeom(op, x, dw, "x", "dw", p)
+	g, err := convOperands(op, x, dw, dy, "x", "dw", "dy", p)
 	if err != nil {
-		return err
-	}
-	if err := checkShape(op, "dy", dy, g.outShape()); err != nil {
 		return err
 	}
 	if g.n == 0 {
@@ -448,7 +446,6 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	}
 	per := (g.n + maxFilterPartials - 1) / maxFilterPartials
 	chunks := (g.n + per - 1) / per
-	group := min(g.groupSize(), per)
 	wLen := len(dw.Host)
 	partials := make([][]float32, chunks)
 	partials[0] = dw.Host
@@ -464,7 +461,7 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 			}
 		})
 	} else {
-		b.filterChunksIm2col(&g, xs, dys, per, group, chunks, inner, partials)
+		b.filterChunksIm2col(&g, xs, dys, per, chunks, inner, partials)
 	}
 	if chunks > 1 {
 		out := dw.Host
@@ -487,8 +484,9 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 
 // filterChunksIm2col computes each chunk's partial weight gradient with
 // im2col + gemm over groups of images.
-func (b *Backend) filterChunksIm2col(gp *convGeom, xs, dys []float32, per, group, chunks, inner int, partials [][]float32) {
+func (b *Backend) filterChunksIm2col(gp *convGeom, xs, dys []float32, per, chunks, inner int, partials [][]float32) {
 	g := *gp
+	group := min(g.groupSize(), per)
 	parallelFor(chunks, 1, func(c0, c1 int) {
 		s := b.getConvScratch(&g, group)
 		defer b.putConvScratch(s)
