@@ -1,6 +1,8 @@
-// Package vec holds the streaming loops of batch normalisation (float64
-// sums over float32 data, and per-element affine maps) with AVX2 assembly
-// on amd64 and portable Go elsewhere.
+// Package vec holds the CPU backend's streaming loops, with AVX2 assembly
+// on amd64 and portable Go elsewhere: batch normalisation (float64 sums over
+// float32 data, per-element affine maps, the input gradient, each also with
+// the following ReLU fused in), ReLU, add, strided row copies and an 8x8
+// block transpose.
 //
 // Both implementations give bit-identical results: the sums use eight
 // float64 accumulators (element i goes to accumulator i mod 8, as the two
