@@ -1,6 +1,6 @@
 // all.cu - the single translation unit nvcc compiles into
 // kernels/build/simclr.fatbin (nvcc -fatbin takes one input file) and that
-// the CPU emulator (internal/cuda/emu_kernels.cc) compiles with g++.
+// the CPU emulator (internal/backend/cuda/emu_kernels.cc) compiles with g++.
 // Each included file holds one op family; see its header comment.
 #include "elementwise.cu"
 #include "reduce.cu"
@@ -8,7 +8,7 @@
 #include "linear.cu"
 #include "similarity.cu"
 #include "batchnorm.cu"
-#include "pool.cu"
-#include "norm.cu"
+#include "pooling.cu"
+#include "l2norm.cu"
 #include "loss.cu"
 #include "optim.cu"

@@ -9,7 +9,7 @@
 // *tensor.ShapeError naming the op and both shapes.
 //
 // Implementations: internal/backend/cpu (the pure-Go reference) and
-// internal/cuda (hand-written kernels, build tag cuda or cudaemu).
+// internal/backend/cuda (hand-written kernels, build tag cuda or cudaemu).
 package backend
 
 import "simclr/internal/tensor"

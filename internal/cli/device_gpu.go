@@ -4,7 +4,7 @@ package cli
 
 import (
 	"simclr/internal/backend"
-	"simclr/internal/cuda"
+	"simclr/internal/backend/cuda"
 )
 
 // gpuBuild reports whether this binary has a GPU backend.

@@ -19,7 +19,7 @@ cd "$here"
 } 2>&1 | tee "$out/device.txt"
 
 echo "## parity suite (-tags cuda)" | tee "$out/parity.txt"
-(cd internal/cuda && timeout 300 ../../bin/cuda-parity.test -test.count=1 -test.v 2>&1) | tail -60 | tee -a "$out/parity.txt"
+(cd internal/backend/cuda && timeout 300 ../../../bin/cuda-parity.test -test.count=1 -test.v 2>&1) | tail -60 | tee -a "$out/parity.txt"
 
 bench=(./bin/simclr-cuda bench --device cuda --set data.format=synthetic --set model.arch=resnet18
   --set model.stem=cifar --set model.width=64 --set data.image_size=32 --set train.batch_size=512

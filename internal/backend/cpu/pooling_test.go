@@ -139,34 +139,6 @@ func TestGlobalAvgPool(t *testing.T) {
 	checkGrad(t, loss, [][]float32{x.Host}, [][]float32{dx.Host}, 1e-2, 1e-3, 1e-4)
 }
 
-func TestReLU(t *testing.T) {
-	b := New()
-	x := randT(t, b, 9, 1, 2, 3, 4, 5)
-	awayFromZero(x.Host, 0.05)
-	y := newT(t, b, nil, 2, 3, 4, 5)
-	must(t, b.ReLUForward(x, y))
-	want := make([]float64, x.Numel())
-	for i, v := range x.Host {
-		want[i] = math.Max(float64(v), 0)
-	}
-	closeTo(t, "y", y.Host, want, 0, 0)
-	r := newT(t, b, gradcheck.RandomVector(x.Numel(), 10), 2, 3, 4, 5)
-	dx := newT(t, b, nil, 2, 3, 4, 5)
-	must(t, b.ReLUBackward(y, r, dx))
-	loss := func() float64 {
-		must(t, b.ReLUForward(x, y))
-		return gradcheck.Dot64(r.Host, y.Host)
-	}
-	checkGrad(t, loss, [][]float32{x.Host}, [][]float32{dx.Host}, 1e-2, 1e-3, 1e-4)
-
-	// In place: y aliases x, dx aliases dy.
-	must(t, b.ReLUForward(x, x))
-	closeTo(t, "in-place y", x.Host, want, 0, 0)
-	g := newT(t, b, r.Host, 2, 3, 4, 5)
-	must(t, b.ReLUBackward(x, g, g))
-	closeTo(t, "in-place dx", g.Host, f64(dx.Host), 0, 0)
-}
-
 func f64(v []float32) []float64 {
 	out := make([]float64, len(v))
 	for i, x := range v {

@@ -13,7 +13,7 @@ import (
 	// probe must come first: its C constructor checks for a CUDA device
 	// before gorgonia.org/cu's init would exit the process without a
 	// useful message.
-	_ "simclr/internal/cuda/probe"
+	_ "simclr/internal/backend/cuda/driverprobe"
 
 	"gorgonia.org/cu"
 )

@@ -21,17 +21,6 @@ const (
 	maxElements  = 1<<31 - 1<<26
 )
 
-// kernelNames lists every kernel the backend launches; New checks that the
-// loaded image has all of them.
-var kernelNames = []string{
-	"add_f32", "fill_f32", "relu_fwd", "relu_bwd", "sumsq_partial", "dot_partial",
-	"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter", "splitk_reduce",
-	"linear_fwd", "linear_bwd_data", "linear_bwd_weight", "linear_bwd_bias",
-	"similarity_fwd", "similarity_bwd", "bn_fwd_train", "bn_fwd_eval", "bn_bwd",
-	"maxpool_fwd", "maxpool_bwd", "gap_fwd", "gap_bwd", "l2norm_fwd", "l2norm_bwd",
-	"ntxent_rows", "softmax_ce_rows", "momentum_step", "adamw_step",
-}
-
 // args packs kernel arguments as 8-byte slots, the layout both drivers pass
 // to the kernel: pointers and ints as 64-bit integers (an int parameter
 // reads the low 4 bytes), float32 in the low 32 bits.

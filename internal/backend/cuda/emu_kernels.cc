@@ -16,7 +16,7 @@
 #include <mutex>
 #include <utility>
 
-#include "../../kernels/all.cu"
+#include "../../../kernels/all.cu"
 #include "emu.h"
 #include "kernels_hash.h"
 
@@ -68,18 +68,12 @@ struct Entry {
   int nargs;
 };
 
-#define K(name) {#name, &thunk_of<&name>, arity(&name)}
+// The registry is the one kernel list, kernels/kernel_names.h.
+#define SIMCLR_KERNEL(name) {#name, &thunk_of<&name>, arity(&name)},
 const Entry kKernels[] = {
-    K(add_f32),          K(fill_f32),          K(relu_fwd),          K(relu_bwd),
-    K(sumsq_partial),    K(dot_partial),       K(conv2d_fwd),        K(conv2d_bwd_data),
-    K(conv2d_bwd_filter), K(splitk_reduce),    K(linear_fwd),        K(linear_bwd_data),
-    K(linear_bwd_weight), K(linear_bwd_bias),  K(similarity_fwd),    K(similarity_bwd),
-    K(bn_fwd_train),     K(bn_fwd_eval),       K(bn_bwd),            K(maxpool_fwd),
-    K(maxpool_bwd),      K(gap_fwd),           K(gap_bwd),           K(l2norm_fwd),
-    K(l2norm_bwd),       K(ntxent_rows),       K(softmax_ce_rows),   K(momentum_step),
-    K(adamw_step),
+#include "../../../kernels/kernel_names.h"
 };
-#undef K
+#undef SIMCLR_KERNEL
 const int kNumKernels = (int)(sizeof(kKernels) / sizeof(kKernels[0]));
 
 // Stack per emulated CUDA thread; kernels keep small register tiles only.

@@ -1,4 +1,4 @@
-// pool.cu - max pooling and global average pooling over NCHW planes.
+// pooling.cu - max pooling and global average pooling over NCHW planes.
 //
 //   maxpool_fwd: y[pl,oh,ow] = max of the KxK window of plane pl (padding is
 //     -inf; the first maximum in row-major window order wins; NaN counts as

@@ -19,8 +19,8 @@ import (
 // directory, so without a new hash the emulator would run stale kernels.
 func TestKernelHashCurrent(t *testing.T) {
 	var names []string
-	for _, pat := range []string{"*.cu", "*.cuh"} {
-		m, err := filepath.Glob(filepath.Join("..", "..", "kernels", pat))
+	for _, pat := range []string{"*.cu", "*.cuh", "*.h"} {
+		m, err := filepath.Glob(filepath.Join("..", "..", "..", "kernels", pat))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,6 @@
 //go:build cuda
 
-// Package probe checks for a usable CUDA driver and device before
+// Package driverprobe checks for a usable CUDA driver and device before
 // gorgonia.org/cu's package init runs: that init calls cuInit and, when it
 // fails, prints a bare driver error and exits. Go initialises packages in
 // import-path order ("gorgonia.org/..." before "simclr/..."), so a Go init
@@ -12,7 +12,7 @@
 //
 // and exits with status 3. Setting SIMCLR_SKIP_CUDA_PROBE=1 skips the
 // check (gorgonia's own failure then applies).
-package probe
+package driverprobe
 
 /*
 #cgo LDFLAGS: -ldl

@@ -39,3 +39,31 @@ func dot64(a, b []float32) float64 {
 	}
 	return (s0 + s1) + (s2 + s3)
 }
+
+// SumSquares returns the sum of squares of t's elements, accumulated in
+// float64 over fixed chunks added in order.
+func (b *Backend) SumSquares(t *Tensor) (float64, error) {
+	if err := checkHost("sum squares", "t", t); err != nil {
+		return 0, err
+	}
+	xs := t.Host
+	return parallelSum(len(xs), func(lo, hi int) float64 {
+		return dot64(xs[lo:hi], xs[lo:hi])
+	}), nil
+}
+
+// Dot returns sum a[i]*b[i] accumulated in float64 over fixed chunks added
+// in order; a and b must have the same shape.
+func (b *Backend) Dot(a, c *Tensor) (float64, error) {
+	const op = "dot"
+	if err := checkHost(op, "a", a); err != nil {
+		return 0, err
+	}
+	if err := checkShape(op, "b", c, a.Shape); err != nil {
+		return 0, err
+	}
+	xs, ys := a.Host, c.Host
+	return parallelSum(len(xs), func(lo, hi int) float64 {
+		return dot64(xs[lo:hi], ys[lo:hi])
+	}), nil
+}

@@ -1,4 +1,4 @@
-// norm.cu - row-wise L2 normalisation of x [N,D] (F.normalize, eps 1e-12).
+// l2norm.cu - row-wise L2 normalisation of x [N,D] (F.normalize, eps 1e-12).
 //
 //   l2norm_fwd: norms[r] = ||x[r]|| (float64 sum of squares),
 //               y[r] = x[r] / float(max(norm, 1e-12)).

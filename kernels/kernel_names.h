@@ -1,0 +1,51 @@
+// kernel_names.h - the one list of the project's CUDA kernels, grouped by
+// the file (op family) that defines them. Everything else is derived from
+// it:
+//   * the emulator's registry (internal/backend/cuda/emu_kernels.cc
+//     includes this file with SIMCLR_KERNEL defined);
+//   * the Go list the backend checks a loaded fatbin against
+//     (internal/backend/cuda/kernel_names_gen.go, written by
+//     `go generate ./internal/backend/cuda`);
+//   * TestKernelListMatchesSources fails when a __global__ function in
+//     kernels/*.cu is missing here, or a name here has no definition.
+// Add a kernel: define it in its family's .cu file, add one line here, run
+// `go generate ./internal/backend/cuda`.
+// elementwise.cu
+SIMCLR_KERNEL(add_f32)
+SIMCLR_KERNEL(fill_f32)
+SIMCLR_KERNEL(relu_fwd)
+SIMCLR_KERNEL(relu_bwd)
+// reduce.cu
+SIMCLR_KERNEL(sumsq_partial)
+SIMCLR_KERNEL(dot_partial)
+// conv.cu
+SIMCLR_KERNEL(conv2d_fwd)
+SIMCLR_KERNEL(conv2d_bwd_data)
+SIMCLR_KERNEL(conv2d_bwd_filter)
+SIMCLR_KERNEL(splitk_reduce)
+// linear.cu
+SIMCLR_KERNEL(linear_fwd)
+SIMCLR_KERNEL(linear_bwd_data)
+SIMCLR_KERNEL(linear_bwd_weight)
+SIMCLR_KERNEL(linear_bwd_bias)
+// similarity.cu
+SIMCLR_KERNEL(similarity_fwd)
+SIMCLR_KERNEL(similarity_bwd)
+// batchnorm.cu
+SIMCLR_KERNEL(bn_fwd_train)
+SIMCLR_KERNEL(bn_fwd_eval)
+SIMCLR_KERNEL(bn_bwd)
+// pooling.cu
+SIMCLR_KERNEL(maxpool_fwd)
+SIMCLR_KERNEL(maxpool_bwd)
+SIMCLR_KERNEL(gap_fwd)
+SIMCLR_KERNEL(gap_bwd)
+// l2norm.cu
+SIMCLR_KERNEL(l2norm_fwd)
+SIMCLR_KERNEL(l2norm_bwd)
+// loss.cu
+SIMCLR_KERNEL(ntxent_rows)
+SIMCLR_KERNEL(softmax_ce_rows)
+// optim.cu
+SIMCLR_KERNEL(momentum_step)
+SIMCLR_KERNEL(adamw_step)
