@@ -11,7 +11,6 @@ import (
 	"simclr/internal/data"
 	"simclr/internal/model"
 	"simclr/internal/optim"
-	"simclr/internal/train"
 )
 
 func (a *app) newBenchCommand() *cobra.Command {
@@ -62,9 +61,9 @@ The channel count is the configured data set's (opened only to ask), unless
 			if err := checkKernelTimes(b, kernelTimes); err != nil {
 				return err
 			}
-			mc := train.ModelConfig(cfg, channels)
+			mc := cfg.ModelConfig(channels)
 			res, err := bench.Run(b, mc, cfg.Data.ImageSize, float32(cfg.Loss.Temperature),
-				func(params []*model.Param) (optim.Optimizer, error) { return train.NewOptimizer(b, cfg, params) },
+				func(params []*model.Param) (optim.Optimizer, error) { return cfg.NewOptimizer(b, params) },
 				bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes})
 			if err != nil {
 				return err

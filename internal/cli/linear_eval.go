@@ -76,7 +76,7 @@ the loaders and prints them with the resolved configuration.`,
 			var enc *model.ResNet
 			var meta model.EncoderMeta
 			if randomInit {
-				mc := train.ModelConfig(s.Config, channels)
+				mc := s.Config.ModelConfig(channels)
 				if enc, err = model.NewResNet(b, mc, s.Config.Seed); err != nil {
 					return err
 				}

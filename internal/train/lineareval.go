@@ -102,20 +102,13 @@ func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := probe.LinearOptions{
-		Classes: len(classes), Epochs: cfg.Eval.ProbeEpochs, BatchSize: cfg.Eval.ProbeBatchSize,
-		LR: float32(cfg.Eval.ProbeLR), WeightDecay: float32(cfg.Eval.ProbeWeightDecay), Momentum: 0.9,
-		Optimizer: cfg.Eval.ProbeOptim, Seed: cfg.Seed, Schedule: "cosine",
-	}
+	opts := cfg.ProbeOptions(len(classes))
 	fmt.Fprintf(log, "training a linear probe: %d features, %d classes, %d epochs\n", e.Dim(), len(classes), opts.Epochs)
 	var res *probe.Result
 	if cfg.Eval.ProbeAugment {
 		// The paper's probe: a random resized crop and a flip of every
 		// training image, new each epoch; features are extracted anew.
-		crop := augment.Config{Size: j.Meta.ImageSize, Channels: j.Train.Channels(), CropScale: [2]float64{0.08, 1},
-			CropRatio: [2]float64{3.0 / 4, 4.0 / 3}, FlipP: 0.5, BlurSigma: [2]float64{0.1, 2}, BlurKernelFrac: 0.1,
-			SolarizeThreshold: 0.5, Mean: j.Meta.Mean, Std: j.Meta.Std}
-		pipe, err := augment.New(crop)
+		pipe, err := augment.New(cfg.ProbeAugmentConfig(j.Meta.ImageSize, j.Train.Channels(), j.Meta.Mean, j.Meta.Std))
 		if err != nil {
 			return nil, fmt.Errorf("probe augmentation: %w", err)
 		}

@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"simclr/internal/augment"
@@ -18,7 +17,6 @@ import (
 	"simclr/internal/model"
 	"simclr/internal/optim"
 	"simclr/internal/runlog"
-	"simclr/internal/safetensors"
 	"simclr/internal/tensor"
 )
 
@@ -29,7 +27,6 @@ const (
 	MetricsFile    = "metrics.csv"
 	LossPlotFile   = "loss.png"
 	ConfigFile     = "config.yaml"
-	checkpointKind = "simclr-checkpoint-v1"
 )
 
 // ErrInterrupted is returned when pretraining stopped early on a signal (or
@@ -61,34 +58,6 @@ type PretrainResult struct {
 	Seconds   float64
 	Encoder   string
 	Dir       string
-}
-
-// ModelConfig turns the configuration into the model's.
-func ModelConfig(c *config.Config, channels int) model.Config {
-	return model.Config{
-		Arch:       c.Model.Arch,
-		Stem:       c.Model.Stem,
-		Width:      c.Model.Width,
-		InChannels: channels,
-		HeadLayers: c.Model.HeadLayers,
-		HeadHidden: c.Model.HeadHidden,
-		HeadOut:    c.Model.HeadOut,
-		HeadBN:     c.Model.HeadBN,
-	}
-}
-
-// NewOptimizer builds the configured optimizer over params.
-func NewOptimizer(b backend.Backend, c *config.Config, params []*model.Param) (optim.Optimizer, error) {
-	o := c.Optim
-	switch o.Name {
-	case "sgd":
-		return optim.NewSGD(b, params, optim.SGDOptions{Momentum: float32(o.Momentum), WeightDecay: float32(o.WeightDecay), Nesterov: o.Nesterov, ExcludeBiasBN: o.ExcludeBiasBN})
-	case "lars":
-		return optim.NewLARS(b, params, optim.LARSOptions{Momentum: float32(o.Momentum), WeightDecay: float32(o.WeightDecay), TrustCoef: float32(o.TrustCoef), ExcludeBiasBN: o.ExcludeBiasBN})
-	case "adamw":
-		return optim.NewAdamW(b, params, optim.AdamWOptions{Beta1: float32(o.Beta1), Beta2: float32(o.Beta2), Eps: float32(o.Eps), WeightDecay: float32(o.WeightDecay), ExcludeBiasBN: o.ExcludeBiasBN})
-	}
-	return nil, fmt.Errorf("optim.name %q is not one of lars, sgd, adamw", o.Name)
 }
 
 // Run trains until the configured number of epochs, ctx is cancelled
@@ -133,12 +102,12 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 	}
 	totalSteps := stepsPerEpoch * cfg.Train.Epochs
 
-	mcfg := ModelConfig(cfg, channels)
+	mcfg := cfg.ModelConfig(channels)
 	net, err := model.NewSimCLR(b, mcfg, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("build model: %w", err)
 	}
-	opt, err := NewOptimizer(b, cfg, net.Params())
+	opt, err := cfg.NewOptimizer(b, net.Params())
 	if err != nil {
 		return nil, err
 	}
@@ -300,67 +269,4 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 		}
 	}
 	return &PretrainResult{Steps: step, Epochs: cfg.Train.Epochs, FinalLoss: lastLoss, Seconds: time.Since(start).Seconds(), Dir: j.Out, Encoder: filepath.Join(j.Out, EncoderFile)}, nil
-}
-
-func (j *PretrainJob) saveCheckpoint(path string, net *model.SimCLR, opt optim.Optimizer, step, stepsPerEpoch int, meta model.EncoderMeta) error {
-	b := j.Backend
-	tensors, err := model.StateTensors(b, net.StateDict(), ModelPrefix)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	ot, err := optimizerTensors(b, opt)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	tensors = append(tensors, ot...)
-	md := map[string]string{
-		"format":          checkpointKind,
-		"step":            strconv.Itoa(step),
-		"epoch":           strconv.Itoa(step / stepsPerEpoch),
-		"steps_per_epoch": strconv.Itoa(stepsPerEpoch),
-		"optim_steps":     strconv.Itoa(opt.Steps()),
-		"seed":            strconv.FormatInt(j.Config.Seed, 10),
-		"arch":            meta.Arch,
-		"stem":            meta.Stem,
-		"width":           strconv.Itoa(meta.Width),
-		"in_channels":     strconv.Itoa(meta.InChannels),
-		"config":          meta.Config,
-	}
-	if err := safetensors.Write(path, &safetensors.File{Tensors: tensors, Metadata: md}); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	return nil
-}
-
-// restore loads a checkpoint written by saveCheckpoint and returns its step.
-func (j *PretrainJob) restore(path string, net *model.SimCLR, opt optim.Optimizer) (int, error) {
-	f, err := safetensors.Read(path)
-	if err != nil {
-		return 0, fmt.Errorf("resume: %w (is %s a simclr run directory?)", err, j.Out)
-	}
-	if f.Metadata["format"] != checkpointKind {
-		return 0, fmt.Errorf("resume: %s is not a simclr training checkpoint (format %q, want %q)", path, f.Metadata["format"], checkpointKind)
-	}
-	step, err := strconv.Atoi(f.Metadata["step"])
-	if err != nil || step < 0 {
-		return 0, fmt.Errorf("resume: %s has a bad step %q", path, f.Metadata["step"])
-	}
-	optSteps, err := strconv.Atoi(f.Metadata["optim_steps"])
-	if err != nil {
-		return 0, fmt.Errorf("resume: %s has a bad optim_steps %q", path, f.Metadata["optim_steps"])
-	}
-	if err := net.LoadStateDict(f, ModelPrefix); err != nil {
-		return 0, fmt.Errorf("resume %s: %w", path, err)
-	}
-	get := func(name string) ([]float32, bool) {
-		t, ok := f.Get(name)
-		if !ok || t.DType != "F32" {
-			return nil, false
-		}
-		return t.F32, true
-	}
-	if err := opt.LoadState(get, optSteps); err != nil {
-		return 0, fmt.Errorf("resume %s: optimizer state: %w (was it trained with another optim.name?)", path, err)
-	}
-	return step, nil
 }

@@ -330,7 +330,7 @@ func TestLinearEvalProbeAugment(t *testing.T) {
 	var top1 []float64
 	for _, aug := range []string{"false", "true"} {
 		cfg := tinyConfig(t, "eval.probe_epochs=3", "eval.probe_augment="+aug)
-		enc, err := model.NewResNet(b, ModelConfig(cfg, 3), 1)
+		enc, err := model.NewResNet(b, cfg.ModelConfig(3), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
