@@ -45,6 +45,21 @@ func (c *Config) EvalDataSpec() data.Spec {
 	return s
 }
 
+// FormatChannels returns the number of channels that data.format alone
+// determines, and whether it does: CIFAR-10/100, STL-10 and the synthetic
+// set are RGB (3), the IDX family (MNIST, Fashion-MNIST) is grayscale (1).
+// Image folders are not known until opened; the caller must open the data
+// set and ask it.
+func (c *Config) FormatChannels() (int, bool) {
+	switch c.Data.Format {
+	case data.FormatCIFAR10, data.FormatCIFAR100, data.FormatSTL10, data.FormatSynthetic:
+		return 3, true
+	case data.FormatIDX, data.FormatMNIST, data.FormatFashionMNIST:
+		return 1, true
+	}
+	return 0, false
+}
+
 // AugmentConfig returns the augmentation settings for views of side
 // data.image_size with the given number of channels. Empty augment.mean and
 // augment.std are filled with the data set's usual statistics

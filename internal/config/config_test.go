@@ -11,6 +11,7 @@ import (
 
 	"simclr/internal/augment"
 	"simclr/internal/backend/cpu"
+	"simclr/internal/data"
 	"simclr/internal/model"
 )
 
@@ -519,5 +520,36 @@ func TestPartsFromConfig(t *testing.T) {
 				t.Errorf("NewOptimizer with optim.name=%s built %s, want %s", tt.name, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestFormatChannels: every format but folder implies its channel count,
+// and the synthetic set, the one that opens without files, agrees.
+func TestFormatChannels(t *testing.T) {
+	tests := []struct {
+		format string
+		want   int
+		known  bool
+	}{
+		{"cifar10", 3, true}, {"cifar100", 3, true}, {"stl10", 3, true}, {"synthetic", 3, true},
+		{"idx", 1, true}, {"mnist", 1, true}, {"fashion-mnist", 1, true}, {"folder", 0, false},
+	}
+	if len(tests) != len(data.Formats()) {
+		t.Fatalf("the table covers %d formats, data.Formats() has %d", len(tests), len(data.Formats()))
+	}
+	for _, tt := range tests {
+		c := mustLoad(t, Sources{Sets: []string{"data.format=" + tt.format, "data.path=/nowhere"}})
+		if got, known := c.FormatChannels(); got != tt.want || known != tt.known {
+			t.Errorf("FormatChannels() for %s = %d, %v; want %d, %v", tt.format, got, known, tt.want, tt.known)
+		}
+	}
+	c := mustLoad(t, Sources{Sets: []string{"data.synthetic_size=8"}})
+	ds, err := data.Open(c.DataSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close(ds)
+	if got, _ := c.FormatChannels(); got != ds.Channels() {
+		t.Errorf("FormatChannels() = %d, the synthetic data set has %d", got, ds.Channels())
 	}
 }
