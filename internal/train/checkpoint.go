@@ -80,7 +80,7 @@ func (j *PretrainJob) saveCheckpoint(path string, net *model.SimCLR, opt optim.O
 		"epoch":           strconv.Itoa(step / stepsPerEpoch),
 		"steps_per_epoch": strconv.Itoa(stepsPerEpoch),
 		"optim_steps":     strconv.Itoa(opt.Steps()),
-		"seed":            strconv.FormatInt(j.Config.Seed, 10),
+		"seed":            strconv.FormatInt(j.Plan.Config.Seed, 10),
 		"arch":            meta.Arch,
 		"stem":            meta.Stem,
 		"width":           strconv.Itoa(meta.Width),

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"simclr/internal/augment"
 	"simclr/internal/backend"
 	"simclr/internal/config"
 	"simclr/internal/data"
@@ -33,18 +32,106 @@ const (
 // StopAfterSteps) after writing a checkpoint that --resume continues from.
 var ErrInterrupted = errors.New("pretraining interrupted")
 
-// PretrainJob is everything one pretraining run needs.
+// PretrainPlan is what a pretraining run reads and builds, decided before
+// a device is opened: --dry-run prints it, PretrainJob.Run uses it.
+type PretrainPlan struct {
+	Config *config.Config // resolved configuration
+	// Train is data.split seen through SimCLR's augmentations: two views
+	// per image, shuffled, batches of train.batch_size.
+	Train *Input
+	// KNNTrain and KNNTest are the kNN monitor's centre crops of data.split
+	// and data.eval_split (eval.knn_every > 0); nil otherwise.
+	KNNTrain, KNNTest *Input
+	Model             model.Config      // encoder and projection head
+	Meta              model.EncoderMeta // what encoder.safetensors records
+	StepsPerEpoch     int
+}
+
+// NewPretrainPlan opens the data that cfg names and builds the parts of a
+// pretraining run. Warnings (skipped images) go to warn. Close it when done.
+func NewPretrainPlan(cfg *config.Config, warn io.Writer) (*PretrainPlan, error) {
+	p := &PretrainPlan{Config: cfg}
+	if err := p.build(warn); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *PretrainPlan) build(warn io.Writer) error {
+	cfg := p.Config
+	spec := cfg.DataSpec()
+	ds, err := openData(cfg, "train", spec, warn)
+	if err != nil {
+		return err
+	}
+	channels := ds.Channels()
+	acfg := cfg.AugmentConfig(channels)
+	p.Train, err = augmentedInput("train", spec, ds, acfg, data.LoaderOptions{
+		BatchSize: cfg.Train.BatchSize, Views: 2, DropLast: cfg.Data.DropLast, Shuffle: true,
+		Seed: cfg.Seed, Workers: cfg.Data.Workers,
+	})
+	if err != nil {
+		data.Close(ds)
+		return err
+	}
+	loader, err := p.Train.NewLoader()
+	if err != nil {
+		return err
+	}
+	p.StepsPerEpoch = loader.BatchesPerEpoch()
+	if p.StepsPerEpoch == 0 {
+		return fmt.Errorf("data set %s has %d images, fewer than one batch of %d: lower train.batch_size or set data.drop_last: false", ds.Name(), ds.Len(), cfg.Train.BatchSize)
+	}
+	p.Model = cfg.ModelConfig(channels)
+	p.Meta = model.EncoderMeta{
+		Arch: p.Model.Arch, Stem: p.Model.Stem, Width: p.Model.Width, InChannels: channels,
+		ImageSize: cfg.Data.ImageSize, Mean: acfg.Mean, Std: acfg.Std,
+	}
+	if y, err := cfg.YAML(); err == nil {
+		p.Meta.Config = string(y)
+	}
+	if k := cfg.Eval.KNNEvery; k > 0 {
+		if len(ds.Classes()) == 0 {
+			return fmt.Errorf("eval.knn_every=%d (from %s) needs labels, but %s is unlabelled: set eval.knn_every: 0", k, cfg.Origin("eval.knn_every"), ds.Name())
+		}
+		opts := inOrder(cfg, cfg.Eval.ProbeBatchSize)
+		if p.KNNTrain, err = centreCropInput("kNN train", spec, ds, p.Meta.ImageSize, p.Meta.Mean, p.Meta.Std, opts); err != nil {
+			return err
+		}
+		testSpec := cfg.EvalDataSpec()
+		test, err := openData(cfg, "kNN test", testSpec, warn)
+		if err != nil {
+			return fmt.Errorf("kNN monitor (eval.knn_every): %w", err)
+		}
+		if p.KNNTest, err = centreCropInput("kNN test", testSpec, test, p.Meta.ImageSize, p.Meta.Mean, p.Meta.Std, opts); err != nil {
+			data.Close(test)
+			return err
+		}
+	}
+	return nil
+}
+
+// Describe writes what the run will read, how, and the configuration.
+func (p *PretrainPlan) Describe(w io.Writer) error {
+	fmt.Fprintf(w, "model: %s, %s stem, width %d, %d channels, head %d layers to %d; %d steps per epoch, %d epochs\n",
+		p.Model.Arch, p.Model.Stem, p.Model.Width, p.Model.InChannels, p.Model.HeadLayers, p.Model.HeadOut, p.StepsPerEpoch, p.Config.Train.Epochs)
+	return describeInputs(w, p.Config, p.Train, p.KNNTrain, p.KNNTest)
+}
+
+// Close releases the data sets' open files.
+func (p *PretrainPlan) Close() error {
+	return closeAll(p.Train, p.KNNTrain, p.KNNTest)
+}
+
+// PretrainJob is one pretraining run: the plan and where it runs and writes.
 type PretrainJob struct {
-	Config  *config.Config // resolved configuration
-	Backend backend.Backend
-	Data    data.Dataset // the pretraining split
-	// KNNTrain and KNNTest are labelled splits for the optional kNN monitor
-	// (eval.knn_every > 0); both nil disables it.
-	KNNTrain, KNNTest data.Dataset
-	Out               string // run directory
-	Resume            bool   // continue from Out/checkpoint.safetensors
-	Log               io.Writer
-	Progress          *runlog.Progress
+	Plan     *PretrainPlan
+	Backend  backend.Backend
+	Out      string // run directory
+	Resume   bool   // continue from Out/checkpoint.safetensors
+	Log      io.Writer
+	Progress *runlog.Progress
 	// StopAfterSteps > 0 stops after that many optimizer steps, writes a
 	// checkpoint and returns ErrInterrupted, exactly as a signal would.
 	StopAfterSteps int
@@ -64,7 +151,7 @@ type PretrainResult struct {
 // (then it finishes the current step, checkpoints and returns
 // ErrInterrupted), or the loss stops being finite.
 func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
-	cfg, b := j.Config, j.Backend
+	cfg, b := j.Plan.Config, j.Backend
 	log := j.Log
 	if log == nil {
 		log = io.Discard
@@ -83,27 +170,14 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 		return nil, fmt.Errorf("write resolved config into %s: %w", j.Out, err)
 	}
 
-	channels := j.Data.Channels()
-	acfg := cfg.AugmentConfig(channels)
-	pipe, err := augment.New(acfg)
+	loader, err := j.Plan.Train.NewLoader()
 	if err != nil {
-		return nil, fmt.Errorf("augmentations: %w", err)
+		return nil, err
 	}
-	loader, err := data.NewLoader(j.Data, pipe, data.LoaderOptions{
-		BatchSize: cfg.Train.BatchSize, Views: 2, DropLast: cfg.Data.DropLast, Shuffle: true,
-		Seed: cfg.Seed, Workers: cfg.Data.Workers,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("data loader: %w", err)
-	}
-	stepsPerEpoch := loader.BatchesPerEpoch()
-	if stepsPerEpoch == 0 {
-		return nil, fmt.Errorf("data set %s has %d images, fewer than one batch of %d: lower train.batch_size or set data.drop_last: false", j.Data.Name(), j.Data.Len(), cfg.Train.BatchSize)
-	}
+	stepsPerEpoch := j.Plan.StepsPerEpoch
 	totalSteps := stepsPerEpoch * cfg.Train.Epochs
 
-	mcfg := cfg.ModelConfig(channels)
-	net, err := model.NewSimCLR(b, mcfg, cfg.Seed)
+	net, err := model.NewSimCLR(b, j.Plan.Model, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("build model: %w", err)
 	}
@@ -135,13 +209,7 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 	}
 	defer metrics.Close()
 
-	meta := model.EncoderMeta{
-		Arch: mcfg.Arch, Stem: mcfg.Stem, Width: mcfg.Width, InChannels: channels,
-		ImageSize: cfg.Data.ImageSize, Mean: acfg.Mean, Std: acfg.Std,
-	}
-	if y, err := cfg.YAML(); err == nil {
-		meta.Config = string(y)
-	}
+	meta := j.Plan.Meta
 	save := func(step int) error {
 		if err := j.saveCheckpoint(ckptPath, net, opt, step, stepsPerEpoch, meta); err != nil {
 			return err
@@ -157,7 +225,7 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 		return nil
 	}
 
-	c, ch, w := pipe.OutputShape()
+	c, ch, w := j.Plan.Train.Transform.OutputShape()
 	imgLen := c * ch * w
 	var x *tensor.Tensor
 	var host []float32
@@ -246,8 +314,10 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 		if j.Progress != nil && epochSteps > 0 {
 			j.Progress.FinishEpoch(epochLoss/float64(epochSteps), time.Since(epochStart).Seconds())
 		}
-		if k := cfg.Eval.KNNEvery; k > 0 && (epoch+1)%k == 0 && j.KNNTrain != nil && j.KNNTest != nil {
-			acc, err := KNNAccuracy(b, net.Encoder, j.KNNTrain, j.KNNTest, cfg, meta)
+		if k := cfg.Eval.KNNEvery; k > 0 && (epoch+1)%k == 0 && j.Plan.KNNTrain != nil && j.Plan.KNNTest != nil {
+			// Background, not ctx: a signal during the monitor lets it finish,
+			// like a step, and the next step stops the run.
+			acc, err := knnAccuracy(context.Background(), b, net.Encoder, j.Plan.KNNTrain, j.Plan.KNNTest, cfg)
 			if err != nil {
 				return nil, fmt.Errorf("kNN monitor after epoch %d: %w", epoch+1, err)
 			}
