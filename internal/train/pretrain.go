@@ -151,192 +151,265 @@ type PretrainResult struct {
 // (then it finishes the current step, checkpoints and returns
 // ErrInterrupted), or the loss stops being finite.
 func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
-	cfg, b := j.Plan.Config, j.Backend
-	log := j.Log
-	if log == nil {
-		log = io.Discard
+	r, err := j.setup()
+	if err != nil {
+		return nil, err
 	}
-	start := time.Now()
+	defer r.close()
+	// The loader gets its own context: a signal must let the current step
+	// finish rather than cut the batch stream under it.
+	loadCtx, cancelLoad := context.WithCancel(context.Background())
+	defer cancelLoad()
+	for epoch := r.step / r.stepsPerEpoch; epoch < r.cfg.Train.Epochs; epoch++ {
+		interrupted, err := r.epoch(ctx, loadCtx, epoch)
+		if err != nil {
+			return nil, err
+		}
+		if interrupted {
+			return r.result(epoch), ErrInterrupted
+		}
+	}
+	return r.result(r.cfg.Train.Epochs), nil
+}
+
+// pretrainRun is one pretraining run in progress: what setup built and
+// where the run stands.
+type pretrainRun struct {
+	job      *PretrainJob
+	cfg      *config.Config
+	b        backend.Backend
+	log      io.Writer
+	start    time.Time
+	ckptPath string
+
+	loader                    *data.Loader
+	stepsPerEpoch, totalSteps int
+	net                       *model.SimCLR
+	opt                       optim.Optimizer
+	baseLR                    float64
+	sched                     optim.Schedule
+	metrics                   *runlog.Metrics
+
+	step     int     // optimizer steps taken
+	lastLoss float64 // loss of the last step
+
+	// The device batch of 2N views (view 1 rows 0..N-1, view 2 rows
+	// N..2N-1) and its host staging buffer, reused across steps.
+	x       *tensor.Tensor
+	host    []float32
+	c, h, w int
+}
+
+// setup prepares the run directory and builds the loader, model,
+// optimizer, schedule and metrics log from the plan; with Resume it
+// restores the checkpoint's model, optimizer and step.
+func (j *PretrainJob) setup() (*pretrainRun, error) {
+	cfg, b := j.Plan.Config, j.Backend
+	r := &pretrainRun{job: j, cfg: cfg, b: b, log: j.Log, start: time.Now(), lastLoss: math.NaN()}
+	if r.log == nil {
+		r.log = io.Discard
+	}
 	if err := os.MkdirAll(j.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory %s: %w (choose another --out)", j.Out, err)
 	}
-	ckptPath := filepath.Join(j.Out, CheckpointFile)
+	r.ckptPath = filepath.Join(j.Out, CheckpointFile)
 	if !j.Resume {
-		if _, err := os.Stat(ckptPath); err == nil {
+		if _, err := os.Stat(r.ckptPath); err == nil {
 			return nil, fmt.Errorf("%s already holds a run (%s): continue it with --resume %s, or pick a new --out", j.Out, CheckpointFile, j.Out)
 		}
 	}
 	if err := cfg.WriteFile(filepath.Join(j.Out, ConfigFile)); err != nil {
 		return nil, fmt.Errorf("write resolved config into %s: %w", j.Out, err)
 	}
-
-	loader, err := j.Plan.Train.NewLoader()
-	if err != nil {
+	var err error
+	if r.loader, err = j.Plan.Train.NewLoader(); err != nil {
 		return nil, err
 	}
-	stepsPerEpoch := j.Plan.StepsPerEpoch
-	totalSteps := stepsPerEpoch * cfg.Train.Epochs
+	r.stepsPerEpoch = j.Plan.StepsPerEpoch
+	r.totalSteps = r.stepsPerEpoch * cfg.Train.Epochs
+	r.c, r.h, r.w = j.Plan.Train.Transform.OutputShape()
 
-	net, err := model.NewSimCLR(b, j.Plan.Model, cfg.Seed)
-	if err != nil {
+	if r.net, err = model.NewSimCLR(b, j.Plan.Model, cfg.Seed); err != nil {
 		return nil, fmt.Errorf("build model: %w", err)
 	}
-	opt, err := cfg.NewOptimizer(b, net.Params())
-	if err != nil {
+	if r.opt, err = cfg.NewOptimizer(b, r.net.Params()); err != nil {
 		return nil, err
 	}
-	baseLR, err := optim.ScaleLR(cfg.Optim.LR, cfg.Train.BatchSize, cfg.Optim.LRScaling)
-	if err != nil {
+	if r.baseLR, err = optim.ScaleLR(cfg.Optim.LR, cfg.Train.BatchSize, cfg.Optim.LRScaling); err != nil {
 		return nil, err
 	}
-	sched := optim.Schedule{BaseLR: baseLR, WarmupSteps: cfg.Optim.WarmupEpochs * stepsPerEpoch, TotalSteps: totalSteps}
+	r.sched = optim.Schedule{BaseLR: r.baseLR, WarmupSteps: cfg.Optim.WarmupEpochs * r.stepsPerEpoch, TotalSteps: r.totalSteps}
 
-	step := 0
-	if j.Resume {
-		step, err = j.restore(ckptPath, net, opt)
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(log, "resuming %s at step %d of %d (epoch %d)\n", j.Out, step, totalSteps, step/stepsPerEpoch+1)
-	}
 	keep := -1
 	if j.Resume {
-		keep = step
+		if r.step, err = j.restore(r.ckptPath, r.net, r.opt); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(r.log, "resuming %s at step %d of %d (epoch %d)\n", j.Out, r.step, r.totalSteps, r.step/r.stepsPerEpoch+1)
+		keep = r.step
 	}
-	metrics, err := runlog.OpenMetrics(filepath.Join(j.Out, MetricsFile), keep)
-	if err != nil {
+	if r.metrics, err = runlog.OpenMetrics(filepath.Join(j.Out, MetricsFile), keep); err != nil {
 		return nil, err
 	}
-	defer metrics.Close()
+	return r, nil
+}
 
-	meta := j.Plan.Meta
-	save := func(step int) error {
-		if err := j.saveCheckpoint(ckptPath, net, opt, step, stepsPerEpoch, meta); err != nil {
-			return err
-		}
-		if err := model.SaveEncoder(filepath.Join(j.Out, EncoderFile), net.Encoder, meta); err != nil {
-			return fmt.Errorf("save encoder: %w", err)
-		}
-		if rows := metrics.Rows(); len(rows) > 0 {
-			if err := runlog.PlotLoss(rows, filepath.Join(j.Out, LossPlotFile)); err != nil {
-				return err
-			}
-		}
-		return nil
+// close releases the metrics log and the device batch.
+func (r *pretrainRun) close() {
+	r.metrics.Close()
+	if r.x != nil {
+		r.b.Free(r.x)
 	}
+}
 
-	c, ch, w := j.Plan.Train.Transform.OutputShape()
-	imgLen := c * ch * w
-	var x *tensor.Tensor
-	var host []float32
-	lastLoss := math.NaN()
-	tau := float32(cfg.Loss.Temperature)
-	// The loader gets its own context: a signal must let the current step
-	// finish rather than cut the batch stream under it.
-	loadCtx, cancelLoad := context.WithCancel(context.Background())
-	defer cancelLoad()
-
-	for epoch := step / stepsPerEpoch; epoch < cfg.Train.Epochs; epoch++ {
-		skip := step - epoch*stepsPerEpoch
-		if j.Progress != nil {
-			j.Progress.StartEpoch(epoch+1, cfg.Train.Epochs, stepsPerEpoch)
+// epoch runs the steps of one epoch (skipping those a resumed run has
+// already taken), then its end (endEpoch). It reports whether the run was
+// interrupted, in which case the checkpoint is already written.
+func (r *pretrainRun) epoch(ctx, loadCtx context.Context, epoch int) (interrupted bool, err error) {
+	j, cfg := r.job, r.cfg
+	skip := r.step - epoch*r.stepsPerEpoch
+	if j.Progress != nil {
+		j.Progress.StartEpoch(epoch+1, cfg.Train.Epochs, r.stepsPerEpoch)
+	}
+	epochStart := time.Now()
+	var epochLoss float64
+	var epochSteps, epochPairs int
+	// The last row is held back so that endEpoch can add the kNN accuracy.
+	var pending *runlog.Row
+	for batch, err := range r.loader.Epoch(loadCtx, epoch) {
+		if err != nil {
+			return false, fmt.Errorf("epoch %d: %w", epoch+1, err)
 		}
-		epochStart := time.Now()
-		var epochLoss float64
-		var epochSteps, epochPairs int
-		var pending *runlog.Row
-		for batch, err := range loader.Epoch(loadCtx, epoch) {
-			if err != nil {
-				return nil, fmt.Errorf("epoch %d: %w", epoch+1, err)
-			}
-			if batch.Index < skip {
-				continue
-			}
-			if pending != nil {
-				if err := metrics.Append(*pending); err != nil {
-					return nil, err
-				}
-				pending = nil
-			}
-			n := batch.N
-			if n < 2 {
-				continue // NT-Xent needs at least one negative pair
-			}
-			t0 := time.Now()
-			if x == nil || x.Dim(0) != 2*n {
-				if x != nil {
-					b.Free(x)
-				}
-				if x, err = b.New(2*n, c, ch, w); err != nil {
-					return nil, fmt.Errorf("allocate batch: %w", err)
-				}
-				host = make([]float32, 2*n*imgLen)
-			}
-			copy(host, batch.Views[0][:n*imgLen])
-			copy(host[n*imgLen:], batch.Views[1][:n*imgLen])
-			if err := b.Upload(x, host); err != nil {
-				return nil, fmt.Errorf("upload batch: %w", err)
-			}
-			loss, err := net.Step(x, tau)
-			if err != nil {
-				return nil, fmt.Errorf("step %d: %w", step+1, err)
-			}
-			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-				return nil, fmt.Errorf("step %d (epoch %d): the loss is %v; stopping. Likely causes: a learning rate too high for this batch size (optim.lr=%g, scaled %g) or a temperature too low (loss.temperature=%g). The last good checkpoint in %s is kept",
-					step+1, epoch+1, loss, cfg.Optim.LR, baseLR, cfg.Loss.Temperature, j.Out)
-			}
-			lr := sched.LR(step)
-			if err := opt.Step(float32(lr)); err != nil {
-				return nil, fmt.Errorf("step %d: optimizer: %w", step+1, err)
-			}
-			step++
-			secs := time.Since(t0).Seconds()
-			epochLoss += float64(loss)
-			epochSteps++
-			epochPairs += n
-			pairsPerS := float64(epochPairs) / time.Since(epochStart).Seconds()
-			lastLoss = float64(loss)
-			pending = &runlog.Row{Epoch: epoch + 1, Step: step, Loss: float64(loss), LR: lr, PairsPerS: pairsPerS, Seconds: secs, KNNTop1: math.NaN()}
-			if j.Progress != nil {
-				j.Progress.Update(batch.Index+1, float64(loss), lr, pairsPerS)
-			}
-			interrupted := ctx.Err() != nil || (j.StopAfterSteps > 0 && step >= j.StopAfterSteps)
-			if interrupted && step < totalSteps {
-				if err := metrics.Append(*pending); err != nil {
-					return nil, err
-				}
-				if err := save(step); err != nil {
-					return nil, err
-				}
-				return &PretrainResult{Steps: step, Epochs: epoch, FinalLoss: lastLoss, Seconds: time.Since(start).Seconds(), Dir: j.Out, Encoder: filepath.Join(j.Out, EncoderFile)}, ErrInterrupted
-			}
-		}
-		if j.Progress != nil && epochSteps > 0 {
-			j.Progress.FinishEpoch(epochLoss/float64(epochSteps), time.Since(epochStart).Seconds())
-		}
-		if k := cfg.Eval.KNNEvery; k > 0 && (epoch+1)%k == 0 && j.Plan.KNNTrain != nil && j.Plan.KNNTest != nil {
-			// Background, not ctx: a signal during the monitor lets it finish,
-			// like a step, and the next step stops the run.
-			acc, err := knnAccuracy(context.Background(), b, net.Encoder, j.Plan.KNNTrain, j.Plan.KNNTest, cfg)
-			if err != nil {
-				return nil, fmt.Errorf("kNN monitor after epoch %d: %w", epoch+1, err)
-			}
-			fmt.Fprintf(log, "epoch %d: kNN top-1 %.2f%%\n", epoch+1, acc)
-			if pending != nil {
-				pending.KNNTop1 = acc
-			}
+		if batch.Index < skip {
+			continue
 		}
 		if pending != nil {
-			if err := metrics.Append(*pending); err != nil {
-				return nil, err
+			if err := r.metrics.Append(*pending); err != nil {
+				return false, err
 			}
+			pending = nil
 		}
-		last := epoch+1 == cfg.Train.Epochs
-		if last || (cfg.Train.CheckpointEvery > 0 && (epoch+1)%cfg.Train.CheckpointEvery == 0) {
-			if err := save(step); err != nil {
-				return nil, err
+		n := batch.N
+		if n < 2 {
+			continue // NT-Xent needs at least one negative pair
+		}
+		t0 := time.Now()
+		loss, lr, err := r.trainStep(batch, epoch)
+		if err != nil {
+			return false, err
+		}
+		secs := time.Since(t0).Seconds()
+		epochLoss += float64(loss)
+		epochSteps++
+		epochPairs += n
+		pairsPerS := float64(epochPairs) / time.Since(epochStart).Seconds()
+		pending = &runlog.Row{Epoch: epoch + 1, Step: r.step, Loss: float64(loss), LR: lr, PairsPerS: pairsPerS, Seconds: secs, KNNTop1: math.NaN()}
+		if j.Progress != nil {
+			j.Progress.Update(batch.Index+1, float64(loss), lr, pairsPerS)
+		}
+		stop := ctx.Err() != nil || (j.StopAfterSteps > 0 && r.step >= j.StopAfterSteps)
+		if stop && r.step < r.totalSteps {
+			if err := r.metrics.Append(*pending); err != nil {
+				return false, err
 			}
+			return true, r.save()
 		}
 	}
-	return &PretrainResult{Steps: step, Epochs: cfg.Train.Epochs, FinalLoss: lastLoss, Seconds: time.Since(start).Seconds(), Dir: j.Out, Encoder: filepath.Join(j.Out, EncoderFile)}, nil
+	if j.Progress != nil && epochSteps > 0 {
+		j.Progress.FinishEpoch(epochLoss/float64(epochSteps), time.Since(epochStart).Seconds())
+	}
+	return false, r.endEpoch(epoch, pending)
+}
+
+// trainStep is one optimizer step on a batch of N images: the 2N views go
+// to the device as one batch, the forward and backward passes fill every
+// gradient (net.Step returns the NT-Xent loss), and the optimizer steps
+// with the schedule's learning rate. A loss that is not finite stops the
+// run before the optimizer touches the weights.
+func (r *pretrainRun) trainStep(batch *data.Batch, epoch int) (loss float32, lr float64, err error) {
+	b, n := r.b, batch.N
+	imgLen := r.c * r.h * r.w
+	if r.x == nil || r.x.Dim(0) != 2*n {
+		if r.x != nil {
+			b.Free(r.x)
+		}
+		if r.x, err = b.New(2*n, r.c, r.h, r.w); err != nil {
+			r.x = nil
+			return 0, 0, fmt.Errorf("allocate batch: %w", err)
+		}
+		r.host = make([]float32, 2*n*imgLen)
+	}
+	copy(r.host, batch.Views[0][:n*imgLen])
+	copy(r.host[n*imgLen:], batch.Views[1][:n*imgLen])
+	if err := b.Upload(r.x, r.host); err != nil {
+		return 0, 0, fmt.Errorf("upload batch: %w", err)
+	}
+	loss, err = r.net.Step(r.x, float32(r.cfg.Loss.Temperature))
+	if err != nil {
+		return 0, 0, fmt.Errorf("step %d: %w", r.step+1, err)
+	}
+	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
+		cfg := r.cfg
+		return 0, 0, fmt.Errorf("step %d (epoch %d): the loss is %v; stopping. Likely causes: a learning rate too high for this batch size (optim.lr=%g, scaled %g) or a temperature too low (loss.temperature=%g). The last good checkpoint in %s is kept",
+			r.step+1, epoch+1, loss, cfg.Optim.LR, r.baseLR, cfg.Loss.Temperature, r.job.Out)
+	}
+	lr = r.sched.LR(r.step)
+	if err := r.opt.Step(float32(lr)); err != nil {
+		return 0, 0, fmt.Errorf("step %d: optimizer: %w", r.step+1, err)
+	}
+	r.step++
+	r.lastLoss = float64(loss)
+	return loss, lr, nil
+}
+
+// endEpoch runs the kNN monitor when due (its accuracy goes into the
+// epoch's last metrics row, pending), writes that row, and checkpoints
+// every train.checkpoint_every epochs and after the last.
+func (r *pretrainRun) endEpoch(epoch int, pending *runlog.Row) error {
+	cfg, plan := r.cfg, r.job.Plan
+	if k := cfg.Eval.KNNEvery; k > 0 && (epoch+1)%k == 0 && plan.KNNTrain != nil && plan.KNNTest != nil {
+		// Background, not the run's context: a signal during the monitor
+		// lets it finish, like a step, and the next step stops the run.
+		acc, err := knnAccuracy(context.Background(), r.b, r.net.Encoder, plan.KNNTrain, plan.KNNTest, cfg)
+		if err != nil {
+			return fmt.Errorf("kNN monitor after epoch %d: %w", epoch+1, err)
+		}
+		fmt.Fprintf(r.log, "epoch %d: kNN top-1 %.2f%%\n", epoch+1, acc)
+		if pending != nil {
+			pending.KNNTop1 = acc
+		}
+	}
+	if pending != nil {
+		if err := r.metrics.Append(*pending); err != nil {
+			return err
+		}
+	}
+	last := epoch+1 == cfg.Train.Epochs
+	if last || (cfg.Train.CheckpointEvery > 0 && (epoch+1)%cfg.Train.CheckpointEvery == 0) {
+		return r.save()
+	}
+	return nil
+}
+
+// save writes the training checkpoint, the encoder and the loss plot.
+func (r *pretrainRun) save() error {
+	j := r.job
+	if err := j.saveCheckpoint(r.ckptPath, r.net, r.opt, r.step, r.stepsPerEpoch, j.Plan.Meta); err != nil {
+		return err
+	}
+	if err := model.SaveEncoder(filepath.Join(j.Out, EncoderFile), r.net.Encoder, j.Plan.Meta); err != nil {
+		return fmt.Errorf("save encoder: %w", err)
+	}
+	if rows := r.metrics.Rows(); len(rows) > 0 {
+		if err := runlog.PlotLoss(rows, filepath.Join(j.Out, LossPlotFile)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// result summarises the run after the given number of completed epochs.
+func (r *pretrainRun) result(epochs int) *PretrainResult {
+	return &PretrainResult{Steps: r.step, Epochs: epochs, FinalLoss: r.lastLoss, Seconds: time.Since(r.start).Seconds(),
+		Dir: r.job.Out, Encoder: filepath.Join(r.job.Out, EncoderFile)}
 }
