@@ -490,3 +490,38 @@ func TestFashionMNISTConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestModelKeysContradictingCheckpoint: linear-eval and export-embeddings
+// refuse a model.* key the user gave that the checkpoint contradicts,
+// naming both values and the fix, whatever the source.
+func TestModelKeysContradictingCheckpoint(t *testing.T) {
+	ckpt := savedEncoder(t, "resnet18", "cifar")
+	file := filepath.Join(t.TempDir(), "r50.yaml")
+	if err := os.WriteFile(file, []byte("model:\n  arch: resnet50\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "e.npy")
+	tests := []struct {
+		name  string
+		env   []string
+		args  []string
+		wants []string
+	}{
+		{"linear-eval --set", nil, []string{"linear-eval", "--checkpoint", ckpt, "--set", "model.arch=resnet50"},
+			[]string{"model.arch = resnet50 (from --set model.arch=resnet50)", "model.arch = resnet18", "drop the key"}},
+		{"linear-eval file", nil, []string{"linear-eval", "--dry-run", "--checkpoint", ckpt, "--config", file},
+			[]string{"model.arch = resnet50 (from " + file + ":2)", "model.arch = resnet18"}},
+		{"export environment", []string{"SIMCLR_MODEL_STEM=imagenet"}, []string{"export-embeddings", "--checkpoint", ckpt, "--out", out},
+			[]string{"model.stem = imagenet (from environment variable SIMCLR_MODEL_STEM)", "model.stem = cifar"}},
+		{"export --set", nil, []string{"export-embeddings", "--dry-run", "--checkpoint", ckpt, "--out", out, "--set", "model.width=64"},
+			[]string{"model.width = 64", "model.width = 4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assertError(t, invoke(t, tt.env, tt.args...), ExitError, tt.wants...)
+		})
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused export wrote its output")
+	}
+}

@@ -553,3 +553,28 @@ func TestFormatChannels(t *testing.T) {
 		t.Errorf("FormatChannels() = %d, the synthetic data set has %d", got, ds.Channels())
 	}
 }
+
+// TestExplicit: a key is explicit when any source but the defaults set it,
+// even to the default value.
+func TestExplicit(t *testing.T) {
+	file := writeTemp(t, "run.yaml", "model:\n  width: 16\n")
+	tests := []struct {
+		name string
+		src  Sources
+		want bool
+	}{
+		{"default", Sources{}, false},
+		{"file, default value", Sources{File: file}, true},
+		{"environment", Sources{Env: []string{"SIMCLR_MODEL_WIDTH=8"}}, true},
+		{"--set", Sources{Sets: []string{"model.width=8"}}, true},
+		{"flag", Sources{Flags: map[string]string{"model.width": "8"}}, true},
+		{"another key set", Sources{Sets: []string{"model.arch=resnet34"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mustLoad(t, tt.src).Explicit("model.width"); got != tt.want {
+				t.Errorf("Explicit(model.width) = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

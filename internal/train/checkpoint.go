@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"simclr/internal/backend"
-	"simclr/internal/config"
 	"simclr/internal/model"
 	"simclr/internal/optim"
 	"simclr/internal/safetensors"
@@ -39,9 +38,9 @@ func optimizerTensors(b backend.Backend, o optim.Optimizer) ([]safetensors.Tenso
 }
 
 // LoadSimCLR rebuilds the encoder and projection head of a training
-// checkpoint (checkpoint.safetensors): the encoder's shape comes from meta
-// (the encoder file's metadata), the head's from cfg.
-func LoadSimCLR(path string, b backend.Backend, cfg *config.Config, meta model.EncoderMeta) (*model.SimCLR, error) {
+// checkpoint (checkpoint.safetensors) as mc describes them (see
+// checkpointModel) and loads the weights strictly.
+func LoadSimCLR(path string, b backend.Backend, mc model.Config, seed int64) (*model.SimCLR, error) {
 	f, err := safetensors.Read(path)
 	if err != nil {
 		return nil, err
@@ -49,14 +48,12 @@ func LoadSimCLR(path string, b backend.Backend, cfg *config.Config, meta model.E
 	if f.Metadata["format"] != checkpointKind {
 		return nil, fmt.Errorf("%s is not a simclr training checkpoint (format %q)", path, f.Metadata["format"])
 	}
-	mc := cfg.ModelConfig(meta.InChannels)
-	mc.Arch, mc.Stem, mc.Width = meta.Arch, meta.Stem, meta.Width
-	net, err := model.NewSimCLR(b, mc, cfg.Seed)
+	net, err := model.NewSimCLR(b, mc, seed)
 	if err != nil {
 		return nil, err
 	}
 	if err := net.LoadStateDict(f, ModelPrefix); err != nil {
-		return nil, fmt.Errorf("%s: %w (were model.head_* the same as in pretraining? pass its config.yaml with --config)", path, err)
+		return nil, fmt.Errorf("%s: %w (is it from the same pretrain run as the encoder? model.head_* come from the encoder's recorded configuration, or from --config when it has none)", path, err)
 	}
 	return net, nil
 }

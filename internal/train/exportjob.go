@@ -31,6 +31,8 @@ type ExportPlan struct {
 	Config *config.Config
 	ExportOptions
 	Meta model.EncoderMeta // the checkpoint's metadata
+	// Model is the encoder and head the checkpoint holds (checkpointModel).
+	Model model.Config
 	// Input is data.split in order, centre crops at the checkpoint's image
 	// size with its mean and std, batches of eval.probe_batch_size.
 	Input *Input
@@ -60,6 +62,9 @@ func (p *ExportPlan) build(warn io.Writer) error {
 		if p.Meta, err = model.ReadEncoderMeta(p.Checkpoint); err != nil {
 			return fmt.Errorf("load --checkpoint: %w", err)
 		}
+		if p.Model, err = checkpointModel(cfg, p.Meta, p.Checkpoint); err != nil {
+			return err
+		}
 		if p.Layer == "projection" {
 			p.Head = filepath.Join(filepath.Dir(p.Checkpoint), CheckpointFile)
 		}
@@ -72,6 +77,7 @@ func (p *ExportPlan) build(warn io.Writer) error {
 	}
 	if p.Checkpoint == "" {
 		p.Meta = configuredEncoder(cfg, ds.Channels())
+		p.Model = cfg.ModelConfig(ds.Channels())
 	} else if err := CheckEncoderFits(p.Meta, ds, cfg.Data.ImageSize, p.Checkpoint); err != nil {
 		data.Close(ds)
 		return err
@@ -122,13 +128,13 @@ func (p *ExportPlan) embedder(b backend.Backend) (*Embedder, error) {
 	if p.Checkpoint == "" {
 		return nil, fmt.Errorf("no encoder to export: pass --checkpoint (the encoder.safetensors of a pretrain run)")
 	}
-	enc, meta, err := model.LoadEncoder(p.Checkpoint, b)
+	enc, _, err := model.LoadEncoder(p.Checkpoint, b)
 	if err != nil {
 		return nil, fmt.Errorf("load --checkpoint: %w", err)
 	}
 	emb := &Embedder{Backend: b, Encoder: enc}
 	if p.Head != "" {
-		net, err := LoadSimCLR(p.Head, b, p.Config, meta)
+		net, err := LoadSimCLR(p.Head, b, p.Model, p.Config.Seed)
 		if err != nil {
 			return nil, fmt.Errorf("--layer projection needs the projection head from %s: %w", p.Head, err)
 		}

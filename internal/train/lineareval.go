@@ -41,6 +41,9 @@ type LinearEvalPlan struct {
 	// and the configured normalisation. Every input below is preprocessed
 	// at its image size with its mean and std.
 	Meta model.EncoderMeta
+	// Model is the encoder's model settings: the checkpoint's
+	// (checkpointModel), or the configured ones.
+	Model model.Config
 	// Train is data.split as the probe trains on it: centre crops, or with
 	// eval.probe_augment a fresh random crop and flip of every image each
 	// epoch.
@@ -74,6 +77,9 @@ func (p *LinearEvalPlan) build(warn io.Writer) error {
 		if p.Meta, err = model.ReadEncoderMeta(p.Checkpoint); err != nil {
 			return fmt.Errorf("load --checkpoint: %w", err)
 		}
+		if p.Model, err = checkpointModel(cfg, p.Meta, p.Checkpoint); err != nil {
+			return err
+		}
 	}
 	if p.Out == "" {
 		if p.Checkpoint != "" {
@@ -89,6 +95,7 @@ func (p *LinearEvalPlan) build(warn io.Writer) error {
 	}
 	if p.Checkpoint == "" {
 		p.Meta = configuredEncoder(cfg, ds.Channels())
+		p.Model = cfg.ModelConfig(ds.Channels())
 	} else if err := CheckEncoderFits(p.Meta, ds, cfg.Data.ImageSize, p.Checkpoint); err != nil {
 		data.Close(ds)
 		return err
@@ -179,7 +186,7 @@ func (p *LinearEvalPlan) encoder(b backend.Backend) (*model.ResNet, error) {
 		if !p.RandomInit {
 			return nil, fmt.Errorf("no encoder to evaluate: pass --checkpoint (the encoder.safetensors of a pretrain run) or --random-init")
 		}
-		return model.NewResNet(b, p.Config.ModelConfig(p.Meta.InChannels), p.Config.Seed)
+		return model.NewResNet(b, p.Model, p.Config.Seed)
 	}
 	enc, _, err := model.LoadEncoder(p.Checkpoint, b)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -435,5 +436,86 @@ func TestJobsRunTheirPlan(t *testing.T) {
 	if exported.n.Load() != 96 || res.Images != 96 || res.Dim != 16 {
 		t.Errorf("export applied its plan's transform %d times and wrote %d embeddings of %d; want 96, 96 of 16 (model.head_out)",
 			exported.n.Load(), res.Images, res.Dim)
+	}
+}
+
+// TestModelKeysAgainstCheckpoint: a model.* key the user set (file,
+// environment, --set, flag) that contradicts the checkpoint is an error
+// naming both values, in linear-eval and export alike; a default yields to
+// the checkpoint (head settings included, from its recorded configuration).
+func TestModelKeysAgainstCheckpoint(t *testing.T) {
+	trained := tinyConfig(t) // resnet18, cifar stem, width 4, head_out 16
+	enc, err := model.NewResNet(cpu.New(), trained.ModelConfig(3), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := trained.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean, std := trained.Normalization(3)
+	ckpt := filepath.Join(t.TempDir(), EncoderFile)
+	if err := model.SaveEncoder(ckpt, enc, model.EncoderMeta{ImageSize: 16, Mean: mean, Std: std, Config: string(y)}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "run.yaml")
+	if err := os.WriteFile(file, []byte("model:\n  stem: imagenet\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"data.synthetic_size=96", "data.image_size=16"}
+	tests := []struct {
+		name  string
+		src   config.Sources
+		wants []string // in the error; none: no error
+	}{
+		{"defaults yield", config.Sources{}, nil},
+		{"matching --set", config.Sources{Sets: []string{"model.width=4", "model.head_out=16"}}, nil},
+		{"--set", config.Sources{Sets: []string{"model.arch=resnet50"}},
+			[]string{"model.arch = resnet50 (from --set model.arch=resnet50)", "trained with model.arch = resnet18", "drop the key", ckpt}},
+		{"environment", config.Sources{Env: []string{"SIMCLR_MODEL_WIDTH=8"}},
+			[]string{"model.width = 8 (from environment variable SIMCLR_MODEL_WIDTH)", "model.width = 4"}},
+		{"file", config.Sources{File: file}, []string{"model.stem = imagenet (from " + file + ":2)", "model.stem = cifar"}},
+		{"flag", config.Sources{Flags: map[string]string{"model.width": "8"}, FlagNames: map[string]string{"model.width": "--width"}},
+			[]string{"model.width = 8 (from --width)", "model.width = 4"}},
+		{"head key", config.Sources{Sets: []string{"model.head_out=32"}}, []string{"model.head_out = 32", "model.head_out = 16"}},
+		{"two keys", config.Sources{Sets: []string{"model.arch=resnet34", "model.head_bn=true"}},
+			[]string{"model.arch = resnet34", "model.head_bn = true", "model.head_bn = false"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := tt.src
+			src.Sets = append(slices.Clone(base), src.Sets...)
+			cfg, err := config.Load(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			le, leErr := NewLinearEvalPlan(cfg, LinearEvalOptions{Checkpoint: ckpt}, nil)
+			ex, exErr := NewExportPlan(cfg, ExportOptions{Checkpoint: ckpt, Layer: "projection", Format: "npy", Out: "x.npy"}, nil)
+			for what, err := range map[string]error{"linear-eval": leErr, "export": exErr} {
+				if len(tt.wants) == 0 {
+					if err != nil {
+						t.Fatalf("%s: %v", what, err)
+					}
+					continue
+				}
+				if err == nil {
+					t.Fatalf("%s accepted model keys that contradict the checkpoint", what)
+				}
+				for _, w := range tt.wants {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("%s error %q lacks %q", what, err, w)
+					}
+				}
+			}
+			if len(tt.wants) > 0 {
+				return
+			}
+			defer le.Close()
+			defer ex.Close()
+			want := trained.ModelConfig(3)
+			if le.Model != want || ex.Model != want {
+				t.Errorf("model settings %+v (linear-eval), %+v (export); want the checkpoint's %+v", le.Model, ex.Model, want)
+			}
+		})
 	}
 }
