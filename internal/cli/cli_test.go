@@ -271,7 +271,7 @@ func TestPretrainDryRun(t *testing.T) {
 		})
 	}
 	r := invoke(t, nil, "pretrain", "--dry-run", "--set", "data.limit=10", "--batch-size", "32")
-	assertError(t, r, ExitError, "fewer than one batch")
+	assertError(t, r, ExitError, "fewer than one batch", "train.batch_size from --batch-size", "data.drop_last: false")
 }
 
 // savedEncoder writes an untrained width-4 ResNet-18 encoder for 3-channel

@@ -15,12 +15,15 @@ import (
 )
 
 // Embedder runs a frozen encoder (BN in eval mode), optionally followed by
-// the projection head, over a data set with the evaluation preprocessing
-// (resize/centre-crop to the image size, [0,1], the checkpoint's mean/std).
+// the projection head, over a planned Input (EachInput: the jobs) or over a
+// data set with the evaluation preprocessing that ImageSize, Mean, Std,
+// BatchSize and Workers describe (Each).
 type Embedder struct {
 	Backend   backend.Backend
 	Encoder   *model.ResNet
 	Projector *model.Projector // nil: backbone features
+	// Used by Each only: resize/centre-crop to ImageSize, [0,1], Mean/Std;
+	// batches of BatchSize (256 when 0) decoded by Workers goroutines.
 	ImageSize int
 	Mean, Std []float64
 	BatchSize int

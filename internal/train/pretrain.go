@@ -75,14 +75,15 @@ func (p *PretrainPlan) build(warn io.Writer) error {
 		data.Close(ds)
 		return err
 	}
+	if cfg.Data.DropLast && ds.Len() < cfg.Train.BatchSize {
+		return fmt.Errorf("data set %s has %d images, fewer than one batch of %d (train.batch_size from %s): lower train.batch_size or set data.drop_last: false",
+			ds.Name(), ds.Len(), cfg.Train.BatchSize, cfg.Origin("train.batch_size"))
+	}
 	loader, err := p.Train.NewLoader()
 	if err != nil {
 		return err
 	}
 	p.StepsPerEpoch = loader.BatchesPerEpoch()
-	if p.StepsPerEpoch == 0 {
-		return fmt.Errorf("data set %s has %d images, fewer than one batch of %d: lower train.batch_size or set data.drop_last: false", ds.Name(), ds.Len(), cfg.Train.BatchSize)
-	}
 	p.Model = cfg.ModelConfig(channels)
 	p.Meta = model.EncoderMeta{
 		Arch: p.Model.Arch, Stem: p.Model.Stem, Width: p.Model.Width, InChannels: channels,
