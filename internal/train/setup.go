@@ -147,17 +147,17 @@ func (in *Input) describe(w io.Writer) error {
 	fmt.Fprintf(w, "  classes:         %s\n", classes)
 	fmt.Fprintf(w, "  channels:        %d\n", ds.Channels())
 	fmt.Fprintf(w, "  image size:      %s native, %dx%dx%d views (%s, %d per image)\n", native, c, h, wd, kind, in.Options.Views)
-	fmt.Fprintf(w, "  transform:       %s\n", DescribeTransform(in.Transform))
+	fmt.Fprintf(w, "  transform:       %s\n", describeTransform(in.Transform))
 	fmt.Fprintf(w, "  normalisation:   mean %v std %v\n", in.Mean, in.Std)
 	fmt.Fprintf(w, "  batch size:      %d (drop last: %v, shuffle: %v)\n", in.Options.BatchSize, in.Options.DropLast, in.Options.Shuffle)
 	fmt.Fprintf(w, "  batches/epoch:   %d\n", loader.BatchesPerEpoch())
 	return nil
 }
 
-// DescribeTransform names the steps of a transform: the random ones of an
+// describeTransform names the steps of a transform: the random ones of an
 // augmentation pipeline that can fire (probability > 0), in the order they
 // run, or the deterministic resize and centre crop.
-func DescribeTransform(t data.Transform) string {
+func describeTransform(t data.Transform) string {
 	p, ok := t.(*augment.Pipeline)
 	if !ok {
 		_, s, _ := t.OutputShape()
