@@ -8,10 +8,10 @@ import (
 
 	"simclr/internal/backend"
 	"simclr/internal/bench"
+	"simclr/internal/config"
 	"simclr/internal/data"
 	"simclr/internal/model"
 	"simclr/internal/optim"
-	"simclr/internal/train"
 )
 
 func (a *app) newBenchCommand() *cobra.Command {
@@ -34,8 +34,9 @@ step and share of the summed kernel time (the "kernel_times" field with
 --json). Recording the events adds to the step times, so take throughput
 figures from a run without it.
 
-The channel count is the configured data set's (opened only to ask), unless
---channels is given.`,
+The channel count is --channels when given, else the one data.format
+implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
+1), so no data needs to be on disk; only an image folder is opened to ask.`,
 		Example: `  simclr bench --set model.width=64 --set train.batch_size=64 --steps 5
   simclr bench --config configs/fashion-mnist.yaml --json
   simclr bench --device cuda --set train.batch_size=512 --steps 20
@@ -47,12 +48,9 @@ The channel count is the configured data set's (opened only to ask), unless
 				return err
 			}
 			if channels == 0 {
-				ds, err := data.Open(cfg.DataSpec())
-				if err != nil {
-					return fmt.Errorf("bench takes the channel count from the data set (or pass --channels 1|3): %w", err)
+				if channels, err = benchChannels(cfg); err != nil {
+					return err
 				}
-				channels = ds.Channels()
-				data.Close(ds)
 			}
 			b, err := openBackend(cfg.Device)
 			if err != nil {
@@ -62,9 +60,9 @@ The channel count is the configured data set's (opened only to ask), unless
 			if err := checkKernelTimes(b, kernelTimes); err != nil {
 				return err
 			}
-			mc := train.ModelConfig(cfg, channels)
+			mc := cfg.ModelConfig(channels)
 			res, err := bench.Run(b, mc, cfg.Data.ImageSize, float32(cfg.Loss.Temperature),
-				func(params []*model.Param) (optim.Optimizer, error) { return train.NewOptimizer(b, cfg, params) },
+				func(params []*model.Param) (optim.Optimizer, error) { return cfg.NewOptimizer(b, params) },
 				bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes})
 			if err != nil {
 				return err
@@ -90,6 +88,20 @@ The channel count is the configured data set's (opened only to ask), unless
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&kernelTimes, "kernel-times", false, "also time every kernel with CUDA events over the timed steps (CUDA backend)")
 	return cmd
+}
+
+// benchChannels is the input channel count of the benchmarked model: the
+// one data.format implies, or for image folders the opened data set's.
+func benchChannels(cfg *config.Config) (int, error) {
+	if ch, ok := cfg.FormatChannels(); ok {
+		return ch, nil
+	}
+	ds, err := data.Open(cfg.DataSpec())
+	if err != nil {
+		return 0, fmt.Errorf("bench takes the channel count of a %s data set from its images: %w (or pass --channels 1|3)", cfg.Data.Format, err)
+	}
+	defer data.Close(ds)
+	return ds.Channels(), nil
 }
 
 // checkKernelTimes rejects --kernel-times on a backend without kernel

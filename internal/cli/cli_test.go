@@ -13,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"simclr/internal/backend/cpu"
 	"simclr/internal/config"
+	"simclr/internal/model"
 )
 
 // result is the outcome of one in-process invocation.
@@ -247,6 +249,9 @@ func TestPretrainDryRun(t *testing.T) {
 		{"limit", []string{"--set", "data.limit=100", "--batch-size", "32"}, "images:          100", "batches/epoch:   3"},
 		{"keep last", []string{"--set", "data.limit=100", "--batch-size", "32", "--set", "data.drop_last=false"}, "images:          100", "batches/epoch:   4"},
 		{"env limit", []string{"--set", "train.batch_size=64"}, "images:          200", "batches/epoch:   3"},
+		{"augmentations", []string{"--set", "augment.blur_p=0.5", "--set", "augment.solarize_p=0.1", "--set", "augment.gray_p=0", "--set", "augment.crop_scale=0.2,1", "--set", "train.batch_size=64"},
+			"transform:       random resized crop to 32x32 (scale 0.2-1, ratio 0.75-1.33), flip p=0.5, colour jitter p=0.8 (strength 0.5: brightness 0.8, contrast 0.8, saturation 0.8, hue 0.2), blur p=0.5 (sigma 0.1-2), solarize p=0.1 (threshold 0.5)\n",
+			"model: resnet18, cifar stem, width 16, 3 channels, head 2 layers to 64; 3 steps per epoch, 5 epochs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -257,6 +262,7 @@ func TestPretrainDryRun(t *testing.T) {
 			}
 			for _, want := range []string{"format:          synthetic", "split:           train", "classes:         10 (circle",
 				"channels:        3", "32x32 native, 3x32x32 views (augmented, 2 per image)", tt.wantImages, tt.wantBatches,
+				"transform:       random resized crop to 32x32", "normalisation:   mean [0.485 0.456 0.406] std [0.229 0.224 0.225]",
 				"configuration:", "drop_last:"} {
 				if !strings.Contains(r.stdout, want) {
 					t.Errorf("dry-run output lacks %q:\n%s", want, r.stdout)
@@ -265,27 +271,112 @@ func TestPretrainDryRun(t *testing.T) {
 		})
 	}
 	r := invoke(t, nil, "pretrain", "--dry-run", "--set", "data.limit=10", "--batch-size", "32")
-	assertError(t, r, ExitError, "fewer than one batch")
+	assertError(t, r, ExitError, "fewer than one batch", "train.batch_size from --batch-size", "data.drop_last: false")
 }
 
-func TestLinearEvalDryRun(t *testing.T) {
-	ckpt := filepath.Join(t.TempDir(), "model.safetensors")
-	if err := os.WriteFile(ckpt, []byte("x"), 0o644); err != nil {
+// savedEncoder writes an untrained width-4 ResNet-18 encoder for 3-channel
+// 32-px images with a mean and std no configuration default has, and
+// returns its path.
+func savedEncoder(t *testing.T, arch, stem string) string {
+	t.Helper()
+	b := cpu.New()
+	enc, err := model.NewResNet(b, model.Config{Arch: arch, Stem: stem, Width: 4, InChannels: 3}, 1)
+	if err != nil {
 		t.Fatal(err)
 	}
-	r := invoke(t, nil, "linear-eval", "--dry-run", "--checkpoint", ckpt, "--set", "data.synthetic_size=400", "--set", "eval.probe_batch_size=64")
-	if r.code != 0 {
-		t.Fatalf("%v", r)
+	path := filepath.Join(t.TempDir(), "encoder.safetensors")
+	if err := model.SaveEncoder(path, enc, model.EncoderMeta{ImageSize: 32, Mean: ckptMean, Std: ckptStd}); err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{"train data:", "eval data:", "synthetic/train", "synthetic/test", "images:          400",
-		"images:          100", "centre crop", "batches/epoch:   7", "batches/epoch:   2"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("dry-run output lacks %q:\n%s", want, r.stdout)
-		}
-	}
-	r = invoke(t, nil, "linear-eval", "--checkpoint", filepath.Join(t.TempDir(), "missing.safetensors"))
-	assertError(t, r, ExitError, "--checkpoint", "missing.safetensors")
+	return path
+}
 
+// The normalisation savedEncoder records.
+var ckptMean, ckptStd = []float64{0.1, 0.2, 0.3}, []float64{0.4, 0.5, 0.6}
+
+// section returns the lines of out from the one starting with head up to
+// the next line that does not start with a space.
+func section(out, head string) string {
+	_, rest, ok := strings.Cut(out, "\n"+head)
+	if !ok {
+		if !strings.HasPrefix(out, head) {
+			return ""
+		}
+		rest = out[len(head):]
+	}
+	lines := strings.Split(rest, "\n")
+	end := 1
+	for end < len(lines) && strings.HasPrefix(lines[end], " ") {
+		end++
+	}
+	return head + strings.Join(lines[:end], "\n")
+}
+
+// TestLinearEvalDryRun: the dry run describes what linear-eval runs: the
+// checkpoint's encoder, image size, mean and std, centre crops, or with
+// eval.probe_augment crop and flip only (not pretraining's augmentations).
+func TestLinearEvalDryRun(t *testing.T) {
+	ckpt := savedEncoder(t, "resnet18", "cifar")
+	ckptNorm := fmt.Sprintf("normalisation:   mean %v std %v", ckptMean, ckptStd)
+	configNorm := "normalisation:   mean [0.485 0.456 0.406] std [0.229 0.224 0.225]"
+	common := []string{"linear-eval", "--dry-run", "--set", "data.synthetic_size=400", "--set", "eval.probe_batch_size=64"}
+	tests := []struct {
+		name      string
+		args      []string
+		train     []string // in the "train data:" section
+		notTrain  []string
+		knnTrain  bool // a "kNN train data:" section of centre crops
+		wantOther []string
+	}{
+		{"centre crops", []string{"--checkpoint", ckpt},
+			[]string{"images:          400", "centre crop", "resize and centre crop to 32x32", ckptNorm, "batches/epoch:   7", "shuffle: false"},
+			[]string{configNorm}, false,
+			[]string{"encoder: resnet18, cifar stem, width 4, 3 channels, 32x32 input (" + ckpt + ")", "report: " + filepath.Join(filepath.Dir(ckpt), "eval.json")}},
+		{"probe_augment", []string{"--checkpoint", ckpt, "--set", "eval.probe_augment=true"},
+			[]string{"augmented, 1 per image", "random resized crop to 32x32 (scale 0.08-1, ratio 0.75-1.33), flip p=0.5\n", ckptNorm},
+			[]string{"colour jitter", "grayscale", configNorm}, false, nil},
+		{"probe_augment with kNN", []string{"--checkpoint", ckpt, "--set", "eval.probe_augment=true", "--knn"},
+			[]string{"random resized crop", ckptNorm}, []string{"colour jitter"}, true, nil},
+		{"random init", []string{"--random-init", "--set", "model.width=8"},
+			[]string{"centre crop", configNorm}, nil, false,
+			[]string{"encoder: resnet18, cifar stem, width 8, 3 channels, 32x32 input (random init, seed 0)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := invoke(t, nil, append(common, tt.args...)...)
+			if r.code != 0 {
+				t.Fatalf("%v", r)
+			}
+			train := section(r.stdout, "train data:")
+			for _, want := range tt.train {
+				if !strings.Contains(train, want) {
+					t.Errorf("train data section lacks %q:\n%s", want, train)
+				}
+			}
+			for _, bad := range tt.notTrain {
+				if strings.Contains(train, bad) {
+					t.Errorf("train data section has %q:\n%s", bad, train)
+				}
+			}
+			eval := section(r.stdout, "eval data:")
+			for _, want := range []string{"synthetic/test", "images:          100", "centre crop", "batches/epoch:   2"} {
+				if !strings.Contains(eval, want) {
+					t.Errorf("eval data section lacks %q:\n%s", want, eval)
+				}
+			}
+			knn := section(r.stdout, "kNN train data:")
+			if tt.knnTrain != (knn != "") || tt.knnTrain && !strings.Contains(knn, "centre crop") {
+				t.Errorf("kNN train section %q, want one of centre crops: %v", knn, tt.knnTrain)
+			}
+			for _, want := range tt.wantOther {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("dry-run output lacks %q:\n%s", want, r.stdout)
+				}
+			}
+		})
+	}
+	r := invoke(t, nil, "linear-eval", "--checkpoint", filepath.Join(t.TempDir(), "missing.safetensors"))
+	assertError(t, r, ExitError, "--checkpoint", "missing.safetensors")
 }
 
 func TestExportDryRun(t *testing.T) {
@@ -397,5 +488,40 @@ func TestFashionMNISTConfig(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("dry-run output lacks %q:\n%s", want, r.stdout)
 		}
+	}
+}
+
+// TestModelKeysContradictingCheckpoint: linear-eval and export-embeddings
+// refuse a model.* key the user gave that the checkpoint contradicts,
+// naming both values and the fix, whatever the source.
+func TestModelKeysContradictingCheckpoint(t *testing.T) {
+	ckpt := savedEncoder(t, "resnet18", "cifar")
+	file := filepath.Join(t.TempDir(), "r50.yaml")
+	if err := os.WriteFile(file, []byte("model:\n  arch: resnet50\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "e.npy")
+	tests := []struct {
+		name  string
+		env   []string
+		args  []string
+		wants []string
+	}{
+		{"linear-eval --set", nil, []string{"linear-eval", "--checkpoint", ckpt, "--set", "model.arch=resnet50"},
+			[]string{"model.arch = resnet50 (from --set model.arch=resnet50)", "model.arch = resnet18", "drop the key"}},
+		{"linear-eval file", nil, []string{"linear-eval", "--dry-run", "--checkpoint", ckpt, "--config", file},
+			[]string{"model.arch = resnet50 (from " + file + ":2)", "model.arch = resnet18"}},
+		{"export environment", []string{"SIMCLR_MODEL_STEM=imagenet"}, []string{"export-embeddings", "--checkpoint", ckpt, "--out", out},
+			[]string{"model.stem = imagenet (from environment variable SIMCLR_MODEL_STEM)", "model.stem = cifar"}},
+		{"export --set", nil, []string{"export-embeddings", "--dry-run", "--checkpoint", ckpt, "--out", out, "--set", "model.width=64"},
+			[]string{"model.width = 64", "model.width = 4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assertError(t, invoke(t, tt.env, tt.args...), ExitError, tt.wants...)
+		})
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused export wrote its output")
 	}
 }

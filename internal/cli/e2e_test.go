@@ -92,6 +92,15 @@ func TestTrainEvalExportFromTheCommandLine(t *testing.T) {
 		t.Fatalf("proj.csv: %d lines, header %q", len(lines), lines[0])
 	}
 
+	// Without model flags the head's shape comes from the checkpoint's
+	// recorded configuration (head_out 16), not the defaults (64).
+	proj2 := filepath.Join(dir, "proj2.npy")
+	r = invoke(t, nil, "export-embeddings", "--checkpoint", enc, "--out", proj2, "--layer", "projection",
+		"--set", "data.synthetic_size=96", "--set", "data.image_size=16")
+	if r.code != 0 || !strings.Contains(r.stdout, "of dimension 16 (projection layer)") {
+		t.Fatalf("export --layer projection with default model keys: %v", r)
+	}
+
 	// Bad input: each a clear error, a non-zero exit and no output file.
 	trunc := filepath.Join(dir, "trunc.safetensors")
 	data, _ := os.ReadFile(enc)

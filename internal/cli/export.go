@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"simclr/internal/model"
 	"simclr/internal/train"
 )
 
@@ -56,8 +55,10 @@ filenames,embedding_0,...,embedding_{D-1},labels rows. The format defaults to
 the extension of --out. Files appear only when complete; the resolved
 configuration is written beside them as NAME.config.yaml.
 
-With --dry-run it only resolves the configuration, opens the data, builds the
-loader and prints them with the resolved configuration.`,
+With --dry-run it only resolves the configuration, reads the checkpoint's
+metadata, opens the data and prints the output, the encoder, the data with
+the transform and normalisation the export applies, and the resolved
+configuration.`,
 		Example: `  simclr export-embeddings --checkpoint runs/pretrain-20260101-120000/encoder.safetensors --out emb.npy
   simclr export-embeddings --config runs/fmnist/config.yaml --checkpoint runs/fmnist/encoder.safetensors --out test.csv --set data.split=test
   simclr export-embeddings --checkpoint runs/fmnist/encoder.safetensors --out z.npy --layer projection`,
@@ -84,47 +85,28 @@ loader and prints them with the resolved configuration.`,
 			if err := checkOutputDir("--out", out); err != nil {
 				return err
 			}
-			s, err := a.prepare(cmd, ModeExport)
+			cfg, err := a.loadConfig(cmd)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			if dryRun {
-				fmt.Fprintf(a.stdout, "output: %s embeddings of the %s layer to %s\n", fmtName, layer, out)
-				return s.Describe(a.stdout)
+			plan, err := train.NewExportPlan(cfg, train.ExportOptions{Checkpoint: checkpoint, Layer: layer, Format: fmtName, Out: out}, a.warnWriter())
+			if err != nil {
+				return err
 			}
-			b, err := openBackend(s.Config.Device)
+			defer plan.Close()
+			if dryRun {
+				return plan.Describe(a.stdout)
+			}
+			b, err := openBackend(cfg.Device)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			enc, meta, err := model.LoadEncoder(checkpoint, b)
-			if err != nil {
-				return fmt.Errorf("load --checkpoint: %w", err)
-			}
-			if err := train.CheckEncoderFits(meta, s.Train.Dataset, s.Config.Data.ImageSize, checkpoint); err != nil {
-				return err
-			}
-			emb := &train.Embedder{Backend: b, Encoder: enc, ImageSize: meta.ImageSize, Mean: meta.Mean, Std: meta.Std,
-				BatchSize: s.Config.Eval.ProbeBatchSize, Workers: s.Config.Data.Workers}
-			if layer == "projection" {
-				full := filepath.Join(filepath.Dir(checkpoint), train.CheckpointFile)
-				net, err := train.LoadSimCLR(full, b, s.Config, meta)
-				if err != nil {
-					return fmt.Errorf("--layer projection needs the projection head from %s: %w", full, err)
-				}
-				emb.Encoder, emb.Projector = net.Encoder, net.Projector
-			}
-			job := &train.ExportJob{Embedder: emb, Data: s.Train.Dataset, Out: out, Format: fmtName}
-			n, err := job.Run(a.ctx)
+			res, err := (&train.ExportJob{Plan: plan, Backend: b, Log: a.infoWriter()}).Run(a.ctx)
 			if err != nil {
 				return err
 			}
-			cfgPath := strings.TrimSuffix(out, filepath.Ext(out)) + ".config.yaml"
-			if err := s.Config.WriteFile(cfgPath); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "wrote %d %s embeddings of dimension %d (%s layer) to %s\n", n, fmtName, emb.Dim(), layer, out)
+			fmt.Fprintf(a.stdout, "wrote %d %s embeddings of dimension %d (%s layer) to %s\n", res.Images, fmtName, res.Dim, layer, out)
 			return nil
 		},
 	}

@@ -2,12 +2,9 @@ package cli
 
 import (
 	"fmt"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"simclr/internal/model"
 	"simclr/internal/train"
 )
 
@@ -30,8 +27,10 @@ default).
 with the same probe: the baseline every self-supervised result must be read
 against. --knn adds the weighted kNN accuracy (eval.knn_k, eval.knn_temperature).
 
-With --dry-run it only resolves the configuration, opens both splits, builds
-the loaders and prints them with the resolved configuration.`,
+With --dry-run it only resolves the configuration, reads the checkpoint's
+metadata, opens both splits and prints the encoder, the probe, each split
+with the transform and normalisation the run applies, and the resolved
+configuration.`,
 		Example: `  simclr linear-eval --checkpoint runs/pretrain-20260101-120000/encoder.safetensors
   simclr linear-eval --config runs/fmnist/config.yaml --checkpoint runs/fmnist/encoder.safetensors --knn
   simclr linear-eval --config configs/fashion-mnist.yaml --random-init
@@ -49,57 +48,35 @@ the loaders and prints them with the resolved configuration.`,
 					return err
 				}
 			}
-			switch {
-			case out != "":
+			if out != "" {
 				if err := checkOutputDir("--out", out); err != nil {
 					return err
 				}
-			case checkpoint != "":
-				out = filepath.Join(filepath.Dir(checkpoint), "eval.json")
-			default:
-				out = filepath.Join("runs", "random-init-"+time.Now().Format("20060102-150405"), "eval.json")
 			}
-			s, err := a.prepare(cmd, ModeLinearEval)
+			cfg, err := a.loadConfig(cmd)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			if dryRun {
-				return s.Describe(a.stdout)
+			plan, err := train.NewLinearEvalPlan(cfg, train.LinearEvalOptions{Checkpoint: checkpoint, RandomInit: randomInit, KNN: knn, Out: out}, a.warnWriter())
+			if err != nil {
+				return err
 			}
-			b, err := openBackend(s.Config.Device)
+			defer plan.Close()
+			if dryRun {
+				return plan.Describe(a.stdout)
+			}
+			b, err := openBackend(cfg.Device)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			channels := s.Train.Dataset.Channels()
-			var enc *model.ResNet
-			var meta model.EncoderMeta
-			if randomInit {
-				mc := train.ModelConfig(s.Config, channels)
-				if enc, err = model.NewResNet(b, mc, s.Config.Seed); err != nil {
-					return err
-				}
-				meta = model.EncoderMeta{Arch: mc.Arch, Stem: mc.Stem, Width: mc.Width, InChannels: channels, ImageSize: s.Config.Data.ImageSize, Mean: s.Train.Mean, Std: s.Train.Std}
-			} else {
-				if enc, meta, err = model.LoadEncoder(checkpoint, b); err != nil {
-					return fmt.Errorf("load --checkpoint: %w", err)
-				}
-				if err := train.CheckEncoderFits(meta, s.Train.Dataset, s.Config.Data.ImageSize, checkpoint); err != nil {
-					return err
-				}
-			}
-			job := &train.LinearEvalJob{
-				Config: s.Config, Backend: b, Train: s.Train.Dataset, Test: s.Eval.Dataset,
-				Encoder: enc, Meta: meta, Checkpoint: checkpoint, RandomInit: randomInit, KNN: knn,
-				Out: out, Log: a.infoWriter(),
-			}
+			job := &train.LinearEvalJob{Plan: plan, Backend: b, Log: a.infoWriter()}
 			rep, err := job.Run(a.ctx)
 			if err != nil {
 				return err
 			}
 			rep.Print(a.stdout)
-			fmt.Fprintf(a.stdout, "report: %s\n", out)
+			fmt.Fprintf(a.stdout, "report: %s\n", plan.Out)
 			return nil
 		},
 	}

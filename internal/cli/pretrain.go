@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"simclr/internal/data"
 	"simclr/internal/runlog"
 	"simclr/internal/train"
 )
@@ -35,9 +34,9 @@ and keeps the last good checkpoint.
 
 With no arguments it trains the built-in default (configs/default.yaml: a
 small ResNet on the synthetic data set, a couple of minutes on two cores).
-With --dry-run it only resolves the configuration, opens the data set, builds
-the loader and prints the data set, the batches per epoch and the resolved
-configuration.`,
+With --dry-run it only resolves the configuration, opens the data set and
+prints the model, the data set with the augmentations and normalisation the
+run applies, the batches per epoch and the resolved configuration.`,
 		Example: `  simclr pretrain
   simclr pretrain --config configs/fashion-mnist.yaml --epochs 10 --out runs/fmnist
   simclr pretrain --resume runs/fmnist
@@ -57,38 +56,32 @@ configuration.`,
 					a.configFile = filepath.Join(resume, train.ConfigFile)
 				}
 			}
-			s, err := a.prepare(cmd, ModePretrain)
+			cfg, err := a.loadConfig(cmd)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			plan, err := train.NewPretrainPlan(cfg, a.warnWriter())
+			if err != nil {
+				return err
+			}
+			defer plan.Close()
 			if dryRun {
-				return s.Describe(a.stdout)
+				return plan.Describe(a.stdout)
 			}
 			if out == "" {
 				out = filepath.Join("runs", "pretrain-"+time.Now().Format("20060102-150405"))
 			}
-			b, err := openBackend(s.Config.Device)
+			b, err := openBackend(cfg.Device)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
 			job := &train.PretrainJob{
-				Config: s.Config, Backend: b, Data: s.Train.Dataset, Out: out, Resume: resume != "",
+				Plan: plan, Backend: b, Out: out, Resume: resume != "",
 				Log: a.infoWriter(), Progress: runlog.NewProgress(a.stderr, a.quiet),
 			}
-			if s.Config.Eval.KNNEvery > 0 {
-				if len(s.Train.Dataset.Classes()) == 0 {
-					return fmt.Errorf("eval.knn_every=%d needs labels, but %s is unlabelled: set eval.knn_every: 0", s.Config.Eval.KNNEvery, s.Train.Dataset.Name())
-				}
-				test, err := data.Open(s.Config.EvalDataSpec())
-				if err != nil {
-					return fmt.Errorf("kNN monitor (eval.knn_every): %w", err)
-				}
-				defer data.Close(test)
-				job.KNNTrain, job.KNNTest = s.Train.Dataset, test
-			}
-			a.info("pretraining on %s (%d images) with %s, device %s; run directory %s", s.Train.Dataset.Name(), s.Train.Dataset.Len(), s.Config.Model.Arch, b.Name(), out)
+			ds := plan.Train.Dataset
+			a.info("pretraining on %s (%d images) with %s, device %s; run directory %s", ds.Name(), ds.Len(), cfg.Model.Arch, b.Name(), out)
 			res, err := job.Run(a.ctx)
 			if errors.Is(err, train.ErrInterrupted) {
 				return fmt.Errorf("interrupted after step %d; the checkpoint in %s is up to date.\nContinue with: simclr pretrain --resume %s", res.Steps, out, out)

@@ -1,6 +1,7 @@
 // Package cli implements the simclr command line: one file per command,
-// with the steps every training command shares (resolve the configuration,
-// open the data, build the loaders) in setup.go.
+// each holding its flags, their checks and its output. Resolving the
+// configuration is configflags.go; everything a training command then
+// opens and builds is its job's plan in internal/train.
 package cli
 
 import (

@@ -1,13 +1,25 @@
 package config
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"simclr/internal/augment"
+	"simclr/internal/backend"
 	"simclr/internal/data"
+	"simclr/internal/model"
+	"simclr/internal/optim"
+	"simclr/internal/probe"
 )
+
+// This file turns the configuration into the settings of the packages that
+// do the work: the data set (DataSpec), SimCLR's augmentations
+// (AugmentConfig, Normalization), the model (ModelConfig), the optimizer
+// (NewOptimizer), the linear probe (ProbeOptions) and the probe's
+// augmentation (ProbeAugmentConfig). It is the one place where a key
+// becomes a setting.
 
 // DataSpec returns the data-set selection for data.split. The caller sets
 // Warn if it wants skip_bad warnings.
@@ -31,6 +43,21 @@ func (c *Config) EvalDataSpec() data.Spec {
 	s := c.DataSpec()
 	s.Split = c.Data.EvalSplit
 	return s
+}
+
+// FormatChannels returns the number of channels that data.format alone
+// determines, and whether it does: CIFAR-10/100, STL-10 and the synthetic
+// set are RGB (3), the IDX family (MNIST, Fashion-MNIST) is grayscale (1).
+// Image folders are not known until opened; the caller must open the data
+// set and ask it.
+func (c *Config) FormatChannels() (int, bool) {
+	switch c.Data.Format {
+	case data.FormatCIFAR10, data.FormatCIFAR100, data.FormatSTL10, data.FormatSynthetic:
+		return 3, true
+	case data.FormatIDX, data.FormatMNIST, data.FormatFashionMNIST:
+		return 1, true
+	}
+	return 0, false
 }
 
 // AugmentConfig returns the augmentation settings for views of side
@@ -60,6 +87,62 @@ func (c *Config) AugmentConfig(channels int) augment.Config {
 		SolarizeThreshold: a.SolarizeThreshold,
 		Mean:              mean,
 		Std:               std,
+	}
+}
+
+// ModelConfig returns the encoder and projection head settings (model.*)
+// for images with the given number of channels.
+func (c *Config) ModelConfig(channels int) model.Config {
+	m := c.Model
+	return model.Config{
+		Arch:       m.Arch,
+		Stem:       m.Stem,
+		Width:      m.Width,
+		InChannels: channels,
+		HeadLayers: m.HeadLayers,
+		HeadHidden: m.HeadHidden,
+		HeadOut:    m.HeadOut,
+		HeadBN:     m.HeadBN,
+	}
+}
+
+// NewOptimizer builds the optimizer that optim.* describes over params.
+func (c *Config) NewOptimizer(b backend.Backend, params []*model.Param) (optim.Optimizer, error) {
+	o := c.Optim
+	switch o.Name {
+	case "sgd":
+		return optim.NewSGD(b, params, optim.SGDOptions{Momentum: float32(o.Momentum), WeightDecay: float32(o.WeightDecay), Nesterov: o.Nesterov, ExcludeBiasBN: o.ExcludeBiasBN})
+	case "lars":
+		return optim.NewLARS(b, params, optim.LARSOptions{Momentum: float32(o.Momentum), WeightDecay: float32(o.WeightDecay), TrustCoef: float32(o.TrustCoef), ExcludeBiasBN: o.ExcludeBiasBN})
+	case "adamw":
+		return optim.NewAdamW(b, params, optim.AdamWOptions{Beta1: float32(o.Beta1), Beta2: float32(o.Beta2), Eps: float32(o.Eps), WeightDecay: float32(o.WeightDecay), ExcludeBiasBN: o.ExcludeBiasBN})
+	}
+	return nil, fmt.Errorf("optim.name %q (from %s) is not one of lars, sgd, adamw: set optim.name to one of them", o.Name, c.Origin("optim.name"))
+}
+
+// ProbeOptions returns the linear probe's settings (eval.probe_*) for a
+// classifier over the given number of classes: momentum 0.9 and a cosine
+// schedule, as in the paper.
+func (c *Config) ProbeOptions(classes int) probe.LinearOptions {
+	e := c.Eval
+	return probe.LinearOptions{
+		Classes: classes, Epochs: e.ProbeEpochs, BatchSize: e.ProbeBatchSize,
+		LR: float32(e.ProbeLR), WeightDecay: float32(e.ProbeWeightDecay), Momentum: 0.9,
+		Optimizer: e.ProbeOptim, Seed: c.Seed, Schedule: "cosine",
+	}
+}
+
+// ProbeAugmentConfig is the augmentation of eval.probe_augment: the paper's
+// probe trains on a random resized crop (scale [0.08, 1], ratio [3/4, 4/3])
+// and a horizontal flip (p 0.5) of every image, nothing else, normalised
+// with the encoder's mean and std at the encoder's image size. augment.*
+// does not apply: those keys describe pretraining's views.
+func (c *Config) ProbeAugmentConfig(imageSize, channels int, mean, std []float64) augment.Config {
+	return augment.Config{
+		Size: imageSize, Channels: channels,
+		CropScale: [2]float64{0.08, 1}, CropRatio: [2]float64{3.0 / 4, 4.0 / 3}, FlipP: 0.5,
+		BlurSigma: [2]float64{0.1, 2}, BlurKernelFrac: 0.1, SolarizeThreshold: 0.5,
+		Mean: slices.Clone(mean), Std: slices.Clone(std),
 	}
 }
 

@@ -311,3 +311,11 @@ func (c *Config) Origin(key string) string {
 	}
 	return defaultOrigin.String()
 }
+
+// Explicit says whether the value of key was given by the user — a
+// --config file, an environment variable, --set or a flag — rather than
+// left at its built-in default.
+func (c *Config) Explicit(key string) bool {
+	o, ok := c.origins[key]
+	return ok && o.kind != fromDefault
+}

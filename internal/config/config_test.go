@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"simclr/internal/augment"
+	"simclr/internal/backend/cpu"
+	"simclr/internal/data"
+	"simclr/internal/model"
 )
 
 // values returns c without its provenance, for comparisons.
@@ -462,5 +465,116 @@ func TestSuggestKey(t *testing.T) {
 		if got := suggestKey(tt.in); got != tt.want {
 			t.Errorf("suggestKey(%q) = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestPartsFromConfig checks the conversions of bridge.go: each key lands in
+// the setting it names.
+func TestPartsFromConfig(t *testing.T) {
+	c := mustLoad(t, Sources{Sets: []string{"model.arch=resnet34", "model.stem=imagenet", "model.width=8",
+		"model.head_layers=3", "model.head_hidden=32", "model.head_out=24", "model.head_bn=true",
+		"eval.probe_epochs=7", "eval.probe_lr=0.3", "eval.probe_weight_decay=0.01", "eval.probe_batch_size=48", "seed=5"}})
+	mc := c.ModelConfig(1)
+	want := model.Config{Arch: "resnet34", Stem: "imagenet", Width: 8, InChannels: 1, HeadLayers: 3, HeadHidden: 32, HeadOut: 24, HeadBN: true}
+	if mc != want {
+		t.Errorf("ModelConfig(1) = %+v, want %+v", mc, want)
+	}
+	po := c.ProbeOptions(10)
+	if po.Classes != 10 || po.Epochs != 7 || po.LR != 0.3 || po.WeightDecay != 0.01 || po.BatchSize != 48 ||
+		po.Seed != 5 || po.Optimizer != "sgd" || po.Momentum != 0.9 || po.Schedule != "cosine" {
+		t.Errorf("ProbeOptions(10) = %+v", po)
+	}
+	pa := c.ProbeAugmentConfig(24, 1, []float64{0.1}, []float64{0.2})
+	if pa.Size != 24 || pa.Channels != 1 || pa.FlipP != 0.5 || pa.CropScale != [2]float64{0.08, 1} ||
+		pa.JitterP != 0 || pa.GrayP != 0 || pa.BlurP != 0 || pa.SolarizeP != 0 ||
+		!slices.Equal(pa.Mean, []float64{0.1}) || !slices.Equal(pa.Std, []float64{0.2}) {
+		t.Errorf("ProbeAugmentConfig = %+v, want crop and flip only with the given size and statistics", pa)
+	}
+	if err := pa.Validate(); err != nil {
+		t.Errorf("ProbeAugmentConfig does not validate: %v", err)
+	}
+
+	b := cpu.New()
+	w, err := b.New(2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := b.New(2, 2)
+	params := []*model.Param{{Name: "w", Value: w, Grad: g}}
+	tests := []struct {
+		name string
+		want string // the optimizer's Go type
+	}{
+		{"sgd", "*optim.SGD"},
+		{"lars", "*optim.LARS"},
+		{"adamw", "*optim.AdamW"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, Sources{Sets: []string{"optim.name=" + tt.name}})
+			opt, err := c.NewOptimizer(b, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := reflect.TypeOf(opt).String(); got != tt.want {
+				t.Errorf("NewOptimizer with optim.name=%s built %s, want %s", tt.name, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestFormatChannels: every format but folder implies its channel count,
+// and the synthetic set, the one that opens without files, agrees.
+func TestFormatChannels(t *testing.T) {
+	tests := []struct {
+		format string
+		want   int
+		known  bool
+	}{
+		{"cifar10", 3, true}, {"cifar100", 3, true}, {"stl10", 3, true}, {"synthetic", 3, true},
+		{"idx", 1, true}, {"mnist", 1, true}, {"fashion-mnist", 1, true}, {"folder", 0, false},
+	}
+	if len(tests) != len(data.Formats()) {
+		t.Fatalf("the table covers %d formats, data.Formats() has %d", len(tests), len(data.Formats()))
+	}
+	for _, tt := range tests {
+		c := mustLoad(t, Sources{Sets: []string{"data.format=" + tt.format, "data.path=/nowhere"}})
+		if got, known := c.FormatChannels(); got != tt.want || known != tt.known {
+			t.Errorf("FormatChannels() for %s = %d, %v; want %d, %v", tt.format, got, known, tt.want, tt.known)
+		}
+	}
+	c := mustLoad(t, Sources{Sets: []string{"data.synthetic_size=8"}})
+	ds, err := data.Open(c.DataSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close(ds)
+	if got, _ := c.FormatChannels(); got != ds.Channels() {
+		t.Errorf("FormatChannels() = %d, the synthetic data set has %d", got, ds.Channels())
+	}
+}
+
+// TestExplicit: a key is explicit when any source but the defaults set it,
+// even to the default value.
+func TestExplicit(t *testing.T) {
+	file := writeTemp(t, "run.yaml", "model:\n  width: 16\n")
+	tests := []struct {
+		name string
+		src  Sources
+		want bool
+	}{
+		{"default", Sources{}, false},
+		{"file, default value", Sources{File: file}, true},
+		{"environment", Sources{Env: []string{"SIMCLR_MODEL_WIDTH=8"}}, true},
+		{"--set", Sources{Sets: []string{"model.width=8"}}, true},
+		{"flag", Sources{Flags: map[string]string{"model.width": "8"}}, true},
+		{"another key set", Sources{Sets: []string{"model.arch=resnet34"}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mustLoad(t, tt.src).Explicit("model.width"); got != tt.want {
+				t.Errorf("Explicit(model.width) = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

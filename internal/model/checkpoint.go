@@ -153,6 +153,24 @@ func LoadEncoder(path string, b backend.Backend) (*ResNet, EncoderMeta, error) {
 	return r, meta, nil
 }
 
+// ReadEncoderMeta reads the metadata of an encoder checkpoint written by
+// SaveEncoder without building the network: what a job needs to plan its
+// preprocessing before a backend exists.
+func ReadEncoderMeta(path string) (EncoderMeta, error) {
+	f, err := safetensors.Read(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return EncoderMeta{}, fmt.Errorf("read encoder %s: file not found; pass the encoder.safetensors written by `simclr pretrain`: %w", path, err)
+		}
+		return EncoderMeta{}, fmt.Errorf("read encoder %s: %w", path, err)
+	}
+	meta, err := parseEncoderMeta(f.Metadata)
+	if err != nil {
+		return EncoderMeta{}, fmt.Errorf("read encoder %s: %w", path, err)
+	}
+	return meta, nil
+}
+
 // parseEncoderMeta decodes and validates the metadata of an encoder file.
 func parseEncoderMeta(md map[string]string) (EncoderMeta, error) {
 	var m EncoderMeta

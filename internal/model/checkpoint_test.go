@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -63,6 +64,13 @@ func TestEncoderRoundTrip(t *testing.T) {
 	}
 	if got.Config() != r.Config() {
 		t.Fatalf("config %+v, want %+v", got.Config(), r.Config())
+	}
+	// ReadEncoderMeta gives the same metadata without building the network.
+	if only, err := ReadEncoderMeta(path); err != nil || !reflect.DeepEqual(only, meta) {
+		t.Fatalf("ReadEncoderMeta = %+v, %v; want %+v", only, err, meta)
+	}
+	if _, err := ReadEncoderMeta(path + ".missing"); err == nil || !strings.Contains(err.Error(), "file not found") {
+		t.Fatalf("ReadEncoderMeta of a missing file: %v", err)
 	}
 	a, c := r.StateDict(), got.StateDict()
 	if len(a) != len(c) {

@@ -15,12 +15,15 @@ import (
 )
 
 // Embedder runs a frozen encoder (BN in eval mode), optionally followed by
-// the projection head, over a data set with the evaluation preprocessing
-// (resize/centre-crop to the image size, [0,1], the checkpoint's mean/std).
+// the projection head, over a planned Input (EachInput: the jobs) or over a
+// data set with the evaluation preprocessing that ImageSize, Mean, Std,
+// BatchSize and Workers describe (Each).
 type Embedder struct {
 	Backend   backend.Backend
 	Encoder   *model.ResNet
 	Projector *model.Projector // nil: backbone features
+	// Used by Each only: resize/centre-crop to ImageSize, [0,1], Mean/Std;
+	// batches of BatchSize (256 when 0) decoded by Workers goroutines.
 	ImageSize int
 	Mean, Std []float64
 	BatchSize int
@@ -35,29 +38,33 @@ func (e *Embedder) Dim() int {
 	return e.Encoder.FeatureDim()
 }
 
-// Each streams the embeddings of ds in data-set order, one batch at a time;
-// vecs is [batch.N, Dim()] and is reused after fn returns.
+// Each streams the embeddings of ds in data-set order, one batch at a time,
+// with the evaluation preprocessing of e (ImageSize, Mean, Std); vecs is
+// [batch.N, Dim()] and is reused after fn returns.
 func (e *Embedder) Each(ctx context.Context, ds data.Dataset, fn func(batch *data.Batch, vecs []float32) error) error {
 	ev, err := augment.NewEval(e.ImageSize, ds.Channels(), e.Mean, e.Std)
 	if err != nil {
 		return fmt.Errorf("evaluation preprocessing: %w", err)
 	}
-	return e.each(ctx, ds, ev, 0, 0, fn)
-}
-
-// each streams the embeddings of ds in order with transform t; random
-// transforms draw from data.ViewRNG(seed, epoch, index, 0).
-func (e *Embedder) each(ctx context.Context, ds data.Dataset, t data.Transform, epoch int, seed int64, fn func(batch *data.Batch, vecs []float32) error) error {
-	b := e.Backend
 	bs := e.BatchSize
 	if bs <= 0 {
 		bs = 256
 	}
-	loader, err := data.NewLoader(ds, t, data.LoaderOptions{BatchSize: bs, Views: 1, DropLast: false, Shuffle: false, Seed: seed, Workers: e.Workers})
+	in := &Input{Role: "features", Dataset: ds, Transform: ev, Options: data.LoaderOptions{BatchSize: bs, Views: 1, Workers: e.Workers}}
+	return e.EachInput(ctx, in, 0, fn)
+}
+
+// EachInput streams the embeddings of the input's images with its
+// transform and loader options (one view per image; random transforms draw
+// from data.ViewRNG(seed, epoch, index, 0)), in the loader's order.
+func (e *Embedder) EachInput(ctx context.Context, in *Input, epoch int, fn func(batch *data.Batch, vecs []float32) error) error {
+	b := e.Backend
+	ds := in.Dataset
+	loader, err := in.NewLoader()
 	if err != nil {
-		return fmt.Errorf("data loader for %s: %w", ds.Name(), err)
+		return err
 	}
-	c, h, w := t.OutputShape()
+	c, h, w := in.Transform.OutputShape()
 	dim := e.Dim()
 	var x *tensor.Tensor
 	defer func() {
@@ -65,7 +72,7 @@ func (e *Embedder) each(ctx context.Context, ds data.Dataset, t data.Transform, 
 			b.Free(x)
 		}
 	}()
-	vecs := make([]float32, bs*dim)
+	vecs := make([]float32, in.Options.BatchSize*dim)
 	for batch, err := range loader.Epoch(ctx, epoch) {
 		if err != nil {
 			return fmt.Errorf("read %s: %w", ds.Name(), err)
@@ -106,18 +113,18 @@ func (e *Embedder) each(ctx context.Context, ds data.Dataset, t data.Transform, 
 	return ctx.Err()
 }
 
-// Collect gathers every embedding and label of ds in memory.
+// Collect gathers every embedding and label of ds in memory (Each).
 func (e *Embedder) Collect(ctx context.Context, ds data.Dataset) ([]float32, []int32, error) {
 	feats, labels, collect := e.collector(ds)
 	err := e.Each(ctx, ds, collect)
 	return *feats, *labels, err
 }
 
-// CollectAugmented gathers the embeddings of one view per image drawn by the
-// random transform t for the given epoch (the crop-and-flip linear probe).
-func (e *Embedder) CollectAugmented(ctx context.Context, ds data.Dataset, t data.Transform, epoch int, seed int64) ([]float32, []int32, error) {
-	feats, labels, collect := e.collector(ds)
-	err := e.each(ctx, ds, t, epoch, seed, collect)
+// CollectInput gathers the embeddings and labels of the input's images for
+// the given epoch (EachInput).
+func (e *Embedder) CollectInput(ctx context.Context, in *Input, epoch int) ([]float32, []int32, error) {
+	feats, labels, collect := e.collector(in.Dataset)
+	err := e.EachInput(ctx, in, epoch, collect)
 	return *feats, *labels, err
 }
 
@@ -131,21 +138,22 @@ func (e *Embedder) collector(ds data.Dataset) (*[]float32, *[]int32, func(*data.
 	}
 }
 
-// KNNAccuracy (a percentage) is the weighted kNN monitor (eval.knn_k neighbours, cosine,
-// eval.knn_temperature) of the backbone features of test against train.
-func KNNAccuracy(b backend.Backend, enc *model.ResNet, train, test data.Dataset, cfg *config.Config, meta model.EncoderMeta) (float64, error) {
-	if len(train.Classes()) == 0 {
-		return 0, fmt.Errorf("kNN needs a labelled split; %s is unlabelled", train.Name())
+// knnAccuracy (a percentage) is the weighted kNN monitor (eval.knn_k
+// neighbours, cosine, eval.knn_temperature) of the backbone features of the
+// test input against the train input.
+func knnAccuracy(ctx context.Context, b backend.Backend, enc *model.ResNet, train, test *Input, cfg *config.Config) (float64, error) {
+	classes := len(train.Dataset.Classes())
+	if classes == 0 {
+		return 0, fmt.Errorf("kNN needs a labelled split; %s is unlabelled", train.Dataset.Name())
 	}
-	e := &Embedder{Backend: b, Encoder: enc, ImageSize: meta.ImageSize, Mean: meta.Mean, Std: meta.Std, BatchSize: cfg.Eval.ProbeBatchSize, Workers: cfg.Data.Workers}
-	ctx := context.Background()
-	trX, trY, err := e.Collect(ctx, train)
+	e := &Embedder{Backend: b, Encoder: enc}
+	trX, trY, err := e.CollectInput(ctx, train, 0)
 	if err != nil {
 		return 0, err
 	}
-	teX, teY, err := e.Collect(ctx, test)
+	teX, teY, err := e.CollectInput(ctx, test, 0)
 	if err != nil {
 		return 0, err
 	}
-	return probe.KNN(trX, trY, teX, teY, e.Dim(), len(train.Classes()), cfg.Eval.KNNK, cfg.Eval.KNNTemperature)
+	return probe.KNN(trX, trY, teX, teY, e.Dim(), classes, cfg.Eval.KNNK, cfg.Eval.KNNTemperature)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"simclr/internal/atomicfile"
-	"simclr/internal/augment"
 	"simclr/internal/backend"
 	"simclr/internal/config"
 	"simclr/internal/data"
@@ -19,19 +18,181 @@ import (
 	"simclr/internal/probe"
 )
 
+// LinearEvalOptions are the command-line choices of a linear evaluation.
+type LinearEvalOptions struct {
+	// Checkpoint is the encoder file (encoder.safetensors) to evaluate; ""
+	// with RandomInit, or for a dry run that has none (then the configured
+	// model and normalisation stand in).
+	Checkpoint string
+	RandomInit bool // evaluate an untrained encoder of the configured model
+	KNN        bool // also report the weighted kNN accuracy
+	// Out is the report (eval.json); "" puts it beside the checkpoint, or
+	// for random init into a new runs/random-init-<time>.
+	Out string
+}
+
+// LinearEvalPlan is what a linear evaluation reads and builds, decided
+// before a device is opened: --dry-run prints it, LinearEvalJob.Run uses it.
+type LinearEvalPlan struct {
+	Config *config.Config
+	LinearEvalOptions
+	// Meta describes the encoder: the checkpoint's metadata, or with
+	// RandomInit (or no checkpoint) the configured model, data.image_size
+	// and the configured normalisation. Every input below is preprocessed
+	// at its image size with its mean and std.
+	Meta model.EncoderMeta
+	// Model is the encoder's model settings: the checkpoint's
+	// (checkpointModel), or the configured ones.
+	Model model.Config
+	// Train is data.split as the probe trains on it: centre crops, or with
+	// eval.probe_augment a fresh random crop and flip of every image each
+	// epoch.
+	Train *Input
+	// Features is data.split's centre crops for the kNN accuracy when Train
+	// is augmented and KNN is set; nil otherwise (Train serves).
+	Features *Input
+	Test     *Input // data.eval_split, centre crops
+	Probe    probe.LinearOptions
+}
+
+// NewLinearEvalPlan reads the checkpoint's metadata, opens data.split and
+// data.eval_split and builds the probe's inputs and settings. Warnings
+// (skipped images) go to warn. Close it when done.
+func NewLinearEvalPlan(cfg *config.Config, opts LinearEvalOptions, warn io.Writer) (*LinearEvalPlan, error) {
+	p := &LinearEvalPlan{Config: cfg, LinearEvalOptions: opts}
+	if err := p.build(warn); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *LinearEvalPlan) build(warn io.Writer) error {
+	cfg := p.Config
+	if p.Checkpoint != "" && p.RandomInit {
+		return fmt.Errorf("a checkpoint (%s) and random init exclude each other: drop one", p.Checkpoint)
+	}
+	var err error
+	if p.Checkpoint != "" {
+		if p.Meta, err = model.ReadEncoderMeta(p.Checkpoint); err != nil {
+			return fmt.Errorf("load --checkpoint: %w", err)
+		}
+		if p.Model, err = checkpointModel(cfg, p.Meta, p.Checkpoint); err != nil {
+			return err
+		}
+	}
+	if p.Out == "" {
+		if p.Checkpoint != "" {
+			p.Out = filepath.Join(filepath.Dir(p.Checkpoint), "eval.json")
+		} else {
+			p.Out = filepath.Join("runs", "random-init-"+time.Now().Format("20060102-150405"), "eval.json")
+		}
+	}
+	spec := cfg.DataSpec()
+	ds, err := openData(cfg, "train", spec, warn)
+	if err != nil {
+		return err
+	}
+	if p.Checkpoint == "" {
+		p.Meta = configuredEncoder(cfg, ds.Channels())
+		p.Model = cfg.ModelConfig(ds.Channels())
+	} else if err := CheckEncoderFits(p.Meta, ds, cfg.Data.ImageSize, p.Checkpoint); err != nil {
+		data.Close(ds)
+		return err
+	}
+	classes := ds.Classes()
+	if len(classes) == 0 {
+		data.Close(ds)
+		return fmt.Errorf("linear evaluation needs labels, but %s is unlabelled: set data.split to a labelled split", ds.Name())
+	}
+	m := p.Meta
+	centre, err := centreCropInput("train", spec, ds, m.ImageSize, m.Mean, m.Std, inOrder(cfg, cfg.Eval.ProbeBatchSize))
+	if err != nil {
+		data.Close(ds)
+		return err
+	}
+	p.Train = centre
+	if cfg.Eval.ProbeAugment {
+		opts := inOrder(cfg, cfg.Eval.ProbeBatchSize)
+		opts.Seed = cfg.Seed
+		aug, err := augmentedInput("train", spec, ds, cfg.ProbeAugmentConfig(m.ImageSize, ds.Channels(), m.Mean, m.Std), opts)
+		if err != nil {
+			return err
+		}
+		p.Train = aug
+		if p.KNN {
+			centre.Role = "kNN train"
+			p.Features = centre
+		}
+	}
+	testSpec := cfg.EvalDataSpec()
+	test, err := openData(cfg, "eval", testSpec, warn)
+	if err != nil {
+		return err
+	}
+	if p.Test, err = centreCropInput("eval", testSpec, test, m.ImageSize, m.Mean, m.Std, inOrder(cfg, cfg.Eval.ProbeBatchSize)); err != nil {
+		data.Close(test)
+		return err
+	}
+	if len(test.Classes()) != len(classes) {
+		return fmt.Errorf("train split %s has %d classes but test split %s has %d", ds.Name(), len(classes), test.Name(), len(test.Classes()))
+	}
+	p.Probe = cfg.ProbeOptions(len(classes))
+	return nil
+}
+
+// configuredEncoder is the metadata of an untrained encoder of the
+// configured model for data with the given channels.
+func configuredEncoder(cfg *config.Config, channels int) model.EncoderMeta {
+	mc := cfg.ModelConfig(channels)
+	mean, std := cfg.Normalization(channels)
+	return model.EncoderMeta{Arch: mc.Arch, Stem: mc.Stem, Width: mc.Width, InChannels: channels,
+		ImageSize: cfg.Data.ImageSize, Mean: mean, Std: std}
+}
+
+// Describe writes the encoder, what the probe reads and how, and the
+// configuration.
+func (p *LinearEvalPlan) Describe(w io.Writer) error {
+	from := p.Checkpoint
+	switch {
+	case p.RandomInit:
+		from = fmt.Sprintf("random init, seed %d", p.Config.Seed)
+	case from == "":
+		from = "no --checkpoint given: the configured model stands in"
+	}
+	describeEncoder(w, p.Meta, from)
+	fmt.Fprintf(w, "report: %s\n", p.Out)
+	fmt.Fprintf(w, "probe: %s, %d epochs, lr %g, weight decay %g, batch %d, %d classes\n",
+		p.Probe.Optimizer, p.Probe.Epochs, p.Probe.LR, p.Probe.WeightDecay, p.Probe.BatchSize, p.Probe.Classes)
+	return describeInputs(w, p.Config, p.Train, p.Features, p.Test)
+}
+
+// Close releases the data sets' open files.
+func (p *LinearEvalPlan) Close() error {
+	return closeAll(p.Train, p.Features, p.Test)
+}
+
 // LinearEvalJob trains a linear classifier on frozen features and reports
 // its accuracy on the test split.
 type LinearEvalJob struct {
-	Config      *config.Config
-	Backend     backend.Backend
-	Train, Test data.Dataset
-	Encoder     *model.ResNet
-	Meta        model.EncoderMeta
-	Checkpoint  string // "" with RandomInit
-	RandomInit  bool
-	KNN         bool   // also report the weighted kNN accuracy
-	Out         string // eval.json path
-	Log         io.Writer
+	Plan    *LinearEvalPlan
+	Backend backend.Backend
+	Log     io.Writer
+}
+
+// encoder loads the checkpoint's encoder, or builds the untrained one.
+func (p *LinearEvalPlan) encoder(b backend.Backend) (*model.ResNet, error) {
+	if p.Checkpoint == "" {
+		if !p.RandomInit {
+			return nil, fmt.Errorf("no encoder to evaluate: pass --checkpoint (the encoder.safetensors of a pretrain run) or --random-init")
+		}
+		return model.NewResNet(b, p.Model, p.Config.Seed)
+	}
+	enc, _, err := model.LoadEncoder(p.Checkpoint, b)
+	if err != nil {
+		return nil, fmt.Errorf("load --checkpoint: %w", err)
+	}
+	return enc, nil
 }
 
 // EvalReport is what eval.json holds.
@@ -70,58 +231,51 @@ func CheckEncoderFits(meta model.EncoderMeta, ds data.Dataset, imageSize int, ch
 // Run extracts features once and trains the probe.
 func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 	start := time.Now()
-	cfg := j.Config
+	p := j.Plan
+	cfg := p.Config
 	log := j.Log
 	if log == nil {
 		log = io.Discard
 	}
-	classes := j.Train.Classes()
-	if len(classes) == 0 {
-		return nil, fmt.Errorf("linear evaluation needs labels, but %s is unlabelled: set data.split to a labelled split", j.Train.Name())
+	if err := os.MkdirAll(filepath.Dir(p.Out), 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory for %s: %w", p.Out, err)
 	}
-	if len(j.Test.Classes()) != len(classes) {
-		return nil, fmt.Errorf("train split %s has %d classes but test split %s has %d", j.Train.Name(), len(classes), j.Test.Name(), len(j.Test.Classes()))
-	}
-	if err := os.MkdirAll(filepath.Dir(j.Out), 0o755); err != nil {
-		return nil, fmt.Errorf("create output directory for %s: %w", j.Out, err)
-	}
-	e := &Embedder{Backend: j.Backend, Encoder: j.Encoder, ImageSize: j.Meta.ImageSize, Mean: j.Meta.Mean, Std: j.Meta.Std, BatchSize: cfg.Eval.ProbeBatchSize, Workers: cfg.Data.Workers}
-	// The centre-crop training features feed the plain probe and kNN; the
-	// augmented probe extracts its own each epoch.
-	var trX []float32
-	var trY []int32
-	if !cfg.Eval.ProbeAugment || j.KNN {
-		fmt.Fprintf(log, "extracting features of %s (%d images)\n", j.Train.Name(), j.Train.Len())
-		var err error
-		if trX, trY, err = e.Collect(ctx, j.Train); err != nil {
-			return nil, err
-		}
-	}
-	fmt.Fprintf(log, "extracting features of %s (%d images)\n", j.Test.Name(), j.Test.Len())
-	teX, teY, err := e.Collect(ctx, j.Test)
+	enc, err := p.encoder(j.Backend)
 	if err != nil {
 		return nil, err
 	}
-	opts := probe.LinearOptions{
-		Classes: len(classes), Epochs: cfg.Eval.ProbeEpochs, BatchSize: cfg.Eval.ProbeBatchSize,
-		LR: float32(cfg.Eval.ProbeLR), WeightDecay: float32(cfg.Eval.ProbeWeightDecay), Momentum: 0.9,
-		Optimizer: cfg.Eval.ProbeOptim, Seed: cfg.Seed, Schedule: "cosine",
+	e := &Embedder{Backend: j.Backend, Encoder: enc}
+	train, test := p.Train.Dataset, p.Test.Dataset
+	classes := train.Classes()
+	augmented := cfg.Eval.ProbeAugment // then Train holds the crop-and-flip views
+	// The centre-crop training features feed the plain probe and kNN; the
+	// augmented probe extracts its own each epoch.
+	centre := p.Train
+	if p.Features != nil {
+		centre = p.Features
 	}
+	var trX []float32
+	var trY []int32
+	if !augmented || p.KNN {
+		fmt.Fprintf(log, "extracting features of %s (%d images)\n", train.Name(), train.Len())
+		if trX, trY, err = e.CollectInput(ctx, centre, 0); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(log, "extracting features of %s (%d images)\n", test.Name(), test.Len())
+	teX, teY, err := e.CollectInput(ctx, p.Test, 0)
+	if err != nil {
+		return nil, err
+	}
+	opts := p.Probe
 	fmt.Fprintf(log, "training a linear probe: %d features, %d classes, %d epochs\n", e.Dim(), len(classes), opts.Epochs)
 	var res *probe.Result
-	if cfg.Eval.ProbeAugment {
+	if augmented {
 		// The paper's probe: a random resized crop and a flip of every
 		// training image, new each epoch; features are extracted anew.
-		crop := augment.Config{Size: j.Meta.ImageSize, Channels: j.Train.Channels(), CropScale: [2]float64{0.08, 1},
-			CropRatio: [2]float64{3.0 / 4, 4.0 / 3}, FlipP: 0.5, BlurSigma: [2]float64{0.1, 2}, BlurKernelFrac: 0.1,
-			SolarizeThreshold: 0.5, Mean: j.Meta.Mean, Std: j.Meta.Std}
-		pipe, err := augment.New(crop)
-		if err != nil {
-			return nil, fmt.Errorf("probe augmentation: %w", err)
-		}
 		epochs := func(epoch int) ([]float32, []int32, error) {
 			fmt.Fprintf(log, "probe epoch %d/%d: extracting features of augmented views\n", epoch+1, opts.Epochs)
-			return e.CollectAugmented(ctx, j.Train, pipe, epoch, cfg.Seed)
+			return e.CollectInput(ctx, p.Train, epoch)
 		}
 		res, err = probe.TrainLinearAugmented(j.Backend, epochs, teX, teY, e.Dim(), opts)
 	} else {
@@ -131,15 +285,15 @@ func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 		return nil, fmt.Errorf("linear probe: %w", err)
 	}
 	rep := &EvalReport{
-		Checkpoint: j.Checkpoint, RandomInit: j.RandomInit, Arch: j.Meta.Arch, FeatureDim: e.Dim(),
-		TrainData: j.Train.Name(), TestData: j.Test.Name(), TrainImages: j.Train.Len(), TestImages: j.Test.Len(),
+		Checkpoint: p.Checkpoint, RandomInit: p.RandomInit, Arch: p.Meta.Arch, FeatureDim: e.Dim(),
+		TrainData: train.Name(), TestData: test.Name(), TrainImages: train.Len(), TestImages: test.Len(),
 		Top1: res.Top1, Top5: res.Top5, PerClass: map[string]float64{}, Classes: classes,
 		Confusion: res.Confusion, Probe: opts,
 	}
 	for i, acc := range res.PerClass {
 		rep.PerClass[classes[i]] = acc
 	}
-	if j.KNN {
+	if p.KNN {
 		acc, err := probe.KNN(trX, trY, teX, teY, e.Dim(), len(classes), cfg.Eval.KNNK, cfg.Eval.KNNTemperature)
 		if err != nil {
 			return nil, fmt.Errorf("kNN: %w", err)
@@ -150,7 +304,7 @@ func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 		rep.Config = string(y)
 	}
 	rep.Seconds = time.Since(start).Seconds()
-	if err := writeJSONAtomic(j.Out, rep); err != nil {
+	if err := writeJSONAtomic(p.Out, rep); err != nil {
 		return nil, err
 	}
 	return rep, nil

@@ -8,17 +8,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
-	"simclr/internal/augment"
 	"simclr/internal/backend"
 	"simclr/internal/config"
 	"simclr/internal/data"
 	"simclr/internal/model"
 	"simclr/internal/optim"
 	"simclr/internal/runlog"
-	"simclr/internal/safetensors"
 	"simclr/internal/tensor"
 )
 
@@ -29,25 +26,113 @@ const (
 	MetricsFile    = "metrics.csv"
 	LossPlotFile   = "loss.png"
 	ConfigFile     = "config.yaml"
-	checkpointKind = "simclr-checkpoint-v1"
 )
 
 // ErrInterrupted is returned when pretraining stopped early on a signal (or
 // StopAfterSteps) after writing a checkpoint that --resume continues from.
 var ErrInterrupted = errors.New("pretraining interrupted")
 
-// PretrainJob is everything one pretraining run needs.
+// PretrainPlan is what a pretraining run reads and builds, decided before
+// a device is opened: --dry-run prints it, PretrainJob.Run uses it.
+type PretrainPlan struct {
+	Config *config.Config // resolved configuration
+	// Train is data.split seen through SimCLR's augmentations: two views
+	// per image, shuffled, batches of train.batch_size.
+	Train *Input
+	// KNNTrain and KNNTest are the kNN monitor's centre crops of data.split
+	// and data.eval_split (eval.knn_every > 0); nil otherwise.
+	KNNTrain, KNNTest *Input
+	Model             model.Config      // encoder and projection head
+	Meta              model.EncoderMeta // what encoder.safetensors records
+	StepsPerEpoch     int
+}
+
+// NewPretrainPlan opens the data that cfg names and builds the parts of a
+// pretraining run. Warnings (skipped images) go to warn. Close it when done.
+func NewPretrainPlan(cfg *config.Config, warn io.Writer) (*PretrainPlan, error) {
+	p := &PretrainPlan{Config: cfg}
+	if err := p.build(warn); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *PretrainPlan) build(warn io.Writer) error {
+	cfg := p.Config
+	spec := cfg.DataSpec()
+	ds, err := openData(cfg, "train", spec, warn)
+	if err != nil {
+		return err
+	}
+	channels := ds.Channels()
+	acfg := cfg.AugmentConfig(channels)
+	p.Train, err = augmentedInput("train", spec, ds, acfg, data.LoaderOptions{
+		BatchSize: cfg.Train.BatchSize, Views: 2, DropLast: cfg.Data.DropLast, Shuffle: true,
+		Seed: cfg.Seed, Workers: cfg.Data.Workers,
+	})
+	if err != nil {
+		data.Close(ds)
+		return err
+	}
+	if cfg.Data.DropLast && ds.Len() < cfg.Train.BatchSize {
+		return fmt.Errorf("data set %s has %d images, fewer than one batch of %d (train.batch_size from %s): lower train.batch_size or set data.drop_last: false",
+			ds.Name(), ds.Len(), cfg.Train.BatchSize, cfg.Origin("train.batch_size"))
+	}
+	loader, err := p.Train.NewLoader()
+	if err != nil {
+		return err
+	}
+	p.StepsPerEpoch = loader.BatchesPerEpoch()
+	p.Model = cfg.ModelConfig(channels)
+	p.Meta = model.EncoderMeta{
+		Arch: p.Model.Arch, Stem: p.Model.Stem, Width: p.Model.Width, InChannels: channels,
+		ImageSize: cfg.Data.ImageSize, Mean: acfg.Mean, Std: acfg.Std,
+	}
+	if y, err := cfg.YAML(); err == nil {
+		p.Meta.Config = string(y)
+	}
+	if k := cfg.Eval.KNNEvery; k > 0 {
+		if len(ds.Classes()) == 0 {
+			return fmt.Errorf("eval.knn_every=%d (from %s) needs labels, but %s is unlabelled: set eval.knn_every: 0", k, cfg.Origin("eval.knn_every"), ds.Name())
+		}
+		opts := inOrder(cfg, cfg.Eval.ProbeBatchSize)
+		if p.KNNTrain, err = centreCropInput("kNN train", spec, ds, p.Meta.ImageSize, p.Meta.Mean, p.Meta.Std, opts); err != nil {
+			return err
+		}
+		testSpec := cfg.EvalDataSpec()
+		test, err := openData(cfg, "kNN test", testSpec, warn)
+		if err != nil {
+			return fmt.Errorf("kNN monitor (eval.knn_every): %w", err)
+		}
+		if p.KNNTest, err = centreCropInput("kNN test", testSpec, test, p.Meta.ImageSize, p.Meta.Mean, p.Meta.Std, opts); err != nil {
+			data.Close(test)
+			return err
+		}
+	}
+	return nil
+}
+
+// Describe writes what the run will read, how, and the configuration.
+func (p *PretrainPlan) Describe(w io.Writer) error {
+	fmt.Fprintf(w, "model: %s, %s stem, width %d, %d channels, head %d layers to %d; %d steps per epoch, %d epochs\n",
+		p.Model.Arch, p.Model.Stem, p.Model.Width, p.Model.InChannels, p.Model.HeadLayers, p.Model.HeadOut, p.StepsPerEpoch, p.Config.Train.Epochs)
+	return describeInputs(w, p.Config, p.Train, p.KNNTrain, p.KNNTest)
+}
+
+// Close releases the data sets' open files.
+func (p *PretrainPlan) Close() error {
+	return closeAll(p.Train, p.KNNTrain, p.KNNTest)
+}
+
+// PretrainJob is one pretraining run: the plan and where it runs and writes.
 type PretrainJob struct {
-	Config  *config.Config // resolved configuration
-	Backend backend.Backend
-	Data    data.Dataset // the pretraining split
-	// KNNTrain and KNNTest are labelled splits for the optional kNN monitor
-	// (eval.knn_every > 0); both nil disables it.
-	KNNTrain, KNNTest data.Dataset
-	Out               string // run directory
-	Resume            bool   // continue from Out/checkpoint.safetensors
-	Log               io.Writer
-	Progress          *runlog.Progress
+	Plan     *PretrainPlan
+	Backend  backend.Backend
+	Out      string // run directory
+	Resume   bool   // continue from Out/checkpoint.safetensors
+	Log      io.Writer
+	Progress *runlog.Progress
 	// StopAfterSteps > 0 stops after that many optimizer steps, writes a
 	// checkpoint and returns ErrInterrupted, exactly as a signal would.
 	StopAfterSteps int
@@ -63,304 +148,269 @@ type PretrainResult struct {
 	Dir       string
 }
 
-// ModelConfig turns the configuration into the model's.
-func ModelConfig(c *config.Config, channels int) model.Config {
-	return model.Config{
-		Arch:       c.Model.Arch,
-		Stem:       c.Model.Stem,
-		Width:      c.Model.Width,
-		InChannels: channels,
-		HeadLayers: c.Model.HeadLayers,
-		HeadHidden: c.Model.HeadHidden,
-		HeadOut:    c.Model.HeadOut,
-		HeadBN:     c.Model.HeadBN,
-	}
-}
-
-// NewOptimizer builds the configured optimizer over params.
-func NewOptimizer(b backend.Backend, c *config.Config, params []*model.Param) (optim.Optimizer, error) {
-	o := c.Optim
-	switch o.Name {
-	case "sgd":
-		return optim.NewSGD(b, params, optim.SGDOptions{Momentum: float32(o.Momentum), WeightDecay: float32(o.WeightDecay), Nesterov: o.Nesterov, ExcludeBiasBN: o.ExcludeBiasBN})
-	case "lars":
-		return optim.NewLARS(b, params, optim.LARSOptions{Momentum: float32(o.Momentum), WeightDecay: float32(o.WeightDecay), TrustCoef: float32(o.TrustCoef), ExcludeBiasBN: o.ExcludeBiasBN})
-	case "adamw":
-		return optim.NewAdamW(b, params, optim.AdamWOptions{Beta1: float32(o.Beta1), Beta2: float32(o.Beta2), Eps: float32(o.Eps), WeightDecay: float32(o.WeightDecay), ExcludeBiasBN: o.ExcludeBiasBN})
-	}
-	return nil, fmt.Errorf("optim.name %q is not one of lars, sgd, adamw", o.Name)
-}
-
 // Run trains until the configured number of epochs, ctx is cancelled
 // (then it finishes the current step, checkpoints and returns
 // ErrInterrupted), or the loss stops being finite.
 func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
-	cfg, b := j.Config, j.Backend
-	log := j.Log
-	if log == nil {
-		log = io.Discard
+	r, err := j.setup()
+	if err != nil {
+		return nil, err
 	}
-	start := time.Now()
+	defer r.close()
+	// The loader gets its own context: a signal must let the current step
+	// finish rather than cut the batch stream under it.
+	loadCtx, cancelLoad := context.WithCancel(context.Background())
+	defer cancelLoad()
+	for epoch := r.step / r.stepsPerEpoch; epoch < r.cfg.Train.Epochs; epoch++ {
+		interrupted, err := r.epoch(ctx, loadCtx, epoch)
+		if err != nil {
+			return nil, err
+		}
+		if interrupted {
+			return r.result(epoch), ErrInterrupted
+		}
+	}
+	return r.result(r.cfg.Train.Epochs), nil
+}
+
+// pretrainRun is one pretraining run in progress: what setup built and
+// where the run stands.
+type pretrainRun struct {
+	job      *PretrainJob
+	cfg      *config.Config
+	b        backend.Backend
+	log      io.Writer
+	start    time.Time
+	ckptPath string
+
+	loader                    *data.Loader
+	stepsPerEpoch, totalSteps int
+	net                       *model.SimCLR
+	opt                       optim.Optimizer
+	baseLR                    float64
+	sched                     optim.Schedule
+	metrics                   *runlog.Metrics
+
+	step     int     // optimizer steps taken
+	lastLoss float64 // loss of the last step
+
+	// The device batch of 2N views (view 1 rows 0..N-1, view 2 rows
+	// N..2N-1) and its host staging buffer, reused across steps.
+	x       *tensor.Tensor
+	host    []float32
+	c, h, w int
+}
+
+// setup prepares the run directory and builds the loader, model,
+// optimizer, schedule and metrics log from the plan; with Resume it
+// restores the checkpoint's model, optimizer and step.
+func (j *PretrainJob) setup() (*pretrainRun, error) {
+	cfg, b := j.Plan.Config, j.Backend
+	r := &pretrainRun{job: j, cfg: cfg, b: b, log: j.Log, start: time.Now(), lastLoss: math.NaN()}
+	if r.log == nil {
+		r.log = io.Discard
+	}
 	if err := os.MkdirAll(j.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory %s: %w (choose another --out)", j.Out, err)
 	}
-	ckptPath := filepath.Join(j.Out, CheckpointFile)
+	r.ckptPath = filepath.Join(j.Out, CheckpointFile)
 	if !j.Resume {
-		if _, err := os.Stat(ckptPath); err == nil {
+		if _, err := os.Stat(r.ckptPath); err == nil {
 			return nil, fmt.Errorf("%s already holds a run (%s): continue it with --resume %s, or pick a new --out", j.Out, CheckpointFile, j.Out)
 		}
 	}
 	if err := cfg.WriteFile(filepath.Join(j.Out, ConfigFile)); err != nil {
 		return nil, fmt.Errorf("write resolved config into %s: %w", j.Out, err)
 	}
+	var err error
+	if r.loader, err = j.Plan.Train.NewLoader(); err != nil {
+		return nil, err
+	}
+	r.stepsPerEpoch = j.Plan.StepsPerEpoch
+	r.totalSteps = r.stepsPerEpoch * cfg.Train.Epochs
+	r.c, r.h, r.w = j.Plan.Train.Transform.OutputShape()
 
-	channels := j.Data.Channels()
-	acfg := cfg.AugmentConfig(channels)
-	pipe, err := augment.New(acfg)
-	if err != nil {
-		return nil, fmt.Errorf("augmentations: %w", err)
-	}
-	loader, err := data.NewLoader(j.Data, pipe, data.LoaderOptions{
-		BatchSize: cfg.Train.BatchSize, Views: 2, DropLast: cfg.Data.DropLast, Shuffle: true,
-		Seed: cfg.Seed, Workers: cfg.Data.Workers,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("data loader: %w", err)
-	}
-	stepsPerEpoch := loader.BatchesPerEpoch()
-	if stepsPerEpoch == 0 {
-		return nil, fmt.Errorf("data set %s has %d images, fewer than one batch of %d: lower train.batch_size or set data.drop_last: false", j.Data.Name(), j.Data.Len(), cfg.Train.BatchSize)
-	}
-	totalSteps := stepsPerEpoch * cfg.Train.Epochs
-
-	mcfg := ModelConfig(cfg, channels)
-	net, err := model.NewSimCLR(b, mcfg, cfg.Seed)
-	if err != nil {
+	if r.net, err = model.NewSimCLR(b, j.Plan.Model, cfg.Seed); err != nil {
 		return nil, fmt.Errorf("build model: %w", err)
 	}
-	opt, err := NewOptimizer(b, cfg, net.Params())
-	if err != nil {
+	if r.opt, err = cfg.NewOptimizer(b, r.net.Params()); err != nil {
 		return nil, err
 	}
-	baseLR, err := optim.ScaleLR(cfg.Optim.LR, cfg.Train.BatchSize, cfg.Optim.LRScaling)
-	if err != nil {
+	if r.baseLR, err = optim.ScaleLR(cfg.Optim.LR, cfg.Train.BatchSize, cfg.Optim.LRScaling); err != nil {
 		return nil, err
 	}
-	sched := optim.Schedule{BaseLR: baseLR, WarmupSteps: cfg.Optim.WarmupEpochs * stepsPerEpoch, TotalSteps: totalSteps}
+	r.sched = optim.Schedule{BaseLR: r.baseLR, WarmupSteps: cfg.Optim.WarmupEpochs * r.stepsPerEpoch, TotalSteps: r.totalSteps}
 
-	step := 0
-	if j.Resume {
-		step, err = j.restore(ckptPath, net, opt)
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(log, "resuming %s at step %d of %d (epoch %d)\n", j.Out, step, totalSteps, step/stepsPerEpoch+1)
-	}
 	keep := -1
 	if j.Resume {
-		keep = step
+		if r.step, err = j.restore(r.ckptPath, r.net, r.opt); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(r.log, "resuming %s at step %d of %d (epoch %d)\n", j.Out, r.step, r.totalSteps, r.step/r.stepsPerEpoch+1)
+		keep = r.step
 	}
-	metrics, err := runlog.OpenMetrics(filepath.Join(j.Out, MetricsFile), keep)
-	if err != nil {
+	if r.metrics, err = runlog.OpenMetrics(filepath.Join(j.Out, MetricsFile), keep); err != nil {
 		return nil, err
 	}
-	defer metrics.Close()
-
-	meta := model.EncoderMeta{
-		Arch: mcfg.Arch, Stem: mcfg.Stem, Width: mcfg.Width, InChannels: channels,
-		ImageSize: cfg.Data.ImageSize, Mean: acfg.Mean, Std: acfg.Std,
-	}
-	if y, err := cfg.YAML(); err == nil {
-		meta.Config = string(y)
-	}
-	save := func(step int) error {
-		if err := j.saveCheckpoint(ckptPath, net, opt, step, stepsPerEpoch, meta); err != nil {
-			return err
-		}
-		if err := model.SaveEncoder(filepath.Join(j.Out, EncoderFile), net.Encoder, meta); err != nil {
-			return fmt.Errorf("save encoder: %w", err)
-		}
-		if rows := metrics.Rows(); len(rows) > 0 {
-			if err := runlog.PlotLoss(rows, filepath.Join(j.Out, LossPlotFile)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-
-	c, ch, w := pipe.OutputShape()
-	imgLen := c * ch * w
-	var x *tensor.Tensor
-	var host []float32
-	lastLoss := math.NaN()
-	tau := float32(cfg.Loss.Temperature)
-	// The loader gets its own context: a signal must let the current step
-	// finish rather than cut the batch stream under it.
-	loadCtx, cancelLoad := context.WithCancel(context.Background())
-	defer cancelLoad()
-
-	for epoch := step / stepsPerEpoch; epoch < cfg.Train.Epochs; epoch++ {
-		skip := step - epoch*stepsPerEpoch
-		if j.Progress != nil {
-			j.Progress.StartEpoch(epoch+1, cfg.Train.Epochs, stepsPerEpoch)
-		}
-		epochStart := time.Now()
-		var epochLoss float64
-		var epochSteps, epochPairs int
-		var pending *runlog.Row
-		for batch, err := range loader.Epoch(loadCtx, epoch) {
-			if err != nil {
-				return nil, fmt.Errorf("epoch %d: %w", epoch+1, err)
-			}
-			if batch.Index < skip {
-				continue
-			}
-			if pending != nil {
-				if err := metrics.Append(*pending); err != nil {
-					return nil, err
-				}
-				pending = nil
-			}
-			n := batch.N
-			if n < 2 {
-				continue // NT-Xent needs at least one negative pair
-			}
-			t0 := time.Now()
-			if x == nil || x.Dim(0) != 2*n {
-				if x != nil {
-					b.Free(x)
-				}
-				if x, err = b.New(2*n, c, ch, w); err != nil {
-					return nil, fmt.Errorf("allocate batch: %w", err)
-				}
-				host = make([]float32, 2*n*imgLen)
-			}
-			copy(host, batch.Views[0][:n*imgLen])
-			copy(host[n*imgLen:], batch.Views[1][:n*imgLen])
-			if err := b.Upload(x, host); err != nil {
-				return nil, fmt.Errorf("upload batch: %w", err)
-			}
-			loss, err := net.Step(x, tau)
-			if err != nil {
-				return nil, fmt.Errorf("step %d: %w", step+1, err)
-			}
-			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-				return nil, fmt.Errorf("step %d (epoch %d): the loss is %v; stopping. Likely causes: a learning rate too high for this batch size (optim.lr=%g, scaled %g) or a temperature too low (loss.temperature=%g). The last good checkpoint in %s is kept",
-					step+1, epoch+1, loss, cfg.Optim.LR, baseLR, cfg.Loss.Temperature, j.Out)
-			}
-			lr := sched.LR(step)
-			if err := opt.Step(float32(lr)); err != nil {
-				return nil, fmt.Errorf("step %d: optimizer: %w", step+1, err)
-			}
-			step++
-			secs := time.Since(t0).Seconds()
-			epochLoss += float64(loss)
-			epochSteps++
-			epochPairs += n
-			pairsPerS := float64(epochPairs) / time.Since(epochStart).Seconds()
-			lastLoss = float64(loss)
-			pending = &runlog.Row{Epoch: epoch + 1, Step: step, Loss: float64(loss), LR: lr, PairsPerS: pairsPerS, Seconds: secs, KNNTop1: math.NaN()}
-			if j.Progress != nil {
-				j.Progress.Update(batch.Index+1, float64(loss), lr, pairsPerS)
-			}
-			interrupted := ctx.Err() != nil || (j.StopAfterSteps > 0 && step >= j.StopAfterSteps)
-			if interrupted && step < totalSteps {
-				if err := metrics.Append(*pending); err != nil {
-					return nil, err
-				}
-				if err := save(step); err != nil {
-					return nil, err
-				}
-				return &PretrainResult{Steps: step, Epochs: epoch, FinalLoss: lastLoss, Seconds: time.Since(start).Seconds(), Dir: j.Out, Encoder: filepath.Join(j.Out, EncoderFile)}, ErrInterrupted
-			}
-		}
-		if j.Progress != nil && epochSteps > 0 {
-			j.Progress.FinishEpoch(epochLoss/float64(epochSteps), time.Since(epochStart).Seconds())
-		}
-		if k := cfg.Eval.KNNEvery; k > 0 && (epoch+1)%k == 0 && j.KNNTrain != nil && j.KNNTest != nil {
-			acc, err := KNNAccuracy(b, net.Encoder, j.KNNTrain, j.KNNTest, cfg, meta)
-			if err != nil {
-				return nil, fmt.Errorf("kNN monitor after epoch %d: %w", epoch+1, err)
-			}
-			fmt.Fprintf(log, "epoch %d: kNN top-1 %.2f%%\n", epoch+1, acc)
-			if pending != nil {
-				pending.KNNTop1 = acc
-			}
-		}
-		if pending != nil {
-			if err := metrics.Append(*pending); err != nil {
-				return nil, err
-			}
-		}
-		last := epoch+1 == cfg.Train.Epochs
-		if last || (cfg.Train.CheckpointEvery > 0 && (epoch+1)%cfg.Train.CheckpointEvery == 0) {
-			if err := save(step); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return &PretrainResult{Steps: step, Epochs: cfg.Train.Epochs, FinalLoss: lastLoss, Seconds: time.Since(start).Seconds(), Dir: j.Out, Encoder: filepath.Join(j.Out, EncoderFile)}, nil
+	return r, nil
 }
 
-func (j *PretrainJob) saveCheckpoint(path string, net *model.SimCLR, opt optim.Optimizer, step, stepsPerEpoch int, meta model.EncoderMeta) error {
-	b := j.Backend
-	tensors, err := model.StateTensors(b, net.StateDict(), ModelPrefix)
+// close releases the metrics log and the device batch.
+func (r *pretrainRun) close() {
+	r.metrics.Close()
+	if r.x != nil {
+		r.b.Free(r.x)
+	}
+}
+
+// epoch runs the steps of one epoch (skipping those a resumed run has
+// already taken), then its end (endEpoch). It reports whether the run was
+// interrupted, in which case the checkpoint is already written.
+func (r *pretrainRun) epoch(ctx, loadCtx context.Context, epoch int) (interrupted bool, err error) {
+	j, cfg := r.job, r.cfg
+	skip := r.step - epoch*r.stepsPerEpoch
+	if j.Progress != nil {
+		j.Progress.StartEpoch(epoch+1, cfg.Train.Epochs, r.stepsPerEpoch)
+	}
+	epochStart := time.Now()
+	var epochLoss float64
+	var epochSteps, epochPairs int
+	// The last row is held back so that endEpoch can add the kNN accuracy.
+	var pending *runlog.Row
+	for batch, err := range r.loader.Epoch(loadCtx, epoch) {
+		if err != nil {
+			return false, fmt.Errorf("epoch %d: %w", epoch+1, err)
+		}
+		if batch.Index < skip {
+			continue
+		}
+		if pending != nil {
+			if err := r.metrics.Append(*pending); err != nil {
+				return false, err
+			}
+			pending = nil
+		}
+		n := batch.N
+		if n < 2 {
+			continue // NT-Xent needs at least one negative pair
+		}
+		t0 := time.Now()
+		loss, lr, err := r.trainStep(batch, epoch)
+		if err != nil {
+			return false, err
+		}
+		secs := time.Since(t0).Seconds()
+		epochLoss += float64(loss)
+		epochSteps++
+		epochPairs += n
+		pairsPerS := float64(epochPairs) / time.Since(epochStart).Seconds()
+		pending = &runlog.Row{Epoch: epoch + 1, Step: r.step, Loss: float64(loss), LR: lr, PairsPerS: pairsPerS, Seconds: secs, KNNTop1: math.NaN()}
+		if j.Progress != nil {
+			j.Progress.Update(batch.Index+1, float64(loss), lr, pairsPerS)
+		}
+		stop := ctx.Err() != nil || (j.StopAfterSteps > 0 && r.step >= j.StopAfterSteps)
+		if stop && r.step < r.totalSteps {
+			if err := r.metrics.Append(*pending); err != nil {
+				return false, err
+			}
+			return true, r.save()
+		}
+	}
+	if j.Progress != nil && epochSteps > 0 {
+		j.Progress.FinishEpoch(epochLoss/float64(epochSteps), time.Since(epochStart).Seconds())
+	}
+	return false, r.endEpoch(epoch, pending)
+}
+
+// trainStep is one optimizer step on a batch of N images: the 2N views go
+// to the device as one batch, the forward and backward passes fill every
+// gradient (net.Step returns the NT-Xent loss), and the optimizer steps
+// with the schedule's learning rate. A loss that is not finite stops the
+// run before the optimizer touches the weights.
+func (r *pretrainRun) trainStep(batch *data.Batch, epoch int) (loss float32, lr float64, err error) {
+	b, n := r.b, batch.N
+	imgLen := r.c * r.h * r.w
+	if r.x == nil || r.x.Dim(0) != 2*n {
+		if r.x != nil {
+			b.Free(r.x)
+		}
+		if r.x, err = b.New(2*n, r.c, r.h, r.w); err != nil {
+			r.x = nil
+			return 0, 0, fmt.Errorf("allocate batch: %w", err)
+		}
+		r.host = make([]float32, 2*n*imgLen)
+	}
+	copy(r.host, batch.Views[0][:n*imgLen])
+	copy(r.host[n*imgLen:], batch.Views[1][:n*imgLen])
+	if err := b.Upload(r.x, r.host); err != nil {
+		return 0, 0, fmt.Errorf("upload batch: %w", err)
+	}
+	loss, err = r.net.Step(r.x, float32(r.cfg.Loss.Temperature))
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return 0, 0, fmt.Errorf("step %d: %w", r.step+1, err)
 	}
-	ot, err := optimizerTensors(b, opt)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
+		cfg := r.cfg
+		return 0, 0, fmt.Errorf("step %d (epoch %d): the loss is %v; stopping. Likely causes: a learning rate too high for this batch size (optim.lr=%g, scaled %g) or a temperature too low (loss.temperature=%g). The last good checkpoint in %s is kept",
+			r.step+1, epoch+1, loss, cfg.Optim.LR, r.baseLR, cfg.Loss.Temperature, r.job.Out)
 	}
-	tensors = append(tensors, ot...)
-	md := map[string]string{
-		"format":          checkpointKind,
-		"step":            strconv.Itoa(step),
-		"epoch":           strconv.Itoa(step / stepsPerEpoch),
-		"steps_per_epoch": strconv.Itoa(stepsPerEpoch),
-		"optim_steps":     strconv.Itoa(opt.Steps()),
-		"seed":            strconv.FormatInt(j.Config.Seed, 10),
-		"arch":            meta.Arch,
-		"stem":            meta.Stem,
-		"width":           strconv.Itoa(meta.Width),
-		"in_channels":     strconv.Itoa(meta.InChannels),
-		"config":          meta.Config,
+	lr = r.sched.LR(r.step)
+	if err := r.opt.Step(float32(lr)); err != nil {
+		return 0, 0, fmt.Errorf("step %d: optimizer: %w", r.step+1, err)
 	}
-	if err := safetensors.Write(path, &safetensors.File{Tensors: tensors, Metadata: md}); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
+	r.step++
+	r.lastLoss = float64(loss)
+	return loss, lr, nil
+}
+
+// endEpoch runs the kNN monitor when due (its accuracy goes into the
+// epoch's last metrics row, pending), writes that row, and checkpoints
+// every train.checkpoint_every epochs and after the last.
+func (r *pretrainRun) endEpoch(epoch int, pending *runlog.Row) error {
+	cfg, plan := r.cfg, r.job.Plan
+	if k := cfg.Eval.KNNEvery; k > 0 && (epoch+1)%k == 0 && plan.KNNTrain != nil && plan.KNNTest != nil {
+		// Background, not the run's context: a signal during the monitor
+		// lets it finish, like a step, and the next step stops the run.
+		acc, err := knnAccuracy(context.Background(), r.b, r.net.Encoder, plan.KNNTrain, plan.KNNTest, cfg)
+		if err != nil {
+			return fmt.Errorf("kNN monitor after epoch %d: %w", epoch+1, err)
+		}
+		fmt.Fprintf(r.log, "epoch %d: kNN top-1 %.2f%%\n", epoch+1, acc)
+		if pending != nil {
+			pending.KNNTop1 = acc
+		}
+	}
+	if pending != nil {
+		if err := r.metrics.Append(*pending); err != nil {
+			return err
+		}
+	}
+	last := epoch+1 == cfg.Train.Epochs
+	if last || (cfg.Train.CheckpointEvery > 0 && (epoch+1)%cfg.Train.CheckpointEvery == 0) {
+		return r.save()
 	}
 	return nil
 }
 
-// restore loads a checkpoint written by saveCheckpoint and returns its step.
-func (j *PretrainJob) restore(path string, net *model.SimCLR, opt optim.Optimizer) (int, error) {
-	f, err := safetensors.Read(path)
-	if err != nil {
-		return 0, fmt.Errorf("resume: %w (is %s a simclr run directory?)", err, j.Out)
+// save writes the training checkpoint, the encoder and the loss plot.
+func (r *pretrainRun) save() error {
+	j := r.job
+	if err := j.saveCheckpoint(r.ckptPath, r.net, r.opt, r.step, r.stepsPerEpoch, j.Plan.Meta); err != nil {
+		return err
 	}
-	if f.Metadata["format"] != checkpointKind {
-		return 0, fmt.Errorf("resume: %s is not a simclr training checkpoint (format %q, want %q)", path, f.Metadata["format"], checkpointKind)
+	if err := model.SaveEncoder(filepath.Join(j.Out, EncoderFile), r.net.Encoder, j.Plan.Meta); err != nil {
+		return fmt.Errorf("save encoder: %w", err)
 	}
-	step, err := strconv.Atoi(f.Metadata["step"])
-	if err != nil || step < 0 {
-		return 0, fmt.Errorf("resume: %s has a bad step %q", path, f.Metadata["step"])
-	}
-	optSteps, err := strconv.Atoi(f.Metadata["optim_steps"])
-	if err != nil {
-		return 0, fmt.Errorf("resume: %s has a bad optim_steps %q", path, f.Metadata["optim_steps"])
-	}
-	if err := net.LoadStateDict(f, ModelPrefix); err != nil {
-		return 0, fmt.Errorf("resume %s: %w", path, err)
-	}
-	get := func(name string) ([]float32, bool) {
-		t, ok := f.Get(name)
-		if !ok || t.DType != "F32" {
-			return nil, false
+	if rows := r.metrics.Rows(); len(rows) > 0 {
+		if err := runlog.PlotLoss(rows, filepath.Join(j.Out, LossPlotFile)); err != nil {
+			return err
 		}
-		return t.F32, true
 	}
-	if err := opt.LoadState(get, optSteps); err != nil {
-		return 0, fmt.Errorf("resume %s: optimizer state: %w (was it trained with another optim.name?)", path, err)
-	}
-	return step, nil
+	return nil
+}
+
+// result summarises the run after the given number of completed epochs.
+func (r *pretrainRun) result(epochs int) *PretrainResult {
+	return &PretrainResult{Steps: r.step, Epochs: epochs, FinalLoss: r.lastLoss, Seconds: time.Since(r.start).Seconds(),
+		Dir: r.job.Out, Encoder: filepath.Join(r.job.Out, EncoderFile)}
 }

@@ -3,11 +3,16 @@ package train
 import (
 	"context"
 	"errors"
+	"image"
+	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"simclr/internal/backend/cpu"
@@ -46,10 +51,36 @@ func openSplit(t *testing.T, cfg *config.Config, split string) data.Dataset {
 	return ds
 }
 
+// pretrainPlan is the plan of cfg, closed when the test ends.
+func pretrainPlan(t *testing.T, cfg *config.Config) *PretrainPlan {
+	t.Helper()
+	plan, err := NewPretrainPlan(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plan.Close() })
+	return plan
+}
+
 func pretrain(t *testing.T, cfg *config.Config, out string, resume bool, stopAfter int) (*PretrainResult, error) {
 	t.Helper()
-	job := &PretrainJob{Config: cfg, Backend: cpu.New(), Data: openSplit(t, cfg, "train"), Out: out, Resume: resume, StopAfterSteps: stopAfter}
+	job := &PretrainJob{Plan: pretrainPlan(t, cfg), Backend: cpu.New(), Out: out, Resume: resume, StopAfterSteps: stopAfter}
 	return job.Run(context.Background())
+}
+
+// linearEval runs a linear evaluation planned from cfg and opts.
+func linearEval(t *testing.T, cfg *config.Config, opts LinearEvalOptions, log io.Writer) *EvalReport {
+	t.Helper()
+	plan, err := NewLinearEvalPlan(cfg, opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Close()
+	rep, err := (&LinearEvalJob{Plan: plan, Backend: cpu.New(), Log: log}).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 func losses(t *testing.T, dir string) []float64 {
@@ -127,38 +158,48 @@ func TestPretrainResumeMatchesUninterrupted(t *testing.T) {
 	}
 
 	// Linear evaluation of the trained encoder.
+	evalOut := filepath.Join(full, "eval.json")
+	rep := linearEval(t, cfg, LinearEvalOptions{Checkpoint: filepath.Join(full, EncoderFile), KNN: true, Out: evalOut}, nil)
+	if rep.Top5 < rep.Top1 || rep.KNNTop1 == nil || len(rep.Confusion) != 10 {
+		t.Fatalf("report: top-1 %.1f%% top-5 %.1f%%, %d confusion rows", rep.Top1, rep.Top5, len(rep.Confusion))
+	}
+	if _, err := os.Stat(evalOut); err != nil {
+		t.Fatal(err)
+	}
+
+	// Export in both formats and read back.
 	b2 := cpu.New()
 	enc, meta, err := model.LoadEncoder(filepath.Join(full, EncoderFile), b2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	le := &LinearEvalJob{Config: cfg, Backend: b2, Train: openSplit(t, cfg, "train"), Test: openSplit(t, cfg, "test"),
-		Encoder: enc, Meta: meta, Checkpoint: "encoder", KNN: true, Out: filepath.Join(full, "eval.json")}
-	rep, err := le.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	testCfg := tinyConfig(t, "data.split=test", "eval.probe_batch_size=16")
+	exportTo := func(out, format string) *ExportResult {
+		t.Helper()
+		plan, err := NewExportPlan(testCfg, ExportOptions{Checkpoint: filepath.Join(full, EncoderFile), Layer: "backbone", Format: format, Out: out}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer plan.Close()
+		res, err := (&ExportJob{Plan: plan, Backend: b2}).Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
-	if rep.Top5 < rep.Top1 || rep.KNNTop1 == nil || len(rep.Confusion) != 10 {
-		t.Fatalf("report: top-1 %.1f%% top-5 %.1f%%, %d confusion rows", rep.Top1, rep.Top5, len(rep.Confusion))
-	}
-	if _, err := os.Stat(le.Out); err != nil {
-		t.Fatal(err)
-	}
-
-	// Export in both formats and read back.
 	ds := openSplit(t, cfg, "test")
-	emb := &Embedder{Backend: b2, Encoder: enc, ImageSize: meta.ImageSize, Mean: meta.Mean, Std: meta.Std, BatchSize: 16}
 	npy := filepath.Join(root, "emb.npy")
-	n, err := (&ExportJob{Embedder: emb, Data: ds, Out: npy, Format: "npy"}).Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	exported := exportTo(npy, "npy")
 	vals, shape, err := export.ReadNPYFloat32(npy)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != ds.Len() || len(shape) != 2 || shape[0] != ds.Len() || shape[1] != enc.FeatureDim() || len(vals) != shape[0]*shape[1] {
+	n := exported.Images
+	if n != ds.Len() || exported.Dim != enc.FeatureDim() || len(shape) != 2 || shape[0] != ds.Len() || shape[1] != enc.FeatureDim() || len(vals) != shape[0]*shape[1] {
 		t.Fatalf("npy shape %v for %d images of dim %d", shape, ds.Len(), enc.FeatureDim())
+	}
+	if _, err := config.Load(config.Sources{File: filepath.Join(root, "emb.config.yaml")}); err != nil {
+		t.Fatalf("the export's emb.config.yaml: %v", err)
 	}
 	labels, _, err := export.ReadNPYInt64(strings.TrimSuffix(npy, ".npy") + ".labels.npy")
 	if err != nil {
@@ -169,6 +210,7 @@ func TestPretrainResumeMatchesUninterrupted(t *testing.T) {
 			t.Fatalf("label %d = %d, data set says %d", i, l, ds.Label(i))
 		}
 	}
+	emb := &Embedder{Backend: b2, Encoder: enc, ImageSize: meta.ImageSize, Mean: meta.Mean, Std: meta.Std, BatchSize: 7}
 	// The exported features equal the ones the probe saw (same preprocessing).
 	feats, _, err := emb.Collect(context.Background(), ds)
 	if err != nil {
@@ -180,9 +222,7 @@ func TestPretrainResumeMatchesUninterrupted(t *testing.T) {
 		}
 	}
 	csvPath := filepath.Join(root, "emb.csv")
-	if _, err := (&ExportJob{Embedder: emb, Data: ds, Out: csvPath, Format: "csv"}).Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	exportTo(csvPath, "csv")
 	csv, _ := os.ReadFile(csvPath)
 	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
 	if len(lines) != ds.Len()+1 || !strings.HasPrefix(lines[0], "filenames,embedding_0,") || !strings.HasSuffix(lines[0], ",labels") {
@@ -204,17 +244,7 @@ func TestProbeFarAboveChance(t *testing.T) {
 	if _, err := pretrain(t, cfg, out, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	b := cpu.New()
-	enc, meta, err := model.LoadEncoder(filepath.Join(out, EncoderFile), b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	le := &LinearEvalJob{Config: cfg, Backend: b, Train: openSplit(t, cfg, "train"), Test: openSplit(t, cfg, "test"),
-		Encoder: enc, Meta: meta, Out: filepath.Join(out, "eval.json")}
-	rep, err := le.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := linearEval(t, cfg, LinearEvalOptions{Checkpoint: filepath.Join(out, EncoderFile)}, nil)
 	t.Logf("probe top-1 %.2f%% top-5 %.2f%%", rep.Top1, rep.Top5)
 	if rep.TestImages != 128 || rep.Top1 < 20 {
 		t.Fatalf("probe top-1 %.2f%% on %d images: want at least twice the 10%% chance level", rep.Top1, rep.TestImages)
@@ -281,8 +311,7 @@ func TestPretrainIndependentOfGOMAXPROCS(t *testing.T) {
 func TestKNNMonitorLogsAccuracy(t *testing.T) {
 	cfg := tinyConfig(t, "train.epochs=2", "eval.knn_every=1", "eval.knn_k=20")
 	out := filepath.Join(t.TempDir(), "run")
-	job := &PretrainJob{Config: cfg, Backend: cpu.New(), Data: openSplit(t, cfg, "train"),
-		KNNTrain: openSplit(t, cfg, "train"), KNNTest: openSplit(t, cfg, "test"), Out: out}
+	job := &PretrainJob{Plan: pretrainPlan(t, cfg), Backend: cpu.New(), Out: out}
 	if _, err := job.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +340,7 @@ func TestPretrainCancelledCheckpoints(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	job := &PretrainJob{Config: cfg, Backend: cpu.New(), Data: openSplit(t, cfg, "train"), Out: out}
+	job := &PretrainJob{Plan: pretrainPlan(t, cfg), Backend: cpu.New(), Out: out}
 	res, err := job.Run(ctx)
 	if !errors.Is(err, ErrInterrupted) || res == nil || res.Steps != 1 {
 		t.Fatalf("err %v, result %+v: want ErrInterrupted after one step", err, res)
@@ -326,27 +355,167 @@ func TestPretrainCancelledCheckpoints(t *testing.T) {
 // TestLinearEvalProbeAugment: eval.probe_augment trains the probe on fresh
 // crop-and-flip views every epoch (one extraction per probe epoch).
 func TestLinearEvalProbeAugment(t *testing.T) {
-	b := cpu.New()
 	var top1 []float64
 	for _, aug := range []string{"false", "true"} {
 		cfg := tinyConfig(t, "eval.probe_epochs=3", "eval.probe_augment="+aug)
-		enc, err := model.NewResNet(b, ModelConfig(cfg, 3), 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mean, std := cfg.Normalization(3)
-		meta := model.EncoderMeta{Arch: "resnet18", InChannels: 3, ImageSize: 16, Mean: mean, Std: std}
 		var log strings.Builder
-		le := &LinearEvalJob{Config: cfg, Backend: b, Train: openSplit(t, cfg, "train"), Test: openSplit(t, cfg, "test"),
-			Encoder: enc, Meta: meta, RandomInit: true, Out: filepath.Join(t.TempDir(), "eval.json"), Log: &log}
-		rep, err := le.Run(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := linearEval(t, cfg, LinearEvalOptions{RandomInit: true, Out: filepath.Join(t.TempDir(), "eval.json")}, &log)
 		if got := strings.Count(log.String(), "augmented views"); (aug == "true") != (got == 3) {
 			t.Fatalf("probe_augment=%s extracted augmented features %d times:\n%s", aug, got, log.String())
 		}
 		top1 = append(top1, rep.Top1)
 	}
 	t.Logf("probe top-1 without / with augmentation: %.2f%% / %.2f%%", top1[0], top1[1])
+}
+
+// countingTransform counts the images a transform is applied to.
+type countingTransform struct {
+	data.Transform
+	n atomic.Int64
+}
+
+func (c *countingTransform) Apply(img image.Image, rng *rand.Rand, dst []float32) error {
+	c.n.Add(1)
+	return c.Transform.Apply(img, rng, dst)
+}
+
+// count replaces the transform of in with a counting one.
+func count(in *Input) *countingTransform {
+	c := &countingTransform{Transform: in.Transform}
+	in.Transform = c
+	return c
+}
+
+// TestJobsRunTheirPlan: each job reads its data through exactly the
+// transforms its plan built (what --dry-run describes), not ones of its own.
+func TestJobsRunTheirPlan(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b := cpu.New()
+
+	cfg := tinyConfig(t, "train.epochs=1", "eval.knn_every=1", "eval.knn_k=5")
+	plan := pretrainPlan(t, cfg)
+	views, knnTrain, knnTest := count(plan.Train), count(plan.KNNTrain), count(plan.KNNTest)
+	run := filepath.Join(dir, "run")
+	if _, err := (&PretrainJob{Plan: plan, Backend: b, Out: run}).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := views.n.Load(), int64(2*3*32); got != want {
+		t.Errorf("pretraining applied its plan's augmentation %d times, want 2 views x 3 batches x 32", got)
+	}
+	if knnTrain.n.Load() != 96 || knnTest.n.Load() != 24 {
+		t.Errorf("the kNN monitor applied its plan's transforms %d and %d times, want 96 and 24", knnTrain.n.Load(), knnTest.n.Load())
+	}
+	enc := filepath.Join(run, EncoderFile)
+
+	ecfg := tinyConfig(t, "eval.probe_augment=true", "eval.probe_epochs=2")
+	le, err := NewLinearEvalPlan(ecfg, LinearEvalOptions{Checkpoint: enc, KNN: true, Out: filepath.Join(dir, "eval.json")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer le.Close()
+	probeViews, centre, test := count(le.Train), count(le.Features), count(le.Test)
+	if _, err := (&LinearEvalJob{Plan: le, Backend: b}).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if probeViews.n.Load() != 2*96 || centre.n.Load() != 96 || test.n.Load() != 24 {
+		t.Errorf("linear-eval applied its plan's transforms %d (augmented), %d (centre), %d (test) times; want 192, 96, 24",
+			probeViews.n.Load(), centre.n.Load(), test.n.Load())
+	}
+
+	ex, err := NewExportPlan(tinyConfig(t), ExportOptions{Checkpoint: enc, Layer: "projection", Format: "npy", Out: filepath.Join(dir, "z.npy")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	exported := count(ex.Input)
+	res, err := (&ExportJob{Plan: ex, Backend: b}).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exported.n.Load() != 96 || res.Images != 96 || res.Dim != 16 {
+		t.Errorf("export applied its plan's transform %d times and wrote %d embeddings of %d; want 96, 96 of 16 (model.head_out)",
+			exported.n.Load(), res.Images, res.Dim)
+	}
+}
+
+// TestModelKeysAgainstCheckpoint: a model.* key the user set (file,
+// environment, --set, flag) that contradicts the checkpoint is an error
+// naming both values, in linear-eval and export alike; a default yields to
+// the checkpoint (head settings included, from its recorded configuration).
+func TestModelKeysAgainstCheckpoint(t *testing.T) {
+	trained := tinyConfig(t) // resnet18, cifar stem, width 4, head_out 16
+	enc, err := model.NewResNet(cpu.New(), trained.ModelConfig(3), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := trained.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mean, std := trained.Normalization(3)
+	ckpt := filepath.Join(t.TempDir(), EncoderFile)
+	if err := model.SaveEncoder(ckpt, enc, model.EncoderMeta{ImageSize: 16, Mean: mean, Std: std, Config: string(y)}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "run.yaml")
+	if err := os.WriteFile(file, []byte("model:\n  stem: imagenet\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"data.synthetic_size=96", "data.image_size=16"}
+	tests := []struct {
+		name  string
+		src   config.Sources
+		wants []string // in the error; none: no error
+	}{
+		{"defaults yield", config.Sources{}, nil},
+		{"matching --set", config.Sources{Sets: []string{"model.width=4", "model.head_out=16"}}, nil},
+		{"--set", config.Sources{Sets: []string{"model.arch=resnet50"}},
+			[]string{"model.arch = resnet50 (from --set model.arch=resnet50)", "trained with model.arch = resnet18", "drop the key", ckpt}},
+		{"environment", config.Sources{Env: []string{"SIMCLR_MODEL_WIDTH=8"}},
+			[]string{"model.width = 8 (from environment variable SIMCLR_MODEL_WIDTH)", "model.width = 4"}},
+		{"file", config.Sources{File: file}, []string{"model.stem = imagenet (from " + file + ":2)", "model.stem = cifar"}},
+		{"flag", config.Sources{Flags: map[string]string{"model.width": "8"}, FlagNames: map[string]string{"model.width": "--width"}},
+			[]string{"model.width = 8 (from --width)", "model.width = 4"}},
+		{"head key", config.Sources{Sets: []string{"model.head_out=32"}}, []string{"model.head_out = 32", "model.head_out = 16"}},
+		{"two keys", config.Sources{Sets: []string{"model.arch=resnet34", "model.head_bn=true"}},
+			[]string{"model.arch = resnet34", "model.head_bn = true", "model.head_bn = false"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := tt.src
+			src.Sets = append(slices.Clone(base), src.Sets...)
+			cfg, err := config.Load(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			le, leErr := NewLinearEvalPlan(cfg, LinearEvalOptions{Checkpoint: ckpt}, nil)
+			ex, exErr := NewExportPlan(cfg, ExportOptions{Checkpoint: ckpt, Layer: "projection", Format: "npy", Out: "x.npy"}, nil)
+			for what, err := range map[string]error{"linear-eval": leErr, "export": exErr} {
+				if len(tt.wants) == 0 {
+					if err != nil {
+						t.Fatalf("%s: %v", what, err)
+					}
+					continue
+				}
+				if err == nil {
+					t.Fatalf("%s accepted model keys that contradict the checkpoint", what)
+				}
+				for _, w := range tt.wants {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("%s error %q lacks %q", what, err, w)
+					}
+				}
+			}
+			if len(tt.wants) > 0 {
+				return
+			}
+			defer le.Close()
+			defer ex.Close()
+			want := trained.ModelConfig(3)
+			if le.Model != want || ex.Model != want {
+				t.Errorf("model settings %+v (linear-eval), %+v (export); want the checkpoint's %+v", le.Model, ex.Model, want)
+			}
+		})
+	}
 }
