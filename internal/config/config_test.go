@@ -266,6 +266,10 @@ func TestOutOfRange(t *testing.T) {
 		{"optim.warmup_epochs=9", []string{"optim.warmup_epochs", "train.epochs (5)"}},
 		{"data.cifar100_labels=medium", []string{"data.cifar100_labels", "fine, coarse"}},
 		{"eval.knn_k=0", []string{"eval.knn_k", ">= 1"}},
+		// The probe trains with sgd or adam only; lars/adamw used to pass
+		// validation and then fail when the probe started.
+		{"eval.probe_optim=lars", []string{"eval.probe_optim", "sgd, adam"}},
+		{"eval.probe_optim=adamw", []string{"eval.probe_optim", "sgd, adam"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.set, func(t *testing.T) {
@@ -483,6 +487,9 @@ func TestPartsFromConfig(t *testing.T) {
 	if po.Classes != 10 || po.Epochs != 7 || po.LR != 0.3 || po.WeightDecay != 0.01 || po.BatchSize != 48 ||
 		po.Seed != 5 || po.Optimizer != "sgd" || po.Momentum != 0.9 || po.Schedule != "cosine" {
 		t.Errorf("ProbeOptions(10) = %+v", po)
+	}
+	if po := mustLoad(t, Sources{Sets: []string{"eval.probe_optim=adam"}}).ProbeOptions(3); po.Optimizer != "adam" {
+		t.Errorf("eval.probe_optim=adam: probe optimizer %q", po.Optimizer)
 	}
 	pa := c.ProbeAugmentConfig(24, 1, []float64{0.1}, []float64{0.2})
 	if pa.Size != 24 || pa.Channels != 1 || pa.FlipP != 0.5 || pa.CropScale != [2]float64{0.08, 1} ||

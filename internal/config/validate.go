@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"simclr/internal/data"
+	"simclr/internal/probe"
 )
 
 // Allowed names for the enumerated keys.
@@ -19,7 +20,7 @@ var (
 	LRScalings      = []string{"linear", "sqrt", "none"}
 	Splits          = []string{"train", "test", "unlabeled", "train+unlabeled"}
 	CIFAR100Labels  = []string{"fine", "coarse"}
-	ProbeOptimizers = []string{"sgd", "lars", "adamw"}
+	ProbeOptimizers = probe.Optimizers
 )
 
 var cudaDevice = regexp.MustCompile(`^cuda:(0|[1-9][0-9]{0,3})$`)

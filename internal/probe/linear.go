@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 
 	"simclr/internal/backend"
 	"simclr/internal/model"
@@ -45,6 +47,10 @@ type Result struct {
 	TrainLoss []float64
 }
 
+// Optimizers lists the probe's optimizers; eval.probe_optim accepts
+// exactly these.
+var Optimizers = []string{"sgd", "adam"}
+
 // validate checks the options.
 func (o LinearOptions) validate() error {
 	switch {
@@ -59,8 +65,8 @@ func (o LinearOptions) validate() error {
 	case math.IsNaN(float64(o.Momentum)) || o.Momentum < 0 || o.Momentum >= 1:
 		return fmt.Errorf("probe: momentum %v must be in [0, 1)", o.Momentum)
 	}
-	if o.Optimizer != "sgd" && o.Optimizer != "adam" {
-		return fmt.Errorf("probe: unknown optimizer %q; use sgd or adam", o.Optimizer)
+	if !slices.Contains(Optimizers, o.Optimizer) {
+		return fmt.Errorf("probe: unknown optimizer %q; use one of %s", o.Optimizer, strings.Join(Optimizers, ", "))
 	}
 	if o.Schedule != "cosine" && o.Schedule != "constant" {
 		return fmt.Errorf("probe: unknown schedule %q; use cosine or constant", o.Schedule)
