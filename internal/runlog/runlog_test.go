@@ -73,6 +73,26 @@ func TestMetricsResumeDropsLaterRows(t *testing.T) {
 	if len(rows) != 4 || rows[3].Loss != 40 || rows[2].Step != 3 {
 		t.Fatalf("steps after resume = %v", steps)
 	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
+
+// TestOpenMetricsFailureKeepsOldFile: when the new file cannot be
+// committed (the name is taken by a non-empty directory) OpenMetrics fails
+// naming it, and leaves no temporary file.
+func TestOpenMetricsFailureKeepsOldFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "metrics.csv")
+	if err := os.MkdirAll(filepath.Join(path, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenMetrics(path, -1); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want an error naming %s", err, path)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
 }
 
 func TestReadMetricsErrors(t *testing.T) {
