@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"simclr/internal/embedmap"
 	"simclr/internal/model"
 	"simclr/internal/train"
 )
@@ -37,7 +38,7 @@ func exportFormat(flag, out string) (string, error) {
 
 func (a *app) newExportCommand() *cobra.Command {
 	var dryRun bool
-	var checkpoint, out, format, layer string
+	var checkpoint, out, format, layer, mapOut string
 	cmd := &cobra.Command{
 		Use:   "export-embeddings",
 		Short: "Write the embeddings of every image of a data set to a file",
@@ -56,11 +57,16 @@ filenames,embedding_0,...,embedding_{D-1},labels rows. The format defaults to
 the extension of --out. Files appear only when complete; the resolved
 configuration is written beside them as NAME.config.yaml.
 
+--map FILE.png also draws a 2-D map of the embeddings: their first two
+principal components (PCA), one point per image coloured by class, with a
+legend. It holds every embedding in memory (images x dims x 4 bytes).
+
 With --dry-run it only resolves the configuration, opens the data, builds the
 loader and prints them with the resolved configuration.`,
 		Example: `  simclr export-embeddings --checkpoint runs/pretrain-20260101-120000/encoder.safetensors --out emb.npy
   simclr export-embeddings --config runs/fmnist/config.yaml --checkpoint runs/fmnist/encoder.safetensors --out test.csv --set data.split=test
-  simclr export-embeddings --checkpoint runs/fmnist/encoder.safetensors --out z.npy --layer projection`,
+  simclr export-embeddings --checkpoint runs/fmnist/encoder.safetensors --out z.npy --layer projection
+  simclr export-embeddings --checkpoint runs/fmnist/encoder.safetensors --out emb.npy --map emb.png`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -84,6 +90,14 @@ loader and prints them with the resolved configuration.`,
 			if err := checkOutputDir("--out", out); err != nil {
 				return err
 			}
+			if mapOut != "" && !strings.EqualFold(filepath.Ext(mapOut), ".png") {
+				return usagef("--map %q: the map is a PNG image; give a name ending in .png", mapOut)
+			}
+			if mapOut != "" {
+				if err := checkOutputDir("--map", mapOut); err != nil {
+					return err
+				}
+			}
 			s, err := a.prepare(cmd, ModeExport)
 			if err != nil {
 				return err
@@ -91,6 +105,9 @@ loader and prints them with the resolved configuration.`,
 			defer s.Close()
 			if dryRun {
 				fmt.Fprintf(a.stdout, "output: %s embeddings of the %s layer to %s\n", fmtName, layer, out)
+				if mapOut != "" {
+					fmt.Fprintf(a.stdout, "map: PCA of the embeddings to %s\n", mapOut)
+				}
 				return s.Describe(a.stdout)
 			}
 			b, err := openBackend(s.Config.Device)
@@ -116,6 +133,13 @@ loader and prints them with the resolved configuration.`,
 				emb.Encoder, emb.Projector = net.Encoder, net.Projector
 			}
 			job := &train.ExportJob{Embedder: emb, Data: s.Train.Dataset, Out: out, Format: fmtName}
+			if mapOut != "" {
+				ds := s.Train.Dataset
+				opt := embedmap.Options{Classes: ds.Classes(), Subtitle: ds.Name() + ", " + layer + " layer"}
+				if job.Extra, err = embedmap.NewCollector(mapOut, emb.Dim(), opt); err != nil {
+					return err
+				}
+			}
 			n, err := job.Run(a.ctx)
 			if err != nil {
 				return err
@@ -125,6 +149,9 @@ loader and prints them with the resolved configuration.`,
 				return err
 			}
 			fmt.Fprintf(a.stdout, "wrote %d %s embeddings of dimension %d (%s layer) to %s\n", n, fmtName, emb.Dim(), layer, out)
+			if mapOut != "" {
+				fmt.Fprintf(a.stdout, "wrote their PCA map to %s\n", mapOut)
+			}
 			return nil
 		},
 	}
@@ -135,5 +162,6 @@ loader and prints them with the resolved configuration.`,
 	f.StringVar(&out, "out", "", "embeddings `FILE` to write (NAME.npy or NAME.csv; written atomically)")
 	f.StringVar(&format, "format", "", "file format: npy or csv (default: from the --out extension, else npy)")
 	f.StringVar(&layer, "layer", "backbone", "which output to export: backbone or projection")
+	f.StringVar(&mapOut, "map", "", "also draw a 2-D PCA map of the embeddings, coloured by class, to `FILE.png`")
 	return cmd
 }

@@ -40,7 +40,7 @@ func TestOutputModesFollowUmask(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, out := range []string{"emb.npy", "emb.csv"} {
-		args := withTiny("export-embeddings", "--checkpoint", enc, "--out", filepath.Join(exp, out))
+		args := withTiny("export-embeddings", "--checkpoint", enc, "--out", filepath.Join(exp, out), "--map", filepath.Join(exp, out+".png"))
 		if r := invoke(t, nil, args...); r.code != 0 {
 			t.Fatalf("export %s: %v", out, r)
 		}
@@ -51,7 +51,7 @@ func TestOutputModesFollowUmask(t *testing.T) {
 		want []string
 	}{
 		{run, []string{"checkpoint.safetensors", "config.yaml", "encoder.safetensors", "eval.json", "loss.png", "metrics.csv"}},
-		{exp, []string{"emb.config.yaml", "emb.csv", "emb.ids.txt", "emb.labels.npy", "emb.npy"}},
+		{exp, []string{"emb.config.yaml", "emb.csv", "emb.csv.png", "emb.ids.txt", "emb.labels.npy", "emb.npy", "emb.npy.png"}},
 	} {
 		entries, err := os.ReadDir(tc.dir)
 		if err != nil {

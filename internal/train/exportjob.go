@@ -17,6 +17,10 @@ type ExportJob struct {
 	Out      string // NAME.npy or NAME.csv
 	Format   string // "npy" | "csv"
 	Log      io.Writer
+	// Extra, when set, receives every batch too and is closed before the
+	// files are moved into place (the embedding map: when it cannot be
+	// drawn, no file appears).
+	Extra export.Writer
 }
 
 // Run writes the files; on any error nothing is left at the output paths
@@ -35,6 +39,9 @@ func (j *ExportJob) Run(ctx context.Context) (int, error) {
 	}
 	if err != nil {
 		return 0, err
+	}
+	if j.Extra != nil {
+		w = export.Tee(j.Extra, w)
 	}
 	n := 0
 	ids := make([]string, 0, 256)
