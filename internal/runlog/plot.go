@@ -45,7 +45,7 @@ func PlotLoss(rows []Row, path string) error {
 		height += knnHeight
 	}
 	img := vgimg.New(plotWidth, height)
-	dc := draw.New(img)
+	dc := draw.Crop(draw.New(img), 0, 0, 0, -vg.Points(4)) // a margin above the title
 	if knn == nil {
 		loss.Draw(dc)
 	} else {
@@ -120,6 +120,7 @@ func lossPanel(rows []Row) (*plot.Plot, error) {
 	}
 	p.Add(sc)
 	p.Legend.Add("epoch mean", sc)
+	p.Legend.Top = true // the loss falls, so the top right is usually empty
 	return p, nil
 }
 
