@@ -90,10 +90,10 @@ loader and prints them with the resolved configuration.`,
 			if err := checkOutputDir("--out", out); err != nil {
 				return err
 			}
-			if mapOut != "" && !strings.EqualFold(filepath.Ext(mapOut), ".png") {
-				return usagef("--map %q: the map is a PNG image; give a name ending in .png", mapOut)
-			}
 			if mapOut != "" {
+				if !strings.EqualFold(filepath.Ext(mapOut), ".png") {
+					return usagef("--map %q: the map is a PNG image; give a name ending in .png", mapOut)
+				}
 				if err := checkOutputDir("--map", mapOut); err != nil {
 					return err
 				}
