@@ -36,7 +36,7 @@ func exportFormat(flag, out string) (string, error) {
 
 func (a *app) newExportCommand() *cobra.Command {
 	var dryRun bool
-	var checkpoint, out, format, layer string
+	var checkpoint, out, format, layer, mapOut string
 	cmd := &cobra.Command{
 		Use:   "export-embeddings",
 		Short: "Write the embeddings of every image of a data set to a file",
@@ -55,13 +55,18 @@ filenames,embedding_0,...,embedding_{D-1},labels rows. The format defaults to
 the extension of --out. Files appear only when complete; the resolved
 configuration is written beside them as NAME.config.yaml.
 
+--map FILE.png also draws a 2-D map of the embeddings: their first two
+principal components (PCA), one point per image coloured by class, with a
+legend. It holds every embedding in memory (images x dims x 4 bytes).
+
 With --dry-run it only resolves the configuration, reads the checkpoint's
 metadata, opens the data and prints the output, the encoder, the data with
 the transform and normalisation the export applies, and the resolved
 configuration.`,
 		Example: `  simclr export-embeddings --checkpoint runs/pretrain-20260101-120000/encoder.safetensors --out emb.npy
   simclr export-embeddings --config runs/fmnist/config.yaml --checkpoint runs/fmnist/encoder.safetensors --out test.csv --set data.split=test
-  simclr export-embeddings --checkpoint runs/fmnist/encoder.safetensors --out z.npy --layer projection`,
+  simclr export-embeddings --checkpoint runs/fmnist/encoder.safetensors --out z.npy --layer projection
+  simclr export-embeddings --checkpoint runs/fmnist/encoder.safetensors --out emb.npy --map emb.png`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
@@ -85,11 +90,19 @@ configuration.`,
 			if err := checkOutputDir("--out", out); err != nil {
 				return err
 			}
+			if mapOut != "" {
+				if !strings.EqualFold(filepath.Ext(mapOut), ".png") {
+					return usagef("--map %q: the map is a PNG image; give a name ending in .png", mapOut)
+				}
+				if err := checkOutputDir("--map", mapOut); err != nil {
+					return err
+				}
+			}
 			cfg, err := a.loadConfig(cmd)
 			if err != nil {
 				return err
 			}
-			plan, err := train.NewExportPlan(cfg, train.ExportOptions{Checkpoint: checkpoint, Layer: layer, Format: fmtName, Out: out}, a.warnWriter())
+			plan, err := train.NewExportPlan(cfg, train.ExportOptions{Checkpoint: checkpoint, Layer: layer, Format: fmtName, Out: out, Map: mapOut}, a.warnWriter())
 			if err != nil {
 				return err
 			}
@@ -107,6 +120,9 @@ configuration.`,
 				return err
 			}
 			fmt.Fprintf(a.stdout, "wrote %d %s embeddings of dimension %d (%s layer) to %s\n", res.Images, fmtName, res.Dim, layer, out)
+			if mapOut != "" {
+				fmt.Fprintf(a.stdout, "wrote their PCA map to %s\n", mapOut)
+			}
 			return nil
 		},
 	}
@@ -117,5 +133,6 @@ configuration.`,
 	f.StringVar(&out, "out", "", "embeddings `FILE` to write (NAME.npy or NAME.csv; written atomically)")
 	f.StringVar(&format, "format", "", "file format: npy or csv (default: from the --out extension, else npy)")
 	f.StringVar(&layer, "layer", "backbone", "which output to export: backbone or projection")
+	f.StringVar(&mapOut, "map", "", "also draw a 2-D PCA map of the embeddings, coloured by class, to `FILE.png`")
 	return cmd
 }

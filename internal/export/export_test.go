@@ -464,3 +464,61 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		t.Errorf("directory holds %v, want %v", got, names)
 	}
 }
+
+// failingWriter records calls and fails Close when told to.
+type failingWriter struct {
+	rows            int
+	closed, aborted bool
+	failClose       bool
+}
+
+func (f *failingWriter) Write(ids []string, vecs []float32, labels []int64) error {
+	f.rows += len(ids)
+	return nil
+}
+
+func (f *failingWriter) Close() error {
+	f.closed = true
+	if f.failClose {
+		return errors.New("cannot draw")
+	}
+	return nil
+}
+
+func (f *failingWriter) Abort() { f.aborted = true }
+
+// TestTee: every writer gets every row; a failing Close aborts the writers
+// after it, so the NPY files do not appear when the writer before them fails.
+func TestTee(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		failFirst bool
+		wantFiles bool
+	}{{"all succeed", false, true}, {"first fails", true, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			first := &failingWriter{failClose: tc.failFirst}
+			npy, err := NewNPY(filepath.Join(dir, "e.npy"), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := Tee(first, npy)
+			defer w.Abort()
+			if err := w.Write([]string{"a", "b"}, []float32{1, 2, 3, 4}, []int64{0, 1}); err != nil {
+				t.Fatal(err)
+			}
+			err = w.Close()
+			if (err == nil) != tc.wantFiles {
+				t.Fatalf("Close: err = %v", err)
+			}
+			if first.rows != 2 || !first.closed {
+				t.Fatalf("the first writer got %d rows, closed %v", first.rows, first.closed)
+			}
+			if tc.wantFiles {
+				assertOnly(t, dir, "e.ids.txt", "e.labels.npy", "e.npy")
+			} else {
+				assertOnly(t, dir)
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"simclr/internal/atomicfile"
 )
 
 // Writer streams embeddings to disk.
@@ -55,7 +57,7 @@ func checkBatch(kind string, dim int, ids []string, vecs []float32, labels []int
 // npyWriter writes NAME.npy, NAME.labels.npy and NAME.ids.txt.
 type npyWriter struct {
 	dim              int
-	vecs, labs, idsF *tempFile
+	vecs, labs, idsF *atomicfile.File
 	rows             int
 	buf              []byte
 	err              error // sticky I/O error
@@ -76,24 +78,24 @@ func NewNPY(path string, dim int) (Writer, error) {
 	name := strings.TrimSuffix(path, ".npy")
 	w := &npyWriter{dim: dim}
 	var err error
-	if w.vecs, err = createTemp(name + ".npy"); err != nil {
+	if w.vecs, err = atomicfile.Create(name + ".npy"); err != nil {
 		return nil, fmt.Errorf("npy writer: %w", err)
 	}
-	if w.labs, err = createTemp(name + ".labels.npy"); err != nil {
-		w.vecs.remove()
+	if w.labs, err = atomicfile.Create(name + ".labels.npy"); err != nil {
+		w.vecs.Abort()
 		return nil, fmt.Errorf("npy writer: %w", err)
 	}
-	if w.idsF, err = createTemp(name + ".ids.txt"); err != nil {
-		w.vecs.remove()
-		w.labs.remove()
+	if w.idsF, err = atomicfile.Create(name + ".ids.txt"); err != nil {
+		w.vecs.Abort()
+		w.labs.Abort()
 		return nil, fmt.Errorf("npy writer: %w", err)
 	}
 	// Headers for N = 0 have the same length as for any later N.
-	if _, err := w.vecs.w.Write(npyHeader("<f4", []int{0, dim})); err != nil {
+	if _, err := w.vecs.Write(npyHeader("<f4", []int{0, dim})); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("npy writer: %w", err)
 	}
-	if _, err := w.labs.w.Write(npyHeader("<i8", []int{0})); err != nil {
+	if _, err := w.labs.Write(npyHeader("<i8", []int{0})); err != nil {
 		w.Abort()
 		return nil, fmt.Errorf("npy writer: %w", err)
 	}
@@ -102,33 +104,33 @@ func NewNPY(path string, dim int) (Writer, error) {
 
 func (w *npyWriter) Write(ids []string, vecs []float32, labels []int64) error {
 	if w.closed {
-		return fmt.Errorf("npy write %s: %w", w.vecs.final, ErrClosed)
+		return fmt.Errorf("npy write %s: %w", w.vecs.Name(), ErrClosed)
 	}
 	if w.err != nil {
 		return w.err
 	}
-	if err := checkBatch("npy "+w.vecs.final, w.dim, ids, vecs, labels, true); err != nil {
+	if err := checkBatch("npy "+w.vecs.Name(), w.dim, ids, vecs, labels, true); err != nil {
 		return err
 	}
 	w.buf = w.buf[:0]
 	for _, v := range vecs {
 		w.buf = binary.LittleEndian.AppendUint32(w.buf, math.Float32bits(v))
 	}
-	if _, err := w.vecs.w.Write(w.buf); err != nil {
-		w.err = fmt.Errorf("npy write %s: %w", w.vecs.final, err)
+	if _, err := w.vecs.Write(w.buf); err != nil {
+		w.err = fmt.Errorf("npy write %s: %w", w.vecs.Name(), err)
 		return w.err
 	}
 	w.buf = w.buf[:0]
 	for _, l := range labels {
 		w.buf = binary.LittleEndian.AppendUint64(w.buf, uint64(l))
 	}
-	if _, err := w.labs.w.Write(w.buf); err != nil {
-		w.err = fmt.Errorf("npy write %s: %w", w.labs.final, err)
+	if _, err := w.labs.Write(w.buf); err != nil {
+		w.err = fmt.Errorf("npy write %s: %w", w.labs.Name(), err)
 		return w.err
 	}
 	for _, id := range ids {
-		if _, err := w.idsF.w.WriteString(id + "\n"); err != nil {
-			w.err = fmt.Errorf("npy write %s: %w", w.idsF.final, err)
+		if _, err := w.idsF.WriteString(id + "\n"); err != nil {
+			w.err = fmt.Errorf("npy write %s: %w", w.idsF.Name(), err)
 			return w.err
 		}
 	}
@@ -138,7 +140,7 @@ func (w *npyWriter) Write(ids []string, vecs []float32, labels []int64) error {
 
 func (w *npyWriter) Close() error {
 	if w.closed {
-		return fmt.Errorf("npy close %s: %w", w.vecs.final, ErrClosed)
+		return fmt.Errorf("npy close %s: %w", w.vecs.Name(), ErrClosed)
 	}
 	if w.err != nil {
 		w.Abort()
@@ -146,31 +148,27 @@ func (w *npyWriter) Close() error {
 	}
 	w.closed = true
 	for _, fix := range []struct {
-		t   *tempFile
+		t   *atomicfile.File
 		hdr []byte
 	}{
 		{w.vecs, npyHeader("<f4", []int{w.rows, w.dim})},
 		{w.labs, npyHeader("<i8", []int{w.rows})},
 	} {
-		err := fix.t.w.Flush()
-		if err == nil {
-			_, err = fix.t.f.WriteAt(fix.hdr, 0)
-		}
-		if err != nil {
+		if _, err := fix.t.WriteAt(fix.hdr, 0); err != nil {
 			w.removeAll()
-			return fmt.Errorf("npy close %s: write header: %w", fix.t.final, err)
+			return fmt.Errorf("npy close %s: write header: %w", fix.t.Name(), err)
 		}
 	}
-	if err := commitAll([]*tempFile{w.vecs, w.labs, w.idsF}); err != nil {
+	if err := atomicfile.CommitAll(w.vecs, w.labs, w.idsF); err != nil {
 		return fmt.Errorf("npy close: %w", err)
 	}
 	return nil
 }
 
 func (w *npyWriter) removeAll() {
-	w.vecs.remove()
-	w.labs.remove()
-	w.idsF.remove()
+	w.vecs.Abort()
+	w.labs.Abort()
+	w.idsF.Abort()
 }
 
 func (w *npyWriter) Abort() {
@@ -184,7 +182,7 @@ func (w *npyWriter) Abort() {
 // csvWriter writes one CSV file.
 type csvWriter struct {
 	dim    int
-	t      *tempFile
+	t      *atomicfile.File
 	cw     *csv.Writer
 	rec    []string
 	err    error
@@ -201,11 +199,11 @@ func NewCSV(path string, dim int) (Writer, error) {
 	if path == "" {
 		return nil, fmt.Errorf("csv writer: empty output path; pass a file name such as embeddings.csv")
 	}
-	t, err := createTemp(path)
+	t, err := atomicfile.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("csv writer: %w", err)
 	}
-	w := &csvWriter{dim: dim, t: t, cw: csv.NewWriter(t.w), rec: make([]string, dim+2)}
+	w := &csvWriter{dim: dim, t: t, cw: csv.NewWriter(t), rec: make([]string, dim+2)}
 	w.rec[0] = "filenames"
 	for j := 0; j < dim; j++ {
 		w.rec[j+1] = "embedding_" + strconv.Itoa(j)
@@ -220,12 +218,12 @@ func NewCSV(path string, dim int) (Writer, error) {
 
 func (w *csvWriter) Write(ids []string, vecs []float32, labels []int64) error {
 	if w.closed {
-		return fmt.Errorf("csv write %s: %w", w.t.final, ErrClosed)
+		return fmt.Errorf("csv write %s: %w", w.t.Name(), ErrClosed)
 	}
 	if w.err != nil {
 		return w.err
 	}
-	if err := checkBatch("csv "+w.t.final, w.dim, ids, vecs, labels, false); err != nil {
+	if err := checkBatch("csv "+w.t.Name(), w.dim, ids, vecs, labels, false); err != nil {
 		return err
 	}
 	for i, id := range ids {
@@ -235,7 +233,7 @@ func (w *csvWriter) Write(ids []string, vecs []float32, labels []int64) error {
 		}
 		w.rec[w.dim+1] = strconv.FormatInt(labels[i], 10)
 		if err := w.cw.Write(w.rec); err != nil {
-			w.err = fmt.Errorf("csv write %s: %w", w.t.final, err)
+			w.err = fmt.Errorf("csv write %s: %w", w.t.Name(), err)
 			return w.err
 		}
 	}
@@ -244,7 +242,7 @@ func (w *csvWriter) Write(ids []string, vecs []float32, labels []int64) error {
 
 func (w *csvWriter) Close() error {
 	if w.closed {
-		return fmt.Errorf("csv close %s: %w", w.t.final, ErrClosed)
+		return fmt.Errorf("csv close %s: %w", w.t.Name(), ErrClosed)
 	}
 	if w.err != nil {
 		w.Abort()
@@ -253,10 +251,10 @@ func (w *csvWriter) Close() error {
 	w.closed = true
 	w.cw.Flush()
 	if err := w.cw.Error(); err != nil {
-		w.t.remove()
-		return fmt.Errorf("csv close %s: %w", w.t.final, err)
+		w.t.Abort()
+		return fmt.Errorf("csv close %s: %w", w.t.Name(), err)
 	}
-	if err := commitAll([]*tempFile{w.t}); err != nil {
+	if err := w.t.Commit(); err != nil {
 		return fmt.Errorf("csv close: %w", err)
 	}
 	return nil
@@ -267,5 +265,5 @@ func (w *csvWriter) Abort() {
 		return
 	}
 	w.closed = true
-	w.t.remove()
+	w.t.Abort()
 }

@@ -11,6 +11,8 @@ import (
 	"math"
 	"os"
 	"strconv"
+
+	"simclr/internal/atomicfile"
 )
 
 // MetricsHeader is the first line of metrics.csv.
@@ -70,32 +72,34 @@ func OpenMetrics(path string, keepUpToStep int) (*Metrics, error) {
 			}
 		}
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	// The header and the kept rows replace the file atomically (a crash
+	// here leaves the previous metrics.csv), then rows are appended to it.
+	tmp, err := atomicfile.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("create metrics file %s: %w", tmp, err)
+		return nil, fmt.Errorf("create metrics file: %w", err)
 	}
-	w := csv.NewWriter(f)
-	if err := w.Write(MetricsHeader); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write %s: %w", tmp, err)
+	defer tmp.Abort()
+	cw := csv.NewWriter(tmp)
+	if err := cw.Write(MetricsHeader); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	for _, r := range kept {
-		if err := w.Write(r.record()); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("write %s: %w", tmp, err)
+		if err := cw.Write(r.record()); err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write %s: %w", tmp, err)
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("rename %s: %w", tmp, err)
+	if err := tmp.Commit(); err != nil {
+		return nil, fmt.Errorf("metrics file: %w", err)
 	}
-	return &Metrics{path: path, f: f, w: w, rows: kept}, nil
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open metrics file %s for appending: %w", path, err)
+	}
+	return &Metrics{path: path, f: f, w: csv.NewWriter(f), rows: kept}, nil
 }
 
 // Append writes one row and flushes it to disk.

@@ -73,6 +73,26 @@ func TestMetricsResumeDropsLaterRows(t *testing.T) {
 	if len(rows) != 4 || rows[3].Loss != 40 || rows[2].Step != 3 {
 		t.Fatalf("steps after resume = %v", steps)
 	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
+
+// TestOpenMetricsFailureKeepsOldFile: when the new file cannot be
+// committed (the name is taken by a non-empty directory) OpenMetrics fails
+// naming it, and leaves no temporary file.
+func TestOpenMetricsFailureKeepsOldFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "metrics.csv")
+	if err := os.MkdirAll(filepath.Join(path, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenMetrics(path, -1); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want an error naming %s", err, path)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
 }
 
 func TestReadMetricsErrors(t *testing.T) {
@@ -91,33 +111,61 @@ func TestReadMetricsErrors(t *testing.T) {
 	}
 }
 
+// TestPlotLossWritesPNG: loss.png is a valid PNG; when rows carry kNN
+// accuracies it gains the kNN panel below (taller, different pixels).
 func TestPlotLossWritesPNG(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "loss.png")
-	var rows []Row
-	for s := 1; s <= 20; s++ {
-		rows = append(rows, Row{Epoch: 1 + s/10, Step: s, Loss: 6 - float64(s)*0.1})
+	dir := t.TempDir()
+	rowsWith := func(knnEvery int) []Row {
+		var rows []Row
+		for s := 1; s <= 30; s++ {
+			r := Row{Epoch: 1 + (s-1)/10, Step: s, Loss: 6 - float64(s)*0.1 + 0.2*math.Sin(float64(s)), KNNTop1: math.NaN()}
+			if knnEvery > 0 && s%10 == 0 && r.Epoch%knnEvery == 0 {
+				r.KNNTop1 = 20 + 10*float64(r.Epoch)
+			}
+			rows = append(rows, r)
+		}
+		return rows
 	}
-	if err := PlotLoss(rows, path); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name       string
+		rows       []Row
+		wantHeight int // pixels at gonum's default 96 dpi
+	}{
+		{"loss only", rowsWith(0), 432},
+		{"with kNN every epoch", rowsWith(1), 720},
+		{"with kNN every 3 epochs (one point)", rowsWith(3), 720},
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
+	var first []byte
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".png")
+			if err := PlotLoss(tc.rows, path); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := png.Decode(bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("%s is not a PNG: %v", path, err)
+			}
+			if b := img.Bounds(); b.Dx() != 768 || b.Dy() != tc.wantHeight {
+				t.Fatalf("image is %dx%d, want 768x%d", b.Dx(), b.Dy(), tc.wantHeight)
+			}
+			if first == nil {
+				first = data
+			} else if bytes.Equal(first, data) {
+				t.Fatal("the plot with kNN points is the same as without")
+			}
+		})
 	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("loss.png is not a PNG: %v", err)
-	}
-	if img.Bounds().Dx() < 100 {
-		t.Fatalf("plot too small: %v", img.Bounds())
-	}
-	if err := PlotLoss(nil, path); err == nil {
+	if err := PlotLoss(nil, filepath.Join(dir, "none.png")); err == nil {
 		t.Fatal("plotting no rows must fail")
 	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
-		t.Fatalf("temporary files left behind: %v", entries)
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != len(cases) {
+		t.Fatalf("directory holds %v, want only the %d plots", entries, len(cases))
 	}
 }
 

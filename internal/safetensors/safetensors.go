@@ -27,9 +27,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
+
+	"simclr/internal/atomicfile"
 )
 
 // DType names accepted by this package.
@@ -251,42 +252,21 @@ func Encode(w io.Writer, f *File) error {
 	return nil
 }
 
-// Write stores f at path atomically: it writes a temporary file in the same
-// directory, syncs it and renames it over path. On any error the temporary
-// file is removed and an existing file at path is left untouched.
-func Write(path string, f *File) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+// Write stores f at path atomically (see package atomicfile): a reader
+// never sees a partial file, and on any error the temporary file is
+// removed and an existing file at path is left untouched. The file's mode
+// is 0666 less the umask.
+func Write(path string, f *File) error {
+	out, err := atomicfile.Create(path)
 	if err != nil {
 		return fmt.Errorf("safetensors: write %s: %w", path, err)
 	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	if err = Encode(tmp, f); err != nil {
+	defer out.Abort()
+	if err := Encode(out, f); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("safetensors: write %s: sync: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("safetensors: write %s: close: %w", path, err)
-	}
-	if err = os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("safetensors: write %s: rename: %w", path, err)
-	}
-	// Make the rename durable; failure to sync the directory is not fatal
-	// on file systems that do not support it.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
+	if err := out.Commit(); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil
 }

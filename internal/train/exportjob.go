@@ -11,6 +11,7 @@ import (
 	"simclr/internal/backend"
 	"simclr/internal/config"
 	"simclr/internal/data"
+	"simclr/internal/embedmap"
 	"simclr/internal/export"
 	"simclr/internal/model"
 )
@@ -23,6 +24,10 @@ type ExportOptions struct {
 	Layer      string // "backbone" (the encoder's features) or "projection" (the head's output)
 	Format     string // "npy" | "csv"
 	Out        string // NAME.npy or NAME.csv
+	// Map, when set, is a PNG to draw the embeddings' 2-D PCA map to
+	// (internal/embedmap); it is drawn before the embedding files are
+	// moved into place.
+	Map string
 }
 
 // ExportPlan is what an embedding export reads and builds, decided before a
@@ -102,6 +107,9 @@ func (p *ExportPlan) Describe(w io.Writer) error {
 	if p.Head != "" {
 		fmt.Fprintf(w, "projection head: from %s\n", p.Head)
 	}
+	if p.Map != "" {
+		fmt.Fprintf(w, "map: PCA of the embeddings to %s\n", p.Map)
+	}
 	return describeInputs(w, p.Config, p.Input)
 }
 
@@ -115,6 +123,10 @@ type ExportJob struct {
 	Plan    *ExportPlan
 	Backend backend.Backend
 	Log     io.Writer
+	// Extra, when set, receives every batch too and is closed before the
+	// files are moved into place (the embedding map: when it cannot be
+	// drawn, no file appears). Run sets it from the plan's Map.
+	Extra export.Writer
 }
 
 // ExportResult says what an export wrote.
@@ -166,6 +178,15 @@ func (j *ExportJob) Run(ctx context.Context) (*ExportResult, error) {
 		return nil, err
 	}
 	ds := p.Input.Dataset
+	if p.Map != "" && j.Extra == nil {
+		opt := embedmap.Options{Classes: ds.Classes(), Subtitle: ds.Name() + ", " + p.Layer + " layer"}
+		if j.Extra, err = embedmap.NewCollector(p.Map, dim, opt); err != nil {
+			return nil, err
+		}
+	}
+	if j.Extra != nil {
+		w = export.Tee(j.Extra, w)
+	}
 	n := 0
 	ids := make([]string, 0, 256)
 	labels := make([]int64, 0, 256)
