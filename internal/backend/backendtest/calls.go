@@ -33,8 +33,10 @@ type Call struct {
 	// absent operand) and the call's parameters.
 	Infer func(s []tensor.Shape) error
 	// Run makes the call on b with the operands' tensors (nil for an absent
-	// operand).
-	Run func(b backend.Backend, t []*tensor.Tensor) error
+	// operand) and returns the method's scalar result (a loss, SumSquares,
+	// Dot; 0 for the others) and error. The outputs are the operands the
+	// method writes.
+	Run func(b backend.Backend, t []*tensor.Tensor) (float64, error)
 	// Generated marks a call made by mutating a valid call's shapes.
 	Generated bool
 }
@@ -52,9 +54,11 @@ func (c Call) Shapes() []tensor.Shape {
 }
 
 // Alloc creates the call's operands on b with values in [0.5, 1.5) (valid
-// for every op: positive variances, finite losses), nil for absent ones.
+// for every op: positive variances, finite losses) drawn from seed, so the
+// same seed gives every backend the same inputs; absent operands are nil.
 // free releases them.
-func (c Call) Alloc(b backend.Backend, rng *rand.Rand) (ts []*tensor.Tensor, free func(), err error) {
+func (c Call) Alloc(b backend.Backend, seed uint64) (ts []*tensor.Tensor, free func(), err error) {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	ts = make([]*tensor.Tensor, len(c.Operands))
 	free = func() {
 		for _, t := range ts {
@@ -106,49 +110,60 @@ func ops(pairs ...any) []Operand {
 
 type shape = tensor.Shape
 
-func err1[T any](_ T, err error) error         { return err }
-func err2[T, U any](_ T, _ U, err error) error { return err }
+func err1[T any](_ T, err error) error          { return err }
+func err2[T, U any](_ T, _ U, err error) error  { return err }
+func f64(v float32, err error) (float64, error) { return float64(v), err }
 
 func copyCall(dst, src shape) Call {
 	return Call{Method: "Copy", Op: backend.OpCopy, Operands: ops("dst", dst, "src", src),
 		Infer: func(s []shape) error { return backend.CheckCopy(s[0], s[1]) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.Copy(t[0], t[1]) }}
+		Run:   func(b backend.Backend, t []*tensor.Tensor) (float64, error) { return 0, b.Copy(t[0], t[1]) }}
 }
 
 func upload(dst shape, n int) Call {
 	return Call{Method: "Upload", Op: backend.OpUpload, Operands: ops("dst", dst),
 		Infer: func(s []shape) error { return backend.CheckUpload(s[0], n) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.Upload(t[0], make([]float32, n)) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.Upload(t[0], make([]float32, n))
+		}}
 }
 
 func download(n int, src shape) Call {
 	return Call{Method: "Download", Op: backend.OpDownload, Operands: ops("src", src),
 		Infer: func(s []shape) error { return backend.CheckDownload(n, s[0]) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.Download(make([]float32, n), t[0]) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.Download(make([]float32, n), t[0])
+		}}
 }
 
 func add(a, c, out shape) Call {
 	return Call{Method: "Add", Op: backend.OpAdd, Operands: ops("a", a, "b", c, "out", out),
 		Infer: func(s []shape) error { return backend.CheckAdd(s[0], s[1], s[2]) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.Add(t[0], t[1], t[2]) }}
+		Run:   func(b backend.Backend, t []*tensor.Tensor) (float64, error) { return 0, b.Add(t[0], t[1], t[2]) }}
 }
 
 func conv2DForward(x, w, y shape, p backend.ConvParams) Call {
 	return Call{Method: "Conv2DForward", Op: backend.OpConv2DForward, Operands: ops("x", x, "w", w, "y", y),
 		Infer: func(s []shape) error { return err1(backend.CheckConv2DForward(s[0], s[1], s[2], p)) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.Conv2DForward(t[0], t[1], t[2], p) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.Conv2DForward(t[0], t[1], t[2], p)
+		}}
 }
 
 func conv2DBackwardData(dy, w, dx shape, p backend.ConvParams) Call {
 	return Call{Method: "Conv2DBackwardData", Op: backend.OpConv2DBackwardData, Operands: ops("dy", dy, "w", w, "dx", dx),
 		Infer: func(s []shape) error { return err1(backend.CheckConv2DBackwardData(s[0], s[1], s[2], p)) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.Conv2DBackwardData(t[0], t[1], t[2], p) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.Conv2DBackwardData(t[0], t[1], t[2], p)
+		}}
 }
 
 func conv2DBackwardFilter(x, dy, dw shape, p backend.ConvParams) Call {
 	return Call{Method: "Conv2DBackwardFilter", Op: backend.OpConv2DBackwardFilter, Operands: ops("x", x, "dy", dy, "dw", dw),
 		Infer: func(s []shape) error { return err1(backend.CheckConv2DBackwardFilter(s[0], s[1], s[2], p)) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.Conv2DBackwardFilter(t[0], t[1], t[2], p) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.Conv2DBackwardFilter(t[0], t[1], t[2], p)
+		}}
 }
 
 // bnTrain is BatchNormForwardTrain (relu false) or
@@ -159,16 +174,16 @@ func bnTrain(relu bool, x, y, c shape, momentum, eps float32) Call {
 		Infer: func(s []shape) error {
 			return err1(backend.CheckBatchNormForwardTrain(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], momentum, eps))
 		},
-		Run: func(b backend.Backend, t []*tensor.Tensor) error {
-			return b.BatchNormForwardTrain(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], momentum, eps)
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.BatchNormForwardTrain(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], momentum, eps)
 		}}
 	if relu {
 		k.Method, k.Op = "BatchNormReLUForwardTrain", backend.OpBatchNormReLUForwardTrain
 		k.Infer = func(s []shape) error {
 			return err1(backend.CheckBatchNormReLUForwardTrain(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], momentum, eps))
 		}
-		k.Run = func(b backend.Backend, t []*tensor.Tensor) error {
-			return b.BatchNormReLUForwardTrain(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], momentum, eps)
+		k.Run = func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.BatchNormReLUForwardTrain(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], momentum, eps)
 		}
 	}
 	return k
@@ -180,8 +195,8 @@ func bnEval(x, y, c shape, eps float32) Call {
 		Infer: func(s []shape) error {
 			return err1(backend.CheckBatchNormForwardEval(s[0], s[1], s[2], s[3], s[4], s[5], eps))
 		},
-		Run: func(b backend.Backend, t []*tensor.Tensor) error {
-			return b.BatchNormForwardEval(t[0], t[1], t[2], t[3], t[4], t[5], eps)
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.BatchNormForwardEval(t[0], t[1], t[2], t[3], t[4], t[5], eps)
 		}}
 }
 
@@ -191,8 +206,8 @@ func bnBackward(x, c shape) Call {
 		Infer: func(s []shape) error {
 			return err1(backend.CheckBatchNormBackward(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]))
 		},
-		Run: func(b backend.Backend, t []*tensor.Tensor) error {
-			return b.BatchNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7])
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.BatchNormBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7])
 		}}
 }
 
@@ -202,106 +217,126 @@ func bnReLUBackward(x, c shape) Call {
 		Infer: func(s []shape) error {
 			return err1(backend.CheckBatchNormReLUBackward(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]))
 		},
-		Run: func(b backend.Backend, t []*tensor.Tensor) error {
-			return b.BatchNormReLUBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8])
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.BatchNormReLUBackward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8])
 		}}
 }
 
 func reluForward(x, y shape) Call {
 	return Call{Method: "ReLUForward", Op: backend.OpReLUForward, Operands: ops("x", x, "y", y),
 		Infer: func(s []shape) error { return backend.CheckReLUForward(s[0], s[1]) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.ReLUForward(t[0], t[1]) }}
+		Run:   func(b backend.Backend, t []*tensor.Tensor) (float64, error) { return 0, b.ReLUForward(t[0], t[1]) }}
 }
 
 func reluBackward(y, dy, dx shape) Call {
 	return Call{Method: "ReLUBackward", Op: backend.OpReLUBackward, Operands: ops("y", y, "dy", dy, "dx", dx),
 		Infer: func(s []shape) error { return backend.CheckReLUBackward(s[0], s[1], s[2]) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.ReLUBackward(t[0], t[1], t[2]) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.ReLUBackward(t[0], t[1], t[2])
+		}}
 }
 
 func maxPoolForward(x, y shape, p backend.PoolParams) Call {
 	return Call{Method: "MaxPool2DForward", Op: backend.OpMaxPool2DForward, Operands: ops("x", x, "y", y),
 		Infer: func(s []shape) error { return err1(backend.CheckMaxPool2DForward(s[0], s[1], p)) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.MaxPool2DForward(t[0], t[1], p) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.MaxPool2DForward(t[0], t[1], p)
+		}}
 }
 
 func maxPoolBackward(x, dy, dx shape, p backend.PoolParams) Call {
 	return Call{Method: "MaxPool2DBackward", Op: backend.OpMaxPool2DBackward, Operands: ops("x", x, "dy", dy, "dx", dx),
 		Infer: func(s []shape) error { return err1(backend.CheckMaxPool2DBackward(s[0], s[1], s[2], p)) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.MaxPool2DBackward(t[0], t[1], t[2], p) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.MaxPool2DBackward(t[0], t[1], t[2], p)
+		}}
 }
 
 func gapForward(x, y shape) Call {
 	return Call{Method: "GlobalAvgPoolForward", Op: backend.OpGlobalAvgPoolForward, Operands: ops("x", x, "y", y),
 		Infer: func(s []shape) error { return err1(backend.CheckGlobalAvgPoolForward(s[0], s[1])) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.GlobalAvgPoolForward(t[0], t[1]) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.GlobalAvgPoolForward(t[0], t[1])
+		}}
 }
 
 func gapBackward(dy, dx shape) Call {
 	return Call{Method: "GlobalAvgPoolBackward", Op: backend.OpGlobalAvgPoolBackward, Operands: ops("dy", dy, "dx", dx),
 		Infer: func(s []shape) error { return err1(backend.CheckGlobalAvgPoolBackward(s[0], s[1])) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.GlobalAvgPoolBackward(t[0], t[1]) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.GlobalAvgPoolBackward(t[0], t[1])
+		}}
 }
 
 func linearForward(x, w, bias, y any) Call {
 	return Call{Method: "LinearForward", Op: backend.OpLinearForward, Operands: ops("x", x, "w", w, "b", bias, "y", y),
 		Infer: func(s []shape) error { return err1(backend.CheckLinearForward(s[0], s[1], s[2], s[3])) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.LinearForward(t[0], t[1], t[2], t[3]) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.LinearForward(t[0], t[1], t[2], t[3])
+		}}
 }
 
 func linearBackward(x, w, dy, dx, dw, db any) Call {
 	return Call{Method: "LinearBackward", Op: backend.OpLinearBackward,
 		Operands: ops("x", x, "w", w, "dy", dy, "dx", dx, "dw", dw, "db", db),
 		Infer:    func(s []shape) error { return err1(backend.CheckLinearBackward(s[0], s[1], s[2], s[3], s[4], s[5])) },
-		Run: func(b backend.Backend, t []*tensor.Tensor) error {
-			return b.LinearBackward(t[0], t[1], t[2], t[3], t[4], t[5])
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.LinearBackward(t[0], t[1], t[2], t[3], t[4], t[5])
 		}}
 }
 
 func l2Forward(x, y, norms shape) Call {
 	return Call{Method: "L2NormalizeForward", Op: backend.OpL2NormalizeForward, Operands: ops("x", x, "y", y, "norms", norms),
 		Infer: func(s []shape) error { return backend.CheckL2NormalizeForward(s[0], s[1], s[2]) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.L2NormalizeForward(t[0], t[1], t[2]) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.L2NormalizeForward(t[0], t[1], t[2])
+		}}
 }
 
 func l2Backward(y, norms, dy, dx shape) Call {
 	return Call{Method: "L2NormalizeBackward", Op: backend.OpL2NormalizeBackward,
 		Operands: ops("y", y, "norms", norms, "dy", dy, "dx", dx),
 		Infer:    func(s []shape) error { return backend.CheckL2NormalizeBackward(s[0], s[1], s[2], s[3]) },
-		Run: func(b backend.Backend, t []*tensor.Tensor) error {
-			return b.L2NormalizeBackward(t[0], t[1], t[2], t[3])
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.L2NormalizeBackward(t[0], t[1], t[2], t[3])
 		}}
 }
 
 func simForward(z, s shape) Call {
 	return Call{Method: "SimilarityForward", Op: backend.OpSimilarityForward, Operands: ops("z", z, "s", s),
 		Infer: func(s []shape) error { return backend.CheckSimilarityForward(s[0], s[1]) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.SimilarityForward(t[0], t[1]) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.SimilarityForward(t[0], t[1])
+		}}
 }
 
 func simBackward(z, ds, dz shape) Call {
 	return Call{Method: "SimilarityBackward", Op: backend.OpSimilarityBackward, Operands: ops("z", z, "ds", ds, "dz", dz),
 		Infer: func(s []shape) error { return backend.CheckSimilarityBackward(s[0], s[1], s[2]) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.SimilarityBackward(t[0], t[1], t[2]) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.SimilarityBackward(t[0], t[1], t[2])
+		}}
 }
 
 func ntxentForward(s shape, tau float32) Call {
 	return Call{Method: "NTXentForward", Op: backend.OpNTXentForward, Operands: ops("s", s),
 		Infer: func(s []shape) error { return err1(backend.CheckNTXentForward(s[0], tau)) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return err1(b.NTXentForward(t[0], tau)) }}
+		Run:   func(b backend.Backend, t []*tensor.Tensor) (float64, error) { return f64(b.NTXentForward(t[0], tau)) }}
 }
 
 func ntxentBackward(s, ds shape, tau float32) Call {
 	return Call{Method: "NTXentBackward", Op: backend.OpNTXentBackward, Operands: ops("s", s, "ds", ds),
 		Infer: func(s []shape) error { return err1(backend.CheckNTXentBackward(s[0], tau, s[1])) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.NTXentBackward(t[0], tau, t[1]) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.NTXentBackward(t[0], tau, t[1])
+		}}
 }
 
 func ceForward(logits shape, labels []int32) Call {
 	return Call{Method: "SoftmaxCrossEntropyForward", Op: backend.OpSoftmaxCrossEntropyForward, Operands: ops("logits", logits),
 		Infer: func(s []shape) error { return err2(backend.CheckSoftmaxCrossEntropyForward(s[0], labels)) },
-		Run: func(b backend.Backend, t []*tensor.Tensor) error {
-			return err1(b.SoftmaxCrossEntropyForward(t[0], labels))
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return f64(b.SoftmaxCrossEntropyForward(t[0], labels))
 		}}
 }
 
@@ -309,33 +344,37 @@ func ceBackward(logits, dlogits shape, labels []int32) Call {
 	return Call{Method: "SoftmaxCrossEntropyBackward", Op: backend.OpSoftmaxCrossEntropyBackward,
 		Operands: ops("logits", logits, "dlogits", dlogits),
 		Infer:    func(s []shape) error { return err2(backend.CheckSoftmaxCrossEntropyBackward(s[0], labels, s[1])) },
-		Run: func(b backend.Backend, t []*tensor.Tensor) error {
-			return b.SoftmaxCrossEntropyBackward(t[0], labels, t[1])
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.SoftmaxCrossEntropyBackward(t[0], labels, t[1])
 		}}
 }
 
 func sumSquares(x shape) Call {
 	return Call{Method: "SumSquares", Op: backend.OpSumSquares, Operands: ops("t", x),
 		Infer: func(s []shape) error { return nil },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return err1(b.SumSquares(t[0])) }}
+		Run:   func(b backend.Backend, t []*tensor.Tensor) (float64, error) { return b.SumSquares(t[0]) }}
 }
 
 func dot(a, c shape) Call {
 	return Call{Method: "Dot", Op: backend.OpDot, Operands: ops("a", a, "b", c),
 		Infer: func(s []shape) error { return backend.CheckDot(s[0], s[1]) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return err1(b.Dot(t[0], t[1])) }}
+		Run:   func(b backend.Backend, t []*tensor.Tensor) (float64, error) { return b.Dot(t[0], t[1]) }}
 }
 
 func momentumStep(p shape, o backend.MomentumOpts) Call {
 	return Call{Method: "MomentumStep", Op: backend.OpMomentumStep, Operands: ops("p", p, "g", p, "buf", p),
 		Infer: func(s []shape) error { return backend.CheckMomentumStep(s[0], s[1], s[2], o) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.MomentumStep(t[0], t[1], t[2], o) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.MomentumStep(t[0], t[1], t[2], o)
+		}}
 }
 
 func adamWStep(p shape, o backend.AdamWOpts) Call {
 	return Call{Method: "AdamWStep", Op: backend.OpAdamWStep, Operands: ops("p", p, "g", p, "m", p, "v", p),
 		Infer: func(s []shape) error { return backend.CheckAdamWStep(s[0], s[1], s[2], s[3], o) },
-		Run:   func(b backend.Backend, t []*tensor.Tensor) error { return b.AdamWStep(t[0], t[1], t[2], t[3], o) }}
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.AdamWStep(t[0], t[1], t[2], t[3], o)
+		}}
 }
 
 var (
