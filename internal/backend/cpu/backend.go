@@ -11,7 +11,10 @@
 // whose output is as large as its input is the forward convolution of dy
 // with the flipped kernel, other geometries use col2im.
 //
-// Shape errors are *tensor.ShapeError values naming the op and both shapes.
+// Each op checks that its operands are host tensors (checkHost) and then
+// their shapes with the shared shape inference (backend.Check*), so its
+// errors are those of every backend. Shape errors are *tensor.ShapeError
+// values naming the op and both shapes.
 // When an operand has the wrong number of dimensions the wanted shape shows
 // -1 for each dimension of any size, e.g. "want [-1 -1 -1 -1]" for a 4-D
 // tensor.
