@@ -374,8 +374,10 @@ func InferGlobalAvgPool(x tensor.Shape) (tensor.Shape, error) {
 		return nil, err
 	}
 	y := tensor.Shape{x[0], x[1]}
-	_, err := gapCheck(OpGlobalAvgPoolForward, x, y, "x", "y", " to average")
-	return y, err
+	if _, err := gapCheck(OpGlobalAvgPoolForward, x, y, "x", "y", " to average"); err != nil {
+		return nil, err
+	}
+	return y, nil
 }
 
 // CheckGlobalAvgPoolForward checks x [N,C,H,W] (H*W > 0) and y [N,C]; it
