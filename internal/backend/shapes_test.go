@@ -61,6 +61,48 @@ func TestInfer(t *testing.T) {
 	}
 }
 
+// TestInferErrors: bad inputs give an error naming the op and no shape.
+func TestInferErrors(t *testing.T) {
+	tests := []struct {
+		name, want string
+		infer      func() (shape, error)
+	}{
+		{"conv rank", "conv2d forward: w must be 4-D", func() (shape, error) {
+			return backend.InferConv2D(shape{2, 3, 5, 5}, shape{4, 3, 3}, backend.ConvParams{Stride: 1})
+		}},
+		{"conv padding", "conv2d forward: padding -1 must be >= 0", func() (shape, error) {
+			return backend.InferConv2D(shape{2, 3, 5, 5}, shape{4, 3, 3, 3}, backend.ConvParams{Stride: 1, Pad: -1})
+		}},
+		{"maxpool small", "maxpool2d forward: x [1 1 2 2] with padding 0 is smaller than the 3x3 window", func() (shape, error) {
+			return backend.InferMaxPool2D(shape{1, 1, 2, 2}, backend.PoolParams{Kernel: 3, Stride: 1})
+		}},
+		{"global avgpool empty", "global avgpool forward: x [2 3 0 0] has no spatial positions to average", func() (shape, error) {
+			return backend.InferGlobalAvgPool(shape{2, 3, 0, 0})
+		}},
+		{"linear features", "linear forward: w (columns must match x's features)", func() (shape, error) {
+			return backend.InferLinear(shape{5, 7}, shape{3, 6})
+		}},
+		{"l2 normalize rank", "l2 normalize forward: x must be 2-D [N,D]", func() (shape, error) {
+			y, _, err := backend.InferL2Normalize(shape{4, 3, 1})
+			return y, err
+		}},
+		{"similarity rank", "similarity forward: z must be 2-D [M,D]", func() (shape, error) {
+			return backend.InferSimilarity(shape{6})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.infer()
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one starting with %q", err, tt.want)
+			}
+			if got != nil {
+				t.Fatalf("shape %v returned with the error", got)
+			}
+		})
+	}
+}
+
 // TestCheckErrors: each kind of bad input gives an error that names the
 // op, the argument and the fix (or the valid range); shape disagreements
 // are *tensor.ShapeError values with both shapes.
