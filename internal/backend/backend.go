@@ -5,8 +5,11 @@
 // functions. Backward calls overwrite their gradient outputs (they never
 // accumulate); a model that uses an activation twice adds the gradients
 // itself with Add. All tensors passed to a backend must have been created by
-// that backend's New. Shapes are checked at every call; a mismatch is a
-// *tensor.ShapeError naming the op and both shapes.
+// that backend's New. Shapes are checked at every call, by the shape
+// inference in shapes.go that every backend shares (one Check function per
+// method); a mismatch is a *tensor.ShapeError naming the op, the argument
+// and both shapes. docs/ops.md lists every method with its files, kernels,
+// shape-inference function and tests.
 //
 // Implementations: internal/backend/cpu (the pure-Go reference) and
 // internal/backend/cuda (hand-written kernels, build tag cuda or cudaemu).

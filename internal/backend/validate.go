@@ -8,8 +8,9 @@ import (
 	"simclr/internal/tensor"
 )
 
-// The validation every backend shares: each returns the same error for the
-// same bad call, whichever backend runs it.
+// The geometry and parameter checks under the shape inference (shapes.go):
+// each returns the same error for the same bad call, whichever backend runs
+// it.
 
 // ConvGeometry is the validated geometry of one 2-D convolution.
 type ConvGeometry struct {
@@ -19,10 +20,13 @@ type ConvGeometry struct {
 	Ho, Wo       int // output height and width
 }
 
-// NewConvGeometry checks a convolution's image-side shape img (x or dx,
+// OutShape is the shape of y (or dy), [N,Cout,Ho,Wo].
+func (g ConvGeometry) OutShape() tensor.Shape { return tensor.Shape{g.N, g.Cout, g.Ho, g.Wo} }
+
+// newConvGeometry checks a convolution's image-side shape img (x or dx,
 // [N,Cin,H,W]) against its weight-side shape wt (w or dw, [Cout,Cin,K,K]),
 // both already known to be 4-D, and the parameters.
-func NewConvGeometry(op string, img, wt tensor.Shape, imgName, wName string, p ConvParams) (ConvGeometry, error) {
+func newConvGeometry(op string, img, wt tensor.Shape, imgName, wName string, p ConvParams) (ConvGeometry, error) {
 	if p.Stride < 1 {
 		return ConvGeometry{}, fmt.Errorf("%s: stride %d must be >= 1", op, p.Stride)
 	}
@@ -51,9 +55,9 @@ type PoolGeometry struct {
 	Ho, Wo         int
 }
 
-// NewPoolGeometry checks a max-pool of x ([N,C,H,W], already known to be
+// newPoolGeometry checks a max-pool of x ([N,C,H,W], already known to be
 // 4-D) with parameters p.
-func NewPoolGeometry(op string, x tensor.Shape, p PoolParams) (PoolGeometry, error) {
+func newPoolGeometry(op string, x tensor.Shape, p PoolParams) (PoolGeometry, error) {
 	if p.Kernel < 1 || p.Stride < 1 || p.Pad < 0 {
 		return PoolGeometry{}, fmt.Errorf("%s: kernel %d, stride %d and padding %d must be >= 1, >= 1 and >= 0", op, p.Kernel, p.Stride, p.Pad)
 	}
@@ -72,8 +76,8 @@ func NewPoolGeometry(op string, x tensor.Shape, p PoolParams) (PoolGeometry, err
 // BNGeometry views a batch-norm input as N x C x S, S = H*W (1 for [N,C]).
 type BNGeometry struct{ N, C, S int }
 
-// NewBNGeometry accepts x of shape [N,C,H,W] or [N,C].
-func NewBNGeometry(op, name string, x tensor.Shape) (BNGeometry, error) {
+// newBNGeometry accepts x of shape [N,C,H,W] or [N,C].
+func newBNGeometry(op, name string, x tensor.Shape) (BNGeometry, error) {
 	switch len(x) {
 	case 2:
 		return BNGeometry{N: x[0], C: x[1], S: 1}, nil
@@ -83,9 +87,9 @@ func NewBNGeometry(op, name string, x tensor.Shape) (BNGeometry, error) {
 	return BNGeometry{}, &tensor.ShapeError{Op: op, What: name + " must be [N,C,H,W] or [N,C]", Got: x.Clone(), Wanted: tensor.Shape{-1, -1, -1, -1}}
 }
 
-// CheckLabels checks labels against logits [N,K] (already known to be 2-D)
+// checkLabels checks labels against logits [N,K] (already known to be 2-D)
 // for softmax cross-entropy and returns N and K.
-func CheckLabels(op string, logits tensor.Shape, labels []int32) (n, k int, err error) {
+func checkLabels(op string, logits tensor.Shape, labels []int32) (n, k int, err error) {
 	n, k = logits[0], logits[1]
 	if len(labels) != n {
 		return 0, 0, fmt.Errorf("%s: %d labels for %d rows of logits %v; pass one label per row", op, len(labels), n, logits)

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 
 	"simclr/internal/backend"
 	"simclr/internal/tensor"
@@ -17,81 +18,198 @@ type resBlock interface {
 	outChannels() int
 }
 
-// shortcut is the optional downsample branch: 1x1 strided conv + BN.
-type shortcut struct {
+// convBN is one conv + batch-norm stage, with the ReLU fused into the BN
+// when relu is set: a block's convN/bnN pair or its downsample branch
+// (downsample.0/.1). BasicBlock and Bottleneck are chains of these.
+type convBN struct {
 	conv *conv2d
 	bn   *batchNorm
 }
 
-func newShortcut(b backend.Backend, bufs *bufCache, prefix string, inC, outC, stride int, rng *rand.Rand) (*shortcut, error) {
+// newConvBN builds the conv (weight convName+".weight", initialised from
+// rng) and then the BN named bnName.
+func newConvBN(b backend.Backend, bufs *bufCache, convName, bnName string, inC, outC, k, stride, pad int, relu bool, rng *rand.Rand) (*convBN, error) {
+	conv, err := newConv2d(b, bufs, convName, inC, outC, k, stride, pad, rng)
+	if err != nil {
+		return nil, err
+	}
+	bn, err := newBatchNorm(b, bufs, bnName, outC)
+	if err != nil {
+		return nil, err
+	}
+	bn.relu = relu
+	return &convBN{conv: conv, bn: bn}, nil
+}
+
+// forward returns bn(conv(x)) (through the ReLU when the stage has one).
+func (u *convBN) forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
+	c, err := u.conv.forward(x)
+	if err != nil {
+		return nil, err
+	}
+	return u.bn.forward(c, train)
+}
+
+// backward writes the stage's parameter gradients and returns dx.
+func (u *convBN) backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
+	dc, err := u.bn.backward(dy)
+	if err != nil {
+		return nil, err
+	}
+	return u.conv.backward(dc, true)
+}
+
+func (u *convBN) params() []*Param {
+	if u == nil {
+		return nil
+	}
+	return append(u.conv.params(), u.bn.params()...)
+}
+
+func (u *convBN) stateDict() []StateEntry {
+	if u == nil {
+		return nil
+	}
+	return append(u.conv.stateDict(), u.bn.stateDict()...)
+}
+
+// newShortcut returns the downsample branch (1x1 strided conv + BN), or nil
+// when the block keeps its shape and the shortcut is the identity.
+func newShortcut(b backend.Backend, bufs *bufCache, prefix string, inC, outC, stride int, rng *rand.Rand) (*convBN, error) {
 	if stride == 1 && inC == outC {
 		return nil, nil
 	}
-	conv, err := newConv2d(b, bufs, prefix+"downsample.0", inC, outC, 1, stride, 0, rng)
-	if err != nil {
-		return nil, err
-	}
-	bn, err := newBatchNorm(b, bufs, prefix+"downsample.1", outC)
-	if err != nil {
-		return nil, err
-	}
-	return &shortcut{conv: conv, bn: bn}, nil
+	return newConvBN(b, bufs, prefix+"downsample.0", prefix+"downsample.1", inC, outC, 1, stride, 0, false, rng)
 }
 
-// residualOut finishes a block forward: out = relu(main + identity), computed
-// in place in main (the main branch's BN output, which its backward does not
-// need).
-func residualOut(b backend.Backend, name string, sc *shortcut, x, main *tensor.Tensor, train bool) (*tensor.Tensor, error) {
+// residual is what BasicBlock and Bottleneck share: a chain of conv-BN
+// stages, every one but the last with its ReLU, and the shortcut:
+// out = relu(stages(x) + shortcut(x)).
+type residual struct {
+	b      backend.Backend
+	bufs   *bufCache
+	name   string
+	stages []*convBN
+	down   *convBN // nil: identity shortcut
+	out    *tensor.Tensor
+	keyDS  string
+	ready  bool
+}
+
+// forward runs the chain and the shortcut on x. acts receives the output of
+// every stage but the last (the ReLU outputs the gradient tests watch).
+func (r *residual) forward(x *tensor.Tensor, train bool, acts []**tensor.Tensor) (*tensor.Tensor, error) {
+	r.ready = false
+	if x == nil {
+		return nil, fmt.Errorf("%s: input is nil", r.name)
+	}
+	a := x
+	kept := make([]*tensor.Tensor, 0, len(acts))
+	for i, s := range r.stages {
+		var err error
+		if a, err = s.forward(a, train); err != nil {
+			return nil, err
+		}
+		if i < len(r.stages)-1 {
+			kept = append(kept, a)
+		}
+	}
 	id := x
-	if sc != nil {
-		d, err := sc.conv.forward(x)
-		if err != nil {
-			return nil, err
-		}
-		if id, err = sc.bn.forward(d, train); err != nil {
+	if r.down != nil {
+		var err error
+		if id, err = r.down.forward(x, train); err != nil {
 			return nil, err
 		}
 	}
-	if err := b.Add(main, id, main); err != nil {
-		return nil, fmt.Errorf("%s residual add: %w", name, err)
+	// out = relu(main + identity), in place in the last BN's output, which
+	// its backward does not need.
+	if err := r.b.Add(a, id, a); err != nil {
+		return nil, fmt.Errorf("%s residual add: %w", r.name, err)
 	}
-	if err := relu(b, name+" output", main); err != nil {
+	if err := relu(r.b, r.name+" output", a); err != nil {
 		return nil, err
 	}
-	return main, nil
+	for i, p := range acts {
+		*p = kept[i]
+	}
+	r.out, r.ready = a, train
+	return a, nil
 }
 
-// addShortcutGrad adds the identity branch's input gradient to dxMain in
-// place: ds itself when there is no downsample, else the downsample's dx.
-func addShortcutGrad(b backend.Backend, name string, sc *shortcut, ds, dxMain *tensor.Tensor) error {
+// backward takes dL/dout of the last train forward, overwrites every
+// parameter gradient and returns dL/dx (owned by the block).
+func (r *residual) backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
+	if err := checkBackward(r.name+" backward", r.ready, r.out, dy); err != nil {
+		return nil, err
+	}
+	ds, err := r.bufs.like(r.keyDS, r.out)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.b.ReLUBackward(r.out, dy, ds); err != nil {
+		return nil, fmt.Errorf("%s output relu: %w", r.name, err)
+	}
+	d := ds
+	for i := len(r.stages) - 1; i >= 0; i-- {
+		if d, err = r.stages[i].backward(d); err != nil {
+			return nil, err
+		}
+	}
+	// The identity branch's input gradient: ds itself, or the downsample's dx.
 	dxID := ds
-	if sc != nil {
-		dd, err := sc.bn.backward(ds)
+	if r.down != nil {
+		if dxID, err = r.down.backward(ds); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.b.Add(d, dxID, d); err != nil {
+		return nil, fmt.Errorf("%s residual gradient: %w", r.name, err)
+	}
+	return d, nil
+}
+
+// params returns the parameters in torchvision order: the stages, then
+// the downsample branch.
+func (r *residual) params() []*Param {
+	var p []*Param
+	for _, s := range r.stages {
+		p = append(p, s.params()...)
+	}
+	return append(p, r.down.params()...)
+}
+
+// stateDict returns the state in torchvision state_dict order.
+func (r *residual) stateDict() []StateEntry {
+	var sd []StateEntry
+	for _, s := range r.stages {
+		sd = append(sd, s.stateDict()...)
+	}
+	return append(sd, r.down.stateDict()...)
+}
+
+// stageSpec is one conv-BN stage of a block: torchvision's convN/bnN.
+type stageSpec struct {
+	inC, outC, k, stride, pad int
+	relu                      bool
+}
+
+// newResidual builds the stages conv1/bn1, conv2/bn2, ... in order and then
+// the shortcut, drawing the conv weights from rng in that order.
+func newResidual(b backend.Backend, bufs *bufCache, prefix string, inC, outC, stride int, specs []stageSpec, rng *rand.Rand) (residual, error) {
+	r := residual{b: b, bufs: bufs, name: blockName(prefix), keyDS: prefix + "/ds"}
+	for i, sp := range specs {
+		n := strconv.Itoa(i + 1)
+		s, err := newConvBN(b, bufs, prefix+"conv"+n, prefix+"bn"+n, sp.inC, sp.outC, sp.k, sp.stride, sp.pad, sp.relu, rng)
 		if err != nil {
-			return err
+			return residual{}, err
 		}
-		if dxID, err = sc.conv.backward(dd, true); err != nil {
-			return err
-		}
+		r.stages = append(r.stages, s)
 	}
-	if err := b.Add(dxMain, dxID, dxMain); err != nil {
-		return fmt.Errorf("%s residual gradient: %w", name, err)
+	var err error
+	if r.down, err = newShortcut(b, bufs, prefix, inC, outC, stride, rng); err != nil {
+		return residual{}, err
 	}
-	return nil
-}
-
-func (sc *shortcut) params() []*Param {
-	if sc == nil {
-		return nil
-	}
-	return append(sc.conv.params(), sc.bn.params()...)
-}
-
-func (sc *shortcut) stateDict() []StateEntry {
-	if sc == nil {
-		return nil
-	}
-	return append(sc.conv.stateDict(), sc.bn.stateDict()...)
+	return r, nil
 }
 
 // checkBackward validates the upstream gradient of a block or network.
@@ -128,17 +246,9 @@ func normPrefix(prefix string) string {
 // out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), with 3x3 convs,
 // the stride on conv1 and a 1x1 conv + BN shortcut when the shape changes.
 type BasicBlock struct {
-	b            backend.Backend
-	bufs         *bufCache
-	name         string
-	inC, outC    int
-	conv1, conv2 *conv2d
-	bn1, bn2     *batchNorm
-	down         *shortcut
-	a1           *tensor.Tensor // relu(bn1(conv1 x))
-	out          *tensor.Tensor
-	keyDS        string
-	ready        bool
+	residual
+	inC, outC int
+	a1        *tensor.Tensor // relu(bn1(conv1 x))
 }
 
 // NewBasicBlock builds a BasicBlock whose tensor names start with prefix
@@ -168,25 +278,14 @@ func checkBlockArgs(b backend.Backend, inC, outC, stride int) error {
 }
 
 func newBasicBlock(b backend.Backend, bufs *bufCache, prefix string, inC, outC, stride int, rng *rand.Rand) (*BasicBlock, error) {
-	k := &BasicBlock{b: b, bufs: bufs, name: blockName(prefix), inC: inC, outC: outC, keyDS: prefix + "/ds"}
-	var err error
-	if k.conv1, err = newConv2d(b, bufs, prefix+"conv1", inC, outC, 3, stride, 1, rng); err != nil {
+	r, err := newResidual(b, bufs, prefix, inC, outC, stride, []stageSpec{
+		{inC: inC, outC: outC, k: 3, stride: stride, pad: 1, relu: true},
+		{inC: outC, outC: outC, k: 3, stride: 1, pad: 1},
+	}, rng)
+	if err != nil {
 		return nil, err
 	}
-	if k.bn1, err = newBatchNorm(b, bufs, prefix+"bn1", outC); err != nil {
-		return nil, err
-	}
-	k.bn1.relu = true
-	if k.conv2, err = newConv2d(b, bufs, prefix+"conv2", outC, outC, 3, 1, 1, rng); err != nil {
-		return nil, err
-	}
-	if k.bn2, err = newBatchNorm(b, bufs, prefix+"bn2", outC); err != nil {
-		return nil, err
-	}
-	if k.down, err = newShortcut(b, bufs, prefix, inC, outC, stride, rng); err != nil {
-		return nil, err
-	}
-	return k, nil
+	return &BasicBlock{residual: r, inC: inC, outC: outC}, nil
 }
 
 func (k *BasicBlock) outChannels() int { return k.outC }
@@ -195,100 +294,26 @@ func (k *BasicBlock) outChannels() int { return k.outC }
 // statistics (and updates its running ones) and the activations are kept for
 // Backward. The result is owned by the block.
 func (k *BasicBlock) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
-	k.ready = false
-	if x == nil {
-		return nil, fmt.Errorf("%s: input is nil", k.name)
-	}
-	c1, err := k.conv1.forward(x)
-	if err != nil {
-		return nil, err
-	}
-	a1, err := k.bn1.forward(c1, train) // bn1 + ReLU
-	if err != nil {
-		return nil, err
-	}
-	c2, err := k.conv2.forward(a1)
-	if err != nil {
-		return nil, err
-	}
-	s, err := k.bn2.forward(c2, train)
-	if err != nil {
-		return nil, err
-	}
-	out, err := residualOut(k.b, k.name, k.down, x, s, train)
-	if err != nil {
-		return nil, err
-	}
-	k.a1, k.out, k.ready = a1, out, train
-	return out, nil
+	return k.forward(x, train, []**tensor.Tensor{&k.a1})
 }
 
 // Backward takes dL/dout of the last train Forward, overwrites every
 // parameter gradient of the block and returns dL/dx (owned by the block).
-func (k *BasicBlock) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
-	if err := checkBackward(k.name+" backward", k.ready, k.out, dy); err != nil {
-		return nil, err
-	}
-	ds, err := k.bufs.like(k.keyDS, k.out)
-	if err != nil {
-		return nil, err
-	}
-	if err := k.b.ReLUBackward(k.out, dy, ds); err != nil {
-		return nil, fmt.Errorf("%s output relu: %w", k.name, err)
-	}
-	dc2, err := k.bn2.backward(ds)
-	if err != nil {
-		return nil, err
-	}
-	da1, err := k.conv2.backward(dc2, true)
-	if err != nil {
-		return nil, err
-	}
-	dc1, err := k.bn1.backward(da1) // through bn1's ReLU
-	if err != nil {
-		return nil, err
-	}
-	dx, err := k.conv1.backward(dc1, true)
-	if err != nil {
-		return nil, err
-	}
-	if err := addShortcutGrad(k.b, k.name, k.down, ds, dx); err != nil {
-		return nil, err
-	}
-	return dx, nil
-}
+func (k *BasicBlock) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) { return k.backward(dy) }
 
 // Params returns the block's parameters in torchvision order.
-func (k *BasicBlock) Params() []*Param {
-	p := append(k.conv1.params(), k.bn1.params()...)
-	p = append(p, k.conv2.params()...)
-	p = append(p, k.bn2.params()...)
-	return append(p, k.down.params()...)
-}
+func (k *BasicBlock) Params() []*Param { return k.params() }
 
 // StateDict returns the block's state in torchvision state_dict order.
-func (k *BasicBlock) StateDict() []StateEntry {
-	s := append(k.conv1.stateDict(), k.bn1.stateDict()...)
-	s = append(s, k.conv2.stateDict()...)
-	s = append(s, k.bn2.stateDict()...)
-	return append(s, k.down.stateDict()...)
-}
+func (k *BasicBlock) StateDict() []StateEntry { return k.stateDict() }
 
 // Bottleneck is torchvision's ResNet-50 block (v1.5, stride on the 3x3 conv):
 // out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + shortcut(x)),
 // conv1 1x1 inC->midC, conv2 3x3 midC->midC, conv3 1x1 midC->4*midC.
 type Bottleneck struct {
-	b                   backend.Backend
-	bufs                *bufCache
-	name                string
-	inC, midC, outC     int
-	conv1, conv2, conv3 *conv2d
-	bn1, bn2, bn3       *batchNorm
-	down                *shortcut
-	a1, a2              *tensor.Tensor
-	out                 *tensor.Tensor
-	keyDS               string
-	ready               bool
+	residual
+	inC, midC, outC int
+	a1, a2          *tensor.Tensor // the outputs of bn1 and bn2 (with their ReLUs)
 }
 
 // bottleneckExpansion is the ratio of a Bottleneck's output to its mid width.
@@ -308,133 +333,30 @@ func NewBottleneck(b backend.Backend, prefix string, inC, midC, stride int, rng 
 
 func newBottleneck(b backend.Backend, bufs *bufCache, prefix string, inC, midC, stride int, rng *rand.Rand) (*Bottleneck, error) {
 	outC := bottleneckExpansion * midC
-	k := &Bottleneck{b: b, bufs: bufs, name: blockName(prefix), inC: inC, midC: midC, outC: outC, keyDS: prefix + "/ds"}
-	var err error
-	if k.conv1, err = newConv2d(b, bufs, prefix+"conv1", inC, midC, 1, 1, 0, rng); err != nil {
+	r, err := newResidual(b, bufs, prefix, inC, outC, stride, []stageSpec{
+		{inC: inC, outC: midC, k: 1, stride: 1, pad: 0, relu: true},
+		{inC: midC, outC: midC, k: 3, stride: stride, pad: 1, relu: true},
+		{inC: midC, outC: outC, k: 1, stride: 1, pad: 0},
+	}, rng)
+	if err != nil {
 		return nil, err
 	}
-	if k.bn1, err = newBatchNorm(b, bufs, prefix+"bn1", midC); err != nil {
-		return nil, err
-	}
-	k.bn1.relu = true
-	if k.conv2, err = newConv2d(b, bufs, prefix+"conv2", midC, midC, 3, stride, 1, rng); err != nil {
-		return nil, err
-	}
-	if k.bn2, err = newBatchNorm(b, bufs, prefix+"bn2", midC); err != nil {
-		return nil, err
-	}
-	k.bn2.relu = true
-	if k.conv3, err = newConv2d(b, bufs, prefix+"conv3", midC, outC, 1, 1, 0, rng); err != nil {
-		return nil, err
-	}
-	if k.bn3, err = newBatchNorm(b, bufs, prefix+"bn3", outC); err != nil {
-		return nil, err
-	}
-	if k.down, err = newShortcut(b, bufs, prefix, inC, outC, stride, rng); err != nil {
-		return nil, err
-	}
-	return k, nil
+	return &Bottleneck{residual: r, inC: inC, midC: midC, outC: outC}, nil
 }
 
 func (k *Bottleneck) outChannels() int { return k.outC }
 
 // Forward runs the block on x [N,inC,H,W]; see BasicBlock.Forward.
 func (k *Bottleneck) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
-	k.ready = false
-	if x == nil {
-		return nil, fmt.Errorf("%s: input is nil", k.name)
-	}
-	c1, err := k.conv1.forward(x)
-	if err != nil {
-		return nil, err
-	}
-	a1, err := k.bn1.forward(c1, train) // bn1 + ReLU
-	if err != nil {
-		return nil, err
-	}
-	c2, err := k.conv2.forward(a1)
-	if err != nil {
-		return nil, err
-	}
-	a2, err := k.bn2.forward(c2, train) // bn2 + ReLU
-	if err != nil {
-		return nil, err
-	}
-	c3, err := k.conv3.forward(a2)
-	if err != nil {
-		return nil, err
-	}
-	s, err := k.bn3.forward(c3, train)
-	if err != nil {
-		return nil, err
-	}
-	out, err := residualOut(k.b, k.name, k.down, x, s, train)
-	if err != nil {
-		return nil, err
-	}
-	k.a1, k.a2, k.out, k.ready = a1, a2, out, train
-	return out, nil
+	return k.forward(x, train, []**tensor.Tensor{&k.a1, &k.a2})
 }
 
 // Backward takes dL/dout of the last train Forward, overwrites every
 // parameter gradient of the block and returns dL/dx (owned by the block).
-func (k *Bottleneck) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
-	if err := checkBackward(k.name+" backward", k.ready, k.out, dy); err != nil {
-		return nil, err
-	}
-	ds, err := k.bufs.like(k.keyDS, k.out)
-	if err != nil {
-		return nil, err
-	}
-	if err := k.b.ReLUBackward(k.out, dy, ds); err != nil {
-		return nil, fmt.Errorf("%s output relu: %w", k.name, err)
-	}
-	dc3, err := k.bn3.backward(ds)
-	if err != nil {
-		return nil, err
-	}
-	da2, err := k.conv3.backward(dc3, true)
-	if err != nil {
-		return nil, err
-	}
-	dc2, err := k.bn2.backward(da2) // through bn2's ReLU
-	if err != nil {
-		return nil, err
-	}
-	da1, err := k.conv2.backward(dc2, true)
-	if err != nil {
-		return nil, err
-	}
-	dc1, err := k.bn1.backward(da1) // through bn1's ReLU
-	if err != nil {
-		return nil, err
-	}
-	dx, err := k.conv1.backward(dc1, true)
-	if err != nil {
-		return nil, err
-	}
-	if err := addShortcutGrad(k.b, k.name, k.down, ds, dx); err != nil {
-		return nil, err
-	}
-	return dx, nil
-}
+func (k *Bottleneck) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) { return k.backward(dy) }
 
 // Params returns the block's parameters in torchvision order.
-func (k *Bottleneck) Params() []*Param {
-	p := append(k.conv1.params(), k.bn1.params()...)
-	p = append(p, k.conv2.params()...)
-	p = append(p, k.bn2.params()...)
-	p = append(p, k.conv3.params()...)
-	p = append(p, k.bn3.params()...)
-	return append(p, k.down.params()...)
-}
+func (k *Bottleneck) Params() []*Param { return k.params() }
 
 // StateDict returns the block's state in torchvision state_dict order.
-func (k *Bottleneck) StateDict() []StateEntry {
-	s := append(k.conv1.stateDict(), k.bn1.stateDict()...)
-	s = append(s, k.conv2.stateDict()...)
-	s = append(s, k.bn2.stateDict()...)
-	s = append(s, k.conv3.stateDict()...)
-	s = append(s, k.bn3.stateDict()...)
-	return append(s, k.down.stateDict()...)
-}
+func (k *Bottleneck) StateDict() []StateEntry { return k.stateDict() }

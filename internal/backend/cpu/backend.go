@@ -11,7 +11,10 @@
 // whose output is as large as its input is the forward convolution of dy
 // with the flipped kernel, other geometries use col2im.
 //
-// Shape errors are *tensor.ShapeError values naming the op and both shapes.
+// Each op checks that its operands are host tensors (checkHost) and then
+// their shapes with the shared shape inference (backend.Check*), so its
+// errors are those of every backend. Shape errors are *tensor.ShapeError
+// values naming the op and both shapes.
 // When an operand has the wrong number of dimensions the wanted shape shows
 // -1 for each dimension of any size, e.g. "want [-1 -1 -1 -1]" for a 4-D
 // tensor.
@@ -20,6 +23,7 @@ package cpu
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"simclr/internal/backend"
@@ -138,12 +142,11 @@ func (b *Backend) PeakBytes() int64 {
 
 // Upload copies src into dst.
 func (b *Backend) Upload(dst *Tensor, src []float32) error {
-	const op = "upload"
-	if err := checkHost(op, "dst", dst); err != nil {
+	if err := checkHost(backend.OpUpload, "dst", dst); err != nil {
 		return err
 	}
-	if len(src) != len(dst.Host) {
-		return fmt.Errorf("%s: source has %d values but tensor %v holds %d", op, len(src), dst.Shape, len(dst.Host))
+	if err := backend.CheckUpload(dst.Shape, len(src)); err != nil {
+		return err
 	}
 	copy(dst.Host, src)
 	return nil
@@ -151,12 +154,11 @@ func (b *Backend) Upload(dst *Tensor, src []float32) error {
 
 // Download copies src into dst.
 func (b *Backend) Download(dst []float32, src *Tensor) error {
-	const op = "download"
-	if err := checkHost(op, "src", src); err != nil {
+	if err := checkHost(backend.OpDownload, "src", src); err != nil {
 		return err
 	}
-	if len(dst) != len(src.Host) {
-		return fmt.Errorf("%s: destination has %d values but tensor %v holds %d", op, len(dst), src.Shape, len(src.Host))
+	if err := backend.CheckDownload(len(dst), src.Shape); err != nil {
+		return err
 	}
 	copy(dst, src.Host)
 	return nil
@@ -164,7 +166,7 @@ func (b *Backend) Download(dst []float32, src *Tensor) error {
 
 // Zero sets every element of t to 0.
 func (b *Backend) Zero(t *Tensor) error {
-	if err := checkHost("zero", "t", t); err != nil {
+	if err := checkHost(backend.OpZero, "t", t); err != nil {
 		return err
 	}
 	clear(t.Host)
@@ -173,15 +175,11 @@ func (b *Backend) Zero(t *Tensor) error {
 
 // Copy copies src into dst; both must hold the same number of elements.
 func (b *Backend) Copy(dst, src *Tensor) error {
-	const op = "copy"
-	if err := checkHost(op, "dst", dst); err != nil {
+	if err := checkHost(backend.OpCopy, "dst src", dst, src); err != nil {
 		return err
 	}
-	if err := checkHost(op, "src", src); err != nil {
+	if err := backend.CheckCopy(dst.Shape, src.Shape); err != nil {
 		return err
-	}
-	if len(dst.Host) != len(src.Host) {
-		return &tensor.ShapeError{Op: op, What: "dst vs src (element count)", Got: dst.Shape.Clone(), Wanted: src.Shape.Clone()}
 	}
 	copy(dst.Host, src.Host)
 	return nil
@@ -190,9 +188,28 @@ func (b *Backend) Copy(dst, src *Tensor) error {
 // Sync returns at once: every CPU op has finished when it returns.
 func (b *Backend) Sync() error { return nil }
 
-// checkHost rejects nil tensors and tensors whose storage is not a host
-// slice of the right length (device tensors, freed tensors).
-func checkHost(op, name string, t *Tensor) error {
+// checkHost is the cpu backend's residency check: it rejects nil tensors
+// and tensors whose storage is not a host slice of the right length (device
+// tensors, freed tensors). names lists the operands ts in order, separated
+// by spaces; a name ending in "?" marks an optional operand, which may be
+// nil. Shapes are checked afterwards by the backend package's shape
+// inference.
+func checkHost(op, names string, ts ...*Tensor) error {
+	for _, t := range ts {
+		name, rest, _ := strings.Cut(names, " ")
+		names = rest
+		name, optional := strings.CutSuffix(name, "?")
+		if t == nil && optional {
+			continue
+		}
+		if err := checkHostTensor(op, name, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkHostTensor(op, name string, t *Tensor) error {
 	if t == nil {
 		return fmt.Errorf("%s: %s is nil; pass a tensor created by the backend's New", op, name)
 	}
@@ -208,28 +225,4 @@ func checkHost(op, name string, t *Tensor) error {
 		return fmt.Errorf("%s: %s %v has %d host values, want %d (freed, or not created by the cpu backend?)", op, name, t.Shape, len(t.Host), t.Shape.Numel())
 	}
 	return nil
-}
-
-// checkRank checks that t is a host tensor with the given number of
-// dimensions; layout (e.g. "[N,C,H,W]") is used in the error message.
-func checkRank(op, name string, t *Tensor, rank int, layout string) error {
-	if err := checkHost(op, name, t); err != nil {
-		return err
-	}
-	if len(t.Shape) != rank {
-		want := make(tensor.Shape, rank)
-		for i := range want {
-			want[i] = -1
-		}
-		return &tensor.ShapeError{Op: op, What: fmt.Sprintf("%s must be %d-D %s", name, rank, layout), Got: t.Shape.Clone(), Wanted: want}
-	}
-	return nil
-}
-
-// checkShape checks that t is a host tensor of exactly the wanted shape.
-func checkShape(op, name string, t *Tensor, want tensor.Shape) error {
-	if err := checkHost(op, name, t); err != nil {
-		return err
-	}
-	return tensor.CheckShape(op, name, t.Shape, want)
 }

@@ -1,11 +1,9 @@
 package cpu
 
 import (
-	"fmt"
 	"math"
 
 	"simclr/internal/backend"
-	"simclr/internal/tensor"
 	"simclr/internal/vec"
 )
 
@@ -15,24 +13,9 @@ type bnGeom struct{ n, c, s int }
 // m is the number of values per channel.
 func (g bnGeom) m() int { return g.n * g.s }
 
-// newBNGeom checks that x is a host tensor of shape [N,C,H,W] or [N,C].
-func newBNGeom(op, name string, x *Tensor) (bnGeom, error) {
-	if err := checkHost(op, name, x); err != nil {
-		return bnGeom{}, err
-	}
-	g, err := backend.NewBNGeometry(op, name, x.Shape)
+// newBNGeom converts the geometry the shape inference returns.
+func newBNGeom(g backend.BNGeometry, err error) (bnGeom, error) {
 	return bnGeom{n: g.N, c: g.C, s: g.S}, err
-}
-
-// checkChannelVectors checks that every named tensor has shape [C].
-func checkChannelVectors(op string, c int, names []string, ts ...*Tensor) error {
-	want := tensor.Shape{c}
-	for i, t := range ts {
-		if err := checkShape(op, names[i], t, want); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // bnChannelBlocks is the number of fixed channel blocks batch norm is cut
@@ -56,38 +39,33 @@ func forChannelBlocks(g bnGeom, fn func(c0, c1 int)) {
 // statistics like PyTorch: run = (1-momentum)*run + momentum*batch, using
 // the unbiased variance for runVar. Statistics are accumulated in float64.
 func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
-	return b.bnForwardTrain("batchnorm forward train", false, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
+	if err := checkHost(backend.OpBatchNormForwardTrain, "x gamma beta y saveMean saveInvStd runMean runVar", x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar); err != nil {
+		return err
+	}
+	g, err := newBNGeom(backend.CheckBatchNormForwardTrain(x.Shape, gamma.Shape, beta.Shape, y.Shape, saveMean.Shape, saveInvStd.Shape, runMean.Shape, runVar.Shape, momentum, eps))
+	if err != nil {
+		return err
+	}
+	return b.bnForwardTrain(g, false, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
 }
 
 // BatchNormReLUForwardTrain is BatchNormForwardTrain with ReLU applied to y
 // in the same pass (bit-identical to the two ops in turn).
 func (b *Backend) BatchNormReLUForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
-	return b.bnForwardTrain("batchnorm+relu forward train", true, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
-}
-
-// bnForwardTrain is the training-mode forward, followed by ReLU when relu.
-func (b *Backend) bnForwardTrain(op string, relu bool, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
-	g, err := newBNGeom(op, "x", x)
+	if err := checkHost(backend.OpBatchNormReLUForwardTrain, "x gamma beta y saveMean saveInvStd runMean runVar", x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar); err != nil {
+		return err
+	}
+	g, err := newBNGeom(backend.CheckBatchNormReLUForwardTrain(x.Shape, gamma.Shape, beta.Shape, y.Shape, saveMean.Shape, saveInvStd.Shape, runMean.Shape, runVar.Shape, momentum, eps))
 	if err != nil {
 		return err
 	}
-	if err := checkShape(op, "y", y, x.Shape); err != nil {
-		return err
-	}
-	if err := checkChannelVectors(op, g.c, []string{"gamma", "beta", "saveMean", "saveInvStd", "runMean", "runVar"},
-		gamma, beta, saveMean, saveInvStd, runMean, runVar); err != nil {
-		return err
-	}
-	if !(eps > 0) || !backend.Finite32(eps) {
-		return fmt.Errorf("%s: eps %g must be positive and finite (PyTorch uses 1e-5)", op, eps)
-	}
-	if !(momentum >= 0 && momentum <= 1) {
-		return fmt.Errorf("%s: momentum %g must lie in [0, 1] (PyTorch uses 0.1)", op, momentum)
-	}
+	return b.bnForwardTrain(g, true, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
+}
+
+// bnForwardTrain is the training-mode forward on checked operands,
+// followed by ReLU when relu.
+func (b *Backend) bnForwardTrain(g bnGeom, relu bool, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
 	m := g.m()
-	if m < 2 {
-		return fmt.Errorf("%s: x %v has %d value per channel; training-mode batch norm needs at least 2 (use a larger batch)", op, x.Shape, m)
-	}
 	xs, ys := x.Host, y.Host
 	gs, bs := gamma.Host, beta.Host
 	sm, si, rm, rv := saveMean.Host, saveInvStd.Host, runMean.Host, runVar.Host
@@ -141,24 +119,15 @@ func (b *Backend) bnForwardTrain(op string, relu bool, x, gamma, beta, y, saveMe
 // BatchNormForwardEval normalises x with the running statistics:
 // y = (x-runMean)/sqrt(runVar+eps)*gamma + beta.
 func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tensor, eps float32) error {
-	const op = "batchnorm forward eval"
-	g, err := newBNGeom(op, "x", x)
+	if err := checkHost(backend.OpBatchNormForwardEval, "x gamma beta runMean runVar y", x, gamma, beta, runMean, runVar, y); err != nil {
+		return err
+	}
+	g, err := newBNGeom(backend.CheckBatchNormForwardEval(x.Shape, gamma.Shape, beta.Shape, runMean.Shape, runVar.Shape, y.Shape, eps))
 	if err != nil {
 		return err
 	}
-	if err := checkShape(op, "y", y, x.Shape); err != nil {
+	if err := backend.CheckRunningStats(runMean.Host, runVar.Host, eps); err != nil {
 		return err
-	}
-	if err := checkChannelVectors(op, g.c, []string{"gamma", "beta", "runMean", "runVar"}, gamma, beta, runMean, runVar); err != nil {
-		return err
-	}
-	if !(eps > 0) || !backend.Finite32(eps) {
-		return fmt.Errorf("%s: eps %g must be positive and finite (PyTorch uses 1e-5)", op, eps)
-	}
-	for c, v := range runVar.Host {
-		if !(float64(v)+float64(eps) > 0) || !backend.Finite32(v) || !backend.Finite32(runMean.Host[c]) {
-			return fmt.Errorf("%s: running statistics of channel %d are invalid (mean %g, var %g); reload the checkpoint or retrain", op, c, runMean.Host[c], v)
-		}
 	}
 	xs, ys := x.Host, y.Host
 	gs, bs, rm, rv := gamma.Host, beta.Host, runMean.Host, runVar.Host
@@ -185,42 +154,35 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 //
 // dx may alias dy.
 func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
-	return b.bnBackward("batchnorm backward", dy, nil, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+	if err := checkHost(backend.OpBatchNormBackward, "dy x gamma saveMean saveInvStd dx dgamma dbeta", dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta); err != nil {
+		return err
+	}
+	g, err := newBNGeom(backend.CheckBatchNormBackward(dy.Shape, x.Shape, gamma.Shape, saveMean.Shape, saveInvStd.Shape, dx.Shape, dgamma.Shape, dbeta.Shape))
+	if err != nil {
+		return err
+	}
+	return b.bnBackward(g, dy, nil, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
 }
 
 // BatchNormReLUBackward is BatchNormBackward of dy masked by ReLU's output
 // y (dy where y > 0, else 0), without writing the masked gradient.
 func (b *Backend) BatchNormReLUBackward(dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
-	const op = "batchnorm+relu backward"
-	if err := checkHost(op, "y", y); err != nil {
+	if err := checkHost(backend.OpBatchNormReLUBackward, "dy y x gamma saveMean saveInvStd dx dgamma dbeta", dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta); err != nil {
 		return err
 	}
-	return b.bnBackward(op, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
-}
-
-// bnBackward is the batch-norm backward; with y not nil, dy is first masked
-// by ReLU's output y.
-func (b *Backend) bnBackward(op string, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
-	g, err := newBNGeom(op, "x", x)
+	g, err := newBNGeom(backend.CheckBatchNormReLUBackward(dy.Shape, y.Shape, x.Shape, gamma.Shape, saveMean.Shape, saveInvStd.Shape, dx.Shape, dgamma.Shape, dbeta.Shape))
 	if err != nil {
 		return err
 	}
-	if err := checkShape(op, "dy", dy, x.Shape); err != nil {
-		return err
-	}
+	return b.bnBackward(g, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+}
+
+// bnBackward is the batch-norm backward on checked operands; with y not
+// nil, dy is first masked by ReLU's output y.
+func (b *Backend) bnBackward(g bnGeom, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
 	var ys []float32
 	if y != nil {
-		if err := checkShape(op, "y", y, x.Shape); err != nil {
-			return err
-		}
 		ys = y.Host
-	}
-	if err := checkShape(op, "dx", dx, x.Shape); err != nil {
-		return err
-	}
-	if err := checkChannelVectors(op, g.c, []string{"gamma", "saveMean", "saveInvStd", "dgamma", "dbeta"},
-		gamma, saveMean, saveInvStd, dgamma, dbeta); err != nil {
-		return err
 	}
 	m := float64(g.m())
 	xs, dys, dxs := x.Host, dy.Host, dx.Host

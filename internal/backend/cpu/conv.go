@@ -3,7 +3,6 @@ package cpu
 import (
 	"simclr/internal/backend"
 	"simclr/internal/gemm"
-	"simclr/internal/tensor"
 )
 
 // maxFilterPartials is the number of batch chunks whose partial weight
@@ -24,10 +23,9 @@ type convGeom struct {
 // so the input image can be used as the column matrix directly.
 func (g *convGeom) identity() bool { return g.k == 1 && g.stride == 1 && g.pad == 0 }
 
-// newConvGeom derives the geometry from the image-side tensor (x or dx) and
-// the weight-side tensor (w or dw), both already checked to be 4-D.
-func newConvGeom(op string, img, wt *Tensor, imgName, wName string, p backend.ConvParams) (convGeom, error) {
-	cg, err := backend.NewConvGeometry(op, img.Shape, wt.Shape, imgName, wName, p)
+// newConvGeom extends the geometry the shape inference returns
+// (backend.CheckConv2D*) with the im2col sizes.
+func newConvGeom(cg backend.ConvGeometry, err error) (convGeom, error) {
 	if err != nil {
 		return convGeom{}, err
 	}
@@ -36,29 +34,6 @@ func newConvGeom(op string, img, wt *Tensor, imgName, wName string, p backend.Co
 	g.colLen = g.ho * g.wo
 	return g, nil
 }
-
-// convOperands checks the operands of one convolution op: the image-side
-// tensor img (x or dx) and the weight-side tensor wt (w or dw) must be 4-D
-// and fit together, and out (y or dy) must have the output shape.
-func convOperands(op string, img, wt, out *Tensor, imgName, wName, outName string, p backend.ConvParams) (convGeom, error) {
-	if err := checkRank(op, imgName, img, 4, "[N,Cin,H,W]"); err != nil {
-		return convGeom{}, err
-	}
-	if err := checkRank(op, wName, wt, 4, "[Cout,Cin,K,K]"); err != nil {
-		return convGeom{}, err
-	}
-	g, err := newConvGeom(op, img, wt, imgName, wName, p)
-	if err != nil {
-		return convGeom{}, err
-	}
-	if err := checkShape(op, outName, out, g.outShape()); err != nil {
-		return convGeom{}, err
-	}
-	return g, nil
-}
-
-// outShape is the shape of y / dy.
-func (g *convGeom) outShape() tensor.Shape { return tensor.Shape{g.n, g.cout, g.ho, g.wo} }
 
 // validOut returns the range [lo, hi) of output columns ow whose input
 // column ow*stride - pad + kw lies inside [0, size).
@@ -304,8 +279,10 @@ func (b *Backend) packWeights(trans bool, m, k int, ws []float32) (pw *gemm.Pack
 // it applies, else in groups (one image for large outputs) as im2col + one
 // gemm.
 func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
-	const op = "conv2d forward"
-	g, err := convOperands(op, x, w, y, "x", "w", "y", p)
+	if err := checkHost(backend.OpConv2DForward, "x w y", x, w, y); err != nil {
+		return err
+	}
+	g, err := newConvGeom(backend.CheckConv2DForward(x.Shape, w.Shape, y.Shape, p))
 	if err != nil {
 		return err
 	}
@@ -361,8 +338,10 @@ func (b *Backend) convForward(gp *convGeom, xs, ws, ys []float32) {
 // (see convBackwardDataSameWidth); any other runs, per group of images,
 // dcol = w^T dy followed by col2im.
 func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) error {
-	const op = "conv2d backward data"
-	g, err := convOperands(op, dx, w, dy, "dx", "w", "dy", p)
+	if err := checkHost(backend.OpConv2DBackwardData, "dy w dx", dy, w, dx); err != nil {
+		return err
+	}
+	g, err := newConvGeom(backend.CheckConv2DBackwardData(dy.Shape, w.Shape, dx.Shape, p))
 	if err != nil {
 		return err
 	}
@@ -435,8 +414,10 @@ func (b *Backend) convBackwardDataSameWidth(g *convGeom, dys, ws, dxs []float32)
 // and the partials are added in chunk order, so dw does not depend on
 // GOMAXPROCS.
 func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) error {
-	const op = "conv2d backward filter"
-	g, err := convOperands(op, x, dw, dy, "x", "dw", "dy", p)
+	if err := checkHost(backend.OpConv2DBackwardFilter, "x dy dw", x, dy, dw); err != nil {
+		return err
+	}
+	g, err := newConvGeom(backend.CheckConv2DBackwardFilter(x.Shape, dy.Shape, dw.Shape, p))
 	if err != nil {
 		return err
 	}

@@ -1,18 +1,17 @@
 package cpu
 
-import "simclr/internal/vec"
+import (
+	"simclr/internal/backend"
+	"simclr/internal/vec"
+)
 
 // Add computes out = a + b elementwise; the three shapes must be equal and
 // out may alias a or b.
 func (b *Backend) Add(a, c, out *Tensor) error {
-	const op = "add"
-	if err := checkHost(op, "a", a); err != nil {
+	if err := checkHost(backend.OpAdd, "a b out", a, c, out); err != nil {
 		return err
 	}
-	if err := checkShape(op, "b", c, a.Shape); err != nil {
-		return err
-	}
-	if err := checkShape(op, "out", out, a.Shape); err != nil {
+	if err := backend.CheckAdd(a.Shape, c.Shape, out.Shape); err != nil {
 		return err
 	}
 	x, y, z := a.Host, c.Host, out.Host
@@ -24,11 +23,10 @@ func (b *Backend) Add(a, c, out *Tensor) error {
 
 // ReLUForward computes y = max(x, 0); y may alias x. NaN stays NaN.
 func (b *Backend) ReLUForward(x, y *Tensor) error {
-	const op = "relu forward"
-	if err := checkHost(op, "x", x); err != nil {
+	if err := checkHost(backend.OpReLUForward, "x y", x, y); err != nil {
 		return err
 	}
-	if err := checkShape(op, "y", y, x.Shape); err != nil {
+	if err := backend.CheckReLUForward(x.Shape, y.Shape); err != nil {
 		return err
 	}
 	xs, ys := x.Host, y.Host
@@ -40,14 +38,10 @@ func (b *Backend) ReLUForward(x, y *Tensor) error {
 
 // ReLUBackward computes dx = dy where y > 0, else 0; dx may alias dy.
 func (b *Backend) ReLUBackward(y, dy, dx *Tensor) error {
-	const op = "relu backward"
-	if err := checkHost(op, "y", y); err != nil {
+	if err := checkHost(backend.OpReLUBackward, "y dy dx", y, dy, dx); err != nil {
 		return err
 	}
-	if err := checkShape(op, "dy", dy, y.Shape); err != nil {
-		return err
-	}
-	if err := checkShape(op, "dx", dx, y.Shape); err != nil {
+	if err := backend.CheckReLUBackward(y.Shape, dy.Shape, dx.Shape); err != nil {
 		return err
 	}
 	ys, dys, dxs := y.Host, dy.Host, dx.Host

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"simclr/internal/backend"
+	"simclr/internal/backend/backendtest"
 	"simclr/internal/tensor"
 )
 
@@ -177,4 +178,38 @@ func TestMemoryAccounting(t *testing.T) {
 	if _, err := b.New(3); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("New after Close: %v", err)
 	}
+}
+
+// TestSharedCallTable makes every call of the shared table
+// (backendtest.All: one valid call per op, the bad calls generated from it,
+// bad parameters) on the cpu backend: it must fail exactly when the shape
+// inference does, with the inference's message.
+func TestSharedCallTable(t *testing.T) {
+	b := New()
+	for i, c := range backendtest.All() {
+		t.Run(c.Name(), func(t *testing.T) {
+			want := c.Infer(c.Shapes())
+			ts, free, err := c.Alloc(b, uint64(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer free()
+			_, got := c.Run(b, ts)
+			if errText(got) != errText(want) {
+				t.Fatalf("cpu error %q, shape inference %q", errText(got), errText(want))
+			}
+			var se *tensor.ShapeError
+			if errors.As(want, &se) && !errors.As(got, &se) {
+				t.Fatalf("cpu error %q is not a *tensor.ShapeError", got)
+			}
+		})
+	}
+}
+
+// errText is err's message, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

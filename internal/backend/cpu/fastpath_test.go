@@ -84,7 +84,7 @@ func TestConvBackwardDataSameWidthMatchesCol2im(t *testing.T) {
 			p := backend.ConvParams{Stride: 1, Pad: c.pad}
 			must(t, b.Conv2DBackwardData(dy, w, dx, p))
 
-			g, err := newConvGeom("test", dx, w, "dx", "w", p)
+			g, err := newConvGeom(backend.CheckConv2DBackwardData(dy.Shape, w.Shape, dx.Shape, p))
 			must(t, err)
 			if !(g.stride == 1 && g.wo == g.w) {
 				t.Fatalf("%v is not a same-width case", c)

@@ -2,21 +2,17 @@ package cpu
 
 import (
 	"math"
-	"simclr/internal/tensor"
+	"simclr/internal/backend"
 )
 
 // L2NormalizeForward computes y[i] = x[i]/max(||x[i]||, 1e-12) for each row
 // of x [N,D] and keeps the norms [N] (accumulated in float64) for the
 // backward pass.
 func (b *Backend) L2NormalizeForward(x, y, norms *Tensor) error {
-	const op = "l2 normalize forward"
-	if err := checkRank(op, "x", x, 2, "[N,D]"); err != nil {
+	if err := checkHost(backend.OpL2NormalizeForward, "x y norms", x, y, norms); err != nil {
 		return err
 	}
-	if err := checkShape(op, "y", y, x.Shape); err != nil {
-		return err
-	}
-	if err := checkShape(op, "norms", norms, tensor.Shape{x.Shape[0]}); err != nil {
+	if err := backend.CheckL2NormalizeForward(x.Shape, y.Shape, norms.Shape); err != nil {
 		return err
 	}
 	n, d := x.Shape[0], x.Shape[1]
@@ -40,17 +36,10 @@ func (b *Backend) L2NormalizeForward(x, y, norms *Tensor) error {
 // dx = (dy - y*(y.dy))/||x|| where ||x|| > 1e-12, and dx = dy/1e-12 where
 // the norm was clamped (the clamp has zero gradient).
 func (b *Backend) L2NormalizeBackward(y, norms, dy, dx *Tensor) error {
-	const op = "l2 normalize backward"
-	if err := checkRank(op, "y", y, 2, "[N,D]"); err != nil {
+	if err := checkHost(backend.OpL2NormalizeBackward, "y norms dy dx", y, norms, dy, dx); err != nil {
 		return err
 	}
-	if err := checkShape(op, "norms", norms, tensor.Shape{y.Shape[0]}); err != nil {
-		return err
-	}
-	if err := checkShape(op, "dy", dy, y.Shape); err != nil {
-		return err
-	}
-	if err := checkShape(op, "dx", dx, y.Shape); err != nil {
+	if err := backend.CheckL2NormalizeBackward(y.Shape, norms.Shape, dy.Shape, dx.Shape); err != nil {
 		return err
 	}
 	n, d := y.Shape[0], y.Shape[1]

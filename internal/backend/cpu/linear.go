@@ -1,32 +1,21 @@
 package cpu
 
 import (
+	"simclr/internal/backend"
 	"simclr/internal/gemm"
-	"simclr/internal/tensor"
 )
 
 // LinearForward computes y = x w^T + b: x [N,In], w [Out,In], b [Out] or
 // nil, y [N,Out].
 func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
-	const op = "linear forward"
-	if err := checkRank(op, "x", x, 2, "[N,In]"); err != nil {
+	if err := checkHost(backend.OpLinearForward, "x w b? y", x, w, bias, y); err != nil {
 		return err
 	}
-	if err := checkRank(op, "w", w, 2, "[Out,In]"); err != nil {
+	g, err := backend.CheckLinearForward(x.Shape, w.Shape, backend.ShapeOf(bias), y.Shape)
+	if err != nil {
 		return err
 	}
-	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
-	if err := tensor.CheckShape(op, "w (columns must match x's features)", w.Shape, tensor.Shape{out, in}); err != nil {
-		return err
-	}
-	if bias != nil {
-		if err := checkShape(op, "b", bias, tensor.Shape{out}); err != nil {
-			return err
-		}
-	}
-	if err := checkShape(op, "y", y, tensor.Shape{n, out}); err != nil {
-		return err
-	}
+	n, in, out := g.N, g.In, g.Out
 	ys := y.Host
 	gemm.Sgemm(false, true, n, out, in, 1, x.Host, in, w.Host, in, 0, ys, out)
 	if bias != nil && out > 0 {
@@ -48,33 +37,14 @@ func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
 // nil), dw = dy^T x and db = column sums of dy (nil when there is no bias;
 // accumulated in float64 in row order).
 func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
-	const op = "linear backward"
-	if err := checkRank(op, "x", x, 2, "[N,In]"); err != nil {
+	if err := checkHost(backend.OpLinearBackward, "x w dy dx? dw db?", x, w, dy, dx, dw, db); err != nil {
 		return err
 	}
-	if err := checkRank(op, "w", w, 2, "[Out,In]"); err != nil {
+	g, err := backend.CheckLinearBackward(x.Shape, w.Shape, dy.Shape, backend.ShapeOf(dx), dw.Shape, backend.ShapeOf(db))
+	if err != nil {
 		return err
 	}
-	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
-	if err := tensor.CheckShape(op, "w (columns must match x's features)", w.Shape, tensor.Shape{out, in}); err != nil {
-		return err
-	}
-	if err := checkShape(op, "dy", dy, tensor.Shape{n, out}); err != nil {
-		return err
-	}
-	if dx != nil {
-		if err := checkShape(op, "dx", dx, x.Shape); err != nil {
-			return err
-		}
-	}
-	if err := checkShape(op, "dw", dw, w.Shape); err != nil {
-		return err
-	}
-	if db != nil {
-		if err := checkShape(op, "db", db, tensor.Shape{out}); err != nil {
-			return err
-		}
-	}
+	n, in, out := g.N, g.In, g.Out
 	dys := dy.Host
 	if dx != nil {
 		gemm.Sgemm(false, false, n, in, out, 1, dys, out, w.Host, in, 0, dx.Host, in)

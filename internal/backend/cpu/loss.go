@@ -1,44 +1,10 @@
 package cpu
 
 import (
-	"fmt"
 	"math"
 
 	"simclr/internal/backend"
-	"simclr/internal/tensor"
 )
-
-// ntxentGeom validates the inputs of the NT-Xent ops and returns M = 2N.
-func ntxentGeom(op string, s *Tensor, tau float32) (int, error) {
-	if err := checkRank(op, "s", s, 2, "[2N,2N]"); err != nil {
-		return 0, err
-	}
-	m := s.Shape[0]
-	if err := tensor.CheckShape(op, "s (must be square)", s.Shape, tensor.Shape{m, m}); err != nil {
-		return 0, err
-	}
-	if m < 2 || m%2 != 0 {
-		return 0, fmt.Errorf("%s: s %v must be [2N,2N] with N >= 1 (two views per example)", op, s.Shape)
-	}
-	if !(tau > 0) || !backend.Finite32(tau) {
-		return 0, fmt.Errorf("%s: temperature %g must be positive and finite (SimCLR uses 0.05..0.5)", op, tau)
-	}
-	if err := checkFinite(op, "s", s.Host, m); err != nil {
-		return 0, err
-	}
-	return m, nil
-}
-
-// checkFinite returns an error naming the first NaN or infinite element of
-// a row-major matrix with the given row length.
-func checkFinite(op, name string, v []float32, cols int) error {
-	for i, x := range v {
-		if !backend.Finite32(x) {
-			return fmt.Errorf("%s: %s[%d,%d] is %g; the inputs diverged (lower the learning rate)", op, name, i/cols, i%cols, x)
-		}
-	}
-	return nil
-}
 
 // ntxentRow returns row i's max logit, the sum of exp(logit - max) over
 // j != i, and the positive's index; logits are s_ij/tau in float64.
@@ -64,9 +30,15 @@ func ntxentRow(row []float64, sRow []float32, i, m int, invTau float64) (mx, sum
 // the diagonal is excluded. Computed in float64 with a stable
 // log-sum-exp; per-row losses are added in row order.
 func (b *Backend) NTXentForward(s *Tensor, tau float32) (float32, error) {
-	const op = "nt-xent forward"
-	m, err := ntxentGeom(op, s, tau)
+	const op = backend.OpNTXentForward
+	if err := checkHost(op, "s", s); err != nil {
+		return 0, err
+	}
+	m, err := backend.CheckNTXentForward(s.Shape, tau)
 	if err != nil {
+		return 0, err
+	}
+	if err := backend.FirstNonFinite(op, "s", s.Host, m); err != nil {
 		return 0, err
 	}
 	invTau := 1 / float64(tau)
@@ -89,12 +61,15 @@ func (b *Backend) NTXentForward(s *Tensor, tau float32) (float32, error) {
 // NTXentBackward writes ds [2N,2N], the gradient of the mean NT-Xent loss:
 // ds_ij = (softmax_ij - [j == pos(i)]) / (tau*2N) for j != i, ds_ii = 0.
 func (b *Backend) NTXentBackward(s *Tensor, tau float32, ds *Tensor) error {
-	const op = "nt-xent backward"
-	m, err := ntxentGeom(op, s, tau)
+	const op = backend.OpNTXentBackward
+	if err := checkHost(op, "s ds", s, ds); err != nil {
+		return err
+	}
+	m, err := backend.CheckNTXentBackward(s.Shape, tau, ds.Shape)
 	if err != nil {
 		return err
 	}
-	if err := checkShape(op, "ds", ds, s.Shape); err != nil {
+	if err := backend.FirstNonFinite(op, "s", s.Host, m); err != nil {
 		return err
 	}
 	invTau := 1 / float64(tau)
@@ -119,20 +94,6 @@ func (b *Backend) NTXentBackward(s *Tensor, tau float32, ds *Tensor) error {
 	return nil
 }
 
-// ceGeom validates logits [N,K] and labels for softmax cross-entropy.
-func ceGeom(op string, logits *Tensor, labels []int32) (n, k int, err error) {
-	if err := checkRank(op, "logits", logits, 2, "[N,K]"); err != nil {
-		return 0, 0, err
-	}
-	if n, k, err = backend.CheckLabels(op, logits.Shape, labels); err != nil {
-		return 0, 0, err
-	}
-	if err := checkFinite(op, "logits", logits.Host, k); err != nil {
-		return 0, 0, err
-	}
-	return n, k, nil
-}
-
 // rowLSE returns the max and log-sum-exp of a row (float64).
 func rowLSE(row []float32) (mx, lse float64) {
 	mx = math.Inf(-1)
@@ -149,9 +110,15 @@ func rowLSE(row []float32) (mx, lse float64) {
 // SoftmaxCrossEntropyForward returns the mean over rows of
 // logsumexp(logits[i]) - logits[i, labels[i]].
 func (b *Backend) SoftmaxCrossEntropyForward(logits *Tensor, labels []int32) (float32, error) {
-	const op = "softmax cross-entropy forward"
-	n, k, err := ceGeom(op, logits, labels)
+	const op = backend.OpSoftmaxCrossEntropyForward
+	if err := checkHost(op, "logits", logits); err != nil {
+		return 0, err
+	}
+	n, k, err := backend.CheckSoftmaxCrossEntropyForward(logits.Shape, labels)
 	if err != nil {
+		return 0, err
+	}
+	if err := backend.FirstNonFinite(op, "logits", logits.Host, k); err != nil {
 		return 0, err
 	}
 	lv := logits.Host
@@ -172,12 +139,15 @@ func (b *Backend) SoftmaxCrossEntropyForward(logits *Tensor, labels []int32) (fl
 
 // SoftmaxCrossEntropyBackward writes dlogits = (softmax(logits) - onehot)/N.
 func (b *Backend) SoftmaxCrossEntropyBackward(logits *Tensor, labels []int32, dlogits *Tensor) error {
-	const op = "softmax cross-entropy backward"
-	n, k, err := ceGeom(op, logits, labels)
+	const op = backend.OpSoftmaxCrossEntropyBackward
+	if err := checkHost(op, "logits dlogits", logits, dlogits); err != nil {
+		return err
+	}
+	n, k, err := backend.CheckSoftmaxCrossEntropyBackward(logits.Shape, labels, dlogits.Shape)
 	if err != nil {
 		return err
 	}
-	if err := checkShape(op, "dlogits", dlogits, logits.Shape); err != nil {
+	if err := backend.FirstNonFinite(op, "logits", logits.Host, k); err != nil {
 		return err
 	}
 	lv, dv := logits.Host, dlogits.Host

@@ -15,17 +15,10 @@ import (
 // Each operation is rounded to float32 separately (no fused multiply-add),
 // like PyTorch's tensor ops.
 func (b *Backend) MomentumStep(p, g, buf *Tensor, o backend.MomentumOpts) error {
-	const op = "momentum step"
-	if err := checkHost(op, "p", p); err != nil {
+	if err := checkHost(backend.OpMomentumStep, "p g buf", p, g, buf); err != nil {
 		return err
 	}
-	if err := checkShape(op, "g", g, p.Shape); err != nil {
-		return err
-	}
-	if err := checkShape(op, "buf", buf, p.Shape); err != nil {
-		return err
-	}
-	if err := o.Validate(op); err != nil {
+	if err := backend.CheckMomentumStep(p.Shape, g.Shape, buf.Shape, o); err != nil {
 		return err
 	}
 	lr, mom, wd, tr := o.LR, o.Momentum, o.WeightDecay, o.TrustRatio
@@ -67,20 +60,10 @@ func (b *Backend) MomentumStep(p, g, buf *Tensor, o backend.MomentumOpts) error 
 // factors are computed in float64 from the decimal values of the options
 // (see widen), each tensor operation is rounded to float32.
 func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
-	const op = "adamw step"
-	if err := checkHost(op, "p", p); err != nil {
+	if err := checkHost(backend.OpAdamWStep, "p g m v", p, g, m, v); err != nil {
 		return err
 	}
-	if err := checkShape(op, "g", g, p.Shape); err != nil {
-		return err
-	}
-	if err := checkShape(op, "m", m, p.Shape); err != nil {
-		return err
-	}
-	if err := checkShape(op, "v", v, p.Shape); err != nil {
-		return err
-	}
-	if err := o.Validate(op); err != nil {
+	if err := backend.CheckAdamWStep(p.Shape, g.Shape, m.Shape, v.Shape, o); err != nil {
 		return err
 	}
 	lr, wd := backend.Widen(o.LR), backend.Widen(o.WeightDecay)

@@ -1,11 +1,9 @@
 package cpu
 
 import (
-	"fmt"
 	"math"
 
 	"simclr/internal/backend"
-	"simclr/internal/tensor"
 )
 
 // poolGeom holds the sizes of one max-pool.
@@ -15,8 +13,8 @@ type poolGeom struct {
 	ho, wo         int
 }
 
-func newPoolGeom(op string, x *Tensor, p backend.PoolParams) (poolGeom, error) {
-	pg, err := backend.NewPoolGeometry(op, x.Shape, p)
+// newPoolGeom converts the geometry the shape inference returns.
+func newPoolGeom(pg backend.PoolGeometry, err error) (poolGeom, error) {
 	if err != nil {
 		return poolGeom{}, err
 	}
@@ -51,15 +49,11 @@ func (g *poolGeom) argmax(plane []float32, oh, ow int) int {
 // MaxPool2DForward computes y [N,C,Ho,Wo] = max over each window of x
 // [N,C,H,W]; padding counts as -inf.
 func (b *Backend) MaxPool2DForward(x, y *Tensor, p backend.PoolParams) error {
-	const op = "maxpool2d forward"
-	if err := checkRank(op, "x", x, 4, "[N,C,H,W]"); err != nil {
+	if err := checkHost(backend.OpMaxPool2DForward, "x y", x, y); err != nil {
 		return err
 	}
-	g, err := newPoolGeom(op, x, p)
+	g, err := newPoolGeom(backend.CheckMaxPool2DForward(x.Shape, y.Shape, p))
 	if err != nil {
-		return err
-	}
-	if err := checkShape(op, "y", y, tensor.Shape{x.Shape[0], x.Shape[1], g.ho, g.wo}); err != nil {
 		return err
 	}
 	in, out := g.h*g.w, g.ho*g.wo
@@ -81,18 +75,11 @@ func (b *Backend) MaxPool2DForward(x, y *Tensor, p backend.PoolParams) error {
 // MaxPool2DBackward routes each dy to the arg-max of its window of x (the
 // first maximum in row-major order); overlapping windows add up.
 func (b *Backend) MaxPool2DBackward(x, dy, dx *Tensor, p backend.PoolParams) error {
-	const op = "maxpool2d backward"
-	if err := checkRank(op, "x", x, 4, "[N,C,H,W]"); err != nil {
+	if err := checkHost(backend.OpMaxPool2DBackward, "x dy dx", x, dy, dx); err != nil {
 		return err
 	}
-	g, err := newPoolGeom(op, x, p)
+	g, err := newPoolGeom(backend.CheckMaxPool2DBackward(x.Shape, dy.Shape, dx.Shape, p))
 	if err != nil {
-		return err
-	}
-	if err := checkShape(op, "dy", dy, tensor.Shape{x.Shape[0], x.Shape[1], g.ho, g.wo}); err != nil {
-		return err
-	}
-	if err := checkShape(op, "dx", dx, x.Shape); err != nil {
 		return err
 	}
 	in, out := g.h*g.w, g.ho*g.wo
@@ -116,16 +103,12 @@ func (b *Backend) MaxPool2DBackward(x, dy, dx *Tensor, p backend.PoolParams) err
 // GlobalAvgPoolForward computes y[n,c] = mean of x[n,c,:,:] (accumulated
 // in float64).
 func (b *Backend) GlobalAvgPoolForward(x, y *Tensor) error {
-	const op = "global avgpool forward"
-	if err := checkRank(op, "x", x, 4, "[N,C,H,W]"); err != nil {
+	if err := checkHost(backend.OpGlobalAvgPoolForward, "x y", x, y); err != nil {
 		return err
 	}
-	if err := checkShape(op, "y", y, tensor.Shape{x.Shape[0], x.Shape[1]}); err != nil {
+	hw, err := backend.CheckGlobalAvgPoolForward(x.Shape, y.Shape)
+	if err != nil {
 		return err
-	}
-	hw := x.Shape[2] * x.Shape[3]
-	if hw == 0 {
-		return fmt.Errorf("%s: x %v has no spatial positions to average", op, x.Shape)
 	}
 	xs, ys := x.Host, y.Host
 	parallelFor(len(ys), grainFor(hw, 1<<15), func(lo, hi int) {
@@ -138,16 +121,12 @@ func (b *Backend) GlobalAvgPoolForward(x, y *Tensor) error {
 
 // GlobalAvgPoolBackward spreads dy [N,C] evenly: dx[n,c,h,w] = dy[n,c]/(H*W).
 func (b *Backend) GlobalAvgPoolBackward(dy, dx *Tensor) error {
-	const op = "global avgpool backward"
-	if err := checkRank(op, "dx", dx, 4, "[N,C,H,W]"); err != nil {
+	if err := checkHost(backend.OpGlobalAvgPoolBackward, "dy dx", dy, dx); err != nil {
 		return err
 	}
-	if err := checkShape(op, "dy", dy, tensor.Shape{dx.Shape[0], dx.Shape[1]}); err != nil {
+	hw, err := backend.CheckGlobalAvgPoolBackward(dy.Shape, dx.Shape)
+	if err != nil {
 		return err
-	}
-	hw := dx.Shape[2] * dx.Shape[3]
-	if hw == 0 {
-		return fmt.Errorf("%s: dx %v has no spatial positions", op, dx.Shape)
 	}
 	dys, dxs := dy.Host, dx.Host
 	div := float32(hw)

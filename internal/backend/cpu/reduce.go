@@ -1,5 +1,7 @@
 package cpu
 
+import "simclr/internal/backend"
+
 // The float64 reductions below keep four independent accumulators (so the
 // adds pipeline instead of waiting on one another) and combine them in a
 // fixed order: the result depends only on the input, never on threading.
@@ -43,7 +45,7 @@ func dot64(a, b []float32) float64 {
 // SumSquares returns the sum of squares of t's elements, accumulated in
 // float64 over fixed chunks added in order.
 func (b *Backend) SumSquares(t *Tensor) (float64, error) {
-	if err := checkHost("sum squares", "t", t); err != nil {
+	if err := checkHost(backend.OpSumSquares, "t", t); err != nil {
 		return 0, err
 	}
 	xs := t.Host
@@ -55,11 +57,10 @@ func (b *Backend) SumSquares(t *Tensor) (float64, error) {
 // Dot returns sum a[i]*b[i] accumulated in float64 over fixed chunks added
 // in order; a and b must have the same shape.
 func (b *Backend) Dot(a, c *Tensor) (float64, error) {
-	const op = "dot"
-	if err := checkHost(op, "a", a); err != nil {
+	if err := checkHost(backend.OpDot, "a b", a, c); err != nil {
 		return 0, err
 	}
-	if err := checkShape(op, "b", c, a.Shape); err != nil {
+	if err := backend.CheckDot(a.Shape, c.Shape); err != nil {
 		return 0, err
 	}
 	xs, ys := a.Host, c.Host

@@ -1,8 +1,8 @@
 package cpu
 
 import (
+	"simclr/internal/backend"
 	"simclr/internal/gemm"
-	"simclr/internal/tensor"
 )
 
 // normEps is F.normalize's default eps: rows are divided by max(||x||, eps).
@@ -10,31 +10,26 @@ const normEps = 1e-12
 
 // SimilarityForward computes s = z z^T for z [M,D], s [M,M].
 func (b *Backend) SimilarityForward(z, s *Tensor) error {
-	const op = "similarity forward"
-	if err := checkRank(op, "z", z, 2, "[M,D]"); err != nil {
+	if err := checkHost(backend.OpSimilarityForward, "z s", z, s); err != nil {
+		return err
+	}
+	if err := backend.CheckSimilarityForward(z.Shape, s.Shape); err != nil {
 		return err
 	}
 	m, d := z.Shape[0], z.Shape[1]
-	if err := checkShape(op, "s", s, tensor.Shape{m, m}); err != nil {
-		return err
-	}
 	gemm.Sgemm(false, true, m, m, d, 1, z.Host, d, z.Host, d, 0, s.Host, m)
 	return nil
 }
 
 // SimilarityBackward computes dz = (ds + ds^T) z.
 func (b *Backend) SimilarityBackward(z, ds, dz *Tensor) error {
-	const op = "similarity backward"
-	if err := checkRank(op, "z", z, 2, "[M,D]"); err != nil {
+	if err := checkHost(backend.OpSimilarityBackward, "z ds dz", z, ds, dz); err != nil {
+		return err
+	}
+	if err := backend.CheckSimilarityBackward(z.Shape, ds.Shape, dz.Shape); err != nil {
 		return err
 	}
 	m, d := z.Shape[0], z.Shape[1]
-	if err := checkShape(op, "ds", ds, tensor.Shape{m, m}); err != nil {
-		return err
-	}
-	if err := checkShape(op, "dz", dz, z.Shape); err != nil {
-		return err
-	}
 	sym := b.scratch.get(m * m)
 	defer b.scratch.put(sym)
 	g := ds.Host

@@ -154,12 +154,12 @@ func (b *Backend) PeakBytes() int64 {
 
 // Upload copies src into dst.
 func (b *Backend) Upload(dst *Tensor, src []float32) error {
-	const op = "upload"
+	const op = backend.OpUpload
 	if err := b.checkDev(op, "dst", dst); err != nil {
 		return err
 	}
-	if len(src) != dst.Numel() {
-		return fmt.Errorf("%s: source has %d values but tensor %v holds %d", op, len(src), dst.Shape, dst.Numel())
+	if err := backend.CheckUpload(dst.Shape, len(src)); err != nil {
+		return err
 	}
 	if len(src) == 0 {
 		return nil
@@ -172,12 +172,12 @@ func (b *Backend) Upload(dst *Tensor, src []float32) error {
 
 // Download waits for queued work and copies src into dst.
 func (b *Backend) Download(dst []float32, src *Tensor) error {
-	const op = "download"
+	const op = backend.OpDownload
 	if err := b.checkDev(op, "src", src); err != nil {
 		return err
 	}
-	if len(dst) != src.Numel() {
-		return fmt.Errorf("%s: destination has %d values but tensor %v holds %d", op, len(dst), src.Shape, src.Numel())
+	if err := backend.CheckDownload(len(dst), src.Shape); err != nil {
+		return err
 	}
 	if len(dst) == 0 {
 		return nil
@@ -190,7 +190,7 @@ func (b *Backend) Download(dst []float32, src *Tensor) error {
 
 // Zero sets every element of t to 0.
 func (b *Backend) Zero(t *Tensor) error {
-	if err := b.checkDev("zero", "t", t); err != nil {
+	if err := b.checkDev(backend.OpZero, "t", t); err != nil {
 		return err
 	}
 	return b.fill(t, 0)
@@ -201,20 +201,17 @@ func (b *Backend) fill(t *Tensor, v float32) error {
 	if n == 0 {
 		return nil
 	}
-	return b.launch("zero", "fill_f32", elemGrid(n), block1D(), args{}.ptr(t).f(v).i(n), t.Shape)
+	return b.launch(backend.OpZero, "fill_f32", elemGrid(n), block1D(), args{}.ptr(t).f(v).i(n), t.Shape)
 }
 
 // Copy copies src into dst; both must hold the same number of elements.
 func (b *Backend) Copy(dst, src *Tensor) error {
-	const op = "copy"
-	if err := b.checkDev(op, "dst", dst); err != nil {
+	const op = backend.OpCopy
+	if err := b.checkDev(op, "dst src", dst, src); err != nil {
 		return err
 	}
-	if err := b.checkDev(op, "src", src); err != nil {
+	if err := backend.CheckCopy(dst.Shape, src.Shape); err != nil {
 		return err
-	}
-	if dst.Numel() != src.Numel() {
-		return &tensor.ShapeError{Op: op, What: "dst vs src (element count)", Got: dst.Shape.Clone(), Wanted: src.Shape.Clone()}
 	}
 	if dst.Numel() == 0 || dst.Dev == src.Dev {
 		return nil
@@ -274,9 +271,27 @@ func (b *Backend) downloadF64(src uintptr, n int) ([]float64, error) {
 	return out, nil
 }
 
-// checkDev rejects nil tensors, host tensors, freed tensors and tensors
-// of another backend.
-func (b *Backend) checkDev(op, name string, t *Tensor) error {
+// checkDev is the cuda backend's residency check: it rejects nil tensors,
+// host tensors, freed tensors and tensors of another backend. names lists
+// the operands ts in order, separated by spaces; a name ending in "?" marks
+// an optional operand, which may be nil. Shapes are checked afterwards by
+// the backend package's shape inference.
+func (b *Backend) checkDev(op, names string, ts ...*Tensor) error {
+	for _, t := range ts {
+		name, rest, _ := strings.Cut(names, " ")
+		names = rest
+		name, optional := strings.CutSuffix(name, "?")
+		if t == nil && optional {
+			continue
+		}
+		if err := b.checkDevTensor(op, name, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Backend) checkDevTensor(op, name string, t *Tensor) error {
 	if t == nil {
 		return fmt.Errorf("%s: %s is nil; pass a tensor created by the backend's New", op, name)
 	}
@@ -293,28 +308,4 @@ func (b *Backend) checkDev(op, name string, t *Tensor) error {
 		return fmt.Errorf("%s: %s %v was not created by this cuda backend (or was freed); use its New", op, name, t.Shape)
 	}
 	return nil
-}
-
-// checkRank checks a device tensor's number of dimensions; layout (e.g.
-// "[N,C,H,W]") goes into the error.
-func (b *Backend) checkRank(op, name string, t *Tensor, rank int, layout string) error {
-	if err := b.checkDev(op, name, t); err != nil {
-		return err
-	}
-	if len(t.Shape) != rank {
-		want := make(tensor.Shape, rank)
-		for i := range want {
-			want[i] = -1
-		}
-		return &tensor.ShapeError{Op: op, What: fmt.Sprintf("%s must be %d-D %s", name, rank, layout), Got: t.Shape.Clone(), Wanted: want}
-	}
-	return nil
-}
-
-// checkShape checks that t is a device tensor of exactly the wanted shape.
-func (b *Backend) checkShape(op, name string, t *Tensor, want tensor.Shape) error {
-	if err := b.checkDev(op, name, t); err != nil {
-		return err
-	}
-	return tensor.CheckShape(op, name, t.Shape, want)
 }

@@ -6,35 +6,29 @@ import (
 	"fmt"
 
 	"simclr/internal/backend"
-	"simclr/internal/tensor"
 )
 
 // bnGeom describes x as N x C x S with S = H*W (1 for [N,C] input).
 type bnGeom struct{ n, c, s int }
 
-func (b *Backend) newBNGeom(op, name string, x *Tensor) (bnGeom, error) {
-	if err := b.checkDev(op, name, x); err != nil {
-		return bnGeom{}, err
-	}
-	g, err := backend.NewBNGeometry(op, name, x.Shape)
+// newBNGeom converts the geometry the shape inference returns.
+func newBNGeom(g backend.BNGeometry, err error) (bnGeom, error) {
 	return bnGeom{n: g.N, c: g.C, s: g.S}, err
-}
-
-func (b *Backend) checkChannelVectors(op string, c int, names []string, ts ...*Tensor) error {
-	want := tensor.Shape{c}
-	for i, t := range ts {
-		if err := b.checkShape(op, names[i], t, want); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // BatchNormForwardTrain normalises x with the batch statistics (one block
 // per channel, float64 two-pass statistics), saves mean and invstd and
 // updates the running statistics like PyTorch.
 func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
-	return b.bnForwardTrain("batchnorm forward train", false, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
+	const op = backend.OpBatchNormForwardTrain
+	if err := b.checkDev(op, "x gamma beta y saveMean saveInvStd runMean runVar", x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar); err != nil {
+		return err
+	}
+	g, err := newBNGeom(backend.CheckBatchNormForwardTrain(x.Shape, gamma.Shape, beta.Shape, y.Shape, saveMean.Shape, saveInvStd.Shape, runMean.Shape, runVar.Shape, momentum, eps))
+	if err != nil {
+		return err
+	}
+	return b.bnForwardTrain(op, g, false, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
 }
 
 // BatchNormReLUForwardTrain is BatchNormForwardTrain with the ReLU applied
@@ -42,32 +36,20 @@ func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd,
 // relu(bn(x)) equals BatchNormForwardTrain + ReLUForward bit for bit,
 // without the ReLU's extra read and write of y.
 func (b *Backend) BatchNormReLUForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
-	return b.bnForwardTrain("batchnorm+relu forward train", true, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
-}
-
-// bnForwardTrain validates the arguments of the training-mode forward and
-// launches bn_fwd_train, with the ReLU fused in when relu is set.
-func (b *Backend) bnForwardTrain(op string, relu bool, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
-	g, err := b.newBNGeom(op, "x", x)
+	const op = backend.OpBatchNormReLUForwardTrain
+	if err := b.checkDev(op, "x gamma beta y saveMean saveInvStd runMean runVar", x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar); err != nil {
+		return err
+	}
+	g, err := newBNGeom(backend.CheckBatchNormReLUForwardTrain(x.Shape, gamma.Shape, beta.Shape, y.Shape, saveMean.Shape, saveInvStd.Shape, runMean.Shape, runVar.Shape, momentum, eps))
 	if err != nil {
 		return err
 	}
-	if err := b.checkShape(op, "y", y, x.Shape); err != nil {
-		return err
-	}
-	if err := b.checkChannelVectors(op, g.c, []string{"gamma", "beta", "saveMean", "saveInvStd", "runMean", "runVar"},
-		gamma, beta, saveMean, saveInvStd, runMean, runVar); err != nil {
-		return err
-	}
-	if !(eps > 0) || !backend.Finite32(eps) {
-		return fmt.Errorf("%s: eps %g must be positive and finite (PyTorch uses 1e-5)", op, eps)
-	}
-	if !(momentum >= 0 && momentum <= 1) {
-		return fmt.Errorf("%s: momentum %g must lie in [0, 1] (PyTorch uses 0.1)", op, momentum)
-	}
-	if m := g.n * g.s; m < 2 {
-		return fmt.Errorf("%s: x %v has %d value per channel; training-mode batch norm needs at least 2 (use a larger batch)", op, x.Shape, m)
-	}
+	return b.bnForwardTrain(op, g, true, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
+}
+
+// bnForwardTrain launches bn_fwd_train on checked operands, with the ReLU
+// fused in when relu is set.
+func (b *Backend) bnForwardTrain(op string, g bnGeom, relu bool, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
 	if g.c == 0 {
 		return nil
 	}
@@ -80,19 +62,13 @@ func (b *Backend) bnForwardTrain(op string, relu bool, x, gamma, beta, y, saveMe
 // CPU backend it rejects invalid running statistics (downloading the C
 // values to check them).
 func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tensor, eps float32) error {
-	const op = "batchnorm forward eval"
-	g, err := b.newBNGeom(op, "x", x)
+	const op = backend.OpBatchNormForwardEval
+	if err := b.checkDev(op, "x gamma beta runMean runVar y", x, gamma, beta, runMean, runVar, y); err != nil {
+		return err
+	}
+	g, err := newBNGeom(backend.CheckBatchNormForwardEval(x.Shape, gamma.Shape, beta.Shape, runMean.Shape, runVar.Shape, y.Shape, eps))
 	if err != nil {
 		return err
-	}
-	if err := b.checkShape(op, "y", y, x.Shape); err != nil {
-		return err
-	}
-	if err := b.checkChannelVectors(op, g.c, []string{"gamma", "beta", "runMean", "runVar"}, gamma, beta, runMean, runVar); err != nil {
-		return err
-	}
-	if !(eps > 0) || !backend.Finite32(eps) {
-		return fmt.Errorf("%s: eps %g must be positive and finite (PyTorch uses 1e-5)", op, eps)
 	}
 	rm := make([]float32, g.c)
 	rv := make([]float32, g.c)
@@ -102,10 +78,8 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 	if err := b.Download(rv, runVar); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	for c, v := range rv {
-		if !(float64(v)+float64(eps) > 0) || !backend.Finite32(v) || !backend.Finite32(rm[c]) {
-			return fmt.Errorf("%s: running statistics of channel %d are invalid (mean %g, var %g); reload the checkpoint or retrain", op, c, rm[c], v)
-		}
+	if err := backend.CheckRunningStats(rm, rv, eps); err != nil {
+		return err
 	}
 	n := x.Numel()
 	if n == 0 {
@@ -118,7 +92,15 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 // BatchNormBackward computes dx, dgamma and dbeta of the training-mode
 // forward from the saved statistics; dx may alias dy.
 func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
-	return b.bnBackward("batchnorm backward", dy, nil, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+	const op = backend.OpBatchNormBackward
+	if err := b.checkDev(op, "dy x gamma saveMean saveInvStd dx dgamma dbeta", dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta); err != nil {
+		return err
+	}
+	g, err := newBNGeom(backend.CheckBatchNormBackward(dy.Shape, x.Shape, gamma.Shape, saveMean.Shape, saveInvStd.Shape, dx.Shape, dgamma.Shape, dbeta.Shape))
+	if err != nil {
+		return err
+	}
+	return b.bnBackward(op, g, dy, nil, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
 }
 
 // BatchNormReLUBackward is ReLUBackward followed by BatchNormBackward in
@@ -127,35 +109,20 @@ func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgam
 // copy, so the results equal the two unfused calls bit for bit. dx may
 // alias dy.
 func (b *Backend) BatchNormReLUBackward(dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
-	const op = "batchnorm+relu backward"
-	if err := b.checkDev(op, "y", y); err != nil {
+	const op = backend.OpBatchNormReLUBackward
+	if err := b.checkDev(op, "dy y x gamma saveMean saveInvStd dx dgamma dbeta", dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta); err != nil {
 		return err
 	}
-	return b.bnBackward(op, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
-}
-
-// bnBackward validates the arguments of the backward pass and launches
-// bn_bwd; y is the ReLU output that masks dy, or nil for plain batch norm.
-func (b *Backend) bnBackward(op string, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
-	g, err := b.newBNGeom(op, "x", x)
+	g, err := newBNGeom(backend.CheckBatchNormReLUBackward(dy.Shape, y.Shape, x.Shape, gamma.Shape, saveMean.Shape, saveInvStd.Shape, dx.Shape, dgamma.Shape, dbeta.Shape))
 	if err != nil {
 		return err
 	}
-	if err := b.checkShape(op, "dy", dy, x.Shape); err != nil {
-		return err
-	}
-	if y != nil {
-		if err := b.checkShape(op, "y", y, x.Shape); err != nil {
-			return err
-		}
-	}
-	if err := b.checkShape(op, "dx", dx, x.Shape); err != nil {
-		return err
-	}
-	if err := b.checkChannelVectors(op, g.c, []string{"gamma", "saveMean", "saveInvStd", "dgamma", "dbeta"},
-		gamma, saveMean, saveInvStd, dgamma, dbeta); err != nil {
-		return err
-	}
+	return b.bnBackward(op, g, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
+}
+
+// bnBackward launches bn_bwd on checked operands; y is the ReLU output
+// that masks dy, or nil for plain batch norm.
+func (b *Backend) bnBackward(op string, g bnGeom, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
 	if g.c == 0 {
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"simclr/internal/backend"
-	"simclr/internal/tensor"
 )
 
 // convGeom holds the sizes of one convolution.
@@ -14,11 +13,10 @@ type convGeom struct {
 	n, cin, h, w, cout, k, stride, pad, ho, wo int
 }
 
-// newConvGeom derives the geometry from the image-side tensor (x or dx)
-// and the weight-side tensor (w or dw), both already checked to be 4-D;
-// it returns the same errors as the CPU backend.
-func newConvGeom(op string, img, wt *Tensor, imgName, wName string, p backend.ConvParams) (convGeom, error) {
-	cg, err := backend.NewConvGeometry(op, img.Shape, wt.Shape, imgName, wName, p)
+// newConvGeom converts the geometry the shape inference returns
+// (backend.CheckConv2D*) and rejects outputs too large for the kernels'
+// 32-bit indexing.
+func newConvGeom(op string, cg backend.ConvGeometry, err error) (convGeom, error) {
 	if err != nil {
 		return convGeom{}, err
 	}
@@ -29,8 +27,6 @@ func newConvGeom(op string, img, wt *Tensor, imgName, wName string, p backend.Co
 	return g, nil
 }
 
-func (g convGeom) outShape() tensor.Shape { return tensor.Shape{g.n, g.cout, g.ho, g.wo} }
-
 // kernelArgs are the geometry arguments every conv kernel takes after its
 // three pointers.
 func (g convGeom) kernelArgs(a args) args {
@@ -40,18 +36,13 @@ func (g convGeom) kernelArgs(a args) args {
 // Conv2DForward computes y = conv(x, w): x [N,Cin,H,W], w [Cout,Cin,K,K],
 // y [N,Cout,Ho,Wo], as one implicit GEMM (M=Cout, N=N*Ho*Wo, K=Cin*K*K).
 func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
-	const op = "conv2d forward"
-	if err := b.checkRank(op, "x", x, 4, "[N,Cin,H,W]"); err != nil {
+	const op = backend.OpConv2DForward
+	if err := b.checkDev(op, "x w y", x, w, y); err != nil {
 		return err
 	}
-	if err := b.checkRank(op, "w", w, 4, "[Cout,Cin,K,K]"); err != nil {
-		return err
-	}
-	g, err := newConvGeom(op, x, w, "x", "w", p)
+	cg, err := backend.CheckConv2DForward(x.Shape, w.Shape, y.Shape, p)
+	g, err := newConvGeom(op, cg, err)
 	if err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "y", y, g.outShape()); err != nil {
 		return err
 	}
 	if y.Numel() == 0 {
@@ -68,18 +59,13 @@ func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 // as a gather GEMM (M=Cin, N=N*H*W, K=Cout*K*K): every dx element is
 // written by exactly one thread.
 func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) error {
-	const op = "conv2d backward data"
-	if err := b.checkRank(op, "dx", dx, 4, "[N,Cin,H,W]"); err != nil {
+	const op = backend.OpConv2DBackwardData
+	if err := b.checkDev(op, "dy w dx", dy, w, dx); err != nil {
 		return err
 	}
-	if err := b.checkRank(op, "w", w, 4, "[Cout,Cin,K,K]"); err != nil {
-		return err
-	}
-	g, err := newConvGeom(op, dx, w, "dx", "w", p)
+	cg, err := backend.CheckConv2DBackwardData(dy.Shape, w.Shape, dx.Shape, p)
+	g, err := newConvGeom(op, cg, err)
 	if err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "dy", dy, g.outShape()); err != nil {
 		return err
 	}
 	if dx.Numel() == 0 {
@@ -100,18 +86,13 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) er
 // slices whose partial results are added in slice order; the split depends
 // only on the shapes, so dw is deterministic.
 func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) error {
-	const op = "conv2d backward filter"
-	if err := b.checkRank(op, "x", x, 4, "[N,Cin,H,W]"); err != nil {
+	const op = backend.OpConv2DBackwardFilter
+	if err := b.checkDev(op, "x dy dw", x, dy, dw); err != nil {
 		return err
 	}
-	if err := b.checkRank(op, "dw", dw, 4, "[Cout,Cin,K,K]"); err != nil {
-		return err
-	}
-	g, err := newConvGeom(op, x, dw, "x", "dw", p)
+	cg, err := backend.CheckConv2DBackwardFilter(x.Shape, dy.Shape, dw.Shape, p)
+	g, err := newConvGeom(op, cg, err)
 	if err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "dy", dy, g.outShape()); err != nil {
 		return err
 	}
 	wLen := dw.Numel()

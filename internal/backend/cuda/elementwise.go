@@ -2,16 +2,15 @@
 
 package cuda
 
+import "simclr/internal/backend"
+
 // Add computes out = a + b elementwise; out may alias a or b.
 func (b *Backend) Add(a, c, out *Tensor) error {
-	const op = "add"
-	if err := b.checkDev(op, "a", a); err != nil {
+	const op = backend.OpAdd
+	if err := b.checkDev(op, "a b out", a, c, out); err != nil {
 		return err
 	}
-	if err := b.checkShape(op, "b", c, a.Shape); err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "out", out, a.Shape); err != nil {
+	if err := backend.CheckAdd(a.Shape, c.Shape, out.Shape); err != nil {
 		return err
 	}
 	n := a.Numel()
@@ -23,11 +22,11 @@ func (b *Backend) Add(a, c, out *Tensor) error {
 
 // ReLUForward computes y = max(x, 0); y may alias x. NaN stays NaN.
 func (b *Backend) ReLUForward(x, y *Tensor) error {
-	const op = "relu forward"
-	if err := b.checkDev(op, "x", x); err != nil {
+	const op = backend.OpReLUForward
+	if err := b.checkDev(op, "x y", x, y); err != nil {
 		return err
 	}
-	if err := b.checkShape(op, "y", y, x.Shape); err != nil {
+	if err := backend.CheckReLUForward(x.Shape, y.Shape); err != nil {
 		return err
 	}
 	n := x.Numel()
@@ -39,14 +38,11 @@ func (b *Backend) ReLUForward(x, y *Tensor) error {
 
 // ReLUBackward computes dx = dy where y > 0, else 0; dx may alias dy.
 func (b *Backend) ReLUBackward(y, dy, dx *Tensor) error {
-	const op = "relu backward"
-	if err := b.checkDev(op, "y", y); err != nil {
+	const op = backend.OpReLUBackward
+	if err := b.checkDev(op, "y dy dx", y, dy, dx); err != nil {
 		return err
 	}
-	if err := b.checkShape(op, "dy", dy, y.Shape); err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "dx", dx, y.Shape); err != nil {
+	if err := backend.CheckReLUBackward(y.Shape, dy.Shape, dx.Shape); err != nil {
 		return err
 	}
 	n := y.Numel()

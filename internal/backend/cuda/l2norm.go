@@ -2,19 +2,16 @@
 
 package cuda
 
-import "simclr/internal/tensor"
+import "simclr/internal/backend"
 
 // L2NormalizeForward computes y[i] = x[i]/max(||x[i]||, 1e-12) per row of
 // x [N,D] and keeps the norms [N] for the backward pass.
 func (b *Backend) L2NormalizeForward(x, y, norms *Tensor) error {
-	const op = "l2 normalize forward"
-	if err := b.checkRank(op, "x", x, 2, "[N,D]"); err != nil {
+	const op = backend.OpL2NormalizeForward
+	if err := b.checkDev(op, "x y norms", x, y, norms); err != nil {
 		return err
 	}
-	if err := b.checkShape(op, "y", y, x.Shape); err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "norms", norms, tensor.Shape{x.Shape[0]}); err != nil {
+	if err := backend.CheckL2NormalizeForward(x.Shape, y.Shape, norms.Shape); err != nil {
 		return err
 	}
 	n, d := x.Shape[0], x.Shape[1]
@@ -26,17 +23,11 @@ func (b *Backend) L2NormalizeForward(x, y, norms *Tensor) error {
 
 // L2NormalizeBackward computes dx from y, the saved norms and dy.
 func (b *Backend) L2NormalizeBackward(y, norms, dy, dx *Tensor) error {
-	const op = "l2 normalize backward"
-	if err := b.checkRank(op, "y", y, 2, "[N,D]"); err != nil {
+	const op = backend.OpL2NormalizeBackward
+	if err := b.checkDev(op, "y norms dy dx", y, norms, dy, dx); err != nil {
 		return err
 	}
-	if err := b.checkShape(op, "norms", norms, tensor.Shape{y.Shape[0]}); err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "dy", dy, y.Shape); err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "dx", dx, y.Shape); err != nil {
+	if err := backend.CheckL2NormalizeBackward(y.Shape, norms.Shape, dy.Shape, dx.Shape); err != nil {
 		return err
 	}
 	n, d := y.Shape[0], y.Shape[1]

@@ -2,30 +2,20 @@
 
 package cuda
 
-import "simclr/internal/tensor"
+import "simclr/internal/backend"
 
 // LinearForward computes y = x w^T + b: x [N,In], w [Out,In], b [Out] or
 // nil, y [N,Out].
 func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
-	const op = "linear forward"
-	if err := b.checkRank(op, "x", x, 2, "[N,In]"); err != nil {
+	const op = backend.OpLinearForward
+	if err := b.checkDev(op, "x w b? y", x, w, bias, y); err != nil {
 		return err
 	}
-	if err := b.checkRank(op, "w", w, 2, "[Out,In]"); err != nil {
+	g, err := backend.CheckLinearForward(x.Shape, w.Shape, backend.ShapeOf(bias), y.Shape)
+	if err != nil {
 		return err
 	}
-	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
-	if err := tensor.CheckShape(op, "w (columns must match x's features)", w.Shape, tensor.Shape{out, in}); err != nil {
-		return err
-	}
-	if bias != nil {
-		if err := b.checkShape(op, "b", bias, tensor.Shape{out}); err != nil {
-			return err
-		}
-	}
-	if err := b.checkShape(op, "y", y, tensor.Shape{n, out}); err != nil {
-		return err
-	}
+	n, in, out := g.N, g.In, g.Out
 	if y.Numel() == 0 {
 		return nil
 	}
@@ -40,33 +30,15 @@ func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
 // and db = column sums of dy (float64, rows in order; nil when there is no
 // bias).
 func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
-	const op = "linear backward"
-	if err := b.checkRank(op, "x", x, 2, "[N,In]"); err != nil {
+	const op = backend.OpLinearBackward
+	if err := b.checkDev(op, "x w dy dx? dw db?", x, w, dy, dx, dw, db); err != nil {
 		return err
 	}
-	if err := b.checkRank(op, "w", w, 2, "[Out,In]"); err != nil {
+	g, err := backend.CheckLinearBackward(x.Shape, w.Shape, dy.Shape, backend.ShapeOf(dx), dw.Shape, backend.ShapeOf(db))
+	if err != nil {
 		return err
 	}
-	n, in, out := x.Shape[0], x.Shape[1], w.Shape[0]
-	if err := tensor.CheckShape(op, "w (columns must match x's features)", w.Shape, tensor.Shape{out, in}); err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "dy", dy, tensor.Shape{n, out}); err != nil {
-		return err
-	}
-	if dx != nil {
-		if err := b.checkShape(op, "dx", dx, x.Shape); err != nil {
-			return err
-		}
-	}
-	if err := b.checkShape(op, "dw", dw, w.Shape); err != nil {
-		return err
-	}
-	if db != nil {
-		if err := b.checkShape(op, "db", db, tensor.Shape{out}); err != nil {
-			return err
-		}
-	}
+	n, in, out := g.N, g.In, g.Out
 	if dx != nil && dx.Numel() > 0 {
 		if out == 0 {
 			if err := b.fill(dx, 0); err != nil {

@@ -8,26 +8,7 @@ import (
 	"unsafe"
 
 	"simclr/internal/backend"
-	"simclr/internal/tensor"
 )
-
-// ntxentGeom validates s and tau and returns M = 2N.
-func (b *Backend) ntxentGeom(op string, s *Tensor, tau float32) (int, error) {
-	if err := b.checkRank(op, "s", s, 2, "[2N,2N]"); err != nil {
-		return 0, err
-	}
-	m := s.Shape[0]
-	if err := tensor.CheckShape(op, "s (must be square)", s.Shape, tensor.Shape{m, m}); err != nil {
-		return 0, err
-	}
-	if m < 2 || m%2 != 0 {
-		return 0, fmt.Errorf("%s: s %v must be [2N,2N] with N >= 1 (two views per example)", op, s.Shape)
-	}
-	if !(tau > 0) || !backend.Finite32(tau) {
-		return 0, fmt.Errorf("%s: temperature %g must be positive and finite (SimCLR uses 0.05..0.5)", op, tau)
-	}
-	return m, nil
-}
 
 // rowLosses runs a fused per-row loss kernel and returns the row losses.
 // A NaN row loss marks a row with a non-finite input; the error then names
@@ -59,11 +40,8 @@ func (b *Backend) nonFiniteError(op, name string, t *Tensor) error {
 	if err := b.Download(v, t); err != nil {
 		return fmt.Errorf("%s: %s holds a NaN or infinity (%v)", op, name, err)
 	}
-	cols := t.Shape[1]
-	for i, x := range v {
-		if !backend.Finite32(x) {
-			return fmt.Errorf("%s: %s[%d,%d] is %g; the inputs diverged (lower the learning rate)", op, name, i/cols, i%cols, x)
-		}
+	if err := backend.FirstNonFinite(op, name, v, t.Shape[1]); err != nil {
+		return err
 	}
 	return fmt.Errorf("%s: the loss of %s %v is not finite; the inputs diverged (lower the learning rate)", op, name, t.Shape)
 }
@@ -80,8 +58,11 @@ func meanOf(v []float64) float32 {
 // NTXentForward returns the NT-Xent loss of s [2N,2N] (see
 // backend.Backend); one fused block per row computes the row's loss.
 func (b *Backend) NTXentForward(s *Tensor, tau float32) (float32, error) {
-	const op = "nt-xent forward"
-	m, err := b.ntxentGeom(op, s, tau)
+	const op = backend.OpNTXentForward
+	if err := b.checkDev(op, "s", s); err != nil {
+		return 0, err
+	}
+	m, err := backend.CheckNTXentForward(s.Shape, tau)
 	if err != nil {
 		return 0, err
 	}
@@ -96,26 +77,18 @@ func (b *Backend) NTXentForward(s *Tensor, tau float32) (float32, error) {
 
 // NTXentBackward writes ds, the gradient of the mean NT-Xent loss.
 func (b *Backend) NTXentBackward(s *Tensor, tau float32, ds *Tensor) error {
-	const op = "nt-xent backward"
-	m, err := b.ntxentGeom(op, s, tau)
-	if err != nil {
+	const op = backend.OpNTXentBackward
+	if err := b.checkDev(op, "s ds", s, ds); err != nil {
 		return err
 	}
-	if err := b.checkShape(op, "ds", ds, s.Shape); err != nil {
+	m, err := backend.CheckNTXentBackward(s.Shape, tau, ds.Shape)
+	if err != nil {
 		return err
 	}
 	_, err = b.rowLosses(op, "ntxent_rows", m, s, "s", func(rl uintptr) args {
 		return args{}.ptr(s).i(m).f(tau).raw(rl).ptr(ds)
 	})
 	return err
-}
-
-// ceGeom validates logits [N,K] and labels.
-func (b *Backend) ceGeom(op string, logits *Tensor, labels []int32) (n, k int, err error) {
-	if err := b.checkRank(op, "logits", logits, 2, "[N,K]"); err != nil {
-		return 0, 0, err
-	}
-	return backend.CheckLabels(op, logits.Shape, labels)
 }
 
 // softmaxCE runs the fused cross-entropy kernel; dlogits may be nil.
@@ -136,8 +109,11 @@ func (b *Backend) softmaxCE(op string, logits *Tensor, labels []int32, n, k int,
 // SoftmaxCrossEntropyForward returns the mean cross-entropy of logits
 // [N,K] against labels.
 func (b *Backend) SoftmaxCrossEntropyForward(logits *Tensor, labels []int32) (float32, error) {
-	const op = "softmax cross-entropy forward"
-	n, k, err := b.ceGeom(op, logits, labels)
+	const op = backend.OpSoftmaxCrossEntropyForward
+	if err := b.checkDev(op, "logits", logits); err != nil {
+		return 0, err
+	}
+	n, k, err := backend.CheckSoftmaxCrossEntropyForward(logits.Shape, labels)
 	if err != nil {
 		return 0, err
 	}
@@ -150,12 +126,12 @@ func (b *Backend) SoftmaxCrossEntropyForward(logits *Tensor, labels []int32) (fl
 
 // SoftmaxCrossEntropyBackward writes dlogits = (softmax(logits) - onehot)/N.
 func (b *Backend) SoftmaxCrossEntropyBackward(logits *Tensor, labels []int32, dlogits *Tensor) error {
-	const op = "softmax cross-entropy backward"
-	n, k, err := b.ceGeom(op, logits, labels)
-	if err != nil {
+	const op = backend.OpSoftmaxCrossEntropyBackward
+	if err := b.checkDev(op, "logits dlogits", logits, dlogits); err != nil {
 		return err
 	}
-	if err := b.checkShape(op, "dlogits", dlogits, logits.Shape); err != nil {
+	n, k, err := backend.CheckSoftmaxCrossEntropyBackward(logits.Shape, labels, dlogits.Shape)
+	if err != nil {
 		return err
 	}
 	_, err = b.softmaxCE(op, logits, labels, n, k, dlogits)

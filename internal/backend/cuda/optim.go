@@ -11,17 +11,11 @@ import (
 // backend.MomentumOpts); each float op is rounded separately, as the CPU
 // backend does.
 func (b *Backend) MomentumStep(p, g, buf *Tensor, o backend.MomentumOpts) error {
-	const op = "momentum step"
-	if err := b.checkDev(op, "p", p); err != nil {
+	const op = backend.OpMomentumStep
+	if err := b.checkDev(op, "p g buf", p, g, buf); err != nil {
 		return err
 	}
-	if err := b.checkShape(op, "g", g, p.Shape); err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "buf", buf, p.Shape); err != nil {
-		return err
-	}
-	if err := o.Validate(op); err != nil {
+	if err := backend.CheckMomentumStep(p.Shape, g.Shape, buf.Shape, o); err != nil {
 		return err
 	}
 	n := p.Numel()
@@ -35,19 +29,11 @@ func (b *Backend) MomentumStep(p, g, buf *Tensor, o backend.MomentumOpts) error 
 // AdamWStep applies one AdamW update to p in place (PyTorch semantics,
 // see backend.AdamWOpts).
 func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
-	const op = "adamw step"
-	if err := b.checkDev(op, "p", p); err != nil {
+	const op = backend.OpAdamWStep
+	if err := b.checkDev(op, "p g m v", p, g, m, v); err != nil {
 		return err
 	}
-	for _, t := range []struct {
-		name string
-		t    *Tensor
-	}{{"g", g}, {"m", m}, {"v", v}} {
-		if err := b.checkShape(op, t.name, t.t, p.Shape); err != nil {
-			return err
-		}
-	}
-	if err := o.Validate(op); err != nil {
+	if err := backend.CheckAdamWStep(p.Shape, g.Shape, m.Shape, v.Shape, o); err != nil {
 		return err
 	}
 	n := p.Numel()

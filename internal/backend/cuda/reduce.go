@@ -2,7 +2,11 @@
 
 package cuda
 
-import "fmt"
+import (
+	"fmt"
+
+	"simclr/internal/backend"
+)
 
 // partialSum runs a *_partial reduction kernel and adds the per-block
 // float64 partials on the host in block order.
@@ -33,7 +37,7 @@ func (b *Backend) partialSum(op, kernel string, n int, a args, t *Tensor) (float
 // SumSquares returns the sum of squares of t's elements (float64
 // accumulation, deterministic order).
 func (b *Backend) SumSquares(t *Tensor) (float64, error) {
-	const op = "sum squares"
+	const op = backend.OpSumSquares
 	if err := b.checkDev(op, "t", t); err != nil {
 		return 0, err
 	}
@@ -42,11 +46,11 @@ func (b *Backend) SumSquares(t *Tensor) (float64, error) {
 
 // Dot returns sum a[i]*b[i]; a and b must have the same shape.
 func (b *Backend) Dot(a, c *Tensor) (float64, error) {
-	const op = "dot"
-	if err := b.checkDev(op, "a", a); err != nil {
+	const op = backend.OpDot
+	if err := b.checkDev(op, "a b", a, c); err != nil {
 		return 0, err
 	}
-	if err := b.checkShape(op, "b", c, a.Shape); err != nil {
+	if err := backend.CheckDot(a.Shape, c.Shape); err != nil {
 		return 0, err
 	}
 	return b.partialSum(op, "dot_partial", a.Numel(), args{}.ptr(a).ptr(c), a)

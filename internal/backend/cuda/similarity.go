@@ -2,18 +2,18 @@
 
 package cuda
 
-import "simclr/internal/tensor"
+import "simclr/internal/backend"
 
 // SimilarityForward computes s = z z^T for z [M,D], s [M,M].
 func (b *Backend) SimilarityForward(z, s *Tensor) error {
-	const op = "similarity forward"
-	if err := b.checkRank(op, "z", z, 2, "[M,D]"); err != nil {
+	const op = backend.OpSimilarityForward
+	if err := b.checkDev(op, "z s", z, s); err != nil {
+		return err
+	}
+	if err := backend.CheckSimilarityForward(z.Shape, s.Shape); err != nil {
 		return err
 	}
 	m, d := z.Shape[0], z.Shape[1]
-	if err := b.checkShape(op, "s", s, tensor.Shape{m, m}); err != nil {
-		return err
-	}
 	if m == 0 {
 		return nil
 	}
@@ -26,17 +26,14 @@ func (b *Backend) SimilarityForward(z, s *Tensor) error {
 
 // SimilarityBackward computes dz = (ds + ds^T) z.
 func (b *Backend) SimilarityBackward(z, ds, dz *Tensor) error {
-	const op = "similarity backward"
-	if err := b.checkRank(op, "z", z, 2, "[M,D]"); err != nil {
+	const op = backend.OpSimilarityBackward
+	if err := b.checkDev(op, "z ds dz", z, ds, dz); err != nil {
+		return err
+	}
+	if err := backend.CheckSimilarityBackward(z.Shape, ds.Shape, dz.Shape); err != nil {
 		return err
 	}
 	m, d := z.Shape[0], z.Shape[1]
-	if err := b.checkShape(op, "ds", ds, tensor.Shape{m, m}); err != nil {
-		return err
-	}
-	if err := b.checkShape(op, "dz", dz, z.Shape); err != nil {
-		return err
-	}
 	if dz.Numel() == 0 {
 		return nil
 	}
