@@ -399,3 +399,21 @@ func TestFashionMNISTConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeEnvAccepted runs commands with each runtime switch of
+// docs/cuda.md set: none may be rejected as an unknown configuration key.
+func TestRuntimeEnvAccepted(t *testing.T) {
+	for _, name := range config.RuntimeEnv {
+		t.Run(name, func(t *testing.T) {
+			env := []string{name + "=1"}
+			r := invoke(t, env, "config")
+			if r.code != 0 || strings.Contains(r.stderr, name) {
+				t.Fatalf("config with %s=1: %v", name, r)
+			}
+			r = invoke(t, env, "pretrain", "--dry-run", "--set", "data.limit=64", "--batch-size", "32")
+			if r.code != 0 {
+				t.Fatalf("pretrain --dry-run with %s=1: %v", name, r)
+			}
+		})
+	}
+}
