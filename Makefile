@@ -51,6 +51,7 @@ kernels: ## nvcc: kernels/*.cu -> fatbin (sm_70..sm_90 + PTX), ptxas register/sp
 CUDA_STUBS ?= /usr/lib/x86_64-linux-gnu/stubs
 build-cuda: kernels ## the CUDA binary bin/simclr-cuda (fatbin embedded)
 	CGO_LDFLAGS="-L$(CUDA_STUBS) $$CGO_LDFLAGS" $(GO) build -tags cuda -ldflags "$(LDFLAGS)" -o bin/simclr-cuda ./cmd/simclr
+	$(GO) test -count=1 -run 'SourcesCurrent|EmbeddedFatbinCurrent' ./internal/backend/cuda/internal/kernelhash/
 
 vet-cuda: kernels ## go vet of the cuda build
 	CGO_LDFLAGS="-L$(CUDA_STUBS) $$CGO_LDFLAGS" $(GO) vet -tags cuda ./...
