@@ -54,7 +54,7 @@ The channel count is the configured data set's (opened only to ask), unless
 				channels = ds.Channels()
 				data.Close(ds)
 			}
-			b, err := openBackend(cfg.Device)
+			b, err := openBackend(cfg.Device, a.debugSync)
 			if err != nil {
 				return err
 			}

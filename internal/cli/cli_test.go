@@ -417,3 +417,13 @@ func TestRuntimeEnvAccepted(t *testing.T) {
 		})
 	}
 }
+
+// TestDebugSyncFlagCPU checks that --debug-sync is a global flag the CPU
+// backend accepts (it has nothing to sync).
+func TestDebugSyncFlagCPU(t *testing.T) {
+	r := invoke(t, nil, "bench", "--device", "cpu", "--debug-sync", "--channels", "1", "--set", "model.width=2",
+		"--set", "data.image_size=8", "--set", "train.batch_size=2", "--set", "model.head_out=8", "--steps", "1", "--warmup", "0")
+	if r.code != 0 {
+		t.Fatalf("bench --device cpu --debug-sync: %v", r)
+	}
+}

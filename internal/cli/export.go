@@ -93,7 +93,7 @@ loader and prints them with the resolved configuration.`,
 				fmt.Fprintf(a.stdout, "output: %s embeddings of the %s layer to %s\n", fmtName, layer, out)
 				return s.Describe(a.stdout)
 			}
-			b, err := openBackend(s.Config.Device)
+			b, err := openBackend(s.Config.Device, a.debugSync)
 			if err != nil {
 				return err
 			}

@@ -67,7 +67,7 @@ the loaders and prints them with the resolved configuration.`,
 			if dryRun {
 				return s.Describe(a.stdout)
 			}
-			b, err := openBackend(s.Config.Device)
+			b, err := openBackend(s.Config.Device, a.debugSync)
 			if err != nil {
 				return err
 			}

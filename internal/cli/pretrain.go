@@ -68,7 +68,7 @@ configuration.`,
 			if out == "" {
 				out = filepath.Join("runs", "pretrain-"+time.Now().Format("20060102-150405"))
 			}
-			b, err := openBackend(s.Config.Device)
+			b, err := openBackend(s.Config.Device, a.debugSync)
 			if err != nil {
 				return err
 			}
