@@ -85,6 +85,7 @@ func TestDebugSync(t *testing.T) {
 	if !errors.Is(err, fault) {
 		t.Fatalf("Conv2DForward with a faulting sync: %v, want the fault", err)
 	}
+	t.Logf("a fault at the debug sync reads: %v", err)
 	for _, want := range []string{"conv2d", "kernel conv2d_fwd", "debug sync", "[2 2 5 5]"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
