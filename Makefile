@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X simclr/internal/version.Version=$(VERSION) -X simclr/internal/version.Commit=$(COMMIT)
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: help setup build test test-short test-cudaemu bench bench-cpu lint golden kernels build-cuda vet-cuda gpu-bundle gpu-check clean
+.PHONY: help setup build test test-short test-cudaemu bench bench-cpu lint golden kernels cudashim build-cuda check-cuda-bin check-glibc vet-cuda gpu-bundle gpu-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -22,11 +22,11 @@ test: ## vet and run every test, the CUDA kernels under the CPU emulator include
 	$(GO) vet -tags cudaemu ./internal/backend/cuda/... ./internal/cli/...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m -tags cudaemu ./internal/backend/cuda/...
-	$(GO) test -count=1 -tags cudaemu -run KernelTimes ./internal/cli/
+	$(GO) test -count=1 -tags cudaemu -run 'KernelTimes|DebugSync' ./internal/cli/
 
 test-cudaemu: ## only the CUDA kernels' parity suite and `bench --kernel-times`, run by the CPU emulator (g++, no GPU)
 	$(GO) test -count=1 -tags cudaemu ./internal/backend/cuda/...
-	$(GO) test -count=1 -tags cudaemu -run KernelTimes ./internal/cli/
+	$(GO) test -count=1 -tags cudaemu -run 'KernelTimes|DebugSync' ./internal/cli/
 
 test-short: ## quick tests only
 	$(GO) test -count=1 -short ./...
@@ -47,19 +47,48 @@ golden: ## regenerate testdata/golden with PyTorch (Debian python3-torch)
 kernels: ## nvcc: kernels/*.cu -> fatbin (sm_70..sm_90 + PTX), ptxas register/spill summary
 	./kernels/build.sh
 
-# Linking needs libcuda; the toolkit's stub serves where no driver is installed.
+# The toolkit's driver stub: its symbol table is the driver API the shim
+# forwards (and what CUDA_SHIM=0 links against).
 CUDA_STUBS ?= /usr/lib/x86_64-linux-gnu/stubs
-build-cuda: kernels ## the CUDA binary bin/simclr-cuda (fatbin embedded)
-	CGO_LDFLAGS="-L$(CUDA_STUBS) $$CGO_LDFLAGS" $(GO) build -tags cuda -ldflags "$(LDFLAGS)" -o bin/simclr-cuda ./cmd/simclr
+# CUDA_SHIM=1 (default): link tools/cudashim's static libcuda.a, which loads
+# libcuda.so.1 at start-up, so a machine without the driver gets simclr's own
+# message instead of the dynamic loader's. CUDA_SHIM=0: link libcuda directly.
+CUDA_SHIM ?= 1
+CUDA_SHIM_DIR := build/cudashim
+ifeq ($(CUDA_SHIM),1)
+CUDA_LINK := -L$(CURDIR)/$(CUDA_SHIM_DIR) -ldl
+CUDA_SHIM_DEP := cudashim
+else
+CUDA_LINK := -L$(CUDA_STUBS)
+CUDA_SHIM_DEP :=
+endif
+
+cudashim: ## build/cudashim/libcuda.a: the driver API as trampolines filled from libcuda.so.1 at start-up
+	./tools/cudashim/build.sh $(CUDA_SHIM_DIR) $(CUDA_STUBS)
+
+build-cuda: kernels $(CUDA_SHIM_DEP) ## the CUDA binary bin/simclr-cuda (fatbin embedded), checked: current fatbin, no libcuda dependency
+	CGO_LDFLAGS="$(CUDA_LINK) $$CGO_LDFLAGS" $(GO) build -tags cuda -ldflags "$(LDFLAGS)" -o bin/simclr-cuda ./cmd/simclr
+	$(GO) test -count=1 -run 'SourcesCurrent|EmbeddedFatbinCurrent' ./internal/backend/cuda/internal/kernelhash/
+	$(if $(filter 1,$(CUDA_SHIM)),./tools/gpu/check-binary.sh bin/simclr-cuda)
+
+check-cuda-bin: ## bin/simclr-cuda: no libcuda dependency, simclr's own message without the driver (no GPU needed)
+	./tools/gpu/check-binary.sh bin/simclr-cuda $(wildcard bin/cuda-parity.test)
+
+GLIBC_MAX ?= 2.31
+check-glibc: ## fail when bin/simclr-cuda or bin/cuda-parity.test needs a glibc newer than GLIBC_MAX (2.31, Ubuntu 20.04)
+	./tools/gpu/check-binary.sh --max-glibc $(GLIBC_MAX) bin/simclr-cuda bin/cuda-parity.test
 
 vet-cuda: kernels ## go vet of the cuda build
 	CGO_LDFLAGS="-L$(CUDA_STUBS) $$CGO_LDFLAGS" $(GO) vet -tags cuda ./...
 
-gpu-bundle: build-cuda ## binaries for a GPU machine without Go: bin/simclr-cuda, bin/cuda-parity.test, tools/gpu/check.sh
-	CGO_LDFLAGS="-L$(CUDA_STUBS) $$CGO_LDFLAGS" $(GO) test -c -tags cuda -o bin/cuda-parity.test ./internal/backend/cuda
+gpu-bundle: build-cuda ## binaries for a GPU machine without Go: bin/simclr-cuda, bin/cuda-parity.test, tools/gpu/check.sh (glibc: see docs/cuda.md)
+	CGO_LDFLAGS="$(CUDA_LINK) $$CGO_LDFLAGS" $(GO) test -c -tags cuda -o bin/cuda-parity.test ./internal/backend/cuda
+	$(if $(filter 1,$(CUDA_SHIM)),./tools/gpu/check-binary.sh bin/cuda-parity.test)
+	@./tools/gpu/check-binary.sh --max-glibc $(GLIBC_MAX) bin/simclr-cuda bin/cuda-parity.test || \
+	  echo "note: this bundle needs a newer glibc than $(GLIBC_MAX); for older GPU hosts build it with: docker build -f Dockerfile.cuda --target bundle --output bin ."
 
 gpu-check: gpu-bundle ## on a GPU machine: parity suite, bench (ResNet-18, 512 pairs) with peak memory and a per-kernel time table, report in gpu-report/
 	./tools/gpu/check.sh gpu-report
 
 clean:
-	rm -rf bin runs
+	rm -rf bin runs build

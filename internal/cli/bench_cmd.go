@@ -52,7 +52,7 @@ implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
 					return err
 				}
 			}
-			b, err := openBackend(cfg.Device)
+			b, err := openBackend(cfg.Device, a.debugSync)
 			if err != nil {
 				return err
 			}

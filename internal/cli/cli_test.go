@@ -525,3 +525,31 @@ func TestModelKeysContradictingCheckpoint(t *testing.T) {
 		t.Error("a refused export wrote its output")
 	}
 }
+
+// TestRuntimeEnvAccepted runs commands with each runtime switch of
+// docs/cuda.md set: none may be rejected as an unknown configuration key.
+func TestRuntimeEnvAccepted(t *testing.T) {
+	for _, name := range config.RuntimeEnv {
+		t.Run(name, func(t *testing.T) {
+			env := []string{name + "=1"}
+			r := invoke(t, env, "config")
+			if r.code != 0 || strings.Contains(r.stderr, name) {
+				t.Fatalf("config with %s=1: %v", name, r)
+			}
+			r = invoke(t, env, "pretrain", "--dry-run", "--set", "data.limit=64", "--batch-size", "32")
+			if r.code != 0 {
+				t.Fatalf("pretrain --dry-run with %s=1: %v", name, r)
+			}
+		})
+	}
+}
+
+// TestDebugSyncFlagCPU checks that --debug-sync is a global flag the CPU
+// backend accepts (it has nothing to sync).
+func TestDebugSyncFlagCPU(t *testing.T) {
+	r := invoke(t, nil, "bench", "--device", "cpu", "--debug-sync", "--channels", "1", "--set", "model.width=2",
+		"--set", "data.image_size=8", "--set", "train.batch_size=2", "--set", "model.head_out=8", "--steps", "1", "--warmup", "0")
+	if r.code != 0 {
+		t.Fatalf("bench --device cpu --debug-sync: %v", r)
+	}
+}

@@ -11,7 +11,7 @@ import (
 // gpuBuild reports whether this binary has a GPU backend.
 const gpuBuild = false
 
-func openGPU(string) (backend.Backend, error) {
+func openGPU(string, bool) (backend.Backend, error) {
 	return nil, errors.New("this simclr binary is a CPU build")
 }
 

@@ -10,8 +10,15 @@ import (
 // gpuBuild reports whether this binary has a GPU backend.
 const gpuBuild = true
 
-func openGPU(device string) (backend.Backend, error) {
-	return cuda.New(device)
+func openGPU(device string, debugSync bool) (backend.Backend, error) {
+	b, err := cuda.New(device)
+	if err != nil {
+		return nil, err
+	}
+	if debugSync {
+		b.EnableDebugSync(true)
+	}
+	return b, nil
 }
 
 func listGPUs() ([]string, error) {

@@ -110,7 +110,7 @@ configuration.`,
 			if dryRun {
 				return plan.Describe(a.stdout)
 			}
-			b, err := openBackend(cfg.Device)
+			b, err := openBackend(cfg.Device, a.debugSync)
 			if err != nil {
 				return err
 			}

@@ -65,7 +65,7 @@ configuration.`,
 			if dryRun {
 				return plan.Describe(a.stdout)
 			}
-			b, err := openBackend(cfg.Device)
+			b, err := openBackend(cfg.Device, a.debugSync)
 			if err != nil {
 				return err
 			}

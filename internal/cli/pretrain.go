@@ -71,7 +71,7 @@ run applies, the batches per epoch and the resolved configuration.`,
 			if out == "" {
 				out = filepath.Join("runs", "pretrain-"+time.Now().Format("20060102-150405"))
 			}
-			b, err := openBackend(cfg.Device)
+			b, err := openBackend(cfg.Device, a.debugSync)
 			if err != nil {
 				return err
 			}

@@ -63,6 +63,7 @@ type app struct {
 	configFile string
 	sets       []string
 	quiet      bool
+	debugSync  bool // --debug-sync
 
 	started bool // a command's hooks ran: the command line itself was valid
 }
@@ -152,6 +153,7 @@ describes every key.`,
 	pf.StringVar(&a.configFile, "config", "", "YAML configuration `FILE` (see configs/ and docs/config.md)")
 	pf.StringArrayVar(&a.sets, "set", nil, "override one configuration key, `key=value` (repeatable; lists comma-separated)")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print only results and errors")
+	pf.BoolVar(&a.debugSync, "debug-sync", false, "CUDA: wait for every kernel and check it, so a device fault names the op that caused it (slow; same as SIMCLR_CUDA_SYNC=1)")
 
 	root.AddCommand(
 		a.newConfigCommand(),

@@ -272,6 +272,20 @@ func EnvVar(key string) string {
 
 const envPrefix = "SIMCLR_"
 
+// RuntimeEnv lists the SIMCLR_* environment variables that are not
+// configuration keys: switches read directly by the CUDA backend, its
+// start-up probe or the emulator (docs/cuda.md describes them). Load skips
+// them instead of rejecting them as unknown keys. This is the one list;
+// add a variable here when code starts reading a new one.
+var RuntimeEnv = []string{
+	"SIMCLR_SKIP_CUDA_PROBE", // driverprobe: skip the start-up device check
+	"SIMCLR_EMU_THREADS",     // cudaemu: worker threads of the emulator
+	"SIMCLR_CUDA_SYNC",       // cuda backend: sync and check after every launch (same as --debug-sync)
+}
+
+// IsRuntimeEnv reports whether name is one of RuntimeEnv.
+func IsRuntimeEnv(name string) bool { return slices.Contains(RuntimeEnv, name) }
+
 // field returns the addressable struct field that holds key.
 func (c *Config) field(k keyInfo) reflect.Value {
 	return reflect.ValueOf(c).Elem().FieldByIndex(k.index)

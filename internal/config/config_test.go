@@ -585,3 +585,36 @@ func TestExplicit(t *testing.T) {
 		})
 	}
 }
+
+// TestRuntimeEnvIsNotConfig checks that the runtime switches documented in
+// docs/cuda.md load without an unknown-key error, change nothing, and never
+// shadow a configuration key's variable; a misspelt one is still rejected.
+func TestRuntimeEnvIsNotConfig(t *testing.T) {
+	keyVars := make(map[string]string)
+	for _, k := range Keys() {
+		keyVars[EnvVar(k)] = k
+	}
+	for _, name := range RuntimeEnv {
+		if !strings.HasPrefix(name, envPrefix) {
+			t.Errorf("runtime switch %s lacks the %s prefix; only SIMCLR_* variables need listing", name, envPrefix)
+		}
+		if k, ok := keyVars[name]; ok {
+			t.Errorf("runtime switch %s is also the variable of configuration key %s", name, k)
+		}
+		c, err := Load(Sources{Env: []string{name + "=1"}})
+		if err != nil {
+			t.Errorf("%s=1: %v", name, err)
+			continue
+		}
+		def := Default()
+		for _, k := range Keys() {
+			got, _ := c.Get(k)
+			want, _ := def.Get(k)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s=1 changed %s from %v to %v", name, k, want, got)
+			}
+		}
+	}
+	msg := loadErr(t, Sources{Env: []string{"SIMCLR_CUDA_SYNK=1"}})
+	assertContains(t, msg, "SIMCLR_CUDA_SYNK", "SIMCLR_CUDA_SYNC")
+}

@@ -178,7 +178,8 @@ func readFile(path string) ([]entry, error) {
 	return entries, errors.Join(errs...)
 }
 
-// readEnv picks the SIMCLR_* variables out of an environment list.
+// readEnv picks the SIMCLR_* variables out of an environment list; the
+// runtime switches in RuntimeEnv are not configuration and are skipped.
 func readEnv(env []string) ([]entry, error) {
 	byVar := make(map[string]keyInfo, len(schema))
 	for _, k := range schema {
@@ -188,14 +189,14 @@ func readEnv(env []string) ([]entry, error) {
 	var errs []error
 	for _, kv := range env {
 		name, value, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) {
+		if !strings.HasPrefix(name, envPrefix) || IsRuntimeEnv(name) {
 			continue
 		}
 		at := origin{kind: fromEnv, detail: name}
 		k, ok := byVar[name]
 		if !ok {
 			errs = append(errs, &UnknownKeyError{Key: name, Origin: "the environment", Suggestion: suggestEnv(name),
-				Hint: "unset it or fix its name; every SIMCLR_* variable must name a configuration key"})
+				Hint: "unset it or fix its name; every SIMCLR_* variable must name a configuration key (or be one of the runtime switches " + strings.Join(RuntimeEnv, ", ") + ")"})
 			continue
 		}
 		val, err := convertString(k, value)

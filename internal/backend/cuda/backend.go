@@ -5,9 +5,11 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"simclr/internal/backend"
@@ -27,6 +29,10 @@ type Backend struct {
 	pool  *memPool
 	index int
 	timer kernelTimer // off unless EnableKernelTimes(true)
+
+	// debugSync makes every launch wait for the kernel and check for a
+	// fault (EnableDebugSync, SIMCLR_CUDA_SYNC=1, --debug-sync).
+	debugSync atomic.Bool
 
 	mu     sync.Mutex
 	owned  map[*Tensor]int64 // live tensors created by New -> bytes
@@ -50,10 +56,32 @@ func parseDevice(device string) (int, error) {
 	return 0, fmt.Errorf("cuda: device %q not understood; use \"cuda\", \"cuda:N\" (N >= 0) or \"auto\"", device)
 }
 
+// SyncEnv is the environment variable that turns on EnableDebugSync for
+// every backend New opens ("1"; "0" or unset: off).
+const SyncEnv = "SIMCLR_CUDA_SYNC"
+
+// syncFromEnv reads SyncEnv.
+func syncFromEnv() (bool, error) {
+	v, ok := os.LookupEnv(SyncEnv)
+	if !ok || v == "" {
+		return false, nil
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("cuda: %s=%q not understood; set it to 1 (sync and check after every launch) or 0", SyncEnv, v)
+	}
+	return on, nil
+}
+
 // New opens the device ("cuda", "cuda:N" or "auto" = cuda:0), loads the
 // kernels and checks that every kernel the backend needs is present.
+// SIMCLR_CUDA_SYNC=1 turns on EnableDebugSync.
 func New(device string) (*Backend, error) {
 	idx, err := parseDevice(device)
+	if err != nil {
+		return nil, err
+	}
+	debugSync, err := syncFromEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -67,8 +95,21 @@ func New(device string) (*Backend, error) {
 			return nil, fmt.Errorf("cuda: kernel %s missing from the kernel image; rebuild it with kernels/build.sh", k)
 		}
 	}
-	return &Backend{drv: drv, pool: newMemPool(drv), index: idx, owned: make(map[*Tensor]int64)}, nil
+	b := &Backend{drv: drv, pool: newMemPool(drv), index: idx, owned: make(map[*Tensor]int64)}
+	b.debugSync.Store(debugSync)
+	return b, nil
 }
+
+// EnableDebugSync turns on (or off) a sync and error check after every
+// kernel launch. Kernel faults (an illegal address, a misaligned access)
+// are asynchronous: without it they surface at a later sync or copy and
+// are reported against whatever op happened to wait. With it each fault is
+// reported against the op and kernel that caused it, at the cost of one
+// host wait per launch. For debugging only: throughput drops.
+func (b *Backend) EnableDebugSync(on bool) { b.debugSync.Store(on) }
+
+// DebugSync reports whether EnableDebugSync is on.
+func (b *Backend) DebugSync() bool { return b.debugSync.Load() }
 
 // Name returns "cuda:N".
 func (b *Backend) Name() string { return "cuda:" + strconv.Itoa(b.index) }
@@ -232,7 +273,9 @@ func (b *Backend) Sync() error {
 }
 
 // launch runs a kernel, timed when kernel timing is on, and wraps any error
-// with the op, kernel, launch shape and the operands' shapes.
+// with the op, kernel, launch shape and the operands' shapes. With debug
+// sync on it then waits for the kernel, so that an asynchronous fault is
+// reported here, against this op, rather than at a later sync.
 func (b *Backend) launch(op, kernel string, grid, block dim3, a args, shapes ...tensor.Shape) error {
 	var err error
 	if b.timer.on.Load() {
@@ -242,6 +285,12 @@ func (b *Backend) launch(op, kernel string, grid, block dim3, a args, shapes ...
 	}
 	if err != nil {
 		return fmt.Errorf("%s: kernel %s grid %v block %v on shapes %v: %w", op, kernel, grid, block, shapes, err)
+	}
+	if b.debugSync.Load() {
+		if err := b.drv.sync(); err != nil {
+			return fmt.Errorf("%s: kernel %s grid %v block %v on shapes %v failed on the device (debug sync after the launch): %w",
+				op, kernel, grid, block, shapes, err)
+		}
 	}
 	return nil
 }

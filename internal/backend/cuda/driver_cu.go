@@ -16,6 +16,8 @@ import (
 	_ "simclr/internal/backend/cuda/driverprobe"
 
 	"gorgonia.org/cu"
+
+	"simclr/internal/backend/cuda/internal/kernelhash"
 )
 
 // fatbin is kernels/build/simclr.fatbin, copied here by kernels/build.sh.
@@ -61,6 +63,15 @@ func openDriver(index int) (driver, error) {
 	if len(fatbin) == 0 {
 		return nil, errors.New("cuda: the embedded kernel image is empty; run kernels/build.sh and rebuild with -tags cuda")
 	}
+	// A stale image is refused before any context exists; the device
+	// global is checked again after loading (checkKernelHash).
+	if h, found, err := kernelhash.FromImage([]byte(fatbin)); err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	} else if found {
+		if err := kernelhash.Compare(h, kernelhash.Sources); err != nil {
+			return nil, fmt.Errorf("cuda: %w", err)
+		}
+	}
 	dev, err := cu.GetDevice(index)
 	if err != nil {
 		return nil, fmt.Errorf("cuda: get device %d: %w", index, err)
@@ -77,6 +88,11 @@ func openDriver(index int) (driver, error) {
 	}
 	if d.mod, err = cu.LoadFatBinary(fatbin); err != nil {
 		return fail("load the kernel image (built for sm_70..sm_90; rebuild kernels/build.sh with ARCHS for this GPU)", err)
+	}
+	if err := d.checkKernelHash(); err != nil {
+		d.mod.Unload()
+		d.ctx.Destroy()
+		return nil, fmt.Errorf("cuda: cuda:%d: %w", index, err)
 	}
 	for _, k := range kernelNames {
 		f, err := d.mod.Function(k)
@@ -95,6 +111,31 @@ func openDriver(index int) (driver, error) {
 	major, minor, _ := dev.ComputeCapability()
 	d.devName = fmt.Sprintf("%s (sm_%d%d)", name, major, minor)
 	return d, nil
+}
+
+// checkKernelHash reads the simclr_kernels_sha256 global of the loaded
+// module (the hash of the kernel sources the fatbin was compiled from) and
+// compares it with the hash this binary was built with. The context must
+// be current.
+func (d *cuDriver) checkKernelHash() error {
+	ptr, size, err := d.mod.Global(kernelhash.Global)
+	if err != nil {
+		return fmt.Errorf("the kernel image has no %s global (built by an older kernels/build.sh?): %w; %s",
+			kernelhash.Global, err, kernelhash.Fix)
+	}
+	if size <= 0 || size > 4096 {
+		return fmt.Errorf("the kernel image's %s global has %d bytes, want %d; %s",
+			kernelhash.Global, size, len(kernelhash.Marker)+65, kernelhash.Fix)
+	}
+	buf := make([]byte, size)
+	if err := cu.MemcpyDtoH(unsafe.Pointer(&buf[0]), ptr, size); err != nil {
+		return fmt.Errorf("read the kernel image's %s global: %w", kernelhash.Global, err)
+	}
+	h, err := kernelhash.FromGlobal(buf)
+	if err != nil {
+		return err
+	}
+	return kernelhash.Compare(h, kernelhash.Sources)
 }
 
 // Devices lists the CUDA devices.

@@ -12,6 +12,11 @@
 //
 // and exits with status 3. Setting SIMCLR_SKIP_CUDA_PROBE=1 skips the
 // check (gorgonia's own failure then applies).
+//
+// The binary does not link libcuda.so.1 itself (make build-cuda links
+// tools/cudashim's static stand-in, which dlopens the driver at start-up),
+// so a machine without the driver reaches this probe instead of failing in
+// the dynamic loader with "error while loading shared libraries".
 package driverprobe
 
 /*
@@ -32,7 +37,9 @@ static void simclr_probe_run(void) {
 	void* h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
 	if (h == NULL) {
 		probe_status = -1;
-		snprintf(probe_reason, sizeof probe_reason, "cannot load the CUDA driver libcuda.so.1 (%s)", dlerror());
+		snprintf(probe_reason, sizeof probe_reason,
+		         "the NVIDIA driver library libcuda.so.1 cannot be loaded (%s): install the NVIDIA driver, "
+		         "or under Docker run with --gpus all (NVIDIA Container Toolkit)", dlerror());
 		return;
 	}
 	cu_init_fn init = (cu_init_fn)dlsym(h, "cuInit");
