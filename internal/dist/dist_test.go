@@ -1,0 +1,83 @@
+package dist
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestShardRangeCoversBatch(t *testing.T) {
+	for _, tc := range []struct{ n, size int }{{8, 2}, {8, 3}, {7, 3}, {5, 4}, {128, 8}, {3, 3}} {
+		next := 0
+		counts := ShardCounts(tc.n, tc.size)
+		for r := 0; r < tc.size; r++ {
+			lo, hi := ShardRange(tc.n, r, tc.size)
+			if lo != next || hi < lo {
+				t.Fatalf("n=%d size=%d: rank %d takes [%d,%d), want it to start at %d", tc.n, tc.size, r, lo, hi, next)
+			}
+			if d := hi - lo - tc.n/tc.size; d < 0 || d > 1 {
+				t.Errorf("n=%d size=%d: rank %d takes %d items, want %d or %d", tc.n, tc.size, r, hi-lo, tc.n/tc.size, tc.n/tc.size+1)
+			}
+			if counts[r] != hi-lo {
+				t.Errorf("ShardCounts(%d,%d)[%d] = %d, want %d", tc.n, tc.size, r, counts[r], hi-lo)
+			}
+			next = hi
+		}
+		if next != tc.n {
+			t.Errorf("n=%d size=%d: shards end at %d", tc.n, tc.size, next)
+		}
+	}
+}
+
+func TestSingleCollectives(t *testing.T) {
+	var c Comm = Single{}
+	if c.Rank() != 0 || c.Size() != 1 {
+		t.Fatalf("single: rank %d size %d", c.Rank(), c.Size())
+	}
+	buf := []float32{1, 2, 3}
+	if err := c.AllReduce32(buf); err != nil || buf[2] != 3 {
+		t.Fatalf("all-reduce of one rank changed the buffer: %v %v", buf, err)
+	}
+	recv := make([]float32, 3)
+	if err := c.AllGatherV32(buf, recv, []int{3}); err != nil || recv[1] != 2 {
+		t.Fatalf("all-gather-v: %v %v", recv, err)
+	}
+	if err := c.AllGatherV32(buf, recv, []int{2}); err == nil {
+		t.Fatal("all-gather-v accepted counts that disagree with the send length")
+	}
+	if err := c.AllGather32(buf, make([]float32, 4)); err == nil {
+		t.Fatal("all-gather accepted a recv of the wrong length")
+	}
+	if err := CheckSame(c, "configuration", []byte("a"), "fix"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	for _, v := range []string{"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MASTER_ADDR"} {
+		t.Setenv(v, "")
+	}
+	// t.Setenv cannot unset; FromEnv ignores values that are not numbers.
+	c, err := Open("auto", time.Second)
+	if err != nil || c.Kind() != "single" {
+		t.Fatalf("auto outside a launcher: %v %v", c, err)
+	}
+	if _, err := Open("gloo", time.Second); err == nil || !strings.Contains(err.Error(), "auto, single, mpi") {
+		t.Fatalf("unknown backend: %v", err)
+	}
+	t.Setenv("OMPI_COMM_WORLD_RANK", "1")
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "2")
+	if l := FromEnv(); l.Launcher != "mpi" || l.Rank != 1 || l.Size != 2 {
+		t.Fatalf("FromEnv under Open MPI variables: %+v", l)
+	}
+	if _, err := Open("single", time.Second); err == nil || !strings.Contains(err.Error(), "every rank would train alone") {
+		t.Fatalf("single inside a 2-rank launch: %v", err)
+	}
+	if !MPIBuilt {
+		_, err := Open("auto", time.Second)
+		if !errors.Is(err, ErrNoMPI) || !strings.Contains(err.Error(), "openmpi-bin libopenmpi-dev") {
+			t.Fatalf("MPI launch of a binary without MPI: %v", err)
+		}
+	}
+}
