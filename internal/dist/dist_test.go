@@ -2,7 +2,9 @@ package dist
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -78,6 +80,58 @@ func TestOpen(t *testing.T) {
 		_, err := Open("auto", time.Second)
 		if !errors.Is(err, ErrNoMPI) || !strings.Contains(err.Error(), "openmpi-bin libopenmpi-dev") {
 			t.Fatalf("MPI launch of a binary without MPI: %v", err)
+		}
+	}
+}
+
+func TestLocalCollectives(t *testing.T) {
+	comms := NewLocal(3)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for r, c := range comms {
+		wg.Go(func() {
+			errs[r] = func() error {
+				buf := []float64{float64(r), 1}
+				if err := c.AllReduce64(buf); err != nil {
+					return err
+				}
+				if buf[0] != 3 || buf[1] != 3 {
+					return fmt.Errorf("rank %d: all-reduce %v, want [3 3]", r, buf)
+				}
+				counts := []int{1, 0, 2}
+				send := make([]float32, counts[r])
+				for i := range send {
+					send[i] = float32(r)
+				}
+				recv := make([]float32, 3)
+				if err := c.AllGatherV32(send, recv, counts); err != nil {
+					return err
+				}
+				if recv[0] != 0 || recv[1] != 2 || recv[2] != 2 {
+					return fmt.Errorf("rank %d: all-gather-v %v, want [0 2 2]", r, recv)
+				}
+				b := []float32{float32(r)}
+				if err := c.Broadcast32(b, 1); err != nil {
+					return err
+				}
+				if b[0] != 1 {
+					return fmt.Errorf("rank %d: broadcast %v, want 1", r, b)
+				}
+				data := []byte("x")
+				if r == 1 {
+					data = []byte("y")
+				}
+				if err := CheckSame(c, "configuration", data, "fix"); err == nil {
+					return fmt.Errorf("rank %d: differing data passed CheckSame", r)
+				}
+				return nil
+			}()
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
 		}
 	}
 }
