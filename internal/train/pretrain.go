@@ -51,6 +51,9 @@ type PretrainJob struct {
 	// StopAfterSteps > 0 stops after that many optimizer steps, writes a
 	// checkpoint and returns ErrInterrupted, exactly as a signal would.
 	StopAfterSteps int
+	// Dist, when set, makes this process one rank of a data-parallel job
+	// (distributed.go).
+	Dist *Distributed
 }
 
 // PretrainResult summarises a finished (or interrupted) run.
@@ -95,6 +98,9 @@ func NewOptimizer(b backend.Backend, c *config.Config, params []*model.Param) (o
 // (then it finishes the current step, checkpoints and returns
 // ErrInterrupted), or the loss stops being finite.
 func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
+	if j.Dist != nil && !j.Dist.running {
+		return j.runDistributed(ctx)
+	}
 	cfg, b := j.Config, j.Backend
 	log := j.Log
 	if log == nil {
@@ -122,7 +128,7 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 	}
 	loader, err := data.NewLoader(j.Data, pipe, data.LoaderOptions{
 		BatchSize: cfg.Train.BatchSize, Views: 2, DropLast: cfg.Data.DropLast, Shuffle: true,
-		Seed: cfg.Seed, Workers: cfg.Data.Workers,
+		Seed: cfg.Seed, Workers: cfg.Data.Workers, Shard: j.rank(), Shards: j.ranks(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("data loader: %w", err)
@@ -156,6 +162,9 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 		}
 		fmt.Fprintf(log, "resuming %s at step %d of %d (epoch %d)\n", j.Out, step, totalSteps, step/stepsPerEpoch+1)
 	}
+	if step, err = j.distStart(net, opt, step); err != nil {
+		return nil, err
+	}
 	keep := -1
 	if j.Resume {
 		keep = step
@@ -174,6 +183,9 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 		meta.Config = string(y)
 	}
 	save := func(step int) error {
+		if !j.isRoot() {
+			return nil // rank 0 writes the run directory
+		}
 		if err := j.saveCheckpoint(ckptPath, net, opt, step, stepsPerEpoch, meta); err != nil {
 			return err
 		}
@@ -222,8 +234,8 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 				pending = nil
 			}
 			n := batch.N
-			if n < 2 {
-				continue // NT-Xent needs at least one negative pair
+			if batch.GlobalN < max(2, j.ranks()) {
+				continue // NT-Xent needs at least one negative pair (and every rank an image)
 			}
 			t0 := time.Now()
 			if x == nil || x.Dim(0) != 2*n {
@@ -240,7 +252,7 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 			if err := b.Upload(x, host); err != nil {
 				return nil, fmt.Errorf("upload batch: %w", err)
 			}
-			loss, err := net.Step(x, tau)
+			loss, err := j.trainStep(net, x, tau, batch)
 			if err != nil {
 				return nil, fmt.Errorf("step %d: %w", step+1, err)
 			}
@@ -256,14 +268,17 @@ func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
 			secs := time.Since(t0).Seconds()
 			epochLoss += float64(loss)
 			epochSteps++
-			epochPairs += n
+			epochPairs += batch.GlobalN
 			pairsPerS := float64(epochPairs) / time.Since(epochStart).Seconds()
 			lastLoss = float64(loss)
 			pending = &runlog.Row{Epoch: epoch + 1, Step: step, Loss: float64(loss), LR: lr, PairsPerS: pairsPerS, Seconds: secs, KNNTop1: math.NaN()}
 			if j.Progress != nil {
 				j.Progress.Update(batch.Index+1, float64(loss), lr, pairsPerS)
 			}
-			interrupted := ctx.Err() != nil || (j.StopAfterSteps > 0 && step >= j.StopAfterSteps)
+			interrupted, err := j.agree(ctx.Err() != nil || (j.StopAfterSteps > 0 && step >= j.StopAfterSteps))
+			if err != nil {
+				return nil, fmt.Errorf("step %d: %w", step, err)
+			}
 			if interrupted && step < totalSteps {
 				if err := metrics.Append(*pending); err != nil {
 					return nil, err
