@@ -44,7 +44,7 @@ configuration.`,
   simclr pretrain --data-format cifar10 --data-path data/cifar-10-batches-bin --batch-size 256
   simclr pretrain --dry-run --set data.limit=1024 --set augment.blur_p=0.5`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if resume != "" {
 				if out != "" && out != resume {
 					return usagef("--resume %s and --out %s disagree: --resume continues the run in its own directory", resume, out)
@@ -68,12 +68,17 @@ configuration.`,
 			if out == "" {
 				out = filepath.Join("runs", "pretrain-"+time.Now().Format("20060102-150405"))
 			}
+			distJob, distDone, err := a.openDist(s.Config)
+			if err != nil {
+				return err
+			}
+			defer func() { err = distDone(err) }()
 			b, err := openBackend(s.Config.Device)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			job := &train.PretrainJob{
+			job := &train.PretrainJob{Dist: distJob,
 				Config: s.Config, Backend: b, Data: s.Train.Dataset, Out: out, Resume: resume != "",
 				Log: a.infoWriter(), Progress: runlog.NewProgress(a.stderr, a.quiet),
 			}

@@ -27,12 +27,33 @@ const envRanks = "SIMCLR_DISTTEST_RANKS"
 // extraEnv are NAME=value pairs passed to the ranks.
 func Launch(t *testing.T, np int, timeout time.Duration, extraEnv ...string) bool {
 	t.Helper()
-	if os.Getenv(envRanks) != "" {
-		if got := dist.FromEnv(); got.Launcher != "mpi" {
-			t.Fatalf("%s is set but no MPI launcher variables are: started outside mpirun?", envRanks)
-		}
+	if InRank(t) {
 		return true
 	}
+	out, err := Start(t, np, timeout, extraEnv...)
+	if err != nil {
+		t.Fatalf("mpirun -np %d: %v\n%s", np, err, out)
+	}
+	return false
+}
+
+// InRank says whether this process is a rank started by Start.
+func InRank(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(envRanks) == "" {
+		return false
+	}
+	if got := dist.FromEnv(); got.Launcher != "mpi" {
+		t.Fatalf("%s is set but no MPI launcher variables are: started outside mpirun?", envRanks)
+	}
+	return true
+}
+
+// Start runs np ranks of the current test under mpirun on loopback and
+// returns their combined output and mpirun's error; it fails t when mpirun
+// is missing or the ranks outlive timeout.
+func Start(t *testing.T, np int, timeout time.Duration, extraEnv ...string) (string, error) {
+	t.Helper()
 	mpirun, err := exec.LookPath("mpirun")
 	if err != nil {
 		t.Fatalf("this test needs Open MPI's mpirun: %s", dist.Install)
@@ -60,10 +81,7 @@ func Launch(t *testing.T, np int, timeout time.Duration, extraEnv ...string) boo
 	if ctx.Err() != nil {
 		t.Fatalf("mpirun -np %d did not finish within %v", np, timeout)
 	}
-	if err != nil {
-		t.Fatalf("mpirun -np %d: %v", np, err)
-	}
-	return false
+	return out.String(), err
 }
 
 // Open returns the MPI communicator of a rank started by Launch.

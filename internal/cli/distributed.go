@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"simclr/internal/config"
+	"simclr/internal/dist"
+	"simclr/internal/train"
+)
+
+// openDist opens the communicator of dist.backend. In a job of several
+// ranks every rank but 0 becomes quiet (it prints only errors). done must
+// be called with the command's result: it finalises the communicator, or,
+// when this rank failed in a multi-rank job, prints the error and aborts the
+// job so the other ranks do not wait for this one.
+func (a *app) openDist(cfg *config.Config) (*train.Distributed, func(error) error, error) {
+	c, err := dist.Open(cfg.Dist.Backend, time.Duration(cfg.Dist.Timeout)*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Size() == 1 {
+		return nil, func(err error) error { return errors.Join(err, c.Close()) }, nil
+	}
+	if c.Rank() != 0 {
+		a.quiet = true
+		a.stdout = io.Discard
+	}
+	a.info("distributed: %d ranks over %s; train.batch_size %d is the global batch (%v images per rank), model.sync_bn %v",
+		c.Size(), c.Kind(), cfg.Train.BatchSize, dist.ShardCounts(cfg.Train.BatchSize, c.Size()), cfg.Model.SyncBN)
+	done := func(err error) error {
+		if err != nil && !errors.Is(err, train.ErrInterrupted) {
+			fmt.Fprintf(a.stderr, "simclr rank %d of %d: %s\nsimclr rank %d: stopping every rank of the job\n", c.Rank(), c.Size(), indentLines(err.Error()), c.Rank())
+			c.Abort(1)
+		}
+		return errors.Join(err, c.Close())
+	}
+	return &train.Distributed{Comm: c, SyncBN: cfg.Model.SyncBN}, done, nil
+}
