@@ -4,6 +4,7 @@ package dist_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +104,34 @@ func TestMPICollectives(t *testing.T) {
 	} else {
 		t.Logf("rank %d: %v", r, err)
 	}
+}
+
+// TestMPIWatchdog: rank 1 hangs before a barrier; rank 0's watchdog (a
+// 2-second dist timeout) must stop it with a message naming the stalled
+// collective, and mpirun must then end the job, long before rank 1 wakes.
+func TestMPIWatchdog(t *testing.T) {
+	if !disttest.InRank(t) {
+		start := time.Now()
+		out, err := disttest.Start(t, 2, 2*time.Minute)
+		took := time.Since(start)
+		if err == nil {
+			t.Fatalf("a job with a hung rank exited 0:\n%s", out)
+		}
+		if !strings.Contains(out, "simclr rank 0: MPI barrier waited 2s for the other ranks") {
+			t.Errorf("rank 0's watchdog message is missing:\n%s", out)
+		}
+		if took > 25*time.Second {
+			t.Errorf("the job took %v to stop; rank 1 sleeps 60s, the timeout is 2s", took)
+		}
+		return
+	}
+	c, err := dist.Open("mpi", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Rank() == 1 {
+		time.Sleep(60 * time.Second)
+	}
+	_ = c.Barrier()
+	t.Fatalf("rank %d passed the barrier", c.Rank())
 }
