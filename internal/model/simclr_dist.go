@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"simclr/internal/backend"
 	"simclr/internal/tensor"
 )
 
@@ -152,4 +153,42 @@ func (m *SimCLR) StepGathered(x *tensor.Tensor, tau float32, g Gatherer, counts 
 		return 0, fmt.Errorf("simclr gathered step: %w", err)
 	}
 	return loss, nil
+}
+
+// AllReduceGrads replaces every parameter gradient with its sum over the
+// ranks of r, times scale (1 after StepGathered, whose per-rank gradients
+// are shares of the global one; 1/ranks to average per-rank means). All
+// gradients travel in one flat buffer; *scratch is reused between calls.
+func AllReduceGrads(b backend.Backend, params []*Param, r interface{ AllReduce32([]float32) error }, scale float32, scratch *[]float32) error {
+	total := 0
+	for _, p := range params {
+		total += p.Grad.Numel()
+	}
+	if cap(*scratch) < total {
+		*scratch = make([]float32, total)
+	}
+	buf := (*scratch)[:total]
+	off := 0
+	for _, p := range params {
+		if err := b.Download(buf[off:off+p.Grad.Numel()], p.Grad); err != nil {
+			return fmt.Errorf("gradient all-reduce: %s: %w", p.Name, err)
+		}
+		off += p.Grad.Numel()
+	}
+	if err := r.AllReduce32(buf); err != nil {
+		return fmt.Errorf("gradient all-reduce: %w", err)
+	}
+	if scale != 1 {
+		for i := range buf {
+			buf[i] *= scale
+		}
+	}
+	off = 0
+	for _, p := range params {
+		if err := b.Upload(p.Grad, buf[off:off+p.Grad.Numel()]); err != nil {
+			return fmt.Errorf("gradient all-reduce: %s: %w", p.Name, err)
+		}
+		off += p.Grad.Numel()
+	}
+	return nil
 }

@@ -191,42 +191,13 @@ func (j *PretrainJob) trainStep(net *model.SimCLR, x *tensor.Tensor, tau float32
 
 // allReduceGrads sums every parameter gradient over the ranks (averages it
 // with LocalNegatives, whose per-rank losses are means over the rank's own
-// rows) in one flat buffer.
+// rows).
 func (j *PretrainJob) allReduceGrads(net *model.SimCLR) error {
-	d, b := j.Dist, j.Backend
-	params := net.Params()
-	total := 0
-	for _, p := range params {
-		total += p.Grad.Numel()
+	scale := float32(1)
+	if j.Dist.LocalNegatives {
+		scale = 1 / float32(j.Dist.Comm.Size())
 	}
-	if cap(d.grads) < total {
-		d.grads = make([]float32, total)
-	}
-	buf := d.grads[:total]
-	off := 0
-	for _, p := range params {
-		if err := b.Download(buf[off:off+p.Grad.Numel()], p.Grad); err != nil {
-			return fmt.Errorf("gradient all-reduce: %s: %w", p.Name, err)
-		}
-		off += p.Grad.Numel()
-	}
-	if err := d.Comm.AllReduce32(buf); err != nil {
-		return fmt.Errorf("gradient all-reduce: %w", err)
-	}
-	if d.LocalNegatives {
-		inv := 1 / float32(d.Comm.Size())
-		for i := range buf {
-			buf[i] *= inv
-		}
-	}
-	off = 0
-	for _, p := range params {
-		if err := b.Upload(p.Grad, buf[off:off+p.Grad.Numel()]); err != nil {
-			return fmt.Errorf("gradient all-reduce: %s: %w", p.Name, err)
-		}
-		off += p.Grad.Numel()
-	}
-	return nil
+	return model.AllReduceGrads(j.Backend, net.Params(), j.Dist.Comm, scale, &j.Dist.grads)
 }
 
 // agree makes every rank take the same decision: true when any rank says
