@@ -175,6 +175,16 @@ func TestDistributedMatchesSingleProcess(t *testing.T) {
 	if err := runJob(t, nil, cfg, ref, false, 0, false); err != nil {
 		t.Fatal(err)
 	}
+	// One rank through the distributed code (all-gather, sync BN with its
+	// own float64 sums, gradient all-reduce) reproduces the plain run bit
+	// for bit: the data-parallel path adds no arithmetic of its own.
+	solo := filepath.Join(root, "ranks1")
+	if err := inProcess(1, func(c dist.Comm) error { return runJob(t, c, cfg, solo, false, 0, false) }); err != nil {
+		t.Fatal(err)
+	}
+	if d := compareRuns(t, ref, solo); d.lossRel != 0 || d.bitSame != d.tensors {
+		t.Errorf("1 rank through the distributed path is not bit-identical to one process: %v", d)
+	}
 	for _, n := range []int{2, 3} {
 		out := filepath.Join(root, fmt.Sprintf("ranks%d", n))
 		if err := inProcess(n, func(c dist.Comm) error { return runJob(t, c, cfg, out, false, 0, false) }); err != nil {
