@@ -125,7 +125,10 @@ func Open(kind string, timeout time.Duration) (Comm, error) {
 		case "mpi":
 			kind = "mpi"
 		case "tcp":
-			return nil, fmt.Errorf("distributed training: MASTER_ADDR is set (a torchrun-style launch), but simclr's CPU collectives run over MPI: start the ranks with `mpirun -np N simclr pretrain ...` instead (NCCL's TCP rendezvous serves only the cuda build's device collectives)")
+			if env.Size <= 1 {
+				return Single{}, nil // MASTER_ADDR left over from another tool; one process
+			}
+			return nil, fmt.Errorf("distributed training: MASTER_ADDR is set (a torchrun-style launch), but simclr's CPU collectives run over MPI: start the ranks with `mpirun -np N simclr-mpi pretrain ...` instead (NCCL's TCP rendezvous serves only the cuda build's device collectives)")
 		default:
 			return Single{}, nil
 		}

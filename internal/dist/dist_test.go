@@ -68,6 +68,15 @@ func TestOpen(t *testing.T) {
 	if _, err := Open("gloo", time.Second); err == nil || !strings.Contains(err.Error(), "auto, single, mpi") {
 		t.Fatalf("unknown backend: %v", err)
 	}
+	t.Setenv("MASTER_ADDR", "10.0.0.1")
+	if c, err := Open("auto", time.Second); err != nil || c.Size() != 1 {
+		t.Errorf("MASTER_ADDR without WORLD_SIZE: %v %v, want one process", c, err)
+	}
+	t.Setenv("WORLD_SIZE", "2")
+	if _, err := Open("auto", time.Second); err == nil || !strings.Contains(err.Error(), "mpirun -np N") {
+		t.Errorf("a torchrun-style launch of 2: %v, want the error pointing to mpirun", err)
+	}
+	t.Setenv("MASTER_ADDR", "")
 	t.Setenv("OMPI_COMM_WORLD_RANK", "1")
 	t.Setenv("OMPI_COMM_WORLD_SIZE", "2")
 	if l := FromEnv(); l.Launcher != "mpi" || l.Rank != 1 || l.Size != 2 {
