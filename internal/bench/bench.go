@@ -57,6 +57,8 @@ type Options struct {
 	// norm is synchronised and the gradients are all-reduced, as in
 	// `simclr pretrain`. The time spent in collectives is reported.
 	Comm dist.Comm
+	// LocalBN keeps batch-norm statistics per rank (model.sync_bn: false).
+	LocalBN bool
 }
 
 // DefaultLR is the learning rate used when Options.LR is 0: small enough
@@ -163,7 +165,9 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		if counts[0] < 1 {
 			return nil, fmt.Errorf("bench: a global batch of %d pairs leaves some of the %d ranks without an image", o.BatchPairs, o.Comm.Size())
 		}
-		m.SetSyncBN(tc)
+		if !o.LocalBN {
+			m.SetSyncBN(tc)
+		}
 	}
 	rows := 2 * counts[rank]
 	host := syntheticBatch(rows*mc.InChannels*imageSize*imageSize, o.Seed+int64(rank))

@@ -288,3 +288,26 @@ func TestRunDataParallel(t *testing.T) {
 			r0.CommBytesPerStep, 4*nparams, r0.CommCallsPerStep, 2+3*nbn, r0.CommShare)
 	}
 }
+
+// TestRunDataParallelLocalBN: with per-rank batch norm only the all-gather
+// of z and the gradient all-reduce remain.
+func TestRunDataParallelLocalBN(t *testing.T) {
+	comms := dist.NewLocal(2)
+	res := make([]*Result, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r, c := range comms {
+		wg.Go(func() {
+			b := cpu.New()
+			defer b.Close()
+			res[r], errs[r] = Run(b, tinyConfig(), 8, 0.5, larsFactory(b), Options{Steps: 1, BatchPairs: 6, Seed: 1, Comm: c, LocalBN: true})
+		})
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if res[0].CommCallsPerStep != 2 {
+		t.Errorf("per-rank batch norm: %d collectives per step, want 2", res[0].CommCallsPerStep)
+	}
+}

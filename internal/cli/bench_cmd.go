@@ -75,7 +75,7 @@ The channel count is the configured data set's (opened only to ask), unless
 			mc := train.ModelConfig(cfg, channels)
 			res, err := bench.Run(b, mc, cfg.Data.ImageSize, float32(cfg.Loss.Temperature),
 				func(params []*model.Param) (optim.Optimizer, error) { return train.NewOptimizer(b, cfg, params) },
-				bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes, Comm: comm})
+				bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes, Comm: comm, LocalBN: !cfg.Model.SyncBN})
 			if err != nil {
 				return err
 			}
