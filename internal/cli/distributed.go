@@ -31,7 +31,8 @@ func (a *app) openDist(cfg *config.Config) (*train.Distributed, func(error) erro
 	a.info("distributed: %d ranks over %s; train.batch_size %d is the global batch (%v images per rank), model.sync_bn %v",
 		c.Size(), c.Kind(), cfg.Train.BatchSize, dist.ShardCounts(cfg.Train.BatchSize, c.Size()), cfg.Model.SyncBN)
 	done := func(err error) error {
-		if err != nil && !errors.Is(err, train.ErrInterrupted) {
+		var same sameOnAllRanks
+		if err != nil && !errors.Is(err, train.ErrInterrupted) && !errors.As(err, &same) {
 			fmt.Fprintf(a.stderr, "simclr rank %d of %d: %s\nsimclr rank %d: stopping every rank of the job\n", c.Rank(), c.Size(), indentLines(err.Error()), c.Rank())
 			c.Abort(1)
 		}
@@ -39,3 +40,10 @@ func (a *app) openDist(cfg *config.Config) (*train.Distributed, func(error) erro
 	}
 	return &train.Distributed{Comm: c, SyncBN: cfg.Model.SyncBN}, done, nil
 }
+
+// sameOnAllRanks marks an error that every rank returns at the same point
+// (an interrupt the ranks agreed on): they all finalise normally instead of
+// aborting the job.
+type sameOnAllRanks struct{ error }
+
+func (e sameOnAllRanks) Unwrap() error { return e.error }

@@ -96,7 +96,7 @@ configuration.`,
 			a.info("pretraining on %s (%d images) with %s, device %s; run directory %s", s.Train.Dataset.Name(), s.Train.Dataset.Len(), s.Config.Model.Arch, b.Name(), out)
 			res, err := job.Run(a.ctx)
 			if errors.Is(err, train.ErrInterrupted) {
-				return fmt.Errorf("interrupted after step %d; the checkpoint in %s is up to date.\nContinue with: simclr pretrain --resume %s", res.Steps, out, out)
+				return sameOnAllRanks{fmt.Errorf("interrupted after step %d; the checkpoint in %s is up to date.\nContinue with: simclr pretrain --resume %s", res.Steps, out, out)}
 			}
 			if err != nil {
 				return err
