@@ -239,3 +239,38 @@ func TestDistributedSetupErrors(t *testing.T) {
 		t.Errorf("batch 4 over 3 ranks: %v", err)
 	}
 }
+
+// TestDistributedInterruptOnOneRank: a signal that reaches only rank 1
+// (its context is cancelled) stops both ranks after the same first step,
+// and rank 0 writes the checkpoint.
+func TestDistributedInterruptOnOneRank(t *testing.T) {
+	cfg := equivConfig(t)
+	out := filepath.Join(t.TempDir(), "run")
+	steps := make([]int, 2)
+	err := inProcess(2, func(c dist.Comm) error {
+		ctx, cancel := context.WithCancel(context.Background())
+		if c.Rank() == 1 {
+			cancel()
+		} else {
+			defer cancel()
+		}
+		b := cpu.New()
+		defer b.Close()
+		job := &PretrainJob{Config: cfg, Backend: b, Data: openSplit(t, cfg, "train"), Out: out,
+			Dist: &Distributed{Comm: c, SyncBN: true}}
+		res, err := job.Run(ctx)
+		if res != nil {
+			steps[c.Rank()] = res.Steps
+		}
+		return err
+	})
+	if !errors.Is(err, ErrInterrupted) || steps[0] != 1 || steps[1] != 1 {
+		t.Fatalf("ranks stopped after steps %v with %v; want both after step 1 with ErrInterrupted", steps, err)
+	}
+	if got := losses(t, out); len(got) != 1 {
+		t.Errorf("rank 0 wrote %d metric rows, want 1", len(got))
+	}
+	if _, err := safetensors.Read(filepath.Join(out, CheckpointFile)); err != nil {
+		t.Errorf("no checkpoint after the interrupt: %v", err)
+	}
+}
