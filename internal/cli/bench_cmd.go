@@ -64,7 +64,7 @@ The channel count is the configured data set's (opened only to ask), unless
 			if distJob != nil {
 				comm = distJob.Comm
 			}
-			b, err := openBackend(cfg.Device)
+			b, err := openBackend(rankDevice(cfg.Device, distJob))
 			if err != nil {
 				return err
 			}

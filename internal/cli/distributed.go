@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"time"
 
 	"simclr/internal/config"
@@ -47,3 +49,22 @@ func (a *app) openDist(cfg *config.Config) (*train.Distributed, func(error) erro
 type sameOnAllRanks struct{ error }
 
 func (e sameOnAllRanks) Unwrap() error { return e.error }
+
+// rankDevice gives each rank of a multi-rank job its own GPU on a machine
+// with several: device "cuda" becomes cuda:<local rank>, the rank's index
+// on its machine from the launcher (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID
+// or LOCAL_RANK). Every other device, and one process, is left as is
+// (cuda:N pins every rank to GPU N).
+func rankDevice(device string, d *train.Distributed) string {
+	if d == nil || device != "cuda" {
+		return device
+	}
+	for _, v := range []string{"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"} {
+		if s := os.Getenv(v); s != "" {
+			if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+				return "cuda:" + strconv.Itoa(n)
+			}
+		}
+	}
+	return device
+}

@@ -73,7 +73,7 @@ configuration.`,
 				return err
 			}
 			defer func() { err = distDone(err) }()
-			b, err := openBackend(s.Config.Device)
+			b, err := openBackend(rankDevice(s.Config.Device, distJob))
 			if err != nil {
 				return err
 			}
