@@ -97,8 +97,17 @@ func maxRelDiff(a, b []float32) float64 {
 // comparison can fail.
 func TestStepGatheredMatchesSingleProcess(t *testing.T) {
 	const per = 3 * 12 * 12
-	for _, tc := range []struct{ size, n int }{{2, 6}, {3, 7}} {
-		t.Run(fmt.Sprintf("%d ranks, %d images", tc.size, tc.n), func(t *testing.T) {
+	for _, tc := range []struct {
+		size, n int
+		device  bool
+	}{{2, 6, false}, {3, 7, false}, {2, 6, true}, {3, 7, true}} {
+		path := "host path"
+		if tc.device {
+			path = "device path"
+		}
+		t.Run(fmt.Sprintf("%d ranks, %d images, %s", tc.size, tc.n, path), func(t *testing.T) {
+			syncBNOnDevice = tc.device
+			defer func() { syncBNOnDevice = false }()
 			xs := gradcheck.RandomVector(2*tc.n*per, 77)
 			b := newBackend(t)
 			ref, err := NewSimCLR(b, tinyConfig(), 5)

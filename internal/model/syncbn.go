@@ -31,7 +31,9 @@ func (m *SimCLR) SetSyncBN(r Reducer) {
 type syncBN struct {
 	hx, hy, hdy, hdx []float32 // host copies of x, y, dy, dx
 	mean32, invStd32 []float32
-	count            float64 // values per channel in the global batch
+	var32            []float32 // global biased variance (device path)
+	count            float64   // values per channel in the global batch
+	localCount       float64   // values per channel on this rank (device path)
 }
 
 func grow(s []float32, n int) []float32 {
@@ -57,6 +59,10 @@ func bnDims(x *tensor.Tensor) (n, c, s int) {
 // follow the backend's BatchNormForwardTrain exactly, with the unbiased
 // variance of the global count for running_var.
 func (n *batchNorm) syncForward(x, y *tensor.Tensor) (*tensor.Tensor, error) {
+	if n.useDevicePath(x) && x.Numel()/n.c >= 2 {
+		return n.syncForwardDevice(x, y)
+	}
+	n.syncState.localCount = 0
 	b, st := n.b, &n.syncState
 	N, C, S := bnDims(x)
 	st.hx, st.hy = grow(st.hx, x.Numel()), grow(st.hy, x.Numel())
@@ -148,6 +154,9 @@ func (n *batchNorm) syncForward(x, y *tensor.Tensor) (*tensor.Tensor, error) {
 //
 //	dx = gamma*invstd*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M)  over global M.
 func (n *batchNorm) syncBackward(dy *tensor.Tensor) (*tensor.Tensor, error) {
+	if n.syncState.localCount > 0 {
+		return n.syncBackwardDevice(dy)
+	}
 	b, st := n.b, &n.syncState
 	x := n.x
 	N, C, S := bnDims(x)
