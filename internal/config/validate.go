@@ -20,7 +20,7 @@ var (
 	Splits          = []string{"train", "test", "unlabeled", "train+unlabeled"}
 	CIFAR100Labels  = []string{"fine", "coarse"}
 	ProbeOptimizers = []string{"sgd", "lars", "adamw"}
-	DistBackends    = []string{"auto", "single", "mpi"}
+	DistBackends    = []string{"auto", "single", "mpi", "tcp"}
 )
 
 var cudaDevice = regexp.MustCompile(`^cuda:(0|[1-9][0-9]{0,3})$`)

@@ -9,6 +9,11 @@
 //   - mpi: Open MPI through cgo, compiled in with the build tag mpi
 //     (make build-mpi); started by mpirun/srun, which set the rank in
 //     OMPI_COMM_WORLD_RANK, PMIX_RANK or PMI_RANK.
+//   - tcp: pure Go, every collective through rank 0 over TCP, for the
+//     default binary: ranks meet at MASTER_ADDR:MASTER_PORT and take RANK and
+//     WORLD_SIZE (or the rank and size of an MPI launcher used only to start
+//     the processes).
+//   - local (NewLocal): ranks as goroutines of one process, for tests.
 //   - nccl (build tag cuda): NCCL loaded at run time (libnccl.so.2) for
 //     device buffers, its unique ID exchanged over another communicator or a
 //     TCP rendezvous (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE).
@@ -36,7 +41,7 @@ type Comm interface {
 	Rank() int
 	// Size is the number of processes.
 	Size() int
-	// Kind names the implementation: "single", "mpi".
+	// Kind names the implementation: "single", "mpi", "tcp", "local".
 	Kind() string
 	// AllReduce32 replaces buf on every rank with the element-wise sum over
 	// the ranks.
@@ -70,7 +75,7 @@ type Comm interface {
 const Install = "apt-get install openmpi-bin libopenmpi-dev"
 
 // ErrNoMPI is wrapped by Open when this binary was built without MPI.
-var ErrNoMPI = errors.New("this simclr binary was built without MPI support: build it with `make build-mpi` (cgo and Open MPI: " + Install + ")")
+var ErrNoMPI = errors.New("this simclr binary was built without MPI support: build it with `make build-mpi` (cgo and Open MPI: " + Install + "), or keep this binary and use the pure-Go communicator: --set dist.backend=tcp with mpirun -x MASTER_ADDR=<rank 0 host> -x MASTER_PORT=<free port>")
 
 // DefaultTimeout is how long a collective may wait before the watchdog
 // stops the process.
@@ -110,8 +115,9 @@ func FromEnv() Launch {
 	return Launch{Rank: 0, Size: 1}
 }
 
-// Open returns the communicator asked for: "single", "mpi", or "auto" (MPI
-// when the process was started by an MPI launcher, else single). timeout
+// Open returns the communicator asked for: "single", "mpi", "tcp", or
+// "auto" (MPI when the process was started by an MPI launcher, tcp when
+// MASTER_ADDR and WORLD_SIZE > 1 are set, else single). timeout
 // (<= 0: DefaultTimeout) bounds every collective. An MPI request in a binary
 // without MPI, or with a broken Open MPI, is an error naming the fix.
 func Open(kind string, timeout time.Duration) (Comm, error) {
@@ -128,7 +134,7 @@ func Open(kind string, timeout time.Duration) (Comm, error) {
 			if env.Size <= 1 {
 				return Single{}, nil // MASTER_ADDR left over from another tool; one process
 			}
-			return nil, fmt.Errorf("distributed training: MASTER_ADDR is set (a torchrun-style launch), but simclr's CPU collectives run over MPI: start the ranks with `mpirun -np N simclr-mpi pretrain ...` instead (NCCL's TCP rendezvous serves only the cuda build's device collectives)")
+			kind = "tcp"
 		default:
 			return Single{}, nil
 		}
@@ -137,9 +143,20 @@ func Open(kind string, timeout time.Duration) (Comm, error) {
 			return nil, fmt.Errorf("dist.backend is single, but %s says this is one of %d ranks: every rank would train alone; set dist.backend: auto (or mpi)", env.Var, env.Size)
 		}
 		return Single{}, nil
-	case "mpi":
+	case "mpi", "tcp":
 	default:
-		return nil, fmt.Errorf("dist.backend %q is not one of auto, single, mpi", kind)
+		return nil, fmt.Errorf("dist.backend %q is not one of auto, single, mpi, tcp", kind)
+	}
+	if kind == "tcp" {
+		r, err := tcpRendezvousFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		c, err := OpenTCP(r, timeout)
+		if err != nil {
+			return nil, fmt.Errorf("distributed training (%s): %w", describe(env), err)
+		}
+		return c, nil
 	}
 	c, err := openMPI(timeout)
 	if err != nil {

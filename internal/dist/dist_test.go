@@ -65,7 +65,7 @@ func TestOpen(t *testing.T) {
 	if err != nil || c.Kind() != "single" {
 		t.Fatalf("auto outside a launcher: %v %v", c, err)
 	}
-	if _, err := Open("gloo", time.Second); err == nil || !strings.Contains(err.Error(), "auto, single, mpi") {
+	if _, err := Open("gloo", time.Second); err == nil || !strings.Contains(err.Error(), "auto, single, mpi, tcp") {
 		t.Fatalf("unknown backend: %v", err)
 	}
 	t.Setenv("MASTER_ADDR", "10.0.0.1")
@@ -73,9 +73,15 @@ func TestOpen(t *testing.T) {
 		t.Errorf("MASTER_ADDR without WORLD_SIZE: %v %v, want one process", c, err)
 	}
 	t.Setenv("WORLD_SIZE", "2")
-	if _, err := Open("auto", time.Second); err == nil || !strings.Contains(err.Error(), "mpirun -np N") {
-		t.Errorf("a torchrun-style launch of 2: %v, want the error pointing to mpirun", err)
+	t.Setenv("RANK", "1")
+	t.Setenv("MASTER_ADDR", "127.0.0.1")
+	port := freePort(t) // nobody listens there
+	t.Setenv("MASTER_PORT", port)
+	if _, err := Open("auto", 200*time.Millisecond); err == nil || !strings.Contains(err.Error(), "cannot reach rank 0 at 127.0.0.1:"+port) {
+		t.Errorf("a torchrun-style launch of 2: %v, want the tcp communicator trying rank 0", err)
 	}
+	t.Setenv("WORLD_SIZE", "")
+	t.Setenv("RANK", "")
 	t.Setenv("MASTER_ADDR", "")
 	t.Setenv("OMPI_COMM_WORLD_RANK", "1")
 	t.Setenv("OMPI_COMM_WORLD_SIZE", "2")

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"simclr/internal/backend/cpu"
 	"simclr/internal/config"
@@ -273,4 +275,42 @@ func TestDistributedInterruptOnOneRank(t *testing.T) {
 	if _, err := safetensors.Read(filepath.Join(out, CheckpointFile)); err != nil {
 		t.Errorf("no checkpoint after the interrupt: %v", err)
 	}
+}
+
+// TestDistributedOverTCP: the same 2-rank run over the pure-Go TCP
+// communicator (real sockets on loopback) matches one process.
+func TestDistributedOverTCP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end training")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := equivConfig(t)
+	root := t.TempDir()
+	ref, out := filepath.Join(root, "single"), filepath.Join(root, "tcp")
+	if err := runJob(t, nil, cfg, ref, false, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r := range 2 {
+		wg.Go(func() {
+			c, err := dist.OpenTCP(dist.Rendezvous{Addr: addr, Rank: r, Size: 2}, time.Minute)
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			defer c.Close()
+			errs[r] = runJob(t, c, cfg, out, false, 0, false)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	checkEquivalent(t, "2 ranks over TCP", compareRuns(t, ref, out))
 }
