@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X simclr/internal/version.Version=$(VERSION) -X simclr/internal/version.Commit=$(COMMIT)
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: help setup build test test-short test-cudaemu bench bench-cpu lint golden kernels cudashim build-cuda check-cuda-bin check-glibc vet-cuda gpu-bundle gpu-check clean
+.PHONY: help setup build build-mpi test test-mpi test-short test-cudaemu bench bench-cpu lint golden kernels cudashim build-cuda check-cuda-bin check-glibc vet-cuda gpu-bundle gpu-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -17,12 +17,21 @@ setup: ## download the Go modules
 build: ## build the CPU binary into bin/simclr (pure Go, no CUDA needed)
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/simclr
 
+build-mpi: ## the CPU binary with Open MPI for data-parallel training (cgo; apt-get install openmpi-bin libopenmpi-dev)
+	CGO_ENABLED=1 $(GO) build -tags mpi -ldflags "$(LDFLAGS)" -o bin/simclr-mpi ./cmd/simclr
+
 test: ## vet and run every test, the CUDA kernels under the CPU emulator included (the README's test command)
 	$(GO) vet ./...
 	$(GO) vet -tags cudaemu ./internal/backend/cuda/... ./internal/cli/...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 20m -tags cudaemu ./internal/backend/cuda/...
 	$(GO) test -count=1 -tags cudaemu -run 'KernelTimes|DebugSync' ./internal/cli/
+	$(MAKE) test-mpi
+
+test-mpi: ## data-parallel tests under mpirun on loopback: collectives, 2 and 3 ranks against one process, rank failure (Open MPI)
+	@command -v mpirun >/dev/null || { echo "test-mpi needs Open MPI: apt-get install openmpi-bin libopenmpi-dev"; exit 1; }
+	CGO_ENABLED=1 $(GO) vet -tags mpi ./internal/dist/... ./internal/train/... ./internal/cli/...
+	CGO_ENABLED=1 $(GO) test -count=1 -timeout 15m -tags mpi -run MPI ./internal/dist/... ./internal/train/... ./internal/cli/...
 
 test-cudaemu: ## only the CUDA kernels' parity suite and `bench --kernel-times`, run by the CPU emulator (g++, no GPU)
 	$(GO) test -count=1 -tags cudaemu ./internal/backend/cuda/...

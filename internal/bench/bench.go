@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"simclr/internal/backend"
+	"simclr/internal/dist"
 	"simclr/internal/model"
 	"simclr/internal/optim"
 	"simclr/internal/tensor"
@@ -50,6 +51,14 @@ type Options struct {
 	// (Result.KernelTimes); the backend must implement backend.KernelTimer
 	// (the CUDA backend). Recording the events adds to the step times.
 	KernelTimes bool
+	// Comm, with more than one rank, makes this one rank of a data-parallel
+	// step (run under mpirun): BatchPairs is the global batch, this rank
+	// holds its dist.ShardRange, the projections are all-gathered, batch
+	// norm is synchronised and the gradients are all-reduced, as in
+	// `simclr pretrain`. The time spent in collectives is reported.
+	Comm dist.Comm
+	// LocalBN keeps batch-norm statistics per rank (model.sync_bn: false).
+	LocalBN bool
 }
 
 // DefaultLR is the learning rate used when Options.LR is 0: small enough
@@ -95,6 +104,17 @@ type Result struct {
 	// KernelMsPerStep is the summed kernel time per timed step (with
 	// Options.KernelTimes), to set against MsPerStep.
 	KernelMsPerStep float64 `json:"kernel_ms_per_step,omitempty"`
+	// Ranks is the number of data-parallel processes (Options.Comm).
+	Ranks int `json:"ranks"`
+	// CommMsPerStep is rank 0's wall time in collectives per timed step
+	// (all-gather of z, sync BN sums, gradient all-reduce), waiting for
+	// slower ranks included; CommShare is its share of the step time.
+	CommMsPerStep float64 `json:"comm_ms_per_step,omitempty"`
+	CommShare     float64 `json:"comm_share,omitempty"`
+	// CommBytesPerStep is what this rank contributes to the collectives per
+	// step; CommCallsPerStep counts them.
+	CommBytesPerStep int64 `json:"comm_bytes_per_step,omitempty"`
+	CommCallsPerStep int   `json:"comm_calls_per_step,omitempty"`
 }
 
 // OptimizerFactory builds the optimizer over a model's parameters.
@@ -135,8 +155,22 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		defer r.Release()
 	}
 
-	rows := 2 * o.BatchPairs
-	host := syntheticBatch(rows*mc.InChannels*imageSize*imageSize, o.Seed)
+	var tc *dist.Timed
+	counts, rank := []int{o.BatchPairs}, 0
+	var grads []float32
+	if o.Comm != nil && o.Comm.Size() > 1 {
+		tc = &dist.Timed{Comm: o.Comm}
+		rank = o.Comm.Rank()
+		counts = dist.ShardCounts(o.BatchPairs, o.Comm.Size())
+		if counts[0] < 1 {
+			return nil, fmt.Errorf("bench: a global batch of %d pairs leaves some of the %d ranks without an image", o.BatchPairs, o.Comm.Size())
+		}
+		if !o.LocalBN {
+			m.SetSyncBN(tc)
+		}
+	}
+	rows := 2 * counts[rank]
+	host := syntheticBatch(rows*mc.InChannels*imageSize*imageSize, o.Seed+int64(rank))
 	x, err := b.New(rows, mc.InChannels, imageSize, imageSize)
 	if err != nil {
 		return nil, fmt.Errorf("bench: allocate the input batch [%d %d %d %d]: %w", rows, mc.InChannels, imageSize, imageSize, err)
@@ -148,7 +182,16 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		if err := b.Upload(x, host); err != nil {
 			return fmt.Errorf("bench: %s step %d: upload: %w", phase, i+1, err)
 		}
-		l, err := m.Step(x, tau)
+		var l float32
+		var err error
+		if tc != nil {
+			l, err = m.StepGathered(x, tau, tc, counts)
+			if err == nil {
+				err = model.AllReduceGrads(b, m.Params(), tc, 1, &grads)
+			}
+		} else {
+			l, err = m.Step(x, tau)
+		}
 		if err != nil {
 			return fmt.Errorf("bench: %s step %d: %w", phase, i+1, err)
 		}
@@ -167,6 +210,9 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 			return nil, err
 		}
 		heap.sample()
+	}
+	if tc != nil {
+		tc.Reset()
 	}
 	timer := startKernelTimes(b, o.KernelTimes)
 	defer timer.stop()
@@ -207,6 +253,14 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		StepMs:           stepMs,
 		KernelTimes:      kernelRows,
 		KernelMsPerStep:  kernelMsPerStep(kernelRows),
+		Ranks:            1,
+	}
+	if tc != nil {
+		res.Ranks = o.Comm.Size()
+		res.CommMsPerStep = 1000 * tc.Seconds / float64(o.Steps)
+		res.CommShare = tc.Seconds / total
+		res.CommBytesPerStep = tc.Bytes / int64(o.Steps)
+		res.CommCallsPerStep = tc.Calls / o.Steps
 	}
 	return res, nil
 }

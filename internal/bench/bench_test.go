@@ -3,7 +3,9 @@ package bench
 import (
 	"errors"
 	"math"
+	"simclr/internal/dist"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,5 +240,74 @@ func TestHeapSamplerSeesAllocation(t *testing.T) {
 	}
 	if again := h.stop(); again < peak {
 		t.Errorf("second stop returned %d, below the peak %d", again, peak)
+	}
+}
+
+// TestRunDataParallel: two in-process ranks each bench their half of the
+// global batch; both report the same global loss and the collectives of a
+// step: at least the gradient all-reduce's bytes, and one all-gather of z
+// plus three sums per batch-norm layer.
+func TestRunDataParallel(t *testing.T) {
+	comms := dist.NewLocal(2)
+	res := make([]*Result, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r, c := range comms {
+		wg.Go(func() {
+			b := cpu.New()
+			defer b.Close()
+			res[r], errs[r] = Run(b, tinyConfig(), 8, 0.5, larsFactory(b), Options{Steps: 2, Warmup: 1, BatchPairs: 6, Seed: 1, Comm: c})
+		})
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	b := cpu.New()
+	m, err := model.NewSimCLR(b, tinyConfig(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nparams, nbn := 0, 0
+	for _, p := range m.Params() {
+		nparams += p.Grad.Numel()
+	}
+	for _, e := range m.StateDict() {
+		if strings.HasSuffix(e.Name, ".running_mean") {
+			nbn++
+		}
+	}
+	r0 := res[0]
+	if r0.Ranks != 2 || r0.FinalLoss != res[1].FinalLoss {
+		t.Fatalf("ranks %d, losses %v and %v: want 2 ranks with one global loss", r0.Ranks, r0.FinalLoss, res[1].FinalLoss)
+	}
+	if r0.CommBytesPerStep < int64(4*nparams) || r0.CommCallsPerStep != 2+3*nbn || !(r0.CommShare > 0 && r0.CommShare < 1) {
+		t.Errorf("collectives per step: %d bytes (gradients alone are %d), %d calls (want %d), share %.3f",
+			r0.CommBytesPerStep, 4*nparams, r0.CommCallsPerStep, 2+3*nbn, r0.CommShare)
+	}
+}
+
+// TestRunDataParallelLocalBN: with per-rank batch norm only the all-gather
+// of z and the gradient all-reduce remain.
+func TestRunDataParallelLocalBN(t *testing.T) {
+	comms := dist.NewLocal(2)
+	res := make([]*Result, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r, c := range comms {
+		wg.Go(func() {
+			b := cpu.New()
+			defer b.Close()
+			res[r], errs[r] = Run(b, tinyConfig(), 8, 0.5, larsFactory(b), Options{Steps: 1, BatchPairs: 6, Seed: 1, Comm: c, LocalBN: true})
+		})
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if res[0].CommCallsPerStep != 2 {
+		t.Errorf("per-rank batch norm: %d collectives per step, want 2", res[0].CommCallsPerStep)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"simclr/internal/bench"
 	"simclr/internal/config"
 	"simclr/internal/data"
+	"simclr/internal/dist"
 	"simclr/internal/model"
 	"simclr/internal/optim"
 )
@@ -42,7 +43,7 @@ implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
   simclr bench --device cuda --set train.batch_size=512 --steps 20
   simclr bench --device cuda --set train.batch_size=512 --steps 5 --kernel-times`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			cfg, err := a.loadConfig(cmd)
 			if err != nil {
 				return err
@@ -52,7 +53,16 @@ implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
 					return err
 				}
 			}
-			b, err := openBackend(cfg.Device, a.debugSync)
+			distJob, distDone, err := a.openDist(cfg)
+			if err != nil {
+				return err
+			}
+			defer func() { err = distDone(err) }()
+			var comm dist.Comm
+			if distJob != nil {
+				comm = distJob.Comm
+			}
+			b, err := openBackend(rankDevice(cfg.Device, distJob), a.debugSync)
 			if err != nil {
 				return err
 			}
@@ -63,7 +73,7 @@ implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
 			mc := cfg.ModelConfig(channels)
 			res, err := bench.Run(b, mc, cfg.Data.ImageSize, float32(cfg.Loss.Temperature),
 				func(params []*model.Param) (optim.Optimizer, error) { return cfg.NewOptimizer(b, params) },
-				bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes})
+				bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes, Comm: comm, LocalBN: !cfg.Model.SyncBN})
 			if err != nil {
 				return err
 			}
@@ -74,6 +84,10 @@ implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
 			fmt.Fprintf(a.stdout, "%s %s-stem width %d, %dx%dx%d, %d pairs/batch on %s: %.2f pairs/s, %.1f ms/step, peak %.1f MiB (%d steps after %d warm-up)\n",
 				res.Arch, res.Stem, res.Width, res.Channels, res.ImageSize, res.ImageSize, res.BatchPairs, res.Backend,
 				res.PairsPerS, res.MsPerStep, float64(res.PeakBytes)/(1<<20), res.Steps, res.Warmup)
+			if res.Ranks > 1 {
+				fmt.Fprintf(a.stdout, "%d ranks: collectives %.1f ms/step (%.1f%% of the step, waiting for slower ranks included), %d calls and %.2f MiB sent per rank per step\n",
+					res.Ranks, res.CommMsPerStep, 100*res.CommShare, res.CommCallsPerStep, float64(res.CommBytesPerStep)/(1<<20))
+			}
 			if kernelTimes {
 				return a.printKernelTimes(res)
 			}

@@ -43,7 +43,7 @@ run applies, the batches per epoch and the resolved configuration.`,
   simclr pretrain --data-format cifar10 --data-path data/cifar-10-batches-bin --batch-size 256
   simclr pretrain --dry-run --set data.limit=1024 --set augment.blur_p=0.5`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if resume != "" {
 				if out != "" && out != resume {
 					return usagef("--resume %s and --out %s disagree: --resume continues the run in its own directory", resume, out)
@@ -71,12 +71,17 @@ run applies, the batches per epoch and the resolved configuration.`,
 			if out == "" {
 				out = filepath.Join("runs", "pretrain-"+time.Now().Format("20060102-150405"))
 			}
-			b, err := openBackend(cfg.Device, a.debugSync)
+			distJob, distDone, err := a.openDist(cfg)
+			if err != nil {
+				return err
+			}
+			defer func() { err = distDone(err) }()
+			b, err := openBackend(rankDevice(cfg.Device, distJob), a.debugSync)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			job := &train.PretrainJob{
+			job := &train.PretrainJob{Dist: distJob,
 				Plan: plan, Backend: b, Out: out, Resume: resume != "",
 				Log: a.infoWriter(), Progress: runlog.NewProgress(a.stderr, a.quiet),
 			}
@@ -84,7 +89,7 @@ run applies, the batches per epoch and the resolved configuration.`,
 			a.info("pretraining on %s (%d images) with %s, device %s; run directory %s", ds.Name(), ds.Len(), cfg.Model.Arch, b.Name(), out)
 			res, err := job.Run(a.ctx)
 			if errors.Is(err, train.ErrInterrupted) {
-				return fmt.Errorf("interrupted after step %d; the checkpoint in %s is up to date.\nContinue with: simclr pretrain --resume %s", res.Steps, out, out)
+				return sameOnAllRanks{fmt.Errorf("interrupted after step %d; the checkpoint in %s is up to date.\nContinue with: simclr pretrain --resume %s", res.Steps, out, out)}
 			}
 			if err != nil {
 				return err

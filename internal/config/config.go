@@ -28,6 +28,7 @@ type Config struct {
 	Optim   OptimConfig   `yaml:"optim" mapstructure:"optim"`
 	Train   TrainConfig   `yaml:"train" mapstructure:"train"`
 	Eval    EvalConfig    `yaml:"eval" mapstructure:"eval"`
+	Dist    DistConfig    `yaml:"dist" mapstructure:"dist"`
 
 	// origins maps each dotted key to where its value came from.
 	origins map[string]origin
@@ -79,6 +80,7 @@ type ModelConfig struct {
 	HeadHidden int    `yaml:"head_hidden" mapstructure:"head_hidden"`
 	HeadOut    int    `yaml:"head_out" mapstructure:"head_out"`
 	HeadBN     bool   `yaml:"head_bn" mapstructure:"head_bn"`
+	SyncBN     bool   `yaml:"sync_bn" mapstructure:"sync_bn"`
 }
 
 // LossConfig holds the NT-Xent loss settings.
@@ -122,6 +124,13 @@ type EvalConfig struct {
 	ProbeAugment     bool    `yaml:"probe_augment" mapstructure:"probe_augment"`
 }
 
+// DistConfig selects the communication layer of data-parallel training
+// (docs/distributed.md).
+type DistConfig struct {
+	Backend string `yaml:"backend" mapstructure:"backend"`
+	Timeout int    `yaml:"timeout" mapstructure:"timeout"`
+}
+
 // Default returns the built-in defaults; configs/default.yaml holds the same
 // values. They are sized for a short run on a two-core CPU; the other files in
 // configs/ carry the published recipes.
@@ -141,7 +150,7 @@ func Default() *Config {
 			GrayP: 0.2, BlurP: 0.0, BlurSigma: [2]float64{0.1, 2.0}, BlurKernelFrac: 0.1,
 			SolarizeP: 0.0, SolarizeThreshold: 0.5,
 		},
-		Model: ModelConfig{Arch: "resnet18", Stem: "cifar", Width: 16, HeadLayers: 2, HeadHidden: 0, HeadOut: 64},
+		Model: ModelConfig{Arch: "resnet18", Stem: "cifar", Width: 16, HeadLayers: 2, HeadHidden: 0, HeadOut: 64, SyncBN: true},
 		Loss:  LossConfig{Temperature: 0.5},
 		Optim: OptimConfig{
 			Name: "adamw", LR: 0.002, LRScaling: "none", Momentum: 0.9, Nesterov: false,
@@ -153,6 +162,7 @@ func Default() *Config {
 			KNNEvery: 0, KNNK: 200, KNNTemperature: 0.1, ProbeEpochs: 30, ProbeLR: 0.1,
 			ProbeOptim: "sgd", ProbeWeightDecay: 0, ProbeBatchSize: 256, ProbeAugment: false,
 		},
+		Dist: DistConfig{Backend: "auto", Timeout: 600},
 	}
 }
 

@@ -21,6 +21,7 @@ var (
 	Splits          = []string{"train", "test", "unlabeled", "train+unlabeled"}
 	CIFAR100Labels  = []string{"fine", "coarse"}
 	ProbeOptimizers = probe.Optimizers
+	DistBackends    = []string{"auto", "single", "mpi", "tcp"}
 )
 
 var cudaDevice = regexp.MustCompile(`^cuda:(0|[1-9][0-9]{0,3})$`)
@@ -183,6 +184,9 @@ func (c *Config) Validate() error {
 	ck.oneOf("eval.probe_optim", e.ProbeOptim, ProbeOptimizers)
 	ck.nonNegative("eval.probe_weight_decay", e.ProbeWeightDecay)
 	ck.intMin("eval.probe_batch_size", e.ProbeBatchSize, 1)
+
+	ck.oneOf("dist.backend", c.Dist.Backend, DistBackends)
+	ck.intMin("dist.timeout", c.Dist.Timeout, 1)
 
 	slices.SortStableFunc(ck.errs, func(a, b error) int {
 		var ka, kb *KeyError

@@ -29,6 +29,12 @@ type LoaderOptions struct {
 	Seed      int64 // seeds the shuffle and, through ViewRNG, every view
 	Workers   int   // goroutines decoding/augmenting; <=0 means runtime.GOMAXPROCS(0)
 	Prefetch  int   // batches buffered ahead (bounded memory); <=0 means 2
+	// Shards > 1 splits every batch among the ranks of a data-parallel job:
+	// a batch then holds only this rank's part of the global batch of
+	// BatchSize images, the contiguous block Shard*n/Shards up to
+	// (Shard+1)*n/Shards of its n images (dist.ShardRange). Views are those
+	// of the unsplit batch: ViewRNG depends on the image, not the batch.
+	Shard, Shards int
 }
 
 // Batch is one batch of images, each transformed into Views views.
@@ -38,6 +44,7 @@ type Batch struct {
 	Labels  []int32     // len N (Unlabelled where none)
 	Indices []int       // data-set indices of the N images
 	N       int
+	GlobalN int // images of the whole batch over all shards (N unless sharded)
 }
 
 // Loader streams a data set as batches of transformed views. Worker
@@ -74,6 +81,12 @@ func NewLoader(ds Dataset, t Transform, opts LoaderOptions) (*Loader, error) {
 	}
 	if opts.Prefetch <= 0 {
 		opts.Prefetch = 2
+	}
+	if opts.Shards <= 0 {
+		opts.Shards = 1
+	}
+	if opts.Shard < 0 || opts.Shard >= opts.Shards {
+		return nil, fmt.Errorf("data loader: shard %d outside [0, %d)", opts.Shard, opts.Shards)
 	}
 	c, h, w := t.OutputShape()
 	if c <= 0 || h <= 0 || w <= 0 {
@@ -162,19 +175,25 @@ func (l *Loader) Epoch(ctx context.Context, epoch int) iter.Seq2[*Batch, error] 
 				case <-ctx.Done():
 					return
 				}
-				n := min(B, len(order)-b*B)
+				global := min(B, len(order)-b*B)
+				lo, hi := l.opts.Shard*global/l.opts.Shards, (l.opts.Shard+1)*global/l.opts.Shards
+				n := hi - lo
 				p := &pending{done: make(chan struct{}), errAt: -1}
 				p.batch = &Batch{
 					Index:   b,
 					Views:   make([][]float32, l.opts.Views),
 					Labels:  make([]int32, n),
-					Indices: order[b*B : b*B+n : b*B+n],
+					Indices: order[b*B+lo : b*B+hi : b*B+hi],
 					N:       n,
+					GlobalN: global,
 				}
 				for v := range p.batch.Views {
 					p.batch.Views[v] = make([]float32, n*l.perImage)
 				}
 				p.left.Store(int32(n))
+				if n == 0 { // an empty shard (fewer images than ranks)
+					close(p.done)
+				}
 				queue <- p // never blocks: capacity equals the number of slots
 				for pos := range n {
 					select {

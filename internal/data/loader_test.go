@@ -383,3 +383,55 @@ func TestLoaderBoundedMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestLoaderShardsCoverBatch: the shards of 3 ranks (batches of 8 and a
+// last one of 5 split unevenly) concatenate, view by view, to the unsharded
+// batches bit for bit, and the batch counts agree.
+func TestLoaderShardsCoverBatch(t *testing.T) {
+	ds := mustOpen(t, Spec{Format: "synthetic", SyntheticSize: 21, SyntheticImageSize: 8, Seed: 5})
+	opts := LoaderOptions{BatchSize: 8, Views: 2, Shuffle: true, Seed: 9, Workers: 2}
+	whole, err := NewLoader(ds, newJitter(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := collect(t, whole, context.Background(), 1)
+	const ranks = 3
+	var shards [ranks][]*Batch
+	for r := range ranks {
+		o := opts
+		o.Shard, o.Shards = r, ranks
+		l, err := NewLoader(ds, newJitter(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.BatchesPerEpoch() != whole.BatchesPerEpoch() {
+			t.Fatalf("shard %d: %d batches per epoch, want %d", r, l.BatchesPerEpoch(), whole.BatchesPerEpoch())
+		}
+		shards[r] = collect(t, l, context.Background(), 1)
+	}
+	for k, w := range want {
+		var idx []int
+		views := make([][]float32, 2)
+		for r := range ranks {
+			s := shards[r][k]
+			if s.GlobalN != w.N {
+				t.Fatalf("batch %d shard %d: GlobalN %d, want %d", k, r, s.GlobalN, w.N)
+			}
+			idx = append(idx, s.Indices...)
+			for v := range views {
+				views[v] = append(views[v], s.Views[v]...)
+			}
+		}
+		if !slices.Equal(idx, w.Indices) {
+			t.Fatalf("batch %d: shards hold %v, the whole batch %v", k, idx, w.Indices)
+		}
+		for v := range views {
+			if !slices.Equal(views[v], w.Views[v]) {
+				t.Fatalf("batch %d view %d: the shards' views differ from the unsharded batch's", k, v)
+			}
+		}
+	}
+	if _, err := NewLoader(ds, newJitter(), LoaderOptions{BatchSize: 8, Views: 2, Shard: 3, Shards: 3}); err == nil {
+		t.Error("shard 3 of 3 accepted")
+	}
+}

@@ -25,6 +25,8 @@ type bufKey struct {
 type bufCache struct {
 	b backend.Backend
 	m map[bufKey]*tensor.Tensor
+	// bns lists the batch-norm layers built with this cache (SetSyncBN).
+	bns []*batchNorm
 }
 
 func newBufCache(b backend.Backend) *bufCache {

@@ -129,6 +129,10 @@ type batchNorm struct {
 	// relu makes the layer BN followed by ReLU: the backend's fused ops
 	// in training (one pass instead of two, forward and backward).
 	relu bool
+	// sync, when set, makes training statistics global across the ranks of
+	// a data-parallel job (syncbn.go).
+	sync      Reducer
+	syncState syncBN
 }
 
 func newBatchNorm(b backend.Backend, bufs *bufCache, name string, c int) (*batchNorm, error) {
@@ -150,6 +154,7 @@ func newBatchNorm(b backend.Backend, bufs *bufCache, name string, c int) (*batch
 	if err := b.Upload(n.runVar, constant(c, 1)); err != nil {
 		return nil, fmt.Errorf("initialise %s.running_var: %w", name, err)
 	}
+	bufs.bns = append(bufs.bns, n)
 	return n, nil
 }
 
@@ -175,6 +180,9 @@ func (n *batchNorm) forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error
 		}
 		return y, nil
 	}
+	if n.sync != nil {
+		return n.syncForward(x, y)
+	}
 	if x.Numel()/n.c < 2 {
 		return nil, fmt.Errorf("%s: training needs more than 1 value per channel, got input shape %v; use a batch size of at least 2", n.name, x.Shape)
 	}
@@ -196,6 +204,9 @@ func (n *batchNorm) forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error
 func (n *batchNorm) backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
 	if n.x == nil {
 		return nil, fmt.Errorf("%s: backward called before a train-mode forward", n.name)
+	}
+	if n.sync != nil {
+		return n.syncBackward(dy)
 	}
 	dx, err := n.bufs.like(n.keyD, n.x)
 	if err != nil {

@@ -136,6 +136,9 @@ type PretrainJob struct {
 	// StopAfterSteps > 0 stops after that many optimizer steps, writes a
 	// checkpoint and returns ErrInterrupted, exactly as a signal would.
 	StopAfterSteps int
+	// Dist, when set, makes this process one rank of a data-parallel job
+	// (distributed.go).
+	Dist *Distributed
 }
 
 // PretrainResult summarises a finished (or interrupted) run.
@@ -152,6 +155,9 @@ type PretrainResult struct {
 // (then it finishes the current step, checkpoints and returns
 // ErrInterrupted), or the loss stops being finite.
 func (j *PretrainJob) Run(ctx context.Context) (*PretrainResult, error) {
+	if j.Dist != nil && !j.Dist.running {
+		return j.runDistributed(ctx)
+	}
 	r, err := j.setup()
 	if err != nil {
 		return nil, err
@@ -223,7 +229,7 @@ func (j *PretrainJob) setup() (*pretrainRun, error) {
 		return nil, fmt.Errorf("write resolved config into %s: %w", j.Out, err)
 	}
 	var err error
-	if r.loader, err = j.Plan.Train.NewLoader(); err != nil {
+	if r.loader, err = j.Plan.Train.NewShardLoader(j.rank(), j.ranks()); err != nil {
 		return nil, err
 	}
 	r.stepsPerEpoch = j.Plan.StepsPerEpoch
@@ -247,6 +253,11 @@ func (j *PretrainJob) setup() (*pretrainRun, error) {
 			return nil, err
 		}
 		fmt.Fprintf(r.log, "resuming %s at step %d of %d (epoch %d)\n", j.Out, r.step, r.totalSteps, r.step/r.stepsPerEpoch+1)
+	}
+	if r.step, err = j.distStart(r.net, r.opt, r.step); err != nil {
+		return nil, err
+	}
+	if j.Resume {
 		keep = r.step
 	}
 	if r.metrics, err = runlog.OpenMetrics(filepath.Join(j.Out, MetricsFile), keep); err != nil {
@@ -290,9 +301,8 @@ func (r *pretrainRun) epoch(ctx, loadCtx context.Context, epoch int) (interrupte
 			}
 			pending = nil
 		}
-		n := batch.N
-		if n < 2 {
-			continue // NT-Xent needs at least one negative pair
+		if batch.GlobalN < max(2, j.ranks()) {
+			continue // NT-Xent needs at least one negative pair (and every rank an image)
 		}
 		t0 := time.Now()
 		loss, lr, err := r.trainStep(batch, epoch)
@@ -302,13 +312,16 @@ func (r *pretrainRun) epoch(ctx, loadCtx context.Context, epoch int) (interrupte
 		secs := time.Since(t0).Seconds()
 		epochLoss += float64(loss)
 		epochSteps++
-		epochPairs += n
+		epochPairs += batch.GlobalN
 		pairsPerS := float64(epochPairs) / time.Since(epochStart).Seconds()
 		pending = &runlog.Row{Epoch: epoch + 1, Step: r.step, Loss: float64(loss), LR: lr, PairsPerS: pairsPerS, Seconds: secs, KNNTop1: math.NaN()}
 		if j.Progress != nil {
 			j.Progress.Update(batch.Index+1, float64(loss), lr, pairsPerS)
 		}
-		stop := ctx.Err() != nil || (j.StopAfterSteps > 0 && r.step >= j.StopAfterSteps)
+		stop, err := j.agree(ctx.Err() != nil || (j.StopAfterSteps > 0 && r.step >= j.StopAfterSteps))
+		if err != nil {
+			return false, fmt.Errorf("step %d: %w", r.step, err)
+		}
 		if stop && r.step < r.totalSteps {
 			if err := r.metrics.Append(*pending); err != nil {
 				return false, err
@@ -345,7 +358,7 @@ func (r *pretrainRun) trainStep(batch *data.Batch, epoch int) (loss float32, lr 
 	if err := b.Upload(r.x, r.host); err != nil {
 		return 0, 0, fmt.Errorf("upload batch: %w", err)
 	}
-	loss, err = r.net.Step(r.x, float32(r.cfg.Loss.Temperature))
+	loss, err = r.job.netStep(r.net, r.x, float32(r.cfg.Loss.Temperature), batch)
 	if err != nil {
 		return 0, 0, fmt.Errorf("step %d: %w", r.step+1, err)
 	}
@@ -395,6 +408,9 @@ func (r *pretrainRun) endEpoch(epoch int, pending *runlog.Row) error {
 // save writes the training checkpoint, the encoder and the loss plot.
 func (r *pretrainRun) save() error {
 	j := r.job
+	if !j.isRoot() {
+		return nil // rank 0 writes the run directory
+	}
 	if err := j.saveCheckpoint(r.ckptPath, r.net, r.opt, r.step, r.stepsPerEpoch, j.Plan.Meta); err != nil {
 		return err
 	}

@@ -32,7 +32,16 @@ type Input struct {
 
 // NewLoader returns a loader over the input with its transform and options.
 func (in *Input) NewLoader() (*data.Loader, error) {
-	l, err := data.NewLoader(in.Dataset, in.Transform, in.Options)
+	return in.NewShardLoader(0, 1)
+}
+
+// NewShardLoader builds the loader of rank shard of shards in a
+// data-parallel job: each batch is its contiguous block of the global batch
+// (data.LoaderOptions.Shard); NewShardLoader(0, 1) is NewLoader.
+func (in *Input) NewShardLoader(shard, shards int) (*data.Loader, error) {
+	opts := in.Options
+	opts.Shard, opts.Shards = shard, shards
+	l, err := data.NewLoader(in.Dataset, in.Transform, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s loader for %s: %w", in.Role, in.Dataset.Name(), err)
 	}

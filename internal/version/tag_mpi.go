@@ -1,0 +1,5 @@
+//go:build mpi
+
+package version
+
+func init() { Tags = append(Tags, "mpi") }
