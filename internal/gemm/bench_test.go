@@ -60,7 +60,7 @@ func benchShape(b *testing.B, rng *rand.Rand, m, n, k int) {
 	flops := 2 * float64(m) * float64(n) * float64(k)
 	for _, threads := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("%s/threads=%d", activeKernel, threads), func(b *testing.B) {
-			kern := kernelFor(activeKernel)
+			kern := activeKernel
 			for b.Loop() {
 				sgemm(kern, threads, false, false, m, n, k, 1, a, k, bm, n, 0, c, n)
 			}
@@ -105,7 +105,7 @@ func BenchmarkSgemmGoKernel(b *testing.B) {
 	a := filled(rng, m, k, k, 0, false)
 	bm := filled(rng, k, n, n, 0, false)
 	c := make([]float32, m*n)
-	kern := kernelFor(kernelGo)
+	kern := kernelGo
 	for b.Loop() {
 		sgemm(kern, 1, false, false, m, n, k, 1, a, k, bm, n, 0, c, n)
 	}

@@ -33,8 +33,8 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kern := kernelFor(activeKernel)
-	rowsKern := rowsAKernelFor(activeKernel)
+	ks := kernelsFor(activeKernel)
+	kern, rowsKern := ks.tile[0][0], ks.rowsA[0]
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	kcMaxK := kBlock(k)
@@ -64,10 +64,16 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 						}
 					}
 				}
-				for jr := 0; jr < nt; jr += nr {
+				for jr := 0; jr < nt; {
 					cols := min(nr, nt-jr)
-					bPanel := ws.b[jr*kc : jr*kc+kc*nr]
 					cOff := ir*ldc + j0 + jr
+					if rows == mr && nt-jr >= 2*nr && ks.rowsA[1] != nil {
+						// Two B panels at once (the wide kernel).
+						ks.rowsA[1](kc, a, &offs, ws.b[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, bEff)
+						jr += 2 * nr
+						continue
+					}
+					bPanel := ws.b[jr*kc : jr*kc+kc*nr]
 					dst, ld := c[cOff:], ldc
 					edge := rows < mr || cols < nr
 					if edge {
@@ -88,6 +94,7 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 							copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
 						}
 					}
+					jr += nr
 				}
 			}
 		}
@@ -137,8 +144,8 @@ func SgemmColOffsetsA(pb *PackedB, m int, alpha float32, a []float32, off []int,
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kern := kernelFor(activeKernel)
-	colsKern := colsAKernelFor(activeKernel)
+	ks := kernelsFor(activeKernel)
+	kern, colsKern := ks.tile[0][0], ks.colsA[0][0]
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	for p0 := 0; p0 < k; p0 += pb.kc {
@@ -149,7 +156,28 @@ func SgemmColOffsetsA(pb *PackedB, m int, alpha float32, a []float32, off []int,
 		}
 		bBlock := pb.buf[p0*pb.nPad:]
 		offs := off[p0 : p0+kc]
-		for ir := 0; ir < m; ir += mr {
+		for ir := 0; ir < m; {
+			if m-ir >= 2*mr && ks.colsA[1][0] != nil {
+				// Twelve whole rows (read in place, they lie inside every
+				// column): wide tiles, mr×nr ones for a column edge.
+				for jr := 0; jr < n; {
+					cOff := ir*ldc + jr
+					switch {
+					case n-jr >= 2*nr && ks.colsA[1][1] != nil:
+						ks.colsA[1][1](kc, a[ir:], offs, bBlock[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, bEff)
+						jr += 2 * nr
+					case n-jr >= nr:
+						ks.colsA[1][0](kc, a[ir:], offs, bBlock[jr*kc:jr*kc+kc*nr], c[cOff:], ldc, alpha, bEff)
+						jr += nr
+					default:
+						colOffsetsTile(ws, colsKern, kc, mr, a, ir, offs, bBlock[jr*kc:jr*kc+kc*nr], c, cOff, ldc, n-jr, alpha, bEff)
+						colOffsetsTile(ws, colsKern, kc, mr, a, ir+mr, offs, bBlock[jr*kc:jr*kc+kc*nr], c, cOff+mr*ldc, ldc, n-jr, alpha, bEff)
+						jr = n
+					}
+				}
+				ir += 2 * mr
+				continue
+			}
 			rows := min(mr, m-ir)
 			var aPanel []float32
 			// An edge tile reads its missing rows too when a has room
@@ -166,32 +194,62 @@ func SgemmColOffsetsA(pb *PackedB, m int, alpha float32, a []float32, off []int,
 					clear(d[n:])
 				}
 			}
-			for jr := 0; jr < n; jr += nr {
+			for jr := 0; jr < n; {
 				cols := min(nr, n-jr)
-				bPanel := bBlock[jr*kc : jr*kc+kc*nr]
 				cOff := ir*ldc + jr
-				dst, ld := c[cOff:], ldc
-				edge := rows < mr || cols < nr
-				if edge {
-					dst, ld = ws.tile[:], nr
-					if bEff != 0 {
-						for i := 0; i < rows; i++ {
-							copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
-						}
-					}
+				if aPanel == nil && rows == mr && n-jr >= 2*nr && ks.colsA[0][1] != nil {
+					ks.colsA[0][1](kc, a[ir:], offs, bBlock[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, bEff)
+					jr += 2 * nr
+					continue
 				}
+				bPanel := bBlock[jr*kc : jr*kc+kc*nr]
 				if aPanel == nil {
-					colsKern(kc, a[ir:], offs, bPanel, dst, ld, alpha, bEff)
+					colOffsetsTile(ws, colsKern, kc, rows, a, ir, offs, bPanel, c, cOff, ldc, cols, alpha, bEff)
 				} else {
-					kern(kc, aPanel, bPanel, dst, ld, alpha, bEff)
+					packedTile(ws, kern, kc, rows, aPanel, bPanel, c, cOff, ldc, cols, alpha, bEff)
 				}
-				if edge {
-					for i := 0; i < rows; i++ {
-						copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
-					}
-				}
+				jr += nr
 			}
+			ir += mr
 		}
+	}
+}
+
+// colOffsetsTile computes one mr×nr tile of SgemmColOffsetsA with the
+// column-offset kernel at rows ir.. of A (rows valid rows, cols valid
+// columns; a partial tile goes through the scratch tile).
+func colOffsetsTile(ws *workspace, colsKern colsAKernel, kc, rows int, a []float32, ir int, offs []int, bPanel, c []float32, cOff, ldc, cols int, alpha, beta float32) {
+	if rows == mr && cols >= nr {
+		colsKern(kc, a[ir:], offs, bPanel, c[cOff:], ldc, alpha, beta)
+		return
+	}
+	cols = min(cols, nr)
+	if beta != 0 {
+		for i := 0; i < rows; i++ {
+			copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
+		}
+	}
+	colsKern(kc, a[ir:], offs, bPanel, ws.tile[:], nr, alpha, beta)
+	for i := 0; i < rows; i++ {
+		copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
+	}
+}
+
+// packedTile is colOffsetsTile for a packed A panel and the mr×nr kernel.
+func packedTile(ws *workspace, kern microKernel, kc, rows int, aPanel, bPanel, c []float32, cOff, ldc, cols int, alpha, beta float32) {
+	if rows == mr && cols >= nr {
+		kern(kc, aPanel, bPanel, c[cOff:], ldc, alpha, beta)
+		return
+	}
+	cols = min(cols, nr)
+	if beta != 0 {
+		for i := 0; i < rows; i++ {
+			copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
+		}
+	}
+	kern(kc, aPanel, bPanel, ws.tile[:], nr, alpha, beta)
+	for i := 0; i < rows; i++ {
+		copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
 	}
 }
 
