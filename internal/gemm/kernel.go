@@ -64,7 +64,8 @@ var goKernels = kernelSet{tile: [2][2]microKernel{{kernelGoPortable}}}
 // KernelEnv names the environment variable that overrides the CPU-feature
 // choice of micro-kernels: "go", "avx2-fma" (or "avx2") or "avx512". A kind
 // the CPU or build cannot run is ignored (the best available one is used).
-const KernelEnv = "SIMCLR_GEMM_KERNEL"
+// (Not SIMCLR_*: the CLI treats every SIMCLR_* variable as a config key.)
+const KernelEnv = "GEMM_KERNEL"
 
 // activeKernel is the micro-kernel kind every entry point uses; chosen once
 // at start-up from the CPU features (see bestKernel) or KernelEnv, and
