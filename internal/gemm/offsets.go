@@ -38,6 +38,10 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	kcMaxK := kBlock(k)
+	// The row offsets of one tile live in the workspace: the kernels are
+	// called through func values, so a local array would escape, and a
+	// per-tile array cost a heap allocation per tile.
+	offs := &ws.offs
 	for p0 := 0; p0 < k; p0 += kcMaxK {
 		kc := min(kcMaxK, k-p0)
 		bEff := beta
@@ -51,7 +55,6 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 				rows := min(mr, m-ir)
 				// Rows past m repeat the last row; their results are
 				// dropped with the edge tile.
-				var offs [mr]int
 				for i := range offs {
 					offs[i] = off[ir+min(i, rows-1)] + p0
 				}
@@ -69,7 +72,7 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 					cOff := ir*ldc + j0 + jr
 					if rows == mr && nt-jr >= 2*nr && ks.rowsA[1] != nil {
 						// Two B panels at once (the wide kernel).
-						ks.rowsA[1](kc, a, &offs, ws.b[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, bEff)
+						ks.rowsA[1](kc, a, offs, ws.b[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, bEff)
 						jr += 2 * nr
 						continue
 					}
@@ -85,7 +88,7 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 						}
 					}
 					if rowsKern != nil {
-						rowsKern(kc, a, &offs, bPanel, dst, ld, alpha, bEff)
+						rowsKern(kc, a, offs, bPanel, dst, ld, alpha, bEff)
 					} else {
 						kern(kc, aPanel, bPanel, dst, ld, alpha, bEff)
 					}
