@@ -36,7 +36,7 @@ type workspace struct {
 	a    []float32        // packed A block, mcMax×kcMax
 	b    []float32        // packed B block, kcMax×nbMax
 	tile [mr * nr]float32 // scratch for edge tiles
-	offs [mr]int          // row offsets of one SgemmRowOffsetsA tile
+	offs [2 * mr]int      // row offsets of one SgemmRowOffsetsA tile (or two)
 }
 
 // freeWorkspaces is a bounded free list of workspaces. A sync.Pool is not

@@ -54,6 +54,7 @@ func main() {
 	for _, c := range []int{16, 32} {
 		kernel(rows, 6, c)
 	}
+	rows12x16()
 	if err := os.WriteFile("kernel_avx512_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -233,4 +234,100 @@ func advance(f family, n int) {
 		p("\tADDQ $%d, AX", 4*n)
 	}
 	p("\tADDQ $%d, BX", 64*n)
+}
+
+// rowPtrs12 hold the twelve advancing A row pointers of rows12x16: every
+// general register but BX (the B panel), CX (the loop counter), SP and BP.
+var rowPtrs12 = []string{"SI", "DI", "DX", "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15", "AX"}
+
+// rows12x16 emits kernelZRows12x16: twelve A rows read in place against
+// one B panel (the weight gradient of a 16-channel layer). Twelve row
+// pointers need twelve registers, so they advance with k (no shared index)
+// and c, ldc and kc are reloaded from the frame when needed.
+func rows12x16() {
+	const name = "kernelZRows12x16"
+	label := func(s string) string { return name + "_" + s }
+	p("")
+	p("// func %s(kc int, a *float32, offs *int, b, c *float32, ldc int, alpha, beta float32)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	p("\tMOVQ c+32(FP), DI")
+	p("\tMOVQ ldc+40(FP), DX")
+	p("\tSHLQ $2, DX")
+	for i := 0; i < 12; i++ {
+		p("\tPREFETCHT0 (DI)")
+		if i < 11 {
+			p("\tADDQ DX, DI")
+		}
+	}
+	p("\tMOVQ a+8(FP), CX")
+	p("\tMOVQ offs+16(FP), BX")
+	for i, r := range rowPtrs12 {
+		p("\tMOVQ %d(BX), %s", 8*i, r)
+		p("\tLEAQ (CX)(%s*4), %s", r, r)
+	}
+	p("\tMOVQ b+24(FP), BX")
+	for i := 0; i < 12; i++ {
+		p("\tVPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	p("\tMOVQ kc+0(FP), CX")
+	p("\tSHRQ $2, CX")
+	p("\tJZ   %s", label("tail"))
+	p("%s:", label("loop4"))
+	for st := 0; st < 4; st++ {
+		rows12Step(st)
+	}
+	for _, r := range rowPtrs12 {
+		p("\tADDQ $16, %s", r)
+	}
+	p("\tADDQ $256, BX")
+	p("\tDECQ CX")
+	p("\tJNZ  %s", label("loop4"))
+	p("%s:", label("tail"))
+	p("\tMOVQ kc+0(FP), CX")
+	p("\tANDQ $3, CX")
+	p("\tJZ   %s", label("epilogue"))
+	p("%s:", label("loop1"))
+	rows12Step(0)
+	for _, r := range rowPtrs12 {
+		p("\tADDQ $4, %s", r)
+	}
+	p("\tADDQ $64, BX")
+	p("\tDECQ CX")
+	p("\tJNZ  %s", label("loop1"))
+	p("%s:", label("epilogue"))
+	p("\tMOVQ ldc+40(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tVBROADCASTSS alpha+48(FP), Z30")
+	for i := 0; i < 12; i++ {
+		p("\tVMULPS Z30, Z%d, Z%d", i, i)
+	}
+	p("\tMOVQ c+32(FP), R10")
+	p("\tMOVL beta+52(FP), R9")
+	p("\tANDL $0x7fffffff, R9")
+	p("\tJZ   %s", label("overwrite"))
+	p("\tVBROADCASTSS beta+52(FP), Z31")
+	for i := 0; i < 12; i++ {
+		p("\tVFMADD231PS (R10), Z31, Z%d", i)
+		p("\tVMOVUPS Z%d, (R10)", i)
+		p("\tADDQ DX, R10")
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("%s:", label("overwrite"))
+	for i := 0; i < 12; i++ {
+		p("\tVMOVUPS Z%d, (R10)", i)
+		p("\tADDQ DX, R10")
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// rows12Step emits k-step st of kernelZRows12x16.
+func rows12Step(st int) {
+	p("\tVMOVUPS %d(BX), Z24", 64*st)
+	for i, r := range rowPtrs12 {
+		bc := fmt.Sprintf("Z%d", 26+i%4)
+		p("\tVBROADCASTSS %d(%s), %s", 4*st, r, bc)
+		p("\tVFMADD231PS Z24, %s, Z%d", bc, i)
+	}
 }

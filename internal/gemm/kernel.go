@@ -54,8 +54,11 @@ func (k kernelKind) String() string {
 // elements, and the AVX2 and AVX-512 kinds agree bit for bit.
 type kernelSet struct {
 	tile  [2][2]microKernel
-	rowsA [2]rowsAKernel    // [cb-1]: mr rows read in place; nil: pack the A panel
-	colsA [2][2]colsAKernel // [ra-1][cb-1]: A by column offsets; nil: pack
+	rowsA [2]rowsAKernel // [cb-1]: mr rows read in place; nil: pack the A panel
+	// rowsA12x16: 2·mr rows read in place against one B panel (more
+	// accumulator chains for 16-column products); nil: none.
+	rowsA12x16 rowsA12Kernel
+	colsA      [2][2]colsAKernel // [ra-1][cb-1]: A by column offsets; nil: pack
 }
 
 // goKernels is the portable set: the mr×nr Go kernel only.
@@ -173,6 +176,10 @@ func kernelGoPortable(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
 // rowsAKernel is a microKernel whose A panel is read in place: row i of the
 // panel is a[offs[i] : offs[i]+kc].
 type rowsAKernel func(kc int, a []float32, offs *[mr]int, b, c []float32, ldc int, alpha, beta float32)
+
+// rowsA12Kernel is a rowsAKernel for 2·mr rows: row i of A is
+// a[offs[i] : offs[i]+kc].
+type rowsA12Kernel func(kc int, a []float32, offs *[2 * mr]int, b, c []float32, ldc int, alpha, beta float32)
 
 // colsAKernel is a microKernel whose A panel is read in place by columns:
 // element (i, p) of the panel is a[off[p]+i].

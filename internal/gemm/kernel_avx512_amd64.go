@@ -40,6 +40,9 @@ func kernelZCols12x32(kc int, a *float32, off *int, b, c *float32, ldc int, alph
 func kernelZRows6x16(kc int, a *float32, offs *int, b, c *float32, ldc int, alpha, beta float32)
 
 //go:noescape
+func kernelZRows12x16(kc int, a *float32, offs *int, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
 func kernelZRows6x32(kc int, a *float32, offs *int, b, c *float32, ldc int, alpha, beta float32)
 
 // zTile wraps a packed-operand kernel of ra A panels × cb B panels with the
@@ -76,12 +79,23 @@ func zRows(cb int, f zOffsetsKernel) rowsAKernel {
 	}
 }
 
+// zRows12x16 wraps kernelZRows12x16.
+func zRows12x16(kc int, a []float32, offs *[2 * mr]int, b, c []float32, ldc int, alpha, beta float32) {
+	for _, o := range offs {
+		_ = a[o+kc-1]
+	}
+	_ = b[kc*nr-1]
+	_ = c[(2*mr-1)*ldc+nr-1]
+	kernelZRows12x16(kc, &a[0], &offs[0], &b[0], &c[0], ldc, alpha, beta)
+}
+
 var avx512Kernels = kernelSet{
 	tile: [2][2]microKernel{
 		{zTile(1, 1, kernelZ6x16), zTile(1, 2, kernelZ6x32)},
 		{zTile(2, 1, kernelZ12x16), zTile(2, 2, kernelZ12x32)},
 	},
-	rowsA: [2]rowsAKernel{zRows(1, kernelZRows6x16), zRows(2, kernelZRows6x32)},
+	rowsA:      [2]rowsAKernel{zRows(1, kernelZRows6x16), zRows(2, kernelZRows6x32)},
+	rowsA12x16: zRows12x16,
 	colsA: [2][2]colsAKernel{
 		{zCols(1, 1, kernelZCols6x16), zCols(1, 2, kernelZCols6x32)},
 		{zCols(2, 1, kernelZCols12x16), zCols(2, 2, kernelZCols12x32)},

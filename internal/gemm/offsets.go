@@ -38,10 +38,11 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	kcMaxK := kBlock(k)
-	// The row offsets of one tile live in the workspace: the kernels are
-	// called through func values, so a local array would escape, and a
+	// The row offsets of the current rows live in the workspace: the kernels
+	// are called through func values, so a local array would escape, and a
 	// per-tile array cost a heap allocation per tile.
 	offs := &ws.offs
+	lo, hi := (*[mr]int)(offs[:mr]), (*[mr]int)(offs[mr:])
 	for p0 := 0; p0 < k; p0 += kcMaxK {
 		kc := min(kcMaxK, k-p0)
 		bEff := beta
@@ -51,57 +52,81 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 		for j0 := 0; j0 < n; j0 += nbMax {
 			nt := min(nbMax, n-j0)
 			packB(ws.b, transB, b, ldb, p0, kc, j0, nt)
-			for ir := 0; ir < m; ir += mr {
+			for ir := 0; ir < m; {
+				if ks.rowsA12x16 != nil && m-ir >= 2*mr {
+					// Twelve rows: 6x32 tiles (two B panels) where they fit,
+					// the 12x16 tile for a single 16-column panel, 6-row
+					// edge tiles for a column edge.
+					for i := range offs {
+						offs[i] = off[ir+i] + p0
+					}
+					for jr := 0; jr < nt; {
+						if nt-jr >= nr && nt-jr < 2*nr {
+							cOff := ir*ldc + j0 + jr
+							ks.rowsA12x16(kc, a, offs, ws.b[jr*kc:jr*kc+kc*nr], c[cOff:], ldc, alpha, bEff)
+							jr += nr
+							continue
+						}
+						rowOffsetsTile(ws, ks, kc, a, lo, mr, nt, jr, c, ir*ldc+j0, ldc, alpha, bEff)
+						jr += rowOffsetsTile(ws, ks, kc, a, hi, mr, nt, jr, c, (ir+mr)*ldc+j0, ldc, alpha, bEff)
+					}
+					ir += 2 * mr
+					continue
+				}
 				rows := min(mr, m-ir)
 				// Rows past m repeat the last row; their results are
 				// dropped with the edge tile.
-				for i := range offs {
-					offs[i] = off[ir+min(i, rows-1)] + p0
+				for i := range lo {
+					lo[i] = off[ir+min(i, rows-1)] + p0
 				}
-				var aPanel []float32
 				if rowsKern == nil {
-					aPanel = ws.a[:kc*mr]
-					for i, o := range offs {
+					aPanel := ws.a[:kc*mr]
+					for i, o := range lo {
 						for p, v := range a[o : o+kc] {
 							aPanel[p*mr+i] = v
 						}
 					}
+					for jr := 0; jr < nt; jr += nr {
+						packedTile(ws, kern, kc, rows, aPanel, ws.b[jr*kc:jr*kc+kc*nr], c, ir*ldc+j0+jr, ldc, nt-jr, alpha, bEff)
+					}
+				} else {
+					for jr := 0; jr < nt; {
+						jr += rowOffsetsTile(ws, ks, kc, a, lo, rows, nt, jr, c, ir*ldc+j0, ldc, alpha, bEff)
+					}
 				}
-				for jr := 0; jr < nt; {
-					cols := min(nr, nt-jr)
-					cOff := ir*ldc + j0 + jr
-					if rows == mr && nt-jr >= 2*nr && ks.rowsA[1] != nil {
-						// Two B panels at once (the wide kernel).
-						ks.rowsA[1](kc, a, offs, ws.b[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, bEff)
-						jr += 2 * nr
-						continue
-					}
-					bPanel := ws.b[jr*kc : jr*kc+kc*nr]
-					dst, ld := c[cOff:], ldc
-					edge := rows < mr || cols < nr
-					if edge {
-						dst, ld = ws.tile[:], nr
-						if bEff != 0 {
-							for i := 0; i < rows; i++ {
-								copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
-							}
-						}
-					}
-					if rowsKern != nil {
-						rowsKern(kc, a, offs, bPanel, dst, ld, alpha, bEff)
-					} else {
-						kern(kc, aPanel, bPanel, dst, ld, alpha, bEff)
-					}
-					if edge {
-						for i := 0; i < rows; i++ {
-							copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
-						}
-					}
-					jr += nr
-				}
+				ir += mr
 			}
 		}
 	}
+}
+
+// rowOffsetsTile computes the tile of SgemmRowOffsetsA at columns jr.. of
+// the packed B block (nt columns) for the mr rows at offs (rows of them
+// valid), C row 0 of the rows at c[cRow+jr:], and returns how many columns
+// it did: two B panels with the wide kernel when they fit, else one
+// (through the scratch tile at an edge).
+func rowOffsetsTile(ws *workspace, ks *kernelSet, kc int, a []float32, offs *[mr]int, rows, nt, jr int, c []float32, cRow, ldc int, alpha, beta float32) int {
+	cOff := cRow + jr
+	if rows == mr && nt-jr >= 2*nr && ks.rowsA[1] != nil {
+		ks.rowsA[1](kc, a, offs, ws.b[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, beta)
+		return 2 * nr
+	}
+	bPanel := ws.b[jr*kc : jr*kc+kc*nr]
+	cols := min(nr, nt-jr)
+	if rows == mr && cols == nr {
+		ks.rowsA[0](kc, a, offs, bPanel, c[cOff:], ldc, alpha, beta)
+		return nr
+	}
+	if beta != 0 {
+		for i := 0; i < rows; i++ {
+			copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
+		}
+	}
+	ks.rowsA[0](kc, a, offs, bPanel, ws.tile[:], nr, alpha, beta)
+	for i := 0; i < rows; i++ {
+		copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
+	}
+	return nr
 }
 
 // checkRowOffsetsA checks B and C like checkArgs and every row of A
