@@ -60,7 +60,7 @@ func benchShape(b *testing.B, rng *rand.Rand, m, n, k int) {
 	flops := 2 * float64(m) * float64(n) * float64(k)
 	for _, threads := range []int{1, runtime.GOMAXPROCS(0)} {
 		b.Run(fmt.Sprintf("%s/threads=%d", activeKernel, threads), func(b *testing.B) {
-			kern := kernelFor(activeKernel)
+			kern := activeKernel
 			for b.Loop() {
 				sgemm(kern, threads, false, false, m, n, k, 1, a, k, bm, n, 0, c, n)
 			}
@@ -105,9 +105,66 @@ func BenchmarkSgemmGoKernel(b *testing.B) {
 	a := filled(rng, m, k, k, 0, false)
 	bm := filled(rng, k, n, n, 0, false)
 	c := make([]float32, m*n)
-	kern := kernelFor(kernelGo)
+	kern := kernelGo
 	for b.Loop() {
 		sgemm(kern, 1, false, false, m, n, k, 1, a, k, bm, n, 0, c, n)
 	}
 	b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkOffsets times the in-place entry points the shifted
+// convolutions call, per image on one goroutine, at the shapes of the two
+// bench-cpu models: the forward (and backward-data) product position-major
+// through SgemmColOffsetsA (M = output positions on the padded grid,
+// N = Cout, K = Cin·9) and the weight gradient through SgemmRowOffsetsA
+// (M = Cin·9, N = Cout, K = positions). Run with GEMM_KERNEL=avx2 and
+// =avx512 to compare the kernels.
+func BenchmarkOffsets(b *testing.B) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	shapes := []struct {
+		name      string
+		cin, cout int
+		h, w      int // output map (stride 1, 3x3, pad 1)
+	}{
+		{"fm_l1_c16_28x28", 16, 16, 28, 28},
+		{"fm_l2_c32_14x14", 32, 32, 14, 14},
+		{"fm_l3_c64_7x7", 64, 64, 7, 7},
+		{"r18w64_l1_c64_32x32", 64, 64, 32, 32},
+		{"r18w64_l2_c128_16x16", 128, 128, 16, 16},
+		{"r18w64_l3_c256_8x8", 256, 256, 8, 8},
+	}
+	for _, sh := range shapes {
+		wp := sh.w + 2
+		plane := (sh.h + 2) * wp
+		grid := (sh.h-1)*wp + sh.w // positions computed on the padded grid
+		k := sh.cin * 9
+		src := filled(rng, 1, sh.cin*plane+8, sh.cin*plane+8, 0, false)
+		off := make([]int, k)
+		for ci := 0; ci < sh.cin; ci++ {
+			for t := 0; t < 9; t++ {
+				off[ci*9+t] = ci*plane + t/3*wp + t%3
+			}
+		}
+		wt := filled(rng, sh.cout, k, k, 0, false)
+		pb, err := PackB(make([]float32, PackedBSize(k, sh.cout)), true, k, sh.cout, wt, k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := make([]float32, grid*sh.cout)
+		flops := 2 * float64(grid) * float64(sh.cout) * float64(k)
+		b.Run(fmt.Sprintf("fwd_%s_M%d_N%d_K%d/%s", sh.name, grid, sh.cout, k, activeKernel), func(b *testing.B) {
+			for b.Loop() {
+				SgemmColOffsetsA(pb, grid, 1, src, off, 0, c, sh.cout)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		dy := filled(rng, sh.cout, grid, grid, 0, false)
+		dw := make([]float32, k*sh.cout)
+		b.Run(fmt.Sprintf("dw_%s_M%d_N%d_K%d/%s", sh.name, k, sh.cout, grid, activeKernel), func(b *testing.B) {
+			for b.Loop() {
+				SgemmRowOffsetsA(k, sh.cout, grid, 1, src, off, true, dy, grid, 0, dw, sh.cout)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
 }

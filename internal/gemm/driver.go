@@ -36,6 +36,7 @@ type workspace struct {
 	a    []float32        // packed A block, mcMax×kcMax
 	b    []float32        // packed B block, kcMax×nbMax
 	tile [mr * nr]float32 // scratch for edge tiles
+	offs [2 * mr]int      // row offsets of one SgemmRowOffsetsA tile (or two)
 }
 
 // freeWorkspaces is a bounded free list of workspaces. A sync.Pool is not
@@ -128,14 +129,14 @@ func makePlan(m, n, k, threads int) plan {
 
 // sgemm is Sgemm after argument checking, with the micro-kernel and the
 // goroutine budget explicit so tests can force each path.
-func sgemm(kern microKernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmWith(kern, threads, nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+func sgemm(kind kernelKind, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmWith(kind, threads, nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // sgemmWith is sgemm with an optional prepacked A: when pa is not nil its
 // blocks are used instead of packing a (which is then ignored), giving
 // bit-identical results.
-func sgemmWith(kern microKernel, threads int, pa *PackedA, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func sgemmWith(kind kernelKind, threads int, pa *PackedA, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -143,6 +144,7 @@ func sgemmWith(kern microKernel, threads int, pa *PackedA, transA, transB bool, 
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	ks := kernelsFor(kind)
 	p := makePlan(m, n, k, threads)
 	tasks := p.nrb * p.ncb
 	run := func(ws *workspace, t int) {
@@ -164,7 +166,7 @@ func sgemmWith(kern microKernel, threads int, pa *PackedA, transA, transB bool, 
 				} else {
 					packA(ap, transA, a, lda, ic, mc, p0, kc)
 				}
-				macroKernel(kern, kc, mc, nt, ap, ws.b, &ws.tile, c[ic*ldc+j0:], ldc, alpha, bEff)
+				macroKernel(ks, kc, mc, nt, ap, ws.b, &ws.tile, c[ic*ldc+j0:], ldc, alpha, bEff)
 			}
 		}
 	}
@@ -193,30 +195,47 @@ func sgemmWith(kern microKernel, threads int, pa *PackedA, transA, transB bool, 
 }
 
 // macroKernel multiplies a packed mc×kc block of A by a packed kc×nc block of
-// B into the mc×nc block of C at c, tile by tile. Edge tiles go through a
-// full-size scratch tile so every element of C is produced by the same
-// kernel arithmetic, wherever the partition puts it.
-func macroKernel(kern microKernel, kc, mc, nc int, ap, bp []float32, tile *[mr * nr]float32, c []float32, ldc int, alpha, beta float32) {
-	for jr := 0; jr < nc; jr += nr {
+// B into the mc×nc block of C at c, tile by tile: the widest tile of ks that
+// fits (up to two A and two B micro-panels at once), mr×nr tiles at the
+// edges. Edge tiles go through a full-size scratch tile so every element of
+// C is produced by the same kernel arithmetic, wherever the partition puts
+// it.
+func macroKernel(ks *kernelSet, kc, mc, nc int, ap, bp []float32, tile *[mr * nr]float32, c []float32, ldc int, alpha, beta float32) {
+	kern := ks.tile[0][0]
+	for jr := 0; jr < nc; {
 		cols := min(nr, nc-jr)
-		bPanel := bp[jr*kc : jr*kc+kc*nr]
-		for ir := 0; ir < mc; ir += mr {
+		cb := 1
+		if nc-jr >= 2*nr && ks.tile[0][1] != nil {
+			cb = 2
+		}
+		for ir := 0; ir < mc; {
 			rows := min(mr, mc-ir)
-			aPanel := ap[ir*kc : ir*kc+kc*mr]
 			if rows == mr && cols == nr {
-				kern(kc, aPanel, bPanel, c[ir*ldc+jr:], ldc, alpha, beta)
+				ra := 1
+				if mc-ir >= 2*mr && ks.tile[1][cb-1] != nil {
+					ra = 2
+				}
+				ks.tile[ra-1][cb-1](kc, ap[ir*kc:], bp[jr*kc:], c[ir*ldc+jr:], ldc, alpha, beta)
+				ir += ra * mr
 				continue
 			}
-			if beta != 0 {
+			aPanel := ap[ir*kc : ir*kc+kc*mr]
+			for q := 0; q < cb; q++ {
+				j := jr + q*nr
+				bPanel := bp[j*kc : j*kc+kc*nr]
+				if beta != 0 {
+					for i := 0; i < rows; i++ {
+						copy(tile[i*nr:i*nr+cols], c[(ir+i)*ldc+j:(ir+i)*ldc+j+cols])
+					}
+				}
+				kern(kc, aPanel, bPanel, tile[:], nr, alpha, beta)
 				for i := 0; i < rows; i++ {
-					copy(tile[i*nr:i*nr+cols], c[(ir+i)*ldc+jr:(ir+i)*ldc+jr+cols])
+					copy(c[(ir+i)*ldc+j:(ir+i)*ldc+j+cols], tile[i*nr:i*nr+cols])
 				}
 			}
-			kern(kc, aPanel, bPanel, tile[:], nr, alpha, beta)
-			for i := 0; i < rows; i++ {
-				copy(c[(ir+i)*ldc+jr:(ir+i)*ldc+jr+cols], tile[i*nr:i*nr+cols])
-			}
+			ir += mr
 		}
+		jr += cb * nr
 	}
 }
 

@@ -15,6 +15,9 @@ func kernelsUnderTest() []kernelKind {
 	if haveAVX2Kernel {
 		ks = append(ks, kernelAVX2)
 	}
+	if haveAVX512Kernel {
+		ks = append(ks, kernelAVX512)
+	}
 	return ks
 }
 
@@ -82,7 +85,7 @@ func (p *problem) String() string {
 // budget and returns the result.
 func (p *problem) run(kind kernelKind, threads int) []float32 {
 	c := append([]float32(nil), p.c...)
-	sgemm(kernelFor(kind), threads, p.transA, p.transB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc)
+	sgemm(kind, threads, p.transA, p.transB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, c, p.ldc)
 	return c
 }
 
@@ -220,7 +223,7 @@ func TestSgemmDegenerate(t *testing.T) {
 			t.Run(tt.name+"/"+kind.String(), func(t *testing.T) {
 				c := append([]float32(nil), tt.c...)
 				ldc := max(tt.n, 1)
-				sgemm(kernelFor(kind), 2, false, false, tt.m, tt.n, tt.k, tt.alpha, a, max(tt.k, 1), b, ldc, tt.beta, c, ldc)
+				sgemm(kind, 2, false, false, tt.m, tt.n, tt.k, tt.alpha, a, max(tt.k, 1), b, ldc, tt.beta, c, ldc)
 				for i := range c {
 					if c[i] != tt.want[i] {
 						t.Fatalf("C = %v, want %v", c, tt.want)
@@ -234,12 +237,12 @@ func TestSgemmDegenerate(t *testing.T) {
 func TestSgemmOneByOne(t *testing.T) {
 	for _, kind := range kernelsUnderTest() {
 		c := []float32{float32(math.NaN())}
-		sgemm(kernelFor(kind), 1, false, false, 1, 1, 1, 2, []float32{3}, 1, []float32{-4}, 1, 0, c, 1)
+		sgemm(kind, 1, false, false, 1, 1, 1, 2, []float32{3}, 1, []float32{-4}, 1, 0, c, 1)
 		if c[0] != -24 {
 			t.Errorf("%v: 2*3*(-4) = %g, want -24", kind, c[0])
 		}
 		c[0] = 10
-		sgemm(kernelFor(kind), 1, true, true, 1, 1, 1, 1, []float32{3}, 1, []float32{-4}, 1, 0.5, c, 1)
+		sgemm(kind, 1, true, true, 1, 1, 1, 1, []float32{3}, 1, []float32{-4}, 1, 0.5, c, 1)
 		if c[0] != -7 {
 			t.Errorf("%v: 3*(-4) + 0.5*10 = %g, want -7", kind, c[0])
 		}

@@ -18,15 +18,6 @@ func kernelRowsAAVX2Wrapper(kc int, a []float32, offs *[mr]int, b, c []float32, 
 	kernelFMA6x16RowsA(kc, &a[0], &offs[0], &b[0], &c[0], ldc, alpha, beta)
 }
 
-// rowsAKernelFor returns the in-place-A kernel of kind k, or nil when k has
-// none (the driver then packs the A panel).
-func rowsAKernelFor(k kernelKind) rowsAKernel {
-	if k == kernelAVX2 && haveAVX2Kernel {
-		return kernelRowsAAVX2Wrapper
-	}
-	return nil
-}
-
 // kernelFMA6x16ColsA is implemented in kernel_offsets_amd64.s.
 //
 //go:noescape
@@ -40,13 +31,4 @@ func kernelColsAAVX2Wrapper(kc int, a []float32, off []int, b, c []float32, ldc 
 	_ = b[kc*nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
 	kernelFMA6x16ColsA(kc, &a[0], &off[0], &b[0], &c[0], ldc, alpha, beta)
-}
-
-// colsAKernelFor returns the column-offset-A kernel of kind k, or nil when
-// k has none (the driver then packs the A panel).
-func colsAKernelFor(k kernelKind) colsAKernel {
-	if k == kernelAVX2 && haveAVX2Kernel {
-		return kernelColsAAVX2Wrapper
-	}
-	return nil
 }

@@ -2,12 +2,14 @@
 
 package gemm
 
-// haveAVX2Kernel is false: this build has no assembly kernels (non-amd64, or
-// built with the noasm tag).
-const haveAVX2Kernel = false
+// haveAVX2Kernel and haveAVX512Kernel are false: this build has no assembly
+// kernels (non-amd64, or built with the noasm tag).
+const (
+	haveAVX2Kernel   = false
+	haveAVX512Kernel = false
+)
 
-func kernelAVX2Wrapper(kc int, a, b, c []float32, ldc int, alpha, beta float32) {
-	kernelGoPortable(kc, a, b, c, ldc, alpha, beta)
-}
+// kernelsFor returns the portable Go kernels whatever the kind.
+func kernelsFor(kernelKind) *kernelSet { return &goKernels }
 
 func bestKernel() kernelKind { return kernelGo }

@@ -33,11 +33,16 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kern := kernelFor(activeKernel)
-	rowsKern := rowsAKernelFor(activeKernel)
+	ks := kernelsFor(activeKernel)
+	kern, rowsKern := ks.tile[0][0], ks.rowsA[0]
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	kcMaxK := kBlock(k)
+	// The row offsets of the current rows live in the workspace: the kernels
+	// are called through func values, so a local array would escape, and a
+	// per-tile array cost a heap allocation per tile.
+	offs := &ws.offs
+	lo, hi := (*[mr]int)(offs[:mr]), (*[mr]int)(offs[mr:])
 	for p0 := 0; p0 < k; p0 += kcMaxK {
 		kc := min(kcMaxK, k-p0)
 		bEff := beta
@@ -47,51 +52,81 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 		for j0 := 0; j0 < n; j0 += nbMax {
 			nt := min(nbMax, n-j0)
 			packB(ws.b, transB, b, ldb, p0, kc, j0, nt)
-			for ir := 0; ir < m; ir += mr {
+			for ir := 0; ir < m; {
+				if ks.rowsA12x16 != nil && m-ir >= 2*mr {
+					// Twelve rows: 6x32 tiles (two B panels) where they fit,
+					// the 12x16 tile for a single 16-column panel, 6-row
+					// edge tiles for a column edge.
+					for i := range offs {
+						offs[i] = off[ir+i] + p0
+					}
+					for jr := 0; jr < nt; {
+						if nt-jr >= nr && nt-jr < 2*nr {
+							cOff := ir*ldc + j0 + jr
+							ks.rowsA12x16(kc, a, offs, ws.b[jr*kc:jr*kc+kc*nr], c[cOff:], ldc, alpha, bEff)
+							jr += nr
+							continue
+						}
+						rowOffsetsTile(ws, ks, kc, a, lo, mr, nt, jr, c, ir*ldc+j0, ldc, alpha, bEff)
+						jr += rowOffsetsTile(ws, ks, kc, a, hi, mr, nt, jr, c, (ir+mr)*ldc+j0, ldc, alpha, bEff)
+					}
+					ir += 2 * mr
+					continue
+				}
 				rows := min(mr, m-ir)
 				// Rows past m repeat the last row; their results are
 				// dropped with the edge tile.
-				var offs [mr]int
-				for i := range offs {
-					offs[i] = off[ir+min(i, rows-1)] + p0
+				for i := range lo {
+					lo[i] = off[ir+min(i, rows-1)] + p0
 				}
-				var aPanel []float32
 				if rowsKern == nil {
-					aPanel = ws.a[:kc*mr]
-					for i, o := range offs {
+					aPanel := ws.a[:kc*mr]
+					for i, o := range lo {
 						for p, v := range a[o : o+kc] {
 							aPanel[p*mr+i] = v
 						}
 					}
-				}
-				for jr := 0; jr < nt; jr += nr {
-					cols := min(nr, nt-jr)
-					bPanel := ws.b[jr*kc : jr*kc+kc*nr]
-					cOff := ir*ldc + j0 + jr
-					dst, ld := c[cOff:], ldc
-					edge := rows < mr || cols < nr
-					if edge {
-						dst, ld = ws.tile[:], nr
-						if bEff != 0 {
-							for i := 0; i < rows; i++ {
-								copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
-							}
-						}
+					for jr := 0; jr < nt; jr += nr {
+						packedTile(ws, kern, kc, rows, aPanel, ws.b[jr*kc:jr*kc+kc*nr], c, ir*ldc+j0+jr, ldc, nt-jr, alpha, bEff)
 					}
-					if rowsKern != nil {
-						rowsKern(kc, a, &offs, bPanel, dst, ld, alpha, bEff)
-					} else {
-						kern(kc, aPanel, bPanel, dst, ld, alpha, bEff)
-					}
-					if edge {
-						for i := 0; i < rows; i++ {
-							copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
-						}
+				} else {
+					for jr := 0; jr < nt; {
+						jr += rowOffsetsTile(ws, ks, kc, a, lo, rows, nt, jr, c, ir*ldc+j0, ldc, alpha, bEff)
 					}
 				}
+				ir += mr
 			}
 		}
 	}
+}
+
+// rowOffsetsTile computes the tile of SgemmRowOffsetsA at columns jr.. of
+// the packed B block (nt columns) for the mr rows at offs (rows of them
+// valid), C row 0 of the rows at c[cRow+jr:], and returns how many columns
+// it did: two B panels with the wide kernel when they fit, else one
+// (through the scratch tile at an edge).
+func rowOffsetsTile(ws *workspace, ks *kernelSet, kc int, a []float32, offs *[mr]int, rows, nt, jr int, c []float32, cRow, ldc int, alpha, beta float32) int {
+	cOff := cRow + jr
+	if rows == mr && nt-jr >= 2*nr && ks.rowsA[1] != nil {
+		ks.rowsA[1](kc, a, offs, ws.b[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, beta)
+		return 2 * nr
+	}
+	bPanel := ws.b[jr*kc : jr*kc+kc*nr]
+	cols := min(nr, nt-jr)
+	if rows == mr && cols == nr {
+		ks.rowsA[0](kc, a, offs, bPanel, c[cOff:], ldc, alpha, beta)
+		return nr
+	}
+	if beta != 0 {
+		for i := 0; i < rows; i++ {
+			copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
+		}
+	}
+	ks.rowsA[0](kc, a, offs, bPanel, ws.tile[:], nr, alpha, beta)
+	for i := 0; i < rows; i++ {
+		copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
+	}
+	return nr
 }
 
 // checkRowOffsetsA checks B and C like checkArgs and every row of A
@@ -137,8 +172,8 @@ func SgemmColOffsetsA(pb *PackedB, m int, alpha float32, a []float32, off []int,
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	kern := kernelFor(activeKernel)
-	colsKern := colsAKernelFor(activeKernel)
+	ks := kernelsFor(activeKernel)
+	kern, colsKern := ks.tile[0][0], ks.colsA[0][0]
 	ws := getWorkspace()
 	defer putWorkspace(ws)
 	for p0 := 0; p0 < k; p0 += pb.kc {
@@ -149,7 +184,28 @@ func SgemmColOffsetsA(pb *PackedB, m int, alpha float32, a []float32, off []int,
 		}
 		bBlock := pb.buf[p0*pb.nPad:]
 		offs := off[p0 : p0+kc]
-		for ir := 0; ir < m; ir += mr {
+		for ir := 0; ir < m; {
+			if m-ir >= 2*mr && ks.colsA[1][0] != nil {
+				// Twelve whole rows (read in place, they lie inside every
+				// column): wide tiles, mr×nr ones for a column edge.
+				for jr := 0; jr < n; {
+					cOff := ir*ldc + jr
+					switch {
+					case n-jr >= 2*nr && ks.colsA[1][1] != nil:
+						ks.colsA[1][1](kc, a[ir:], offs, bBlock[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, bEff)
+						jr += 2 * nr
+					case n-jr >= nr:
+						ks.colsA[1][0](kc, a[ir:], offs, bBlock[jr*kc:jr*kc+kc*nr], c[cOff:], ldc, alpha, bEff)
+						jr += nr
+					default:
+						colOffsetsTile(ws, colsKern, kc, mr, a, ir, offs, bBlock[jr*kc:jr*kc+kc*nr], c, cOff, ldc, n-jr, alpha, bEff)
+						colOffsetsTile(ws, colsKern, kc, mr, a, ir+mr, offs, bBlock[jr*kc:jr*kc+kc*nr], c, cOff+mr*ldc, ldc, n-jr, alpha, bEff)
+						jr = n
+					}
+				}
+				ir += 2 * mr
+				continue
+			}
 			rows := min(mr, m-ir)
 			var aPanel []float32
 			// An edge tile reads its missing rows too when a has room
@@ -166,32 +222,62 @@ func SgemmColOffsetsA(pb *PackedB, m int, alpha float32, a []float32, off []int,
 					clear(d[n:])
 				}
 			}
-			for jr := 0; jr < n; jr += nr {
+			for jr := 0; jr < n; {
 				cols := min(nr, n-jr)
-				bPanel := bBlock[jr*kc : jr*kc+kc*nr]
 				cOff := ir*ldc + jr
-				dst, ld := c[cOff:], ldc
-				edge := rows < mr || cols < nr
-				if edge {
-					dst, ld = ws.tile[:], nr
-					if bEff != 0 {
-						for i := 0; i < rows; i++ {
-							copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
-						}
-					}
+				if aPanel == nil && rows == mr && n-jr >= 2*nr && ks.colsA[0][1] != nil {
+					ks.colsA[0][1](kc, a[ir:], offs, bBlock[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, bEff)
+					jr += 2 * nr
+					continue
 				}
+				bPanel := bBlock[jr*kc : jr*kc+kc*nr]
 				if aPanel == nil {
-					colsKern(kc, a[ir:], offs, bPanel, dst, ld, alpha, bEff)
+					colOffsetsTile(ws, colsKern, kc, rows, a, ir, offs, bPanel, c, cOff, ldc, cols, alpha, bEff)
 				} else {
-					kern(kc, aPanel, bPanel, dst, ld, alpha, bEff)
+					packedTile(ws, kern, kc, rows, aPanel, bPanel, c, cOff, ldc, cols, alpha, bEff)
 				}
-				if edge {
-					for i := 0; i < rows; i++ {
-						copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
-					}
-				}
+				jr += nr
 			}
+			ir += mr
 		}
+	}
+}
+
+// colOffsetsTile computes one mr×nr tile of SgemmColOffsetsA with the
+// column-offset kernel at rows ir.. of A (rows valid rows, cols valid
+// columns; a partial tile goes through the scratch tile).
+func colOffsetsTile(ws *workspace, colsKern colsAKernel, kc, rows int, a []float32, ir int, offs []int, bPanel, c []float32, cOff, ldc, cols int, alpha, beta float32) {
+	if rows == mr && cols >= nr {
+		colsKern(kc, a[ir:], offs, bPanel, c[cOff:], ldc, alpha, beta)
+		return
+	}
+	cols = min(cols, nr)
+	if beta != 0 {
+		for i := 0; i < rows; i++ {
+			copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
+		}
+	}
+	colsKern(kc, a[ir:], offs, bPanel, ws.tile[:], nr, alpha, beta)
+	for i := 0; i < rows; i++ {
+		copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
+	}
+}
+
+// packedTile is colOffsetsTile for a packed A panel and the mr×nr kernel.
+func packedTile(ws *workspace, kern microKernel, kc, rows int, aPanel, bPanel, c []float32, cOff, ldc, cols int, alpha, beta float32) {
+	if rows == mr && cols >= nr {
+		kern(kc, aPanel, bPanel, c[cOff:], ldc, alpha, beta)
+		return
+	}
+	cols = min(cols, nr)
+	if beta != 0 {
+		for i := 0; i < rows; i++ {
+			copy(ws.tile[i*nr:i*nr+cols], c[cOff+i*ldc:cOff+i*ldc+cols])
+		}
+	}
+	kern(kc, aPanel, bPanel, ws.tile[:], nr, alpha, beta)
+	for i := 0; i < rows; i++ {
+		copy(c[cOff+i*ldc:cOff+i*ldc+cols], ws.tile[i*nr:i*nr+cols])
 	}
 }
 

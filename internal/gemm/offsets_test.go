@@ -73,7 +73,7 @@ func TestSgemmRowOffsetsAMatchesSgemm(t *testing.T) {
 					want := append([]float32(nil), p.c...)
 					got := append([]float32(nil), p.c...)
 					withKernel(kind, func() {
-						sgemm(kernelFor(kind), 1, false, transB, sh.m, sh.n, sh.k, p.alpha, g.materialise(sh.k), sh.k, p.b, p.ldb, beta, want, p.ldc)
+						sgemm(kind, 1, false, transB, sh.m, sh.n, sh.k, p.alpha, g.materialise(sh.k), sh.k, p.b, p.ldb, beta, want, p.ldc)
 						SgemmRowOffsetsA(sh.m, sh.n, sh.k, p.alpha, g.src, g.off, transB, p.b, p.ldb, beta, got, p.ldc)
 					})
 					if !bitsEqual(got, want) {
@@ -113,7 +113,7 @@ func TestSgemmColOffsetsAMatchesSgemm(t *testing.T) {
 					}
 					want := append([]float32(nil), p.c...)
 					withKernel(kind, func() {
-						sgemm(kernelFor(kind), 1, false, transB, sh.m, sh.n, sh.k, p.alpha, aMat, sh.k, p.b, p.ldb, beta, want, p.ldc)
+						sgemm(kind, 1, false, transB, sh.m, sh.n, sh.k, p.alpha, aMat, sh.k, p.b, p.ldb, beta, want, p.ldc)
 					})
 					// Without and with room after the source: an edge tile
 					// is packed, or read in place past the last row.

@@ -69,7 +69,7 @@ func SgemmPackedA(threads int, pa *PackedA, transB bool, n int, alpha float32, b
 	if err := checkArgs(false, transB, m, n, k, m*k, k, len(b), ldb, len(c), ldc); err != nil {
 		panic(err) // programming error: callers check shapes first
 	}
-	sgemmWith(kernelFor(activeKernel), threadBudget(threads), pa, false, transB, m, n, k, alpha, nil, 0, b, ldb, beta, c, ldc)
+	sgemmWith(activeKernel, threadBudget(threads), pa, false, transB, m, n, k, alpha, nil, 0, b, ldb, beta, c, ldc)
 }
 
 // SgemmThreads is Sgemm with at most threads goroutines (GOMAXPROCS when
@@ -80,7 +80,7 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 	if err := checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc); err != nil {
 		panic(err) // programming error: callers check shapes first
 	}
-	sgemmWith(kernelFor(activeKernel), threadBudget(threads), nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmWith(activeKernel, threadBudget(threads), nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // threadBudget maps a requested goroutine count to the one used.

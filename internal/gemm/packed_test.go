@@ -19,7 +19,7 @@ func (p *problem) runPacked(t *testing.T, kind kernelKind, threads int) []float3
 		t.Fatalf("%v: packed shape %dx%d", p, pa.Rows(), pa.Cols())
 	}
 	c := append([]float32(nil), p.c...)
-	sgemmWith(kernelFor(kind), threads, pa, false, p.transB, p.m, p.n, p.k, p.alpha, nil, 0, p.b, p.ldb, p.beta, c, p.ldc)
+	sgemmWith(kind, threads, pa, false, p.transB, p.m, p.n, p.k, p.alpha, nil, 0, p.b, p.ldb, p.beta, c, p.ldc)
 	return c
 }
 
