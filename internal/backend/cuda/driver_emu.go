@@ -259,6 +259,10 @@ func (d *emuDriver) close() error {
 	return nil
 }
 
+// emuFPContract reports whether the emulator was built to contract a*b+c
+// into FMAs (make test-cudaemu-fma).
+func emuFPContract() bool { return C.emu_fp_contract() != 0 }
+
 // emuKernelsHash is the SHA-256 of kernels/*.cu{,h} the emulator was built
 // from (see kernels/build.sh emu-hash).
 func emuKernelsHash() string { return C.GoString(C.emu_kernels_hash()) }

@@ -21,6 +21,9 @@ int emu_kernel_nargs(int id);
 // emu_kernels_hash returns the SHA-256 of kernels/*.cu{,h} the emulator was
 // built from (kernels_hash.h, written by kernels/build.sh emu-hash).
 const char* emu_kernels_hash(void);
+// emu_fp_contract returns 1 when the emulator was built with
+// SIMCLR_EMU_FP_CONTRACT (a*b+c contracted into FMAs), else 0.
+int emu_fp_contract(void);
 // emu_fault_kernel_id returns the id of one of the emulator's own broken
 // test kernels (emu_faults.h), or -1; the backend's list never has them.
 int emu_fault_kernel_id(const char* name);

@@ -131,6 +131,28 @@ extern "C" __global__ void fault_dynamic_shared(float* out, int n) {
 // which the emulator runs the threads.
 extern "C" __global__ void fault_order_dependent(int* out) { out[0] = (int)threadIdx.x; }
 
+// out[0] = a*b + c as written (contracted into an FMA only in the
+// SIMCLR_EMU_FP_CONTRACT build, as nvcc would), out[1] through the _rn
+// intrinsics (never contracted).
+extern "C" __global__ void emu_fma_probe(const float* in, float* out) {
+  out[0] = in[0] * in[1] + in[2];
+  out[1] = __fadd_rn(__fmul_rn(in[0], in[1]), in[2]);
+}
+
+// kernels/common.cuh's block reductions called several times in a row:
+// out[2r] = sum and out[2r+1] = max of in[r*blockDim.x ...] for r < rounds.
+extern "C" __global__ void emu_block_reduce(const double* in, double* out, int rounds) {
+  for (int r = 0; r < rounds; ++r) {
+    const double v = in[r * blockDim.x + threadIdx.x];
+    const double s = block_sum_f64(v);
+    const double m = block_max_f64(v);
+    if (threadIdx.x == 0) {
+      out[2 * r] = s;
+      out[2 * r + 1] = m;
+    }
+  }
+}
+
 #endif  // SIMCLR_EMU_FAULTS_H
 #else
 SIMCLR_KERNEL(fault_missing_syncthreads)
@@ -148,4 +170,6 @@ SIMCLR_KERNEL(fault_static_shared_too_big)
 SIMCLR_KERNEL(fault_bounded_64)
 SIMCLR_KERNEL(fault_dynamic_shared)
 SIMCLR_KERNEL(fault_order_dependent)
+SIMCLR_KERNEL(emu_fma_probe)
+SIMCLR_KERNEL(emu_block_reduce)
 #endif

@@ -329,3 +329,81 @@ func TestEmuOrder(t *testing.T) {
 	wantErr(t, d.launchFault("fault_order_dependent", dim3{1, 1, 1}, dim3{64, 1, 1}, 0, args{}.raw(out)),
 		"CUDAEMU_ORDER=sideways: want index, reverse or random:SEED")
 }
+
+// TestEmuFPContract checks that the build does what it claims: a*b+c is
+// fused only in the SIMCLR_EMU_FP_CONTRACT build (make test-cudaemu-fma),
+// and __fadd_rn(__fmul_rn(a, b), c) never is.
+func TestEmuFPContract(t *testing.T) {
+	d := faultDriver(t)
+	in := devBuf(t, d, 3)
+	out := devBuf(t, d, 2)
+	x := float32(1 + 1.0/4096) // x*x = 1 + 2^-11 + 2^-24: the 2^-24 is lost when rounded
+	vals := []float32{x, x, -(1 + 1.0/2048)}
+	if err := d.htod(in, unsafe.Pointer(&vals[0]), 12); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.launchFault("emu_fma_probe", dim3{1, 1, 1}, dim3{1, 1, 1}, 0, args{}.raw(in).raw(out)); err != nil {
+		t.Fatal(err)
+	}
+	got := readFloats(t, d, out, 2)
+	fused := float32(math.FMA(float64(x), float64(x), float64(vals[2])))
+	separate := float32(x*x) + vals[2] // float32(): Go must round the product
+	if fused == separate {
+		t.Fatalf("probe inputs do not tell fused from separate rounding (%g)", fused)
+	}
+	want := separate
+	if emuFPContract() {
+		want = fused
+	}
+	if got[0] != want {
+		t.Errorf("a*b+c = %g with fp-contract build %v, want %g", got[0], emuFPContract(), want)
+	}
+	if got[1] != separate {
+		t.Errorf("__fadd_rn(__fmul_rn(a, b), c) = %g, want the unfused %g", got[1], separate)
+	}
+}
+
+// TestEmuBlockReduceHelpers runs kernels/common.cuh's block_sum_f64 and
+// block_max_f64 several times in a row in one kernel (emu_block_reduce,
+// emu_faults.h), as a kernel may: the leading barrier of each helper
+// (against an earlier call still reading part[0]) matters only then.
+func TestEmuBlockReduceHelpers(t *testing.T) {
+	d := faultDriver(t)
+	const rounds, nt = 3, 256
+	in := make([]float64, rounds*nt)
+	for i := range in {
+		in[i] = float64((i*37)%101) - 50
+	}
+	inDev, err := d.alloc(int64(8 * len(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.free(inDev)
+	outDev, err := d.alloc(8 * 2 * rounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.free(outDev)
+	if err := d.htod(inDev, unsafe.Pointer(&in[0]), int64(8*len(in))); err != nil {
+		t.Fatal(err)
+	}
+	eachOrder(t, func(t *testing.T, _ string) {
+		if err := d.launchFault("emu_block_reduce", dim3{1, 1, 1}, dim3{nt, 1, 1}, 0, args{}.raw(inDev).raw(outDev).i(rounds)); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]float64, 2*rounds)
+		if err := d.dtoh(unsafe.Pointer(&out[0]), outDev, int64(8*len(out))); err != nil {
+			t.Fatal(err)
+		}
+		for r := 0; r < rounds; r++ {
+			sum, mx := 0.0, math.Inf(-1)
+			for _, v := range in[r*nt : (r+1)*nt] {
+				sum += v
+				mx = math.Max(mx, v)
+			}
+			if out[2*r] != sum || out[2*r+1] != mx {
+				t.Errorf("round %d: block sum %g, max %g; want %g, %g", r, out[2*r], out[2*r+1], sum, mx)
+			}
+		}
+	})
+}

@@ -364,6 +364,14 @@ extern "C" int emu_kernel_launch_bound(int id) {
 
 extern "C" const char* emu_kernels_hash(void) { return SIMCLR_KERNELS_SHA256; }
 
+extern "C" int emu_fp_contract(void) {
+#ifdef SIMCLR_EMU_FP_CONTRACT
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 extern "C" int emu_set_max_dynamic_shared(int id, int bytes, char* err, int errLen) {
   const Entry* k = entry(id);
   if (k == nullptr) {
