@@ -139,16 +139,21 @@ extern "C" __global__ void emu_fma_probe(const float* in, float* out) {
   out[1] = __fadd_rn(__fmul_rn(in[0], in[1]), in[2]);
 }
 
-// kernels/common.cuh's block reductions called several times in a row:
-// out[2r] = sum and out[2r+1] = max of in[r*blockDim.x ...] for r < rounds.
+// kernels/common.cuh's block reductions, each called twice in a row:
+// out[4r..4r+3] = sum(v), sum(-v), max(v), max(-v) over v = in[r*blockDim.x
+// ...], for r < rounds.
 extern "C" __global__ void emu_block_reduce(const double* in, double* out, int rounds) {
   for (int r = 0; r < rounds; ++r) {
     const double v = in[r * blockDim.x + threadIdx.x];
     const double s = block_sum_f64(v);
+    const double sn = block_sum_f64(-v);
     const double m = block_max_f64(v);
+    const double mn = block_max_f64(-v);
     if (threadIdx.x == 0) {
-      out[2 * r] = s;
-      out[2 * r + 1] = m;
+      out[4 * r] = s;
+      out[4 * r + 1] = sn;
+      out[4 * r + 2] = m;
+      out[4 * r + 3] = mn;
     }
   }
 }

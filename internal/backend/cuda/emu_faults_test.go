@@ -364,7 +364,7 @@ func TestEmuFPContract(t *testing.T) {
 }
 
 // TestEmuBlockReduceHelpers runs kernels/common.cuh's block_sum_f64 and
-// block_max_f64 several times in a row in one kernel (emu_block_reduce,
+// block_max_f64 each twice in a row in one kernel (emu_block_reduce,
 // emu_faults.h), as a kernel may: the leading barrier of each helper
 // (against an earlier call still reading part[0]) matters only then.
 func TestEmuBlockReduceHelpers(t *testing.T) {
@@ -379,7 +379,7 @@ func TestEmuBlockReduceHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.free(inDev)
-	outDev, err := d.alloc(8 * 2 * rounds)
+	outDev, err := d.alloc(8 * 4 * rounds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,18 +391,23 @@ func TestEmuBlockReduceHelpers(t *testing.T) {
 		if err := d.launchFault("emu_block_reduce", dim3{1, 1, 1}, dim3{nt, 1, 1}, 0, args{}.raw(inDev).raw(outDev).i(rounds)); err != nil {
 			t.Fatal(err)
 		}
-		out := make([]float64, 2*rounds)
+		out := make([]float64, 4*rounds)
 		if err := d.dtoh(unsafe.Pointer(&out[0]), outDev, int64(8*len(out))); err != nil {
 			t.Fatal(err)
 		}
 		for r := 0; r < rounds; r++ {
-			sum, mx := 0.0, math.Inf(-1)
+			sum, mx, mn := 0.0, math.Inf(-1), math.Inf(1)
 			for _, v := range in[r*nt : (r+1)*nt] {
 				sum += v
 				mx = math.Max(mx, v)
+				mn = math.Min(mn, v)
 			}
-			if out[2*r] != sum || out[2*r+1] != mx {
-				t.Errorf("round %d: block sum %g, max %g; want %g, %g", r, out[2*r], out[2*r+1], sum, mx)
+			want := []float64{sum, -sum, mx, -mn}
+			for i, w := range want {
+				if out[4*r+i] != w {
+					t.Errorf("round %d: results %v, want %v", r, out[4*r:4*r+4], want)
+					break
+				}
 			}
 		}
 	})
