@@ -19,6 +19,14 @@
 // which defines its own versions) makes them tracked arrays that report
 // races, uninitialised reads and out-of-range indices. DYNAMIC_SHARED views
 // the launch's dynamic shared memory (extern __shared__) as T[].
+// SIMCLR_UNROLL is nvcc's #pragma unroll, and nothing for g++ (which would
+// warn about an unknown pragma).
+#ifdef SIMCLR_EMU
+#define SIMCLR_UNROLL
+#else
+#define SIMCLR_UNROLL _Pragma("unroll")
+#endif
+
 #ifndef SIMCLR_EMU
 #define SHARED_ARRAY(T, name, n) __shared__ T name[n]
 #define SHARED_ARRAY2(T, name, n, m) __shared__ T name[n][m]

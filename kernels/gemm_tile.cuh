@@ -53,16 +53,16 @@ __device__ __forceinline__ void gt_load_b(TileB& Bs, const B& b, int k0, int n0,
 // k of the staged tiles.
 template <class TileA, class TileB>
 __device__ __forceinline__ void gt_mma_fma(TileA& As, TileB& Bs, float acc[4][4], int ty, int tx) {
-#pragma unroll
+SIMCLR_UNROLL
   for (int kk = 0; kk < GT_BK; ++kk) {
     float a[4], b[4];
-#pragma unroll
+SIMCLR_UNROLL
     for (int i = 0; i < 4; ++i) a[i] = As[kk][ty + 16 * i];
-#pragma unroll
+SIMCLR_UNROLL
     for (int j = 0; j < 4; ++j) b[j] = Bs[kk][tx + 16 * j];
-#pragma unroll
+SIMCLR_UNROLL
     for (int i = 0; i < 4; ++i)
-#pragma unroll
+SIMCLR_UNROLL
       for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
   }
 }
@@ -76,9 +76,9 @@ __device__ __forceinline__ void gemm_tile(int M, int N, int kBegin, int kEnd, co
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const int m0 = blockIdx.y * GT_BM, n0 = blockIdx.x * GT_BN;
   float acc[4][4];
-#pragma unroll
+SIMCLR_UNROLL
   for (int i = 0; i < 4; ++i)
-#pragma unroll
+SIMCLR_UNROLL
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
   for (int k0 = kBegin; k0 < kEnd; k0 += GT_BK) {
     gt_load_a(As, a, m0, k0, M, kEnd);
@@ -87,11 +87,11 @@ __device__ __forceinline__ void gemm_tile(int M, int N, int kBegin, int kEnd, co
     gt_mma_fma(As, Bs, acc, ty, tx);
     __syncthreads();
   }
-#pragma unroll
+SIMCLR_UNROLL
   for (int i = 0; i < 4; ++i) {
     const int m = m0 + ty + 16 * i;
     if (m >= M) continue;
-#pragma unroll
+SIMCLR_UNROLL
     for (int j = 0; j < 4; ++j) {
       const int n = n0 + tx + 16 * j;
       if (n < N) store(m, n, acc[i][j]);

@@ -27,8 +27,8 @@
 #include <utility>
 
 #include "../../../kernels/all.cu"
-#include "emu.h"
 #include "emu_faults.h"
+#include "emu.h"
 #include "kernels_hash.h"
 
 namespace {
