@@ -412,3 +412,23 @@ func TestEmuBlockReduceHelpers(t *testing.T) {
 		}
 	})
 }
+
+// TestEmuFaultHandlerChains: after the emulator installed its SIGSEGV
+// handler (at the first launch) and turned a kernel's fault into an error,
+// Go's own faults still reach Go's handler: a nil dereference is a
+// recoverable run-time panic, not a crash.
+func TestEmuFaultHandlerChains(t *testing.T) {
+	d := faultDriver(t)
+	out := devBuf(t, d, 16)
+	wantErr(t, d.launchFault("fault_oob_write", dim3{1, 1, 1}, dim3{32, 1, 1}, 0, args{}.raw(out).i(16)), "out-of-bounds global-memory write")
+	var p *int
+	func() {
+		defer func() {
+			r := recover()
+			if err, ok := r.(error); !ok || !strings.Contains(err.Error(), "nil pointer dereference") {
+				t.Errorf("nil dereference after an emulator fault: recovered %v, want Go's nil pointer run-time error", r)
+			}
+		}()
+		_ = *p
+	}()
+}
