@@ -259,6 +259,16 @@ func (d *emuDriver) close() error {
 	return nil
 }
 
+// launchBound returns the __launch_bounds__ the emulator's registry read
+// for kernel (0: none), or -1 for an unknown kernel.
+func (d *emuDriver) launchBound(kernel string) int {
+	id, ok := d.ids[kernel]
+	if !ok {
+		return -1
+	}
+	return int(C.emu_kernel_launch_bound(id))
+}
+
 // emuFPContract reports whether the emulator was built to contract a*b+c
 // into FMAs (make test-cudaemu-fma).
 func emuFPContract() bool { return C.emu_fp_contract() != 0 }

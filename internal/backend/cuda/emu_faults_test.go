@@ -4,6 +4,10 @@ package cuda
 
 import (
 	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -432,3 +436,49 @@ func TestEmuFaultHandlerChains(t *testing.T) {
 		_ = *p
 	}()
 }
+
+// TestEmuLaunchBoundsRead: every kernel that kernels/*.cu declares with
+// __launch_bounds__ has a bound in the emulator's registry (the section
+// trick of cuda_emu.h only knows multiples of 32 up to 1024; anything else
+// would be silently unbounded), and kernels without one have none.
+func TestEmuLaunchBoundsRead(t *testing.T) {
+	d := faultDriver(t)
+	files, err := filepath.Glob(filepath.Join("..", "..", "..", "kernels", "*.cu"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("kernel sources: %v (%d files)", err, len(files))
+	}
+	bounded := regexp.MustCompile(`__global__\s+void\s+__launch_bounds__\(([^)]*)\)\s*([A-Za-z0-9_]+)\s*\(`)
+	want := map[string]bool{}
+	value := map[string]int{} // the bound, where the source spells it as GT_THREADS or a number
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range bounded.FindAllStringSubmatch(string(src), -1) {
+			want[m[2]] = true
+			if arg := strings.TrimSpace(m[1]); arg == "GT_THREADS" {
+				value[m[2]] = gemmThreads
+			} else if n, err := strconv.Atoi(arg); err == nil {
+				value[m[2]] = n
+			}
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("no __launch_bounds__ kernels found in kernels/*.cu")
+	}
+	for _, k := range kernelNames {
+		b := d.launchBound(k)
+		switch {
+		case want[k] && b <= 0:
+			t.Errorf("kernel %s has __launch_bounds__ in its source, but the emulator read no bound: use a multiple of 32 up to 1024", k)
+		case !want[k] && b != 0:
+			t.Errorf("kernel %s has no __launch_bounds__, but the emulator read %d", k, b)
+		case value[k] != 0 && b != value[k]:
+			t.Errorf("kernel %s: emulator read __launch_bounds__(%d), the source says %d", k, b, value[k])
+		}
+	}
+}
+
+// gemmThreads is kernels/gemm_tile.cuh's GT_THREADS.
+const gemmThreads = 256
