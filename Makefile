@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X simclr/internal/version.Version=$(VERSION) -X simclr/internal/version.Commit=$(COMMIT)
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: help setup build build-mpi test test-mpi test-short test-cudaemu bench bench-cpu lint golden kernels cudashim build-cuda check-cuda-bin check-glibc vet-cuda gpu-bundle gpu-check clean
+.PHONY: help setup build build-mpi test test-mpi test-short test-cudaemu test-cudaemu-asan test-cudaemu-fma bench bench-cpu lint golden kernels cudashim build-cuda check-cuda-bin check-glibc vet-cuda gpu-bundle gpu-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -20,11 +20,18 @@ build: ## build the CPU binary into bin/simclr (pure Go, no CUDA needed)
 build-mpi: ## the CPU binary with Open MPI for data-parallel training (cgo; apt-get install openmpi-bin libopenmpi-dev)
 	CGO_ENABLED=1 $(GO) build -tags mpi -ldflags "$(LDFLAGS)" -o bin/simclr-mpi ./cmd/simclr
 
-test: ## vet and run every test, the CUDA kernels under the CPU emulator included (the README's test command)
+# The emulated parity suite runs once per thread order (CUDAEMU_ORDER, see
+# docs/cuda.md): a kernel whose results depend on the order fails in one.
+EMU_ORDERS ?= index reverse
+# ASan + UBSan for the emulator and the kernels it compiles (and Go's -asan).
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+test: ## vet and run every test, the CUDA kernels under the CPU emulator (in each of EMU_ORDERS) included (the README's test command)
 	$(GO) vet ./...
 	$(GO) vet -tags cudaemu ./internal/backend/cuda/... ./internal/cli/...
 	$(GO) test -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -timeout 20m -tags cudaemu ./internal/backend/cuda/...
+	@for o in $(EMU_ORDERS); do echo "CUDAEMU_ORDER=$$o"; \
+	  CUDAEMU_ORDER=$$o $(GO) test -count=1 -timeout 20m -tags cudaemu ./internal/backend/cuda/... || exit 1; done
 	$(GO) test -count=1 -tags cudaemu -run 'KernelTimes|DebugSync' ./internal/cli/
 	$(MAKE) test-mpi
 
@@ -33,9 +40,18 @@ test-mpi: ## data-parallel tests under mpirun on loopback: collectives, 2 and 3 
 	CGO_ENABLED=1 $(GO) vet -tags mpi ./internal/dist/... ./internal/train/... ./internal/cli/...
 	CGO_ENABLED=1 $(GO) test -count=1 -timeout 15m -tags mpi -run MPI ./internal/dist/... ./internal/train/... ./internal/cli/...
 
-test-cudaemu: ## only the CUDA kernels' parity suite and `bench --kernel-times`, run by the CPU emulator (g++, no GPU)
-	$(GO) test -count=1 -tags cudaemu ./internal/backend/cuda/...
+test-cudaemu: ## only the CUDA kernels' parity suite (in each of EMU_ORDERS) and `bench --kernel-times`, run by the CPU emulator (g++, no GPU)
+	@for o in $(EMU_ORDERS); do echo "CUDAEMU_ORDER=$$o"; \
+	  CUDAEMU_ORDER=$$o $(GO) test -count=1 -timeout 20m -tags cudaemu ./internal/backend/cuda/... || exit 1; done
 	$(GO) test -count=1 -tags cudaemu -run 'KernelTimes|DebugSync' ./internal/cli/
+
+test-cudaemu-asan: ## the emulated parity suite under ASan + UBSan (run before every kernel change)
+	CGO_CFLAGS="-O1 -g $(SAN_FLAGS)" CGO_CXXFLAGS="-O1 -g $(SAN_FLAGS)" CGO_LDFLAGS="$(SAN_FLAGS)" \
+	  $(GO) test -asan -count=1 -timeout 30m -tags cudaemu ./internal/backend/cuda/...
+
+test-cudaemu-fma: ## the emulated parity suite with a*b+c contracted into FMAs as nvcc does (x86-64 with FMA)
+	CGO_CXXFLAGS="-O2 -mfma -ffp-contract=fast -DSIMCLR_EMU_FP_CONTRACT" \
+	  $(GO) test -count=1 -timeout 20m -tags cudaemu ./internal/backend/cuda/...
 
 test-short: ## quick tests only
 	$(GO) test -count=1 -short ./...

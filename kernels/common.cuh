@@ -14,6 +14,25 @@
 
 #define SIMCLR_FULL_MASK 0xffffffffu
 
+// Shared memory is declared only through these macros: under nvcc they are
+// plain __shared__ arrays; the CPU emulator (internal/backend/cuda/cuda_emu.h,
+// which defines its own versions) makes them tracked arrays that report
+// races, uninitialised reads and out-of-range indices. DYNAMIC_SHARED views
+// the launch's dynamic shared memory (extern __shared__) as T[].
+// SIMCLR_UNROLL is nvcc's #pragma unroll, and nothing for g++ (which would
+// warn about an unknown pragma).
+#ifdef SIMCLR_EMU
+#define SIMCLR_UNROLL
+#else
+#define SIMCLR_UNROLL _Pragma("unroll")
+#endif
+
+#ifndef SIMCLR_EMU
+#define SHARED_ARRAY(T, name, n) __shared__ T name[n]
+#define SHARED_ARRAY2(T, name, n, m) __shared__ T name[n][m]
+#define DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
+
 // GRID_STRIDE loops i over [0, n) with a 1-D grid of any size. The host
 // keeps n below 2^31 - 2^26 so i + stride cannot overflow.
 #define GRID_STRIDE(i, n)                                      \
@@ -43,7 +62,7 @@ __device__ __forceinline__ double warp_max_f64(double v) {
 
 // block_sum_f64 returns the sum of v over the block to every thread.
 __device__ __noinline__ double block_sum_f64(double v) {
-  __shared__ double part[32];
+  SHARED_ARRAY(double, part, 32);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int nwarps = (blockDim.x + 31) >> 5;
   v = warp_sum_f64(v);
@@ -62,7 +81,7 @@ __device__ __noinline__ double block_sum_f64(double v) {
 // block_max_f64 returns the maximum of v over the block to every thread
 // (-inf when every v is -inf; NaNs are ignored unless every value is NaN).
 __device__ __noinline__ double block_max_f64(double v) {
-  __shared__ double part[32];
+  SHARED_ARRAY(double, part, 32);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int nwarps = (blockDim.x + 31) >> 5;
   v = warp_max_f64(v);

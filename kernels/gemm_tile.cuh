@@ -28,8 +28,9 @@
 
 // gt_load_a stages A[m0:m0+BM, k0:k0+BK] as As[k][m]; zero outside [M) x [K).
 // Consecutive threads read consecutive k (row-major A is coalesced).
-template <class A>
-__device__ __forceinline__ void gt_load_a(float (*As)[GT_BM + GT_PAD], const A& a, int m0, int k0, int M, int K) {
+// TileA is float[GT_BK][GT_BM + GT_PAD] (SHARED_ARRAY2 in gemm_tile).
+template <class A, class TileA>
+__device__ __forceinline__ void gt_load_a(TileA& As, const A& a, int m0, int k0, int M, int K) {
   for (int e = threadIdx.x; e < GT_BM * GT_BK; e += GT_THREADS) {
     const int kk = e % GT_BK, mm = e / GT_BK;
     const int m = m0 + mm, k = k0 + kk;
@@ -39,8 +40,8 @@ __device__ __forceinline__ void gt_load_a(float (*As)[GT_BM + GT_PAD], const A& 
 
 // gt_load_b stages B[k0:k0+BK, n0:n0+BN] as Bs[k][n]; zero outside [K) x [N).
 // Consecutive threads read consecutive n (im2col columns are coalesced).
-template <class B>
-__device__ __forceinline__ void gt_load_b(float (*Bs)[GT_BN + GT_PAD], const B& b, int k0, int n0, int K, int N) {
+template <class B, class TileB>
+__device__ __forceinline__ void gt_load_b(TileB& Bs, const B& b, int k0, int n0, int K, int N) {
   for (int e = threadIdx.x; e < GT_BN * GT_BK; e += GT_THREADS) {
     const int nn = e % GT_BN, kk = e / GT_BN;
     const int k = k0 + kk, n = n0 + nn;
@@ -50,18 +51,18 @@ __device__ __forceinline__ void gt_load_b(float (*Bs)[GT_BN + GT_PAD], const B& 
 
 // gt_mma_fma: the CUDA-core math rung, a 4x4 outer-product accumulation per
 // k of the staged tiles.
-__device__ __forceinline__ void gt_mma_fma(float (*As)[GT_BM + GT_PAD], float (*Bs)[GT_BN + GT_PAD],
-                                           float acc[4][4], int ty, int tx) {
-#pragma unroll
+template <class TileA, class TileB>
+__device__ __forceinline__ void gt_mma_fma(TileA& As, TileB& Bs, float acc[4][4], int ty, int tx) {
+SIMCLR_UNROLL
   for (int kk = 0; kk < GT_BK; ++kk) {
     float a[4], b[4];
-#pragma unroll
+SIMCLR_UNROLL
     for (int i = 0; i < 4; ++i) a[i] = As[kk][ty + 16 * i];
-#pragma unroll
+SIMCLR_UNROLL
     for (int j = 0; j < 4; ++j) b[j] = Bs[kk][tx + 16 * j];
-#pragma unroll
+SIMCLR_UNROLL
     for (int i = 0; i < 4; ++i)
-#pragma unroll
+SIMCLR_UNROLL
       for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
   }
 }
@@ -70,14 +71,14 @@ __device__ __forceinline__ void gt_mma_fma(float (*As)[GT_BM + GT_PAD], float (*
 // and hands each in-range element to store(m, n, value).
 template <class A, class B, class S>
 __device__ __forceinline__ void gemm_tile(int M, int N, int kBegin, int kEnd, const A& a, const B& b, const S& store) {
-  __shared__ float As[GT_BK][GT_BM + GT_PAD];
-  __shared__ float Bs[GT_BK][GT_BN + GT_PAD];
+  SHARED_ARRAY2(float, As, GT_BK, GT_BM + GT_PAD);
+  SHARED_ARRAY2(float, Bs, GT_BK, GT_BN + GT_PAD);
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const int m0 = blockIdx.y * GT_BM, n0 = blockIdx.x * GT_BN;
   float acc[4][4];
-#pragma unroll
+SIMCLR_UNROLL
   for (int i = 0; i < 4; ++i)
-#pragma unroll
+SIMCLR_UNROLL
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
   for (int k0 = kBegin; k0 < kEnd; k0 += GT_BK) {
     gt_load_a(As, a, m0, k0, M, kEnd);
@@ -86,11 +87,11 @@ __device__ __forceinline__ void gemm_tile(int M, int N, int kBegin, int kEnd, co
     gt_mma_fma(As, Bs, acc, ty, tx);
     __syncthreads();
   }
-#pragma unroll
+SIMCLR_UNROLL
   for (int i = 0; i < 4; ++i) {
     const int m = m0 + ty + 16 * i;
     if (m >= M) continue;
-#pragma unroll
+SIMCLR_UNROLL
     for (int j = 0; j < 4; ++j) {
       const int n = n0 + tx + 16 * j;
       if (n < N) store(m, n, acc[i][j]);

@@ -12,19 +12,27 @@ import (
 // class and keeping freed blocks for reuse by later requests of the same
 // class. All work runs on one stream, so a block freed on the host may be
 // handed out again while a queued kernel still reads it: the next user's
-// work is queued after it.
+// work is queued after it. A driver that is a placer (the emulator) gets
+// the requested size of every block handed out, and the block's address
+// may then differ from the pointer handed out.
 type memPool struct {
 	mu     sync.Mutex
 	drv    driver
-	free   map[int64][]uintptr // size class -> cached blocks
-	live   map[uintptr]int64   // handed-out block -> size class
-	inUse  int64               // bytes handed out
-	cached int64               // bytes kept in free
-	peak   int64               // largest inUse seen
+	free   map[int64][]uintptr   // size class -> cached blocks
+	live   map[uintptr]liveBlock // handed-out pointer -> its block
+	inUse  int64                 // bytes handed out
+	cached int64                 // bytes kept in free
+	peak   int64                 // largest inUse seen
 }
 
 func newMemPool(drv driver) *memPool {
-	return &memPool{drv: drv, free: make(map[int64][]uintptr), live: make(map[uintptr]int64)}
+	return &memPool{drv: drv, free: make(map[int64][]uintptr), live: make(map[uintptr]liveBlock)}
+}
+
+// liveBlock is a block handed out: the driver's block and its size class.
+type liveBlock struct {
+	block uintptr
+	class int64
 }
 
 // sizeClass rounds n bytes up: to 256 bytes below 1 MiB, to 64 KiB below
@@ -68,26 +76,40 @@ func (p *memPool) get(n int64) (uintptr, error) {
 			return 0, fmt.Errorf("device alloc of %d bytes (%d in use): %w; use a smaller batch or image size", c, p.inUse, err)
 		}
 	}
-	p.live[ptr] = c
+	user := ptr
+	if pl, ok := p.drv.(placer); ok {
+		u, err := pl.place(ptr, n)
+		if err != nil {
+			p.free[c] = append(p.free[c], ptr)
+			p.cached += c
+			return 0, fmt.Errorf("device alloc of %d bytes: %w", n, err)
+		}
+		user = u
+	}
+	p.live[user] = liveBlock{ptr, c}
 	p.inUse += c
 	if p.inUse > p.peak {
 		p.peak = p.inUse
 	}
-	return ptr, nil
+	return user, nil
 }
 
 // put returns a block to the cache; unknown pointers are ignored.
 func (p *memPool) put(ptr uintptr) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c, ok := p.live[ptr]
+	lb, ok := p.live[ptr]
 	if !ok {
 		return
 	}
+	if pl, ok := p.drv.(placer); ok {
+		pl.unplace(ptr)
+	}
+	c := lb.class
 	delete(p.live, ptr)
 	p.inUse -= c
 	p.cached += c
-	p.free[c] = append(p.free[c], ptr)
+	p.free[c] = append(p.free[c], lb.block)
 }
 
 // releaseLocked frees every cached block.
@@ -110,12 +132,12 @@ func (p *memPool) close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	err := p.releaseLocked()
-	for ptr := range p.live {
-		if e := p.drv.free(ptr); e != nil && err == nil {
+	for _, lb := range p.live {
+		if e := p.drv.free(lb.block); e != nil && err == nil {
 			err = e
 		}
 	}
-	p.live = make(map[uintptr]int64)
+	p.live = make(map[uintptr]liveBlock)
 	p.inUse = 0
 	return err
 }

@@ -28,6 +28,14 @@ type driver interface {
 	hasKernel(name string) bool
 	// launch queues kernel over grid x block; args are 8-byte slots.
 	launch(kernel string, grid, block dim3, args []uint64) error
+	// launchShared is launch with sharedBytes of dynamic shared memory
+	// (extern __shared__, DYNAMIC_SHARED in the kernels) per block; above
+	// 48 KB the kernel's limit must first be raised with setMaxDynamicShared.
+	launchShared(kernel string, grid, block dim3, sharedBytes int, args []uint64) error
+	// setMaxDynamicShared sets the most dynamic shared memory a launch of
+	// kernel may request (cuFuncSetAttribute with
+	// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES; up to 227 KB on sm_90).
+	setMaxDynamicShared(kernel string, bytes int) error
 	// newEvent creates a timing event; close destroys every event.
 	newEvent() (event, error)
 	// record queues ev on the stream: it completes when the work queued
@@ -38,6 +46,19 @@ type driver interface {
 	elapsed(start, end event) (float64, error)
 	sync() error
 	close() error
+}
+
+// placer is implemented by a driver that checks bounds (the emulator): the
+// pool hands it the size actually requested, so the slack of the size
+// class counts as out of bounds.
+type placer interface {
+	// place makes the last n bytes of block (from alloc) the live
+	// allocation and returns its address; the bytes in front become out of
+	// bounds and the n bytes are poisoned afresh.
+	place(block uintptr, n int64) (uintptr, error)
+	// unplace marks the live allocation at p (from place) freed: any access
+	// is an error until its block is placed again.
+	unplace(p uintptr)
 }
 
 // event is a driver's timing event, a handle from newEvent: an index into

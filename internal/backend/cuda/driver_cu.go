@@ -2,6 +2,16 @@
 
 package cuda
 
+/*
+#include <cuda.h>
+
+// set_max_dyn_smem raises a kernel's dynamic shared memory limit.
+static CUresult set_max_dyn_smem(CUfunction f, int bytes) {
+	return cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
+}
+*/
+import "C"
+
 import (
 	_ "embed" // the kernel image
 	"errors"
@@ -190,6 +200,30 @@ func (d *cuDriver) hasKernel(name string) bool {
 }
 
 func (d *cuDriver) launch(kernel string, grid, block dim3, a []uint64) error {
+	return d.launchShared(kernel, grid, block, 0, a)
+}
+
+// setMaxDynamicShared calls cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES):
+// gorgonia.org/cu v0.9.6 has no setter for function attributes, so the
+// CUfunction handle is read out of cu.Function (a struct holding only it).
+func (d *cuDriver) setMaxDynamicShared(kernel string, bytes int) error {
+	f, ok := d.fns[kernel]
+	if !ok {
+		return fmt.Errorf("no kernel named %s in the kernel image", kernel)
+	}
+	if unsafe.Sizeof(f) != unsafe.Sizeof(C.CUfunction(nil)) {
+		return errors.New("cuda: gorgonia.org/cu's Function layout changed; update setMaxDynamicShared")
+	}
+	fn := *(*C.CUfunction)(unsafe.Pointer(&f))
+	return d.do(func() error {
+		if r := C.set_max_dyn_smem(fn, C.int(bytes)); r != C.CUDA_SUCCESS {
+			return fmt.Errorf("cuda: kernel %s: set max dynamic shared memory to %d bytes: CUresult %d", kernel, bytes, int(r))
+		}
+		return nil
+	})
+}
+
+func (d *cuDriver) launchShared(kernel string, grid, block dim3, sharedBytes int, a []uint64) error {
 	f, ok := d.fns[kernel]
 	if !ok {
 		return fmt.Errorf("no kernel named %s in the kernel image", kernel)
@@ -199,7 +233,7 @@ func (d *cuDriver) launch(kernel string, grid, block dim3, a []uint64) error {
 		params[i] = unsafe.Pointer(&a[i])
 	}
 	return d.do(func() error {
-		return f.Launch(grid.x, grid.y, grid.z, block.x, block.y, block.z, 0, d.stream, params)
+		return f.Launch(grid.x, grid.y, grid.z, block.x, block.y, block.z, sharedBytes, d.stream, params)
 	})
 }
 

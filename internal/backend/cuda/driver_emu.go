@@ -10,8 +10,6 @@ package cuda
 #include "emu.h"
 
 // Device pointers travel as integers so Go never holds them as pointers.
-static uintptr_t emu_alloc(size_t n) { return (uintptr_t)calloc(1, n); }
-static void emu_free(uintptr_t p) { free((void*)p); }
 static void emu_htod(uintptr_t dst, const void* src, size_t n) { memcpy((void*)dst, src, n); }
 static void emu_dtoh(void* dst, uintptr_t src, size_t n) { memcpy(dst, (const void*)src, n); }
 static void emu_dtod(uintptr_t dst, uintptr_t src, size_t n) { memmove((void*)dst, (const void*)src, n); }
@@ -28,9 +26,10 @@ import (
 )
 
 // emuDriver runs the kernels on the CPU through the emulator compiled from
-// emu_kernels.cc. "Device" memory is C heap memory; launches are
-// synchronous, so a timing event is the host's monotonic clock read when
-// it is recorded.
+// emu_kernels.cc. "Device" memory is host memory mapped by the emulator:
+// every allocation exact-size, flush against a guard page and poisoned
+// (see emu.h); copies are bounds-checked. Launches are synchronous, so a
+// timing event is the host's monotonic clock read when it is recorded.
 type emuDriver struct {
 	mu     sync.Mutex
 	ids    map[string]C.int
@@ -57,9 +56,12 @@ func Devices() ([]DeviceInfo, error) {
 func (d *emuDriver) name() string { return "CUDA emulator (cudaemu)" }
 
 func (d *emuDriver) alloc(bytes int64) (uintptr, error) {
-	u := uintptr(C.emu_alloc(C.size_t(bytes)))
+	if bytes < 0 {
+		return 0, fmt.Errorf("emulator: alloc of a negative size %d", bytes)
+	}
+	u := uintptr(C.emu_mem_alloc(C.size_t(bytes)))
 	if u == 0 {
-		return 0, errors.New("emulator: out of host memory")
+		return 0, fmt.Errorf("emulator: out of host memory for a %d-byte device allocation", bytes)
 	}
 	d.mu.Lock()
 	d.allocs[u] = bytes
@@ -72,24 +74,62 @@ func (d *emuDriver) free(p uintptr) error {
 	_, ok := d.allocs[p]
 	delete(d.allocs, p)
 	d.mu.Unlock()
-	if !ok {
+	if !ok || C.emu_mem_free(C.uintptr_t(p)) != 0 {
 		return fmt.Errorf("emulator: free of unknown pointer %#x", p)
 	}
-	C.emu_free(C.uintptr_t(p))
+	return nil
+}
+
+// place implements placer: the live allocation becomes the last n bytes of
+// block, so the pool's size-class slack is out of bounds.
+func (d *emuDriver) place(block uintptr, n int64) (uintptr, error) {
+	u := uintptr(C.emu_mem_place(C.uintptr_t(block), C.size_t(n)))
+	if u == 0 {
+		return 0, fmt.Errorf("emulator: cannot place %d bytes in block %#x (unknown block or too small)", n, block)
+	}
+	return u, nil
+}
+
+// unplace implements placer: p's block stays mapped but inaccessible.
+func (d *emuDriver) unplace(p uintptr) {
+	C.emu_mem_unplace(C.uintptr_t(p))
+}
+
+// check fails unless [p, p+n) lies inside one live allocation.
+func (d *emuDriver) check(what string, p uintptr, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	var msg [256]C.char
+	if C.emu_mem_check(C.uintptr_t(p), C.size_t(n), &msg[0], C.int(len(msg))) != 0 {
+		return fmt.Errorf("emulator: %s of %d bytes: %s", what, n, C.GoString(&msg[0]))
+	}
 	return nil
 }
 
 func (d *emuDriver) htod(dst uintptr, src unsafe.Pointer, bytes int64) error {
+	if err := d.check("host-to-device copy", dst, bytes); err != nil {
+		return err
+	}
 	C.emu_htod(C.uintptr_t(dst), src, C.size_t(bytes))
 	return nil
 }
 
 func (d *emuDriver) dtoh(dst unsafe.Pointer, src uintptr, bytes int64) error {
+	if err := d.check("device-to-host copy", src, bytes); err != nil {
+		return err
+	}
 	C.emu_dtoh(dst, C.uintptr_t(src), C.size_t(bytes))
 	return nil
 }
 
 func (d *emuDriver) dtod(dst, src uintptr, bytes int64) error {
+	if err := d.check("device-to-device copy (source)", src, bytes); err != nil {
+		return err
+	}
+	if err := d.check("device-to-device copy (destination)", dst, bytes); err != nil {
+		return err
+	}
 	C.emu_dtod(C.uintptr_t(dst), C.uintptr_t(src), C.size_t(bytes))
 	return nil
 }
@@ -100,16 +140,74 @@ func (d *emuDriver) hasKernel(name string) bool {
 }
 
 func (d *emuDriver) launch(kernel string, grid, block dim3, a []uint64) error {
+	return d.launchShared(kernel, grid, block, 0, a)
+}
+
+func (d *emuDriver) launchShared(kernel string, grid, block dim3, sharedBytes int, a []uint64) error {
 	id, ok := d.ids[kernel]
 	if !ok {
 		return fmt.Errorf("emulator: no kernel named %s", kernel)
 	}
+	return d.launchID(id, grid, block, sharedBytes, a)
+}
+
+// launchFault launches one of the emulator's own broken test kernels
+// (emu_faults.h), which the backend's registry does not hold.
+func (d *emuDriver) launchFault(kernel string, grid, block dim3, sharedBytes int, a []uint64) error {
+	cs := C.CString(kernel)
+	defer C.free(unsafe.Pointer(cs))
+	id := C.emu_fault_kernel_id(cs)
+	if id < 0 {
+		return fmt.Errorf("emulator: no test kernel named %s in emu_faults.h", kernel)
+	}
+	return d.launchID(id, grid, block, sharedBytes, a)
+}
+
+// setFaultMaxDynamicShared is setMaxDynamicShared for a test kernel.
+func (d *emuDriver) setFaultMaxDynamicShared(kernel string, bytes int) error {
+	cs := C.CString(kernel)
+	defer C.free(unsafe.Pointer(cs))
+	id := C.emu_fault_kernel_id(cs)
+	if id < 0 {
+		return fmt.Errorf("emulator: no test kernel named %s in emu_faults.h", kernel)
+	}
+	return d.setMaxDynamicSharedID(kernel, id, bytes)
+}
+
+func (d *emuDriver) setMaxDynamicShared(kernel string, bytes int) error {
+	id, ok := d.ids[kernel]
+	if !ok {
+		return fmt.Errorf("emulator: no kernel named %s", kernel)
+	}
+	return d.setMaxDynamicSharedID(kernel, id, bytes)
+}
+
+func (d *emuDriver) setMaxDynamicSharedID(kernel string, id C.int, bytes int) error {
+	if bytes < 0 || bytes > 1<<30 {
+		return fmt.Errorf("emulator: kernel %s: max dynamic shared memory %d bytes out of range", kernel, bytes)
+	}
+	var msg [512]C.char
+	if C.emu_set_max_dynamic_shared(id, C.int(bytes), &msg[0], C.int(len(msg))) != 0 {
+		return errors.New("emulator: " + C.GoString(&msg[0]))
+	}
+	return nil
+}
+
+func (d *emuDriver) launchID(id C.int, grid, block dim3, sharedBytes int, a []uint64) error {
+	if sharedBytes < 0 || sharedBytes > 1<<30 {
+		return fmt.Errorf("emulator: dynamic shared memory of %d bytes out of range", sharedBytes)
+	}
+	for _, v := range []int{grid.x, grid.y, grid.z, block.x, block.y, block.z} {
+		if v < 0 || v > 1<<32-1 {
+			return fmt.Errorf("emulator: invalid launch grid %v block %v", grid, block)
+		}
+	}
 	slots := (*C.uint64_t)(C.malloc(C.size_t(max(len(a), 1) * 8)))
 	defer C.free(unsafe.Pointer(slots))
 	copy(unsafe.Slice((*uint64)(unsafe.Pointer(slots)), max(len(a), 1)), a)
-	var msg [512]C.char
+	var msg [1024]C.char
 	rc := C.emu_launch(id, C.uint(grid.x), C.uint(grid.y), C.uint(grid.z), C.uint(block.x), C.uint(block.y), C.uint(block.z),
-		0, slots, C.int(len(a)), &msg[0], C.int(len(msg)))
+		C.uint(sharedBytes), slots, C.int(len(a)), &msg[0], C.int(len(msg)))
 	if rc != 0 {
 		return errors.New("emulator: " + C.GoString(&msg[0]))
 	}
@@ -160,6 +258,20 @@ func (d *emuDriver) close() error {
 	d.stamps = nil
 	return nil
 }
+
+// launchBound returns the __launch_bounds__ the emulator's registry read
+// for kernel (0: none), or -1 for an unknown kernel.
+func (d *emuDriver) launchBound(kernel string) int {
+	id, ok := d.ids[kernel]
+	if !ok {
+		return -1
+	}
+	return int(C.emu_kernel_launch_bound(id))
+}
+
+// emuFPContract reports whether the emulator was built to contract a*b+c
+// into FMAs (make test-cudaemu-fma).
+func emuFPContract() bool { return C.emu_fp_contract() != 0 }
 
 // emuKernelsHash is the SHA-256 of kernels/*.cu{,h} the emulator was built
 // from (see kernels/build.sh emu-hash).

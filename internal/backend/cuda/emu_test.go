@@ -125,13 +125,18 @@ func TestPoolReuse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	blockA := p.live[a].block
 	p.put(a)
 	b, err := p.get(900) // same 1024-byte class: the freed block comes back
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a != b {
-		t.Errorf("pool handed out %#x after freeing %#x of the same class", b, a)
+	if got := p.live[b].block; got != blockA {
+		t.Errorf("pool handed out block %#x after freeing block %#x of the same class", got, blockA)
+	}
+	// The emulator places the 900 bytes flush against the block's end.
+	if b != blockA+1024-900 {
+		t.Errorf("pool handed out %#x, want the last 900 bytes of block %#x", b, blockA)
 	}
 	c, err := p.get(5000)
 	if err != nil {

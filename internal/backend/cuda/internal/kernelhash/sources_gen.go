@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "0b43577182bba8f3352984f175f6325908eb7b35a654f99511bcee40bc3d2993"
+const Sources = "1ca514153c5296b95cfb128aa5ea662a09867884a6c34ecaf2da63619ac1751b"
