@@ -61,6 +61,7 @@ const (
 	OpDot                         = "dot"
 	OpMomentumStep                = "momentum step"
 	OpAdamWStep                   = "adamw step"
+	OpLARSStep                    = "lars step"
 )
 
 // ShapeOf returns t's shape as the Check functions take it: nil when t is
@@ -155,6 +156,21 @@ func CheckMomentumStep(p, g, buf tensor.Shape, o MomentumOpts) error {
 		return err
 	}
 	return o.Validate(OpMomentumStep)
+}
+
+// CheckLARSStep checks that params, grads, bufs and adapt have one entry
+// per tensor, grads[i] and bufs[i] against params[i], then the options.
+func CheckLARSStep(params, grads, bufs []tensor.Shape, adapt int, o LARSOpts) error {
+	n := len(params)
+	if len(grads) != n || len(bufs) != n || adapt != n {
+		return fmt.Errorf("%s: %d params, %d grads, %d bufs and %d adapt flags must have one entry per tensor", OpLARSStep, n, len(grads), len(bufs), adapt)
+	}
+	for i := range params {
+		if err := checkAll(OpLARSStep, params[i], namedShape{fmt.Sprintf("grads[%d]", i), grads[i]}, namedShape{fmt.Sprintf("bufs[%d]", i), bufs[i]}); err != nil {
+			return err
+		}
+	}
+	return o.Validate(OpLARSStep)
 }
 
 // CheckAdamWStep checks g, m and v against p, then the options.

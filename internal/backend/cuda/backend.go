@@ -34,6 +34,9 @@ type Backend struct {
 	// fault (EnableDebugSync, SIMCLR_CUDA_SYNC=1, --debug-sync).
 	debugSync atomic.Bool
 
+	// lars is LARSStep's device table, kept between steps.
+	lars larsTable
+
 	mu     sync.Mutex
 	owned  map[*Tensor]int64 // live tensors created by New -> bytes
 	closed bool

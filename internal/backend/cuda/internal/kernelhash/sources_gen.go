@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "0b43577182bba8f3352984f175f6325908eb7b35a654f99511bcee40bc3d2993"
+const Sources = "a3832625df8b1b8f834bafc63d6468fad2d879f433505b619ece08136f5dda8f"
