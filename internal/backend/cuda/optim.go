@@ -164,19 +164,23 @@ func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backen
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	nt := t.ntensors
+	total := tensor.Shape{0}
+	for _, p := range params {
+		total[0] += p.Numel()
+	}
 	if t.blocks > 0 {
 		a := args{}.raw(t.desc).i(nt).raw(t.partial)
-		if err := b.launch(op, "lars_norms_partial", dim3{t.blocks, 1, 1}, block1D(), a); err != nil {
+		if err := b.launch(op, "lars_norms_partial", dim3{t.blocks, 1, 1}, block1D(), a, total, total); err != nil {
 			return err
 		}
 	}
 	a := args{}.raw(t.desc).i(nt).raw(t.partial).f(o.WeightDecay).f(o.TrustCoef).raw(t.q).raw(t.rec).raw(t.status)
-	if err := b.launch(op, "lars_trust", dim3{1, 1, 1}, block1D(), a); err != nil {
+	if err := b.launch(op, "lars_trust", dim3{1, 1, 1}, block1D(), a, tensor.Shape{nt}); err != nil {
 		return err
 	}
 	if t.blocks > 0 {
 		a := args{}.raw(t.desc).i(nt).raw(t.q).raw(t.status).f(o.LR).f(o.Momentum).f(o.WeightDecay).flag(o.FirstStep)
-		if err := b.launch(op, "lars_apply", dim3{t.blocks, 1, 1}, block1D(), a); err != nil {
+		if err := b.launch(op, "lars_apply", dim3{t.blocks, 1, 1}, block1D(), a, total, total, total); err != nil {
 			return err
 		}
 	}
