@@ -186,3 +186,18 @@ extern "C" __global__ void lars_apply(const long long* desc, int ntensors, const
     p[i] = fsub_rn(x, fmul_rn(lr, m));
   }
 }
+
+// sumsq_multi: the squared norms of many tensors (Backend.SumSquaresMulti)
+// from lars_norms_partial's partials over the same descriptor table (each
+// tensor as p, g and buf): out[t] = tensor t's ||x||² partials added in block
+// order, as partialSum adds sumsq_partial's on the host, so out[t] equals
+// SumSquares bit for bit. Launch: grid 1, block 256, thread per tensor.
+extern "C" __global__ void sumsq_multi(const long long* desc, int ntensors, const double* partial, double* out) {
+  for (int t = threadIdx.x; t < ntensors; t += blockDim.x) {
+    const long long* d = desc + (long long)t * LARS_DESC;
+    const int first = (int)d[5], blocks = (int)d[6];
+    double s = 0.0;
+    for (int c = 0; c < blocks; ++c) s = dadd_rn(s, partial[3 * (first + c)]);
+    out[t] = s;
+  }
+}

@@ -198,6 +198,10 @@ type Backend interface {
 
 	// SumSquares returns the sum of squares of t's elements.
 	SumSquares(t *Tensor) (float64, error)
+	// SumSquaresMulti returns SumSquares of every tensor, each equal to
+	// SumSquares(ts[i]) bit for bit (the cuda backend: two launches and
+	// one host read for all of them).
+	SumSquaresMulti(ts []*Tensor) ([]float64, error)
 	// Dot returns the sum of a[i]*b[i].
 	Dot(a, b *Tensor) (float64, error)
 	// MomentumStep applies one momentum-SGD update to p in place.

@@ -62,6 +62,7 @@ const (
 	OpMomentumStep                = "momentum step"
 	OpAdamWStep                   = "adamw step"
 	OpLARSStep                    = "lars step"
+	OpSumSquaresMulti             = "sum squares multi"
 )
 
 // ShapeOf returns t's shape as the Check functions take it: nil when t is

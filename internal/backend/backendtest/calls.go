@@ -355,6 +355,23 @@ func sumSquares(x shape) Call {
 		Run:   func(b backend.Backend, t []*tensor.Tensor) (float64, error) { return b.SumSquares(t[0]) }}
 }
 
+func sumSquaresMulti(xs ...shape) Call {
+	var pairs []any
+	for i, x := range xs {
+		pairs = append(pairs, fmt.Sprintf("ts[%d]", i), x)
+	}
+	return Call{Method: "SumSquaresMulti", Op: backend.OpSumSquaresMulti, Operands: ops(pairs...),
+		Infer: func(s []shape) error { return nil },
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			v, err := b.SumSquaresMulti(t)
+			s := 0.0
+			for i, x := range v {
+				s += float64(i+1) * x // a checksum that notices a swapped order
+			}
+			return s, err
+		}}
+}
+
 func dot(a, c shape) Call {
 	return Call{Method: "Dot", Op: backend.OpDot, Operands: ops("a", a, "b", c),
 		Infer: func(s []shape) error { return backend.CheckDot(s[0], s[1]) },
@@ -461,6 +478,7 @@ func Valid() []Call {
 		ceForward(shape{2, 3}, labels2),
 		ceBackward(shape{2, 3}, shape{2, 3}, labels2),
 		sumSquares(shape{2, 3}),
+		sumSquaresMulti(shape{2, 3}, shape{5}, shape{1, 1}),
 		dot(shape{2, 3}, shape{2, 3}),
 		momentumStep(shape{2, 3}, sgd),
 		larsStep([]shape{{2, 3}, {5}, {4, 1, 2}}, []bool{true, false, true}, lars),

@@ -34,8 +34,9 @@ type Backend struct {
 	// fault (EnableDebugSync, SIMCLR_CUDA_SYNC=1, --debug-sync).
 	debugSync atomic.Bool
 
-	// lars is LARSStep's device table, kept between steps.
-	lars larsTable
+	// lars is LARSStep's device table, kept between steps; sumsq is
+	// SumSquaresMulti's.
+	lars, sumsq larsTable
 
 	// launchLog, when set (tests only), sees every launch with its op and
 	// operand shapes before it is queued (the static performance model

@@ -37,4 +37,5 @@ var kernelNames = []string{
 	"lars_norms_partial",
 	"lars_trust",
 	"lars_apply",
+	"sumsq_multi",
 }

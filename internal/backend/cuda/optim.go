@@ -107,9 +107,8 @@ func larsKey(params, grads, bufs []*Tensor, adapt []bool) (key []uint64, blocks 
 
 // larsTableFor returns the device table for this tensor list, uploading a
 // new one only when the list changed.
-func (b *Backend) larsTableFor(params, grads, bufs []*Tensor, adapt []bool) (*larsTable, error) {
+func (b *Backend) larsTableFor(t *larsTable, params, grads, bufs []*Tensor, adapt []bool) (*larsTable, error) {
 	key, blocks := larsKey(params, grads, bufs, adapt)
-	t := &b.lars
 	if t.desc != 0 && slices.Equal(t.key, key) {
 		return t, nil
 	}
@@ -159,7 +158,7 @@ func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backen
 	if len(params) == 0 {
 		return nil
 	}
-	t, err := b.larsTableFor(params, grads, bufs, adapt)
+	t, err := b.larsTableFor(&b.lars, params, grads, bufs, adapt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -203,4 +202,44 @@ func shapesOf(ts []*Tensor) []tensor.Shape {
 		s[i] = backend.ShapeOf(t)
 	}
 	return s
+}
+
+// SumSquaresMulti returns SumSquares of every tensor in two launches and
+// one host read: lars_norms_partial over a table naming each tensor as p, g
+// and buf (the same blocks as SumSquares), then sumsq_multi adds each
+// tensor's partials in block order as partialSum does, so each value equals
+// SumSquares bit for bit.
+func (b *Backend) SumSquaresMulti(ts []*Tensor) ([]float64, error) {
+	const op = backend.OpSumSquaresMulti
+	for i, t := range ts {
+		if err := b.checkDev(op, fmt.Sprintf("ts[%d]", i), t); err != nil {
+			return nil, err
+		}
+	}
+	if len(ts) == 0 {
+		return []float64{}, nil
+	}
+	t, err := b.larsTableFor(&b.sumsq, ts, ts, ts, make([]bool, len(ts)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	total := tensor.Shape{0}
+	for _, x := range ts {
+		total[0] += x.Numel()
+	}
+	if t.blocks > 0 {
+		a := args{}.raw(t.desc).i(t.ntensors).raw(t.partial)
+		if err := b.launch(op, "lars_norms_partial", dim3{t.blocks, 1, 1}, block1D(), a, total); err != nil {
+			return nil, err
+		}
+	}
+	a := args{}.raw(t.desc).i(t.ntensors).raw(t.partial).raw(t.rec)
+	if err := b.launch(op, "sumsq_multi", dim3{1, 1, 1}, block1D(), a, tensor.Shape{t.ntensors}); err != nil {
+		return nil, err
+	}
+	out, err := b.downloadF64(t.rec, t.ntensors)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
 }

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "a3832625df8b1b8f834bafc63d6468fad2d879f433505b619ece08136f5dda8f"
+const Sources = "f1d17bf4294b190ca9080f36f8f4dc7864072ea6ccb4c6af3b05872d0803a394"
