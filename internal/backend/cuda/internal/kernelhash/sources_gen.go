@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "f1d17bf4294b190ca9080f36f8f4dc7864072ea6ccb4c6af3b05872d0803a394"
+const Sources = "0d202a3aa32c65d474d233aa7b6dfb4461bc2c71f80d1c347cfc52227254aebd"
