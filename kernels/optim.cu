@@ -201,3 +201,31 @@ extern "C" __global__ void sumsq_multi(const long long* desc, int ntensors, cons
     out[t] = s;
   }
 }
+
+// momentum_multi: momentum_step over many tensors in one launch
+// (Backend.MomentumStepMulti) over the same descriptor table (word 4: the
+// tensor gets weight decay), one block per chunk as lars_apply; trust ratio
+// tr for every tensor. Element for element momentum_step's arithmetic.
+extern "C" __global__ void momentum_multi(const long long* desc, int ntensors, float lr, float mom, float wdf,
+                                          float tr, int nesterov, int first) {
+  const int j = blockIdx.x;
+  const int t = (int)desc[(long long)ntensors * LARS_DESC + j];
+  const long long* d = desc + (long long)t * LARS_DESC;
+  float* p = (float*)d[0];
+  const float* g = (const float*)d[1];
+  float* buf = (float*)d[2];
+  const int n = (int)d[3], chunk = (int)d[7];
+  const float wd = d[4] ? wdf : 0.0f;
+  const int lo = (j - (int)d[5]) * chunk;
+  const int hi = imin(lo + chunk, n);
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    const float x = p[i];
+    float dv = g[i];
+    if (wd != 0.0f) dv = fadd_rn(dv, fmul_rn(wd, x));
+    if (tr != 1.0f) dv = fmul_rn(tr, dv);
+    const float m = first ? dv : fadd_rn(fmul_rn(mom, buf[i]), dv);
+    buf[i] = m;
+    const float step = nesterov ? fadd_rn(dv, fmul_rn(mom, m)) : m;
+    p[i] = fsub_rn(x, fmul_rn(lr, step));
+  }
+}

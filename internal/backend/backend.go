@@ -206,6 +206,11 @@ type Backend interface {
 	Dot(a, b *Tensor) (float64, error)
 	// MomentumStep applies one momentum-SGD update to p in place.
 	MomentumStep(p, g, buf *Tensor, o MomentumOpts) error
+	// MomentumStepMulti applies MomentumStep to every params[i] with
+	// grads[i] and bufs[i], with o.WeightDecay where decay[i] and 0
+	// elsewhere; the same bits as the per-tensor calls in order (the cuda
+	// backend: one launch for all).
+	MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool, o MomentumOpts) error
 	// LARSStep applies one LARS update (see LARSOpts) to every params[i]
 	// in place, with gradient grads[i] and momentum buffer bufs[i]; adapt
 	// has one flag per tensor. Every norm is computed and checked before

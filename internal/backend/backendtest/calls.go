@@ -410,6 +410,28 @@ func larsStep(ps []shape, adapt []bool, o backend.LARSOpts) Call {
 		}}
 }
 
+// momentumMulti is a MomentumStepMulti over len(ps) tensors, the operands
+// named params[i], grads[i], bufs[i] in that order per tensor.
+func momentumMulti(ps []shape, decay []bool, o backend.MomentumOpts) Call {
+	c := larsStep(ps, decay, backend.LARSOpts{})
+	split := func(n int) (a, b, c []int) {
+		for i := 0; i < n; i += 3 {
+			a, b, c = append(a, i), append(b, i+1), append(c, i+2)
+		}
+		return
+	}
+	c.Method, c.Op = "MomentumStepMulti", backend.OpMomentumStepMulti
+	c.Infer = func(s []shape) error {
+		pi, gi, bi := split(len(s))
+		return backend.CheckMomentumStepMulti(pick(s, pi), pick(s, gi), pick(s, bi), len(decay), o)
+	}
+	c.Run = func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+		pi, gi, bi := split(len(t))
+		return 0, b.MomentumStepMulti(pick(t, pi), pick(t, gi), pick(t, bi), decay, o)
+	}
+	return c
+}
+
 func pick[T any](s []T, idx []int) []T {
 	out := make([]T, len(idx))
 	for k, i := range idx {
@@ -482,6 +504,7 @@ func Valid() []Call {
 		dot(shape{2, 3}, shape{2, 3}),
 		momentumStep(shape{2, 3}, sgd),
 		larsStep([]shape{{2, 3}, {5}, {4, 1, 2}}, []bool{true, false, true}, lars),
+		momentumMulti([]shape{{2, 3}, {5}}, []bool{true, false}, sgd),
 		adamWStep(shape{2, 3}, adamw),
 	}
 	for i := range calls {
@@ -555,6 +578,7 @@ func BadParams() []Call {
 		named("trust coefficient 0", larsStep([]shape{p}, []bool{true}, backend.LARSOpts{LR: 0.1, Momentum: 0.9})),
 		named("weight decay -1", larsStep([]shape{p}, []bool{true}, backend.LARSOpts{LR: 0.1, Momentum: 0.9, WeightDecay: -1, TrustCoef: 0.001})),
 		named("2 adapt flags for 1 tensor", larsStep([]shape{p}, []bool{true, false}, lars)),
+		named("trust ratio 0", momentumMulti([]shape{p}, []bool{true}, backend.MomentumOpts{LR: 0.1, Momentum: 0.9})),
 		named("step 0", adamWStep(p, backend.AdamWOpts{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})),
 		named("beta1 1", adamWStep(p, backend.AdamWOpts{LR: 1e-3, Beta1: 1, Beta2: 0.999, Eps: 1e-8, Step: 1})),
 	}

@@ -154,3 +154,30 @@ func shapesOf(ts []*Tensor) []tensor.Shape {
 	}
 	return s
 }
+
+// MomentumStepMulti runs MomentumStep on every tensor in order (weight
+// decay only where decay[i]).
+func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool, o backend.MomentumOpts) error {
+	const op = backend.OpMomentumStepMulti
+	if len(grads) != len(params) || len(bufs) != len(params) || len(decay) != len(params) {
+		return backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o)
+	}
+	for i := range params {
+		if err := checkHost(op, fmt.Sprintf("params[%d] grads[%d] bufs[%d]", i, i, i), params[i], grads[i], bufs[i]); err != nil {
+			return err
+		}
+	}
+	if err := backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o); err != nil {
+		return err
+	}
+	for i, p := range params {
+		oi := o
+		if !decay[i] {
+			oi.WeightDecay = 0
+		}
+		if err := b.MomentumStep(p, grads[i], bufs[i], oi); err != nil {
+			return fmt.Errorf("%s: tensor %d: %w", op, i, err)
+		}
+	}
+	return nil
+}

@@ -258,3 +258,21 @@ func TestLARSStepMatchesPerTensorPath(t *testing.T) {
 		}
 	}
 }
+
+// TestMomentumStepMultiByHand: tensor 0 decayed (wd 0.1), tensor 1 not:
+// p = 1, g = 0.5: g' = 0.6 and 0.5, p = 0.94 and 0.95 after one step.
+func TestMomentumStepMultiByHand(t *testing.T) {
+	b := New()
+	ps := []*Tensor{newT(t, b, []float32{1}, 1), newT(t, b, []float32{1}, 1)}
+	gs := []*Tensor{newT(t, b, []float32{0.5}, 1), newT(t, b, []float32{0.5}, 1)}
+	bs := []*Tensor{newT(t, b, nil, 1), newT(t, b, nil, 1)}
+	o := backend.MomentumOpts{LR: 0.1, Momentum: 0.9, WeightDecay: 0.1, TrustRatio: 1, FirstStep: true}
+	if err := b.MomentumStepMulti(ps, gs, bs, []bool{true, false}, o); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []float64{0.94, 0.95} {
+		if got := float64(ps[i].Host[0]); math.Abs(got-want) > 1e-6 {
+			t.Errorf("tensor %d: p %v, want %v", i, got, want)
+		}
+	}
+}

@@ -35,8 +35,8 @@ type Backend struct {
 	debugSync atomic.Bool
 
 	// lars is LARSStep's device table, kept between steps; sumsq is
-	// SumSquaresMulti's.
-	lars, sumsq larsTable
+	// SumSquaresMulti's, mom MomentumStepMulti's.
+	lars, sumsq, mom larsTable
 
 	// launchLog, when set (tests only), sees every launch with its op and
 	// operand shapes before it is queued (the static performance model

@@ -38,4 +38,5 @@ var kernelNames = []string{
 	"lars_trust",
 	"lars_apply",
 	"sumsq_multi",
+	"momentum_multi",
 }

@@ -243,3 +243,37 @@ func (b *Backend) SumSquaresMulti(ts []*Tensor) ([]float64, error) {
 	}
 	return out, nil
 }
+
+// MomentumStepMulti applies MomentumStep to every tensor in one launch
+// (momentum_multi over a kept descriptor table, word 4 = decay[i]); the
+// same arithmetic as momentum_step element for element.
+func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool, o backend.MomentumOpts) error {
+	const op = backend.OpMomentumStepMulti
+	if len(grads) != len(params) || len(bufs) != len(params) || len(decay) != len(params) {
+		return backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o)
+	}
+	for i := range params {
+		if err := b.checkDev(op, fmt.Sprintf("params[%d] grads[%d] bufs[%d]", i, i, i), params[i], grads[i], bufs[i]); err != nil {
+			return err
+		}
+	}
+	if err := backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o); err != nil {
+		return err
+	}
+	if len(params) == 0 {
+		return nil
+	}
+	t, err := b.larsTableFor(&b.mom, params, grads, bufs, decay)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if t.blocks == 0 {
+		return nil
+	}
+	total := tensor.Shape{0}
+	for _, p := range params {
+		total[0] += p.Numel()
+	}
+	a := args{}.raw(t.desc).i(t.ntensors).f(o.LR).f(o.Momentum).f(o.WeightDecay).f(o.TrustRatio).flag(o.Nesterov).flag(o.FirstStep)
+	return b.launch(op, "momentum_multi", dim3{t.blocks, 1, 1}, block1D(), a, total)
+}

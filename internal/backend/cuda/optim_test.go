@@ -166,3 +166,45 @@ func TestLARSStepNonFinite(t *testing.T) {
 	e.must("lars step", e.cpu.LARSStep(pC, gC, bC, larsAdapt, o), e.gpu.LARSStep(pG, gG, bG, larsAdapt, o))
 	e.check("p[0] after recovery", s.p[0], tol{abs: 1e-7, rel: 1e-6})
 }
+
+// TestMomentumStepMultiMatchesPerTensor: one momentum_multi launch gives
+// the bits of MomentumStep per tensor (decayed or not, Nesterov, trust
+// ratio, first and later steps) and of the CPU backend.
+func TestMomentumStepMultiMatchesPerTensor(t *testing.T) {
+	for _, o := range []backend.MomentumOpts{
+		{LR: 0.1, Momentum: 0.9, WeightDecay: 1e-3, TrustRatio: 1},
+		{LR: 0.3, Momentum: 0.8, WeightDecay: 5e-4, TrustRatio: 0.37, Nesterov: true},
+	} {
+		t.Run(fmt.Sprintf("nesterov=%v", o.Nesterov), func(t *testing.T) {
+			e := newEnv(t)
+			multi := e.larsSet(larsShapes)
+			ref := e.larsSet(larsShapes)
+			for i := range multi.p {
+				for _, pr := range [][2]pair{{ref.p[i], multi.p[i]}, {ref.g[i], multi.g[i]}} {
+					c, _ := e.download(pr[1])
+					e.must("upload", e.cpu.Upload(pr[0].c, c), e.gpu.Upload(pr[0].g, c))
+				}
+			}
+			pC, pG := sides(multi.p)
+			gC, gG := sides(multi.g)
+			bC, bG := sides(multi.buf)
+			for step := 0; step < 3; step++ {
+				o.FirstStep = step == 0
+				e.must("momentum step multi", e.cpu.MomentumStepMulti(pC, gC, bC, larsAdapt, o), e.gpu.MomentumStepMulti(pG, gG, bG, larsAdapt, o))
+				for i := range ref.p {
+					oi := o
+					if !larsAdapt[i] {
+						oi.WeightDecay = 0
+					}
+					e.mustGPU("momentum step", e.gpu.MomentumStep(ref.p[i].g, ref.g[i].g, ref.buf[i].g, oi))
+				}
+			}
+			for i := range ref.p {
+				e.sameBits(fmt.Sprintf("p[%d] multi vs per-tensor", i), multi.p[i], ref.p[i])
+				e.sameBits(fmt.Sprintf("buf[%d] multi vs per-tensor", i), multi.buf[i], ref.buf[i])
+				e.check(fmt.Sprintf("p[%d] cuda vs cpu", i), multi.p[i], exact)
+				e.check(fmt.Sprintf("buf[%d] cuda vs cpu", i), multi.buf[i], exact)
+			}
+		})
+	}
+}

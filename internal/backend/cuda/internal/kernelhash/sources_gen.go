@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "0d202a3aa32c65d474d233aa7b6dfb4461bc2c71f80d1c347cfc52227254aebd"
+const Sources = "585710436d7d4b34d653168bd1f1a9d201f45c2811df12e52c3d1ba7032a2a1a"
