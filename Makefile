@@ -6,7 +6,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -X simclr/internal/version.Version=$(VERSION) -X simclr/internal/version.Commit=$(COMMIT)
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: help setup build build-mpi test test-mpi test-short test-cudaemu test-cudaemu-asan test-cudaemu-fma bench bench-cpu lint golden kernels cudashim build-cuda check-cuda-bin check-glibc vet-cuda gpu-bundle gpu-check clean
+.PHONY: help setup build build-mpi test test-mpi test-short test-cudaemu test-cudaemu-asan test-cudaemu-fma bench bench-cpu lint golden kernels cudashim build-cuda check-cuda-bin check-glibc vet-cuda gpu-bundle gpu-check sass-model clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -114,6 +114,14 @@ gpu-bundle: build-cuda ## binaries for a GPU machine without Go: bin/simclr-cuda
 
 gpu-check: gpu-bundle ## on a GPU machine: parity suite, bench (ResNet-18, 512 pairs) with peak memory and a per-kernel time table, report in gpu-report/
 	./tools/gpu/check.sh gpu-report
+
+SASS_ARCH ?= sm_90
+sass-model: kernels ## static performance MODEL of one ResNet-18 step (512 pairs) on H100/H200 from the fatbin's SASS and the recorded launches (no GPU)
+	mkdir -p build
+	cuobjdump -sass -arch $(SASS_ARCH) kernels/build/simclr.fatbin >build/sass_$(SASS_ARCH).txt
+	SIMCLR_LAUNCH_LOG=$(CURDIR)/build/launches.json $(GO) test -count=1 -tags cudaemu -run TestRecordStepLaunches ./internal/backend/cuda/
+	$(GO) run ./tools/gpu/sassmodel -sass build/sass_$(SASS_ARCH).txt -arch $(SASS_ARCH) -launches build/launches.json -gpu h100 -mix
+	$(GO) run ./tools/gpu/sassmodel -sass build/sass_$(SASS_ARCH).txt -arch $(SASS_ARCH) -launches build/launches.json -gpu h200
 
 clean:
 	rm -rf bin runs build

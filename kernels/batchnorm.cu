@@ -27,21 +27,34 @@
 // backend's rounding.
 #include "common.cuh"
 
+// The per-channel loops visit i = threadIdx.x, +blockDim.x, ... < M = N*S
+// as (n, s) = (i / S, i % S), stepping (n, s) by (blockDim.x / S,
+// blockDim.x % S) with one carry instead of dividing per element (an
+// integer division is ~20 instructions). Same elements in the same order
+// per thread, so the sums are unchanged.
+__device__ __forceinline__ void bn_next(int& n, int& s, int dn, int ds, int S) {
+  s += ds;
+  n += dn;
+  if (s >= S) {
+    s -= S;
+    ++n;
+  }
+}
+
 extern "C" __global__ void bn_fwd_train(const float* x, const float* gamma, const float* beta, float* y,
                                         float* saveMean, float* saveInvStd, float* runMean, float* runVar,
                                         int N, int C, int S, float momentum, float eps, int relu) {
   const int c = blockIdx.x;
   const int M = N * S;
+  const int dn = S > 0 ? (int)blockDim.x / S : 0, ds = S > 0 ? (int)blockDim.x % S : 0;  // S == 0: M == 0, no trip
   double sum = 0.0;
-  for (int i = threadIdx.x; i < M; i += blockDim.x) {
-    const int n = i / S, s = i % S;
+  for (int i = threadIdx.x, n = S > 0 ? i / S : 0, s = S > 0 ? i % S : 0; i < M; i += blockDim.x, bn_next(n, s, dn, ds, S)) {
     sum += (double)x[((size_t)n * C + c) * S + s];
   }
   sum = block_sum_f64(sum);
   const double mean = sum / (double)M;
   double sq = 0.0;
-  for (int i = threadIdx.x; i < M; i += blockDim.x) {
-    const int n = i / S, s = i % S;
+  for (int i = threadIdx.x, n = S > 0 ? i / S : 0, s = S > 0 ? i % S : 0; i < M; i += blockDim.x, bn_next(n, s, dn, ds, S)) {
     const double d = (double)x[((size_t)n * C + c) * S + s] - mean;
     sq += d * d;
   }
@@ -59,8 +72,7 @@ extern "C" __global__ void bn_fwd_train(const float* x, const float* gamma, cons
   const float mean32 = (float)mean;
   const float scale = (float)((double)gamma[c] * invStd);
   const float shift = beta[c];
-  for (int i = threadIdx.x; i < M; i += blockDim.x) {
-    const int n = i / S, s = i % S;
+  for (int i = threadIdx.x, n = S > 0 ? i / S : 0, s = S > 0 ? i % S : 0; i < M; i += blockDim.x, bn_next(n, s, dn, ds, S)) {
     const size_t off = ((size_t)n * C + c) * S + s;
     const float v = fadd_rn(fmul_rn(fsub_rn(x[off], mean32), scale), shift);
     y[off] = relu && v < 0.0f ? 0.0f : v;
@@ -88,10 +100,10 @@ extern "C" __global__ void bn_bwd(const float* dy, const float* y, const float* 
                                   float* dbeta, int N, int C, int S) {
   const int c = blockIdx.x;
   const int M = N * S;
+  const int dn = S > 0 ? (int)blockDim.x / S : 0, ds = S > 0 ? (int)blockDim.x % S : 0;  // S == 0: M == 0, no trip
   const double mean = (double)saveMean[c], inv = (double)saveInvStd[c];
   double sdy = 0.0, sdyx = 0.0;
-  for (int i = threadIdx.x; i < M; i += blockDim.x) {
-    const int n = i / S, s = i % S;
+  for (int i = threadIdx.x, n = S > 0 ? i / S : 0, s = S > 0 ? i % S : 0; i < M; i += blockDim.x, bn_next(n, s, dn, ds, S)) {
     const size_t off = ((size_t)n * C + c) * S + s;
     const double d = (double)bn_grad(dy, y, off);
     sdy += d;
@@ -108,8 +120,7 @@ extern "C" __global__ void bn_bwd(const float* dy, const float* y, const float* 
   const float a = (float)(sdy / (double)M);
   const float bcoef = (float)(dg * inv / (double)M);
   const float mean32 = saveMean[c];
-  for (int i = threadIdx.x; i < M; i += blockDim.x) {
-    const int n = i / S, s = i % S;
+  for (int i = threadIdx.x, n = S > 0 ? i / S : 0, s = S > 0 ? i % S : 0; i < M; i += blockDim.x, bn_next(n, s, dn, ds, S)) {
     const size_t off = ((size_t)n * C + c) * S + s;
     const float g = bn_grad(dy, y, off);
     dx[off] = fmul_rn(k, fsub_rn(fsub_rn(g, a), fmul_rn(fsub_rn(x[off], mean32), bcoef)));

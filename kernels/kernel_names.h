@@ -49,3 +49,8 @@ SIMCLR_KERNEL(softmax_ce_rows)
 // optim.cu
 SIMCLR_KERNEL(momentum_step)
 SIMCLR_KERNEL(adamw_step)
+SIMCLR_KERNEL(lars_norms_partial)
+SIMCLR_KERNEL(lars_trust)
+SIMCLR_KERNEL(lars_apply)
+SIMCLR_KERNEL(sumsq_multi)
+SIMCLR_KERNEL(momentum_multi)

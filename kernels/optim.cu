@@ -41,3 +41,191 @@ extern "C" __global__ void adamw_step(float* p, const float* g, float* m, float*
     p[i] = fsub_rn(x, fmul_rn(stepSize, __fdiv_rn(mi, denom)));
   }
 }
+
+// ---------------------------------------------------------------------------
+// LARS over many tensors in three launches and no host round trip per
+// tensor (Backend.LARSStep). The host builds one table of int64 words, kept
+// on the device while the tensor list does not change:
+//   tensor t (LARS_DESC words each): p, g, buf, n, adapted, first block,
+//     blocks, chunk;
+//   then one word per block: the tensor that block covers.
+// Tensor t is split exactly as SumSquares/Dot split it (partialGrid: chunk
+// elements per block, the last block shorter), so each block's partial sums
+// equal sumsq_partial's and dot_partial's, and lars_trust adds them in block
+// order as the host does: the norms are bit-identical to the per-tensor path.
+//
+//   lars_norms_partial  grid = total blocks, block 256: partial[3*j+{0,1,2}]
+//                       = ||g||², ||p||², <g,p> over block j's chunk.
+//   lars_trust          grid 1, block 256: thread t (strided) sums tensor t's
+//                       partials and evaluates backend.LARSTrust in float64
+//                       (each op rounded separately, as Go does on amd64),
+//                       writing q[t] and rec[4t..4t+3] = code, value, pp, dd;
+//                       then thread 0 writes status = the first failing
+//                       tensor's (index, code, value, pp, dd), index -1 if none.
+//   lars_apply          grid = total blocks, block 256: momentum_step's update
+//                       with q[t] and wd (0 when not adapted) over block j's
+//                       chunk; nothing when status[0] >= 0.
+#define LARS_DESC 8
+
+#ifdef SIMCLR_EMU
+static inline double dadd_rn(double a, double b) { return a + b; }
+static inline double dmul_rn(double a, double b) { return a * b; }
+static inline double ddiv_rn(double a, double b) { return a / b; }
+static inline double dsqrt_rn(double a) { return sqrt(a); }
+static inline float d2f_rn(double a) { return (float)a; }
+#else
+__device__ __forceinline__ double dadd_rn(double a, double b) { return __dadd_rn(a, b); }
+__device__ __forceinline__ double dmul_rn(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ double ddiv_rn(double a, double b) { return __ddiv_rn(a, b); }
+__device__ __forceinline__ double dsqrt_rn(double a) { return __dsqrt_rn(a); }
+__device__ __forceinline__ float d2f_rn(double a) { return __double2float_rn(a); }
+#endif
+
+__device__ __forceinline__ bool finite64(double v) { return !isnan(v) && !isinf(v); }
+
+extern "C" __global__ void lars_norms_partial(const long long* desc, int ntensors, double* partial) {
+  const int j = blockIdx.x;
+  const int t = (int)desc[(long long)ntensors * LARS_DESC + j];
+  const long long* d = desc + (long long)t * LARS_DESC;
+  const float* p = (const float*)d[0];
+  const float* g = (const float*)d[1];
+  const int n = (int)d[3], chunk = (int)d[7];
+  const int lo = (j - (int)d[5]) * chunk;
+  const int hi = imin(lo + chunk, n);
+  double gg = 0.0, pp = 0.0, gp = 0.0;
+  // The same expressions as sumsq_partial and dot_partial (Dot(g, p)), so
+  // nvcc contracts them the same way.
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    const double vg = (double)g[i], vp = (double)p[i];
+    gg += vg * vg;
+    pp += vp * vp;
+    gp += vg * vp;
+  }
+  gg = block_sum_f64(gg);
+  pp = block_sum_f64(pp);
+  gp = block_sum_f64(gp);
+  if (threadIdx.x == 0) {
+    partial[3 * j + 0] = gg;
+    partial[3 * j + 1] = pp;
+    partial[3 * j + 2] = gp;
+  }
+}
+
+extern "C" __global__ void lars_trust(const long long* desc, int ntensors, const double* partial, float wdf,
+                                      float etaf, float* q, double* rec, double* status) {
+  for (int t = threadIdx.x; t < ntensors; t += blockDim.x) {
+    const long long* d = desc + (long long)t * LARS_DESC;
+    const int adapted = (int)d[4], first = (int)d[5], blocks = (int)d[6];
+    double gg = 0.0, pp = 0.0, gp = 0.0;
+    for (int c = 0; c < blocks; ++c) {
+      gg = dadd_rn(gg, partial[3 * (first + c) + 0]);
+      pp = dadd_rn(pp, partial[3 * (first + c) + 1]);
+      gp = dadd_rn(gp, partial[3 * (first + c) + 2]);
+    }
+    int code = 0;
+    double value = 0.0, dd = 0.0;
+    float qt = 1.0f;
+    const double wd = (double)wdf;
+    if (!finite64(gg)) {
+      code = 1, value = gg;
+    } else if (adapted) {
+      if (!finite64(pp)) {
+        code = 2, value = pp;
+      } else {
+        if (wd == 0.0) gp = 0.0;
+        dd = dadd_rn(dadd_rn(gg, dmul_rn(dmul_rn(2.0, wd), gp)), dmul_rn(dmul_rn(wd, wd), pp));
+        if (!finite64(dd)) {
+          code = 3, value = dd;
+        } else if (!(dd <= 0.0 || pp <= 0.0)) {
+          const double r = ddiv_rn(dmul_rn((double)etaf, dsqrt_rn(pp)), dsqrt_rn(dd));
+          qt = d2f_rn(r);
+          if (!(qt > 0.0f) || isinf(qt)) code = 4, value = r;
+        }
+      }
+    }
+    q[t] = qt;
+    rec[4 * t + 0] = (double)code;
+    rec[4 * t + 1] = value;
+    rec[4 * t + 2] = pp;
+    rec[4 * t + 3] = dd;
+  }
+  __syncthreads();  // rec is written by this block only: visible after the barrier
+  if (threadIdx.x == 0) {
+    status[0] = -1.0;
+    for (int t = 0; t < ntensors; ++t) {
+      if (rec[4 * t] != 0.0) {
+        status[0] = (double)t;
+        for (int k = 0; k < 4; ++k) status[1 + k] = rec[4 * t + k];
+        break;
+      }
+    }
+  }
+}
+
+extern "C" __global__ void lars_apply(const long long* desc, int ntensors, const float* q, const double* status,
+                                      float lr, float mom, float wdf, int first) {
+  if (status[0] >= 0.0) return;
+  const int j = blockIdx.x;
+  const int t = (int)desc[(long long)ntensors * LARS_DESC + j];
+  const long long* d = desc + (long long)t * LARS_DESC;
+  float* p = (float*)d[0];
+  const float* g = (const float*)d[1];
+  float* buf = (float*)d[2];
+  const int n = (int)d[3], chunk = (int)d[7];
+  const float wd = d[4] ? wdf : 0.0f;
+  const float tr = q[t];
+  const int lo = (j - (int)d[5]) * chunk;
+  const int hi = imin(lo + chunk, n);
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    const float x = p[i];
+    float dv = g[i];
+    if (wd != 0.0f) dv = fadd_rn(dv, fmul_rn(wd, x));
+    if (tr != 1.0f) dv = fmul_rn(tr, dv);
+    const float m = first ? dv : fadd_rn(fmul_rn(mom, buf[i]), dv);
+    buf[i] = m;
+    p[i] = fsub_rn(x, fmul_rn(lr, m));
+  }
+}
+
+// sumsq_multi: the squared norms of many tensors (Backend.SumSquaresMulti)
+// from lars_norms_partial's partials over the same descriptor table (each
+// tensor as p, g and buf): out[t] = tensor t's ||x||² partials added in block
+// order, as partialSum adds sumsq_partial's on the host, so out[t] equals
+// SumSquares bit for bit. Launch: grid 1, block 256, thread per tensor.
+extern "C" __global__ void sumsq_multi(const long long* desc, int ntensors, const double* partial, double* out) {
+  for (int t = threadIdx.x; t < ntensors; t += blockDim.x) {
+    const long long* d = desc + (long long)t * LARS_DESC;
+    const int first = (int)d[5], blocks = (int)d[6];
+    double s = 0.0;
+    for (int c = 0; c < blocks; ++c) s = dadd_rn(s, partial[3 * (first + c)]);
+    out[t] = s;
+  }
+}
+
+// momentum_multi: momentum_step over many tensors in one launch
+// (Backend.MomentumStepMulti) over the same descriptor table (word 4: the
+// tensor gets weight decay), one block per chunk as lars_apply; trust ratio
+// tr for every tensor. Element for element momentum_step's arithmetic.
+extern "C" __global__ void momentum_multi(const long long* desc, int ntensors, float lr, float mom, float wdf,
+                                          float tr, int nesterov, int first) {
+  const int j = blockIdx.x;
+  const int t = (int)desc[(long long)ntensors * LARS_DESC + j];
+  const long long* d = desc + (long long)t * LARS_DESC;
+  float* p = (float*)d[0];
+  const float* g = (const float*)d[1];
+  float* buf = (float*)d[2];
+  const int n = (int)d[3], chunk = (int)d[7];
+  const float wd = d[4] ? wdf : 0.0f;
+  const int lo = (j - (int)d[5]) * chunk;
+  const int hi = imin(lo + chunk, n);
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    const float x = p[i];
+    float dv = g[i];
+    if (wd != 0.0f) dv = fadd_rn(dv, fmul_rn(wd, x));
+    if (tr != 1.0f) dv = fmul_rn(tr, dv);
+    const float m = first ? dv : fadd_rn(fmul_rn(mom, buf[i]), dv);
+    buf[i] = m;
+    const float step = nesterov ? fadd_rn(dv, fmul_rn(mom, m)) : m;
+    p[i] = fsub_rn(x, fmul_rn(lr, step));
+  }
+}

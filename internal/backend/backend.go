@@ -60,6 +60,27 @@ type MomentumOpts struct {
 	FirstStep bool
 }
 
+// LARSOpts are the hyper-parameters of one LARS step over many tensors
+// (Backend.LARSStep). For tensor i with adapt[i] (weight decay and
+// trust-ratio adaptation):
+//
+//	dp = g + WeightDecay*p
+//	q  = TrustCoef*sqrt(||p||²)/sqrt(||dp||²)   (q = 1 when either is 0)
+//	buf = Momentum*buf + q*dp                  (first step: buf = q*dp)
+//	p -= LR*buf
+//
+// with ||dp||² = ||g||² + 2wd<g,p> + wd²||p||² in float64 (LARSTrust);
+// a tensor without adapt gets weight decay 0 and q = 1. The update is
+// MomentumStep's, element for element.
+type LARSOpts struct {
+	LR          float32
+	Momentum    float32
+	WeightDecay float32
+	TrustCoef   float32
+	// FirstStep marks the first update of the buffers (buf is set to q*dp).
+	FirstStep bool
+}
+
 // AdamWOpts are the hyper-parameters of one AdamW update (PyTorch semantics:
 // decoupled weight decay p -= LR*WeightDecay*p before the Adam step; Step
 // counts from 1 and drives the bias corrections).
@@ -177,10 +198,28 @@ type Backend interface {
 
 	// SumSquares returns the sum of squares of t's elements.
 	SumSquares(t *Tensor) (float64, error)
+	// SumSquaresMulti returns SumSquares of every tensor, each equal to
+	// SumSquares(ts[i]) bit for bit (the cuda backend: two launches and
+	// one host read for all of them).
+	SumSquaresMulti(ts []*Tensor) ([]float64, error)
 	// Dot returns the sum of a[i]*b[i].
 	Dot(a, b *Tensor) (float64, error)
 	// MomentumStep applies one momentum-SGD update to p in place.
 	MomentumStep(p, g, buf *Tensor, o MomentumOpts) error
+	// MomentumStepMulti applies MomentumStep to every params[i] with
+	// grads[i] and bufs[i], with o.WeightDecay where decay[i] and 0
+	// elsewhere; the same bits as the per-tensor calls in order (the cuda
+	// backend: one launch for all).
+	MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool, o MomentumOpts) error
+	// LARSStep applies one LARS update (see LARSOpts) to every params[i]
+	// in place, with gradient grads[i] and momentum buffer bufs[i]; adapt
+	// has one flag per tensor. Every norm is computed and checked before
+	// any tensor changes: a NaN or Inf norm or an unrepresentable trust
+	// ratio returns a *NonFiniteError naming the first such tensor (in
+	// argument order) and changes nothing. The cuda backend needs no host
+	// round trip per tensor (two multi-tensor reductions, one multi-tensor
+	// update, one status read).
+	LARSStep(params, grads, bufs []*Tensor, adapt []bool, o LARSOpts) error
 	// AdamWStep applies one AdamW update to p in place.
 	AdamWStep(p, g, m, v *Tensor, o AdamWOpts) error
 }

@@ -61,6 +61,9 @@ const (
 	OpDot                         = "dot"
 	OpMomentumStep                = "momentum step"
 	OpAdamWStep                   = "adamw step"
+	OpLARSStep                    = "lars step"
+	OpSumSquaresMulti             = "sum squares multi"
+	OpMomentumStepMulti           = "momentum step multi"
 )
 
 // ShapeOf returns t's shape as the Check functions take it: nil when t is
@@ -155,6 +158,37 @@ func CheckMomentumStep(p, g, buf tensor.Shape, o MomentumOpts) error {
 		return err
 	}
 	return o.Validate(OpMomentumStep)
+}
+
+// CheckLARSStep checks that params, grads, bufs and adapt have one entry
+// per tensor, grads[i] and bufs[i] against params[i], then the options.
+func CheckLARSStep(params, grads, bufs []tensor.Shape, adapt int, o LARSOpts) error {
+	n := len(params)
+	if len(grads) != n || len(bufs) != n || adapt != n {
+		return fmt.Errorf("%s: %d params, %d grads, %d bufs and %d adapt flags must have one entry per tensor", OpLARSStep, n, len(grads), len(bufs), adapt)
+	}
+	for i := range params {
+		if err := checkAll(OpLARSStep, params[i], namedShape{fmt.Sprintf("grads[%d]", i), grads[i]}, namedShape{fmt.Sprintf("bufs[%d]", i), bufs[i]}); err != nil {
+			return err
+		}
+	}
+	return o.Validate(OpLARSStep)
+}
+
+// CheckMomentumStepMulti checks that params, grads, bufs and decay have
+// one entry per tensor, grads[i] and bufs[i] against params[i], then the
+// options.
+func CheckMomentumStepMulti(params, grads, bufs []tensor.Shape, decay int, o MomentumOpts) error {
+	n := len(params)
+	if len(grads) != n || len(bufs) != n || decay != n {
+		return fmt.Errorf("%s: %d params, %d grads, %d bufs and %d decay flags must have one entry per tensor", OpMomentumStepMulti, n, len(grads), len(bufs), decay)
+	}
+	for i := range params {
+		if err := checkAll(OpMomentumStepMulti, params[i], namedShape{fmt.Sprintf("grads[%d]", i), grads[i]}, namedShape{fmt.Sprintf("bufs[%d]", i), bufs[i]}); err != nil {
+			return err
+		}
+	}
+	return o.Validate(OpMomentumStepMulti)
 }
 
 // CheckAdamWStep checks g, m and v against p, then the options.

@@ -136,6 +136,20 @@ func (o MomentumOpts) Validate(op string) error {
 	return nil
 }
 
+// Validate checks the LARS options; op names the caller's op.
+func (o LARSOpts) Validate(op string) error {
+	if !Finite32(o.LR) || !Finite32(o.Momentum) || !Finite32(o.WeightDecay) {
+		return fmt.Errorf("%s: lr %g, momentum %g and weight decay %g must be finite", op, o.LR, o.Momentum, o.WeightDecay)
+	}
+	if o.Momentum < 0 || o.WeightDecay < 0 {
+		return fmt.Errorf("%s: momentum %g and weight decay %g must be >= 0", op, o.Momentum, o.WeightDecay)
+	}
+	if !(o.TrustCoef > 0) || !Finite32(o.TrustCoef) {
+		return fmt.Errorf("%s: trust coefficient %g must be positive and finite", op, o.TrustCoef)
+	}
+	return nil
+}
+
 // Validate checks the AdamW options; op names the caller's op.
 func (o AdamWOpts) Validate(op string) error {
 	if o.Step < 1 {

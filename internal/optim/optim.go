@@ -205,19 +205,22 @@ func checkLR(kind string, lr float32) error {
 	return nil
 }
 
-// checkGradNorms measures every gradient before anything is updated and
-// returns the squared norms; a NaN or Inf names the parameter.
+// checkGradNorms measures every gradient before anything is updated (one
+// Backend.SumSquaresMulti: on the cuda backend one host read for all) and
+// returns the squared norms; a NaN or Inf names the first such parameter.
 func (o *base) checkGradNorms() ([]float64, error) {
-	out := make([]float64, len(o.params))
+	gs := make([]*tensor.Tensor, len(o.params))
 	for i, p := range o.params {
-		ss, err := o.b.SumSquares(p.Grad)
-		if err != nil {
-			return nil, fmt.Errorf("optim %s: gradient norm of %s: %w", o.kind, p.Name, err)
-		}
-		if err := finite(o.kind, "gradient", p.Name, ss); err != nil {
+		gs[i] = p.Grad
+	}
+	out, err := o.b.SumSquaresMulti(gs)
+	if err != nil {
+		return nil, fmt.Errorf("optim %s: gradient norms: %w", o.kind, err)
+	}
+	for i, p := range o.params {
+		if err := finite(o.kind, "gradient", p.Name, out[i]); err != nil {
 			return nil, err
 		}
-		out[i] = ss
 	}
 	return out, nil
 }

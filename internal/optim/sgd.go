@@ -59,18 +59,22 @@ func (s *SGD) Step(lr float32) error {
 	if _, err := s.checkGradNorms(); err != nil {
 		return err
 	}
+	n := len(s.params)
+	ps, gs, decayed := make([]*backend.Tensor, n), make([]*backend.Tensor, n), make([]bool, n)
 	for i, p := range s.params {
-		err := s.b.MomentumStep(p.Value, p.Grad, s.slots[0].t[i], backend.MomentumOpts{
-			LR:          lr,
-			Momentum:    s.o.Momentum,
-			WeightDecay: decay(p, s.o.WeightDecay, s.o.ExcludeBiasBN),
-			TrustRatio:  1,
-			Nesterov:    s.o.Nesterov,
-			FirstStep:   s.steps == 0,
-		})
-		if err != nil {
-			return fmt.Errorf("optim sgd: update %s: %w", p.Name, err)
-		}
+		ps[i], gs[i] = p.Value, p.Grad
+		decayed[i] = decay(p, s.o.WeightDecay, s.o.ExcludeBiasBN) != 0
+	}
+	err := s.b.MomentumStepMulti(ps, gs, s.slots[0].t, decayed, backend.MomentumOpts{
+		LR:          lr,
+		Momentum:    s.o.Momentum,
+		WeightDecay: s.o.WeightDecay,
+		TrustRatio:  1,
+		Nesterov:    s.o.Nesterov,
+		FirstStep:   s.steps == 0,
+	})
+	if err != nil {
+		return fmt.Errorf("optim sgd: update: %w", err)
 	}
 	s.steps++
 	return nil

@@ -355,6 +355,23 @@ func sumSquares(x shape) Call {
 		Run:   func(b backend.Backend, t []*tensor.Tensor) (float64, error) { return b.SumSquares(t[0]) }}
 }
 
+func sumSquaresMulti(xs ...shape) Call {
+	var pairs []any
+	for i, x := range xs {
+		pairs = append(pairs, fmt.Sprintf("ts[%d]", i), x)
+	}
+	return Call{Method: "SumSquaresMulti", Op: backend.OpSumSquaresMulti, Operands: ops(pairs...),
+		Infer: func(s []shape) error { return nil },
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			v, err := b.SumSquaresMulti(t)
+			s := 0.0
+			for i, x := range v {
+				s += float64(i+1) * x // a checksum that notices a swapped order
+			}
+			return s, err
+		}}
+}
+
 func dot(a, c shape) Call {
 	return Call{Method: "Dot", Op: backend.OpDot, Operands: ops("a", a, "b", c),
 		Infer: func(s []shape) error { return backend.CheckDot(s[0], s[1]) },
@@ -369,6 +386,60 @@ func momentumStep(p shape, o backend.MomentumOpts) Call {
 		}}
 }
 
+// larsStep is a LARSStep over len(ps) tensors, the operands named
+// params[i], grads[i], bufs[i] in that order per tensor.
+func larsStep(ps []shape, adapt []bool, o backend.LARSOpts) Call {
+	var pairs []any
+	for i, p := range ps {
+		pairs = append(pairs, fmt.Sprintf("params[%d]", i), p, fmt.Sprintf("grads[%d]", i), p, fmt.Sprintf("bufs[%d]", i), p)
+	}
+	split := func(n int) (a, b, c []int) {
+		for i := 0; i < n; i += 3 {
+			a, b, c = append(a, i), append(b, i+1), append(c, i+2)
+		}
+		return
+	}
+	return Call{Method: "LARSStep", Op: backend.OpLARSStep, Operands: ops(pairs...),
+		Infer: func(s []shape) error {
+			pi, gi, bi := split(len(s))
+			return backend.CheckLARSStep(pick(s, pi), pick(s, gi), pick(s, bi), len(adapt), o)
+		},
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			pi, gi, bi := split(len(t))
+			return 0, b.LARSStep(pick(t, pi), pick(t, gi), pick(t, bi), adapt, o)
+		}}
+}
+
+// momentumMulti is a MomentumStepMulti over len(ps) tensors, the operands
+// named params[i], grads[i], bufs[i] in that order per tensor.
+func momentumMulti(ps []shape, decay []bool, o backend.MomentumOpts) Call {
+	c := larsStep(ps, decay, backend.LARSOpts{})
+	split := func(n int) (a, b, c []int) {
+		for i := 0; i < n; i += 3 {
+			a, b, c = append(a, i), append(b, i+1), append(c, i+2)
+		}
+		return
+	}
+	c.Method, c.Op = "MomentumStepMulti", backend.OpMomentumStepMulti
+	c.Infer = func(s []shape) error {
+		pi, gi, bi := split(len(s))
+		return backend.CheckMomentumStepMulti(pick(s, pi), pick(s, gi), pick(s, bi), len(decay), o)
+	}
+	c.Run = func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+		pi, gi, bi := split(len(t))
+		return 0, b.MomentumStepMulti(pick(t, pi), pick(t, gi), pick(t, bi), decay, o)
+	}
+	return c
+}
+
+func pick[T any](s []T, idx []int) []T {
+	out := make([]T, len(idx))
+	for k, i := range idx {
+		out[k] = s[i]
+	}
+	return out
+}
+
 func adamWStep(p shape, o backend.AdamWOpts) Call {
 	return Call{Method: "AdamWStep", Op: backend.OpAdamWStep, Operands: ops("p", p, "g", p, "m", p, "v", p),
 		Infer: func(s []shape) error { return backend.CheckAdamWStep(s[0], s[1], s[2], s[3], o) },
@@ -381,6 +452,7 @@ var (
 	conv1       = backend.ConvParams{Stride: 1, Pad: 1}
 	pool        = backend.PoolParams{Kernel: 3, Stride: 2, Pad: 1}
 	sgd         = backend.MomentumOpts{LR: 0.1, Momentum: 0.9, WeightDecay: 1e-4, TrustRatio: 1}
+	lars        = backend.LARSOpts{LR: 0.1, Momentum: 0.9, WeightDecay: 1e-4, TrustCoef: 0.001}
 	adamw       = backend.AdamWOpts{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, Step: 1}
 	labels2     = []int32{0, 2}
 	bnMom       = float32(0.1)
@@ -428,8 +500,11 @@ func Valid() []Call {
 		ceForward(shape{2, 3}, labels2),
 		ceBackward(shape{2, 3}, shape{2, 3}, labels2),
 		sumSquares(shape{2, 3}),
+		sumSquaresMulti(shape{2, 3}, shape{5}, shape{1, 1}),
 		dot(shape{2, 3}, shape{2, 3}),
 		momentumStep(shape{2, 3}, sgd),
+		larsStep([]shape{{2, 3}, {5}, {4, 1, 2}}, []bool{true, false, true}, lars),
+		momentumMulti([]shape{{2, 3}, {5}}, []bool{true, false}, sgd),
 		adamWStep(shape{2, 3}, adamw),
 	}
 	for i := range calls {
@@ -500,6 +575,10 @@ func BadParams() []Call {
 		named("download 6 values into 7", download(7, p)),
 		named("trust ratio 0", momentumStep(p, backend.MomentumOpts{LR: 0.1, Momentum: 0.9})),
 		named("momentum -1", momentumStep(p, backend.MomentumOpts{LR: 0.1, Momentum: -1, TrustRatio: 1})),
+		named("trust coefficient 0", larsStep([]shape{p}, []bool{true}, backend.LARSOpts{LR: 0.1, Momentum: 0.9})),
+		named("weight decay -1", larsStep([]shape{p}, []bool{true}, backend.LARSOpts{LR: 0.1, Momentum: 0.9, WeightDecay: -1, TrustCoef: 0.001})),
+		named("2 adapt flags for 1 tensor", larsStep([]shape{p}, []bool{true, false}, lars)),
+		named("trust ratio 0", momentumMulti([]shape{p}, []bool{true}, backend.MomentumOpts{LR: 0.1, Momentum: 0.9})),
 		named("step 0", adamWStep(p, backend.AdamWOpts{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})),
 		named("beta1 1", adamWStep(p, backend.AdamWOpts{LR: 1e-3, Beta1: 1, Beta2: 0.999, Eps: 1e-8, Step: 1})),
 	}

@@ -1,9 +1,11 @@
 package cpu
 
 import (
+	"fmt"
 	"math"
 
 	"simclr/internal/backend"
+	"simclr/internal/tensor"
 )
 
 // MomentumStep applies one momentum-SGD update to p in place (PyTorch SGD
@@ -93,5 +95,89 @@ func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
 			pv[i] = x - float32(stepSize*float32(mi/denom))
 		}
 	})
+	return nil
+}
+
+// LARSStep applies one LARS update to every tensor (see backend.LARSOpts):
+// first every trust ratio, from SumSquares and Dot as the per-tensor path
+// computes them, then one MomentumStep per tensor in argument order, so the
+// results equal that path's bit for bit.
+func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backend.LARSOpts) error {
+	const op = backend.OpLARSStep
+	if len(grads) != len(params) || len(bufs) != len(params) || len(adapt) != len(params) {
+		return backend.CheckLARSStep(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(adapt), o)
+	}
+	for i := range params {
+		if err := checkHost(op, fmt.Sprintf("params[%d] grads[%d] bufs[%d]", i, i, i), params[i], grads[i], bufs[i]); err != nil {
+			return err
+		}
+	}
+	if err := backend.CheckLARSStep(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(adapt), o); err != nil {
+		return err
+	}
+	qs := make([]float32, len(params))
+	for i, p := range params {
+		gg, _ := b.SumSquares(grads[i])
+		var pp, gp float64
+		if adapt[i] {
+			pp, _ = b.SumSquares(p)
+			if o.WeightDecay != 0 {
+				gp, _ = b.Dot(grads[i], p)
+			}
+		}
+		q, e := backend.LARSTrust(gg, pp, gp, adapt[i], o.WeightDecay, o.TrustCoef)
+		if e != nil {
+			e.Index = i
+			return e
+		}
+		qs[i] = q
+	}
+	for i, p := range params {
+		wd := float32(0)
+		if adapt[i] {
+			wd = o.WeightDecay
+		}
+		err := b.MomentumStep(p, grads[i], bufs[i], backend.MomentumOpts{
+			LR: o.LR, Momentum: o.Momentum, WeightDecay: wd, TrustRatio: qs[i], FirstStep: o.FirstStep,
+		})
+		if err != nil {
+			return fmt.Errorf("%s: tensor %d: %w", op, i, err)
+		}
+	}
+	return nil
+}
+
+func shapesOf(ts []*Tensor) []tensor.Shape {
+	s := make([]tensor.Shape, len(ts))
+	for i, t := range ts {
+		s[i] = backend.ShapeOf(t)
+	}
+	return s
+}
+
+// MomentumStepMulti runs MomentumStep on every tensor in order (weight
+// decay only where decay[i]).
+func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool, o backend.MomentumOpts) error {
+	const op = backend.OpMomentumStepMulti
+	if len(grads) != len(params) || len(bufs) != len(params) || len(decay) != len(params) {
+		return backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o)
+	}
+	for i := range params {
+		if err := checkHost(op, fmt.Sprintf("params[%d] grads[%d] bufs[%d]", i, i, i), params[i], grads[i], bufs[i]); err != nil {
+			return err
+		}
+	}
+	if err := backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o); err != nil {
+		return err
+	}
+	for i, p := range params {
+		oi := o
+		if !decay[i] {
+			oi.WeightDecay = 0
+		}
+		if err := b.MomentumStep(p, grads[i], bufs[i], oi); err != nil {
+			return fmt.Errorf("%s: tensor %d: %w", op, i, err)
+		}
+	}
 	return nil
 }

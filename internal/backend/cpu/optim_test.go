@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -166,5 +167,112 @@ func TestOptimizerStepsRejectBadOptions(t *testing.T) {
 	err := b.MomentumStep(p, newT(t, b, nil, 4), buf, backend.MomentumOpts{LR: 0.1, TrustRatio: 1})
 	if err == nil || !strings.Contains(err.Error(), "momentum step") {
 		t.Fatalf("shape mismatch: got %v", err)
+	}
+}
+
+// TestLARSStepByHand: p = (3, 4), g = (0.6, 0.8), no decay, eta 0.001:
+// q = 0.001*5/1 = 0.005, buf = q*g = (0.003, 0.004), p -= 1*buf. A second
+// tensor without adaptation gets q = 1: buf = g = 2, p = 1 - 2 = -1. A NaN
+// gradient in either tensor is a *backend.NonFiniteError naming it, and
+// nothing changes.
+func TestLARSStepByHand(t *testing.T) {
+	b := New()
+	p, g, buf := newT(t, b, []float32{3, 4}, 2), newT(t, b, []float32{0.6, 0.8}, 2), newT(t, b, nil, 2)
+	p2, g2, buf2 := newT(t, b, []float32{1}, 1), newT(t, b, []float32{2}, 1), newT(t, b, nil, 1)
+	o := backend.LARSOpts{LR: 1, Momentum: 0.9, TrustCoef: 0.001, FirstStep: true}
+	ps, gs, bs := []*Tensor{p, p2}, []*Tensor{g, g2}, []*Tensor{buf, buf2}
+	if err := b.LARSStep(ps, gs, bs, []bool{true, false}, o); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2][]float64{
+		"p": {{2.997, 3.996}, {0.003, 0.004}}, "p2": {{-1}, {2}},
+	}
+	for name, pair := range map[string][2]*Tensor{"p": {p, buf}, "p2": {p2, buf2}} {
+		for k, x := range pair {
+			for i, v := range x.Host {
+				if math.Abs(float64(v)-want[name][k][i]) > 1e-6 {
+					t.Errorf("%s (tensor %d) [%d] = %v, want %v", name, k, i, v, want[name][k][i])
+				}
+			}
+		}
+	}
+	before := append([]float32(nil), p.Host...)
+	g2.Host[0] = float32(math.NaN())
+	err := b.LARSStep(ps, gs, bs, []bool{true, false}, o)
+	var nf *backend.NonFiniteError
+	if !errors.As(err, &nf) || nf.Index != 1 || nf.What != "gradient" {
+		t.Fatalf("NaN gradient of tensor 1: got %v, want a NonFiniteError for tensor 1's gradient", err)
+	}
+	if p.Host[0] != before[0] || p.Host[1] != before[1] {
+		t.Fatalf("tensor 0 changed to %v although tensor 1's norm failed", p.Host)
+	}
+}
+
+// TestLARSStepMatchesPerTensorPath: LARSStep equals LARSTrust from
+// SumSquares/Dot followed by MomentumStep, bit for bit, over three steps.
+func TestLARSStepMatchesPerTensorPath(t *testing.T) {
+	b := New()
+	sizes := []int{37, 1, 300}
+	adapt := []bool{true, false, true}
+	mk := func() (ps, gs, bs []*Tensor) {
+		for k, n := range sizes {
+			v := make([]float32, n)
+			w := make([]float32, n)
+			for i := range v {
+				v[i] = float32(math.Sin(float64(7*i+k+1))) * 0.3
+				w[i] = float32(math.Cos(float64(3*i+k))) * 0.01
+			}
+			ps, gs, bs = append(ps, newT(t, b, v, n)), append(gs, newT(t, b, w, n)), append(bs, newT(t, b, nil, n))
+		}
+		return
+	}
+	ps, gs, bs := mk()
+	rp, rg, rb := mk()
+	for step := 0; step < 3; step++ {
+		o := backend.LARSOpts{LR: 0.5, Momentum: 0.9, WeightDecay: 1e-3, TrustCoef: 0.001, FirstStep: step == 0}
+		if err := b.LARSStep(ps, gs, bs, adapt, o); err != nil {
+			t.Fatal(err)
+		}
+		for i := range rp {
+			gg, _ := b.SumSquares(rg[i])
+			pp, _ := b.SumSquares(rp[i])
+			gp, _ := b.Dot(rg[i], rp[i])
+			q, e := backend.LARSTrust(gg, pp, gp, adapt[i], o.WeightDecay, o.TrustCoef)
+			if e != nil {
+				t.Fatal(e)
+			}
+			wd := float32(0)
+			if adapt[i] {
+				wd = o.WeightDecay
+			}
+			if err := b.MomentumStep(rp[i], rg[i], rb[i], backend.MomentumOpts{LR: o.LR, Momentum: o.Momentum, WeightDecay: wd, TrustRatio: q, FirstStep: o.FirstStep}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range ps {
+		for j := range ps[i].Host {
+			if math.Float32bits(ps[i].Host[j]) != math.Float32bits(rp[i].Host[j]) || math.Float32bits(bs[i].Host[j]) != math.Float32bits(rb[i].Host[j]) {
+				t.Fatalf("tensor %d [%d]: p %v buf %v, per-tensor path p %v buf %v", i, j, ps[i].Host[j], bs[i].Host[j], rp[i].Host[j], rb[i].Host[j])
+			}
+		}
+	}
+}
+
+// TestMomentumStepMultiByHand: tensor 0 decayed (wd 0.1), tensor 1 not:
+// p = 1, g = 0.5: g' = 0.6 and 0.5, p = 0.94 and 0.95 after one step.
+func TestMomentumStepMultiByHand(t *testing.T) {
+	b := New()
+	ps := []*Tensor{newT(t, b, []float32{1}, 1), newT(t, b, []float32{1}, 1)}
+	gs := []*Tensor{newT(t, b, []float32{0.5}, 1), newT(t, b, []float32{0.5}, 1)}
+	bs := []*Tensor{newT(t, b, nil, 1), newT(t, b, nil, 1)}
+	o := backend.MomentumOpts{LR: 0.1, Momentum: 0.9, WeightDecay: 0.1, TrustRatio: 1, FirstStep: true}
+	if err := b.MomentumStepMulti(ps, gs, bs, []bool{true, false}, o); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []float64{0.94, 0.95} {
+		if got := float64(ps[i].Host[0]); math.Abs(got-want) > 1e-6 {
+			t.Errorf("tensor %d: p %v, want %v", i, got, want)
+		}
 	}
 }

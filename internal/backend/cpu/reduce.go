@@ -1,6 +1,10 @@
 package cpu
 
-import "simclr/internal/backend"
+import (
+	"fmt"
+
+	"simclr/internal/backend"
+)
 
 // The float64 reductions below keep four independent accumulators (so the
 // adds pipeline instead of waiting on one another) and combine them in a
@@ -52,6 +56,20 @@ func (b *Backend) SumSquares(t *Tensor) (float64, error) {
 	return parallelSum(len(xs), func(lo, hi int) float64 {
 		return dot64(xs[lo:hi], xs[lo:hi])
 	}), nil
+}
+
+// SumSquaresMulti returns SumSquares of every tensor, in order.
+func (b *Backend) SumSquaresMulti(ts []*Tensor) ([]float64, error) {
+	for i, t := range ts {
+		if err := checkHost(backend.OpSumSquaresMulti, fmt.Sprintf("ts[%d]", i), t); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]float64, len(ts))
+	for i, t := range ts {
+		out[i], _ = b.SumSquares(t)
+	}
+	return out, nil
 }
 
 // Dot returns sum a[i]*b[i] accumulated in float64 over fixed chunks added

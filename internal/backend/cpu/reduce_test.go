@@ -35,3 +35,29 @@ func TestReductions(t *testing.T) {
 	}
 	closeTo(t, "aliased add", out.Host, want, 0, 0)
 }
+
+// TestSumSquaresMulti: one value per tensor, each SumSquares's bits.
+func TestSumSquaresMulti(t *testing.T) {
+	b := New()
+	var ts []*Tensor
+	for k, n := range []int{5, 0, 70000, 1} {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(i%13) - 6.5 + float32(k)
+		}
+		ts = append(ts, newT(t, b, v, n))
+	}
+	got, err := b.SumSquaresMulti(ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ts) {
+		t.Fatalf("%d values for %d tensors", len(got), len(ts))
+	}
+	for i, x := range ts {
+		want, _ := b.SumSquares(x)
+		if math.Float64bits(got[i]) != math.Float64bits(want) {
+			t.Errorf("tensor %d: %v, SumSquares %v", i, got[i], want)
+		}
+	}
+}

@@ -34,6 +34,15 @@ type Backend struct {
 	// fault (EnableDebugSync, SIMCLR_CUDA_SYNC=1, --debug-sync).
 	debugSync atomic.Bool
 
+	// lars is LARSStep's device table, kept between steps; sumsq is
+	// SumSquaresMulti's, mom MomentumStepMulti's.
+	lars, sumsq, mom larsTable
+
+	// launchLog, when set (tests only), sees every launch with its op and
+	// operand shapes before it is queued (the static performance model
+	// records one training step through it).
+	launchLog func(op, kernel string, grid, block dim3, shapes []tensor.Shape)
+
 	mu     sync.Mutex
 	owned  map[*Tensor]int64 // live tensors created by New -> bytes
 	closed bool
@@ -277,6 +286,9 @@ func (b *Backend) Sync() error {
 // sync on it then waits for the kernel, so that an asynchronous fault is
 // reported here, against this op, rather than at a later sync.
 func (b *Backend) launch(op, kernel string, grid, block dim3, a args, shapes ...tensor.Shape) error {
+	if b.launchLog != nil {
+		b.launchLog(op, kernel, grid, block, shapes)
+	}
 	var err error
 	if b.timer.on.Load() {
 		err = b.launchTimed(kernel, grid, block, a)

@@ -11,7 +11,7 @@ import (
 )
 
 func TestBatchNormParity(t *testing.T) {
-	for _, shape := range [][]int{{4, 3, 5, 5}, {3, 1, 7, 3}, {2, 70, 1, 1}, {9, 5}, {2, 1}} {
+	for _, shape := range [][]int{{4, 3, 5, 5}, {3, 2, 20, 20}, {40, 2, 3, 3}, {3, 1, 7, 3}, {2, 70, 1, 1}, {9, 5}, {2, 1}} {
 		t.Run(fmt.Sprint(shape), func(t *testing.T) {
 			e := newEnv(t)
 			c := shape[1]

@@ -34,4 +34,9 @@ var kernelNames = []string{
 	"softmax_ce_rows",
 	"momentum_step",
 	"adamw_step",
+	"lars_norms_partial",
+	"lars_trust",
+	"lars_apply",
+	"sumsq_multi",
+	"momentum_multi",
 }

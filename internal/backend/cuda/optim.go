@@ -3,8 +3,13 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
+	"slices"
+	"unsafe"
+
 	"simclr/internal/backend"
+	"simclr/internal/tensor"
 )
 
 // MomentumStep applies one momentum-SGD update to p in place (see
@@ -48,4 +53,227 @@ func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
 	a := args{}.ptr(p).ptr(g).ptr(m).ptr(v).i(n).f(decay).f(o.Beta1).f(o.Beta2).
 		f(float32(1 - b1)).f(float32(1 - b2)).f(stepSize).f(bc2Sqrt).f(o.Eps)
 	return b.launch(op, "adamw_step", elemGrid(n), block1D(), a, p.Shape)
+}
+
+// larsTable is the device copy of LARSStep's descriptor table and its
+// work buffers, kept while the tensor list (pointers, sizes, adapt flags)
+// stays the same, so a step uploads nothing.
+type larsTable struct {
+	key      []uint64 // the host table the device copy holds
+	ntensors int
+	blocks   int
+	desc     uintptr // key on the device
+	partial  uintptr // 3 float64 per block
+	q        uintptr // 1 float32 per tensor
+	rec      uintptr // 4 float64 per tensor
+	status   uintptr // 5 float64
+}
+
+func (t *larsTable) release(p *memPool) {
+	for _, ptr := range []uintptr{t.desc, t.partial, t.q, t.rec, t.status} {
+		if ptr != 0 {
+			p.put(ptr)
+		}
+	}
+	*t = larsTable{}
+}
+
+// larsDesc is the number of int64 words per tensor (LARS_DESC in optim.cu).
+const larsDesc = 8
+
+// larsKey builds the host table: larsDesc words per tensor, then the
+// tensor of each block. Tensor i is split as partialGrid splits it.
+func larsKey(params, grads, bufs []*Tensor, adapt []bool) (key []uint64, blocks int) {
+	var owner []uint64
+	key = make([]uint64, 0, larsDesc*len(params))
+	for i, p := range params {
+		n := p.Numel()
+		nb, chunk := 0, reduceChunk
+		if n > 0 {
+			nb, chunk = partialGrid(n)
+		}
+		a := uint64(0)
+		if adapt[i] {
+			a = 1
+		}
+		key = append(key, uint64(p.Dev), uint64(grads[i].Dev), uint64(bufs[i].Dev), uint64(n), a,
+			uint64(len(owner)), uint64(nb), uint64(chunk))
+		for range nb {
+			owner = append(owner, uint64(i))
+		}
+	}
+	return append(key, owner...), len(owner)
+}
+
+// larsTableFor returns the device table for this tensor list, uploading a
+// new one only when the list changed.
+func (b *Backend) larsTableFor(t *larsTable, params, grads, bufs []*Tensor, adapt []bool) (*larsTable, error) {
+	key, blocks := larsKey(params, grads, bufs, adapt)
+	if t.desc != 0 && slices.Equal(t.key, key) {
+		return t, nil
+	}
+	t.release(b.pool)
+	nt := len(params)
+	get := func(bytes int) (uintptr, error) { return b.pool.get(int64(max(bytes, 8))) }
+	var err error
+	for _, s := range []struct {
+		p     *uintptr
+		bytes int
+	}{{&t.desc, 8 * len(key)}, {&t.partial, 24 * blocks}, {&t.q, 4 * nt}, {&t.rec, 32 * nt}, {&t.status, 40}} {
+		if *s.p, err = get(s.bytes); err != nil {
+			t.release(b.pool)
+			return nil, err
+		}
+	}
+	if err := b.drv.htod(t.desc, unsafe.Pointer(&key[0]), int64(8*len(key))); err != nil {
+		t.release(b.pool)
+		return nil, err
+	}
+	t.key, t.ntensors, t.blocks = key, nt, blocks
+	return t, nil
+}
+
+// LARSStep applies one LARS update to every tensor (see backend.LARSOpts)
+// in three launches: lars_norms_partial (every tensor's ||g||², ||p||² and
+// <g,p> per block, split as SumSquares and Dot split them), lars_trust
+// (the per-tensor sums in block order and the trust ratios, checked) and
+// lars_apply (momentum_step's update, skipped entirely when a check
+// failed). The norms and updates are bit-identical to the per-tensor path
+// (SumSquares, Dot, backend.LARSTrust, MomentumStep). The only host round
+// trip is one 40-byte status read at the end, which reports a non-finite
+// norm as a *backend.NonFiniteError.
+func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backend.LARSOpts) error {
+	const op = backend.OpLARSStep
+	if len(grads) != len(params) || len(bufs) != len(params) || len(adapt) != len(params) {
+		return backend.CheckLARSStep(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(adapt), o)
+	}
+	for i := range params {
+		if err := b.checkDev(op, fmt.Sprintf("params[%d] grads[%d] bufs[%d]", i, i, i), params[i], grads[i], bufs[i]); err != nil {
+			return err
+		}
+	}
+	if err := backend.CheckLARSStep(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(adapt), o); err != nil {
+		return err
+	}
+	if len(params) == 0 {
+		return nil
+	}
+	t, err := b.larsTableFor(&b.lars, params, grads, bufs, adapt)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	nt := t.ntensors
+	total := tensor.Shape{0}
+	for _, p := range params {
+		total[0] += p.Numel()
+	}
+	if t.blocks > 0 {
+		a := args{}.raw(t.desc).i(nt).raw(t.partial)
+		if err := b.launch(op, "lars_norms_partial", dim3{t.blocks, 1, 1}, block1D(), a, total, total); err != nil {
+			return err
+		}
+	}
+	a := args{}.raw(t.desc).i(nt).raw(t.partial).f(o.WeightDecay).f(o.TrustCoef).raw(t.q).raw(t.rec).raw(t.status)
+	if err := b.launch(op, "lars_trust", dim3{1, 1, 1}, block1D(), a, tensor.Shape{nt}); err != nil {
+		return err
+	}
+	if t.blocks > 0 {
+		a := args{}.raw(t.desc).i(nt).raw(t.q).raw(t.status).f(o.LR).f(o.Momentum).f(o.WeightDecay).flag(o.FirstStep)
+		if err := b.launch(op, "lars_apply", dim3{t.blocks, 1, 1}, block1D(), a, total, total, total); err != nil {
+			return err
+		}
+	}
+	st, err := b.downloadF64(t.status, 5)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if st[0] >= 0 {
+		if e := backend.NonFiniteFromCode(int(st[0]), int(st[1]), st[2], st[3], st[4]); e != nil {
+			return e
+		}
+		return fmt.Errorf("%s: status %v from lars_trust is not a known code", op, st)
+	}
+	return nil
+}
+
+func shapesOf(ts []*Tensor) []tensor.Shape {
+	s := make([]tensor.Shape, len(ts))
+	for i, t := range ts {
+		s[i] = backend.ShapeOf(t)
+	}
+	return s
+}
+
+// SumSquaresMulti returns SumSquares of every tensor in two launches and
+// one host read: lars_norms_partial over a table naming each tensor as p, g
+// and buf (the same blocks as SumSquares), then sumsq_multi adds each
+// tensor's partials in block order as partialSum does, so each value equals
+// SumSquares bit for bit.
+func (b *Backend) SumSquaresMulti(ts []*Tensor) ([]float64, error) {
+	const op = backend.OpSumSquaresMulti
+	for i, t := range ts {
+		if err := b.checkDev(op, fmt.Sprintf("ts[%d]", i), t); err != nil {
+			return nil, err
+		}
+	}
+	if len(ts) == 0 {
+		return []float64{}, nil
+	}
+	t, err := b.larsTableFor(&b.sumsq, ts, ts, ts, make([]bool, len(ts)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	total := tensor.Shape{0}
+	for _, x := range ts {
+		total[0] += x.Numel()
+	}
+	if t.blocks > 0 {
+		a := args{}.raw(t.desc).i(t.ntensors).raw(t.partial)
+		if err := b.launch(op, "lars_norms_partial", dim3{t.blocks, 1, 1}, block1D(), a, total); err != nil {
+			return nil, err
+		}
+	}
+	a := args{}.raw(t.desc).i(t.ntensors).raw(t.partial).raw(t.rec)
+	if err := b.launch(op, "sumsq_multi", dim3{1, 1, 1}, block1D(), a, tensor.Shape{t.ntensors}); err != nil {
+		return nil, err
+	}
+	out, err := b.downloadF64(t.rec, t.ntensors)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
+}
+
+// MomentumStepMulti applies MomentumStep to every tensor in one launch
+// (momentum_multi over a kept descriptor table, word 4 = decay[i]); the
+// same arithmetic as momentum_step element for element.
+func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool, o backend.MomentumOpts) error {
+	const op = backend.OpMomentumStepMulti
+	if len(grads) != len(params) || len(bufs) != len(params) || len(decay) != len(params) {
+		return backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o)
+	}
+	for i := range params {
+		if err := b.checkDev(op, fmt.Sprintf("params[%d] grads[%d] bufs[%d]", i, i, i), params[i], grads[i], bufs[i]); err != nil {
+			return err
+		}
+	}
+	if err := backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o); err != nil {
+		return err
+	}
+	if len(params) == 0 {
+		return nil
+	}
+	t, err := b.larsTableFor(&b.mom, params, grads, bufs, decay)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if t.blocks == 0 {
+		return nil
+	}
+	total := tensor.Shape{0}
+	for _, p := range params {
+		total[0] += p.Numel()
+	}
+	a := args{}.raw(t.desc).i(t.ntensors).f(o.LR).f(o.Momentum).f(o.WeightDecay).f(o.TrustRatio).flag(o.Nesterov).flag(o.FirstStep)
+	return b.launch(op, "momentum_multi", dim3{t.blocks, 1, 1}, block1D(), a, total)
 }

@@ -3,10 +3,13 @@
 package cuda_test
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"simclr/internal/backend"
+	"simclr/internal/tensor"
 )
 
 func TestOptimizerParity(t *testing.T) {
@@ -38,4 +41,170 @@ func TestOptimizerParity(t *testing.T) {
 		e.check("adamw m", m, exact)
 		e.check("adamw v", v, exact)
 	})
+}
+
+// larsSet is one LARSStep's tensors on both backends.
+type larsSet struct{ p, g, buf []pair }
+
+func (e *env) larsSet(shapes [][]int) larsSet {
+	var s larsSet
+	for _, sh := range shapes {
+		p := e.rand(sh...)
+		g := e.make(e.values(tensor.Shape(sh).Numel(), -0.01, 0.01), sh...)
+		s.p, s.g, s.buf = append(s.p, p), append(s.g, g), append(s.buf, e.zeros(sh...))
+	}
+	return s
+}
+
+func sides(ps []pair) (c, g []*tensor.Tensor) {
+	for _, p := range ps {
+		c, g = append(c, p.c), append(g, p.g)
+	}
+	return c, g
+}
+
+var larsShapes = [][]int{{20001}, {8, 3, 3, 3}, {1}, {64}, {3, 17}, {16385}}
+var larsAdapt = []bool{true, false, true, false, true, true}
+
+// TestLARSStepMatchesPerTensorPath: on the device, the multi-tensor
+// LARSStep (three launches) gives the same bits as the per-tensor path it
+// replaces (SumSquares, Dot, backend.LARSTrust, MomentumStep) over three
+// steps, tensors of one and several reduction blocks (20001 and 16385
+// elements: 3 blocks each) included; and it matches the CPU backend's
+// LARSStep within the norms' float64 rounding.
+func TestLARSStepMatchesPerTensorPath(t *testing.T) {
+	for _, wd := range []float32{0, 1e-4} {
+		t.Run(fmt.Sprint("wd=", wd), func(t *testing.T) {
+			e := newEnv(t)
+			multi := e.larsSet(larsShapes)
+			ref := e.larsSet(larsShapes) // same seed sequence: copy multi's values
+			for i := range multi.p {
+				for _, pr := range [][2]pair{{ref.p[i], multi.p[i]}, {ref.g[i], multi.g[i]}} {
+					c, _ := e.download(pr[1])
+					if err := e.gpu.Upload(pr[0].g, c); err != nil {
+						t.Fatal(err)
+					}
+					if err := e.cpu.Upload(pr[0].c, c); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			mpC, mpG := sides(multi.p)
+			mgC, mgG := sides(multi.g)
+			mbC, mbG := sides(multi.buf)
+			for step := 0; step < 3; step++ {
+				o := backend.LARSOpts{LR: 0.3, Momentum: 0.9, WeightDecay: wd, TrustCoef: 0.001, FirstStep: step == 0}
+				e.must("lars step", e.cpu.LARSStep(mpC, mgC, mbC, larsAdapt, o), e.gpu.LARSStep(mpG, mgG, mbG, larsAdapt, o))
+				for i := range ref.p {
+					p, g, buf := ref.p[i].g, ref.g[i].g, ref.buf[i].g
+					gg, err := e.gpu.SumSquares(g)
+					e.mustGPU("sum squares", err)
+					pp, err := e.gpu.SumSquares(p)
+					e.mustGPU("sum squares", err)
+					gp, err := e.gpu.Dot(g, p)
+					e.mustGPU("dot", err)
+					q, nf := backend.LARSTrust(gg, pp, gp, larsAdapt[i], wd, o.TrustCoef)
+					if nf != nil {
+						t.Fatal(nf)
+					}
+					if larsAdapt[i] && q == 1 {
+						t.Fatalf("tensor %d: trust ratio 1, the test does not exercise the ratio", i)
+					}
+					dw := float32(0)
+					if larsAdapt[i] {
+						dw = wd
+					}
+					e.mustGPU("momentum step", e.gpu.MomentumStep(p, g, buf, backend.MomentumOpts{
+						LR: o.LR, Momentum: o.Momentum, WeightDecay: dw, TrustRatio: q, FirstStep: o.FirstStep}))
+				}
+			}
+			for i := range ref.p {
+				e.sameBits(fmt.Sprintf("p[%d] multi-tensor vs per-tensor", i), multi.p[i], ref.p[i])
+				e.sameBits(fmt.Sprintf("buf[%d] multi-tensor vs per-tensor", i), multi.buf[i], ref.buf[i])
+				e.check(fmt.Sprintf("p[%d] cuda vs cpu", i), multi.p[i], tol{abs: 1e-7, rel: 1e-6})
+				e.check(fmt.Sprintf("buf[%d] cuda vs cpu", i), multi.buf[i], tol{abs: 1e-9, rel: 1e-6})
+			}
+		})
+	}
+}
+
+// TestLARSStepNonFinite: a NaN gradient in one tensor (here the 16385-
+// element one, in its last block) is reported as that tensor's
+// *backend.NonFiniteError by both backends, and no tensor changes on the
+// device although its update kernel was queued.
+func TestLARSStepNonFinite(t *testing.T) {
+	e := newEnv(t)
+	s := e.larsSet(larsShapes)
+	last := len(larsShapes) - 1
+	gc, _ := e.download(s.g[last])
+	gc[16384] = float32(math.Inf(1))
+	e.must("upload", e.cpu.Upload(s.g[last].c, gc), e.gpu.Upload(s.g[last].g, gc))
+	before, _ := e.download(s.p[0])
+	pC, pG := sides(s.p)
+	gC, gG := sides(s.g)
+	bC, bG := sides(s.buf)
+	o := backend.LARSOpts{LR: 0.3, Momentum: 0.9, WeightDecay: 1e-4, TrustCoef: 0.001, FirstStep: true}
+	for name, err := range map[string]error{
+		"cpu":  e.cpu.LARSStep(pC, gC, bC, larsAdapt, o),
+		"cuda": e.gpu.LARSStep(pG, gG, bG, larsAdapt, o),
+	} {
+		var nf *backend.NonFiniteError
+		if !errors.As(err, &nf) || nf.Index != last || nf.What != "gradient" || !math.IsInf(nf.Value, 1) {
+			t.Errorf("%s: got %v, want tensor %d's gradient norm +Inf", name, err, last)
+		}
+	}
+	_, after := e.download(s.p[0])
+	for i := range before {
+		if before[i] != after[i] {
+			t.Fatalf("cuda p[0][%d] changed from %v to %v after a failed check", i, before[i], after[i])
+		}
+	}
+	// The same tensors without the Inf step normally afterwards (the
+	// kept device table is reused).
+	gc[16384] = 0
+	e.must("upload", e.cpu.Upload(s.g[last].c, gc), e.gpu.Upload(s.g[last].g, gc))
+	e.must("lars step", e.cpu.LARSStep(pC, gC, bC, larsAdapt, o), e.gpu.LARSStep(pG, gG, bG, larsAdapt, o))
+	e.check("p[0] after recovery", s.p[0], tol{abs: 1e-7, rel: 1e-6})
+}
+
+// TestMomentumStepMultiMatchesPerTensor: one momentum_multi launch gives
+// the bits of MomentumStep per tensor (decayed or not, Nesterov, trust
+// ratio, first and later steps) and of the CPU backend.
+func TestMomentumStepMultiMatchesPerTensor(t *testing.T) {
+	for _, o := range []backend.MomentumOpts{
+		{LR: 0.1, Momentum: 0.9, WeightDecay: 1e-3, TrustRatio: 1},
+		{LR: 0.3, Momentum: 0.8, WeightDecay: 5e-4, TrustRatio: 0.37, Nesterov: true},
+	} {
+		t.Run(fmt.Sprintf("nesterov=%v", o.Nesterov), func(t *testing.T) {
+			e := newEnv(t)
+			multi := e.larsSet(larsShapes)
+			ref := e.larsSet(larsShapes)
+			for i := range multi.p {
+				for _, pr := range [][2]pair{{ref.p[i], multi.p[i]}, {ref.g[i], multi.g[i]}} {
+					c, _ := e.download(pr[1])
+					e.must("upload", e.cpu.Upload(pr[0].c, c), e.gpu.Upload(pr[0].g, c))
+				}
+			}
+			pC, pG := sides(multi.p)
+			gC, gG := sides(multi.g)
+			bC, bG := sides(multi.buf)
+			for step := 0; step < 3; step++ {
+				o.FirstStep = step == 0
+				e.must("momentum step multi", e.cpu.MomentumStepMulti(pC, gC, bC, larsAdapt, o), e.gpu.MomentumStepMulti(pG, gG, bG, larsAdapt, o))
+				for i := range ref.p {
+					oi := o
+					if !larsAdapt[i] {
+						oi.WeightDecay = 0
+					}
+					e.mustGPU("momentum step", e.gpu.MomentumStep(ref.p[i].g, ref.g[i].g, ref.buf[i].g, oi))
+				}
+			}
+			for i := range ref.p {
+				e.sameBits(fmt.Sprintf("p[%d] multi vs per-tensor", i), multi.p[i], ref.p[i])
+				e.sameBits(fmt.Sprintf("buf[%d] multi vs per-tensor", i), multi.buf[i], ref.buf[i])
+				e.check(fmt.Sprintf("p[%d] cuda vs cpu", i), multi.p[i], exact)
+				e.check(fmt.Sprintf("buf[%d] cuda vs cpu", i), multi.buf[i], exact)
+			}
+		})
+	}
 }

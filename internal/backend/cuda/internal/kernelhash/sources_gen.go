@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "1ca514153c5296b95cfb128aa5ea662a09867884a6c34ecaf2da63619ac1751b"
+const Sources = "931cb30c3814e49a41c191394637fd614e2f243b3b4b543c7bc1974ca83141a9"

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"math"
+	"os"
+	"testing"
+)
+
+func loadSample(t *testing.T) map[string]*Kernel {
+	t.Helper()
+	f, err := os.Open("testdata/sample_sm90.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ks, err := ParseSASS(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]*Kernel{}
+	for i := range ks {
+		m[ks[i].Name] = &ks[i]
+	}
+	return m
+}
+
+// The sample is nvcc 11.8's cuobjdump -sass of two sm_90 kernels:
+// sumsq_partial (a grid-stride loop at 0xf0..0x160, then a call to the
+// noinline block_sum_f64) and relu_fwd.
+func TestParseSample(t *testing.T) {
+	ks := loadSample(t)
+	if len(ks) != 2 || ks["sumsq_partial"] == nil || ks["relu_fwd"] == nil {
+		t.Fatalf("kernels %v, want sumsq_partial and relu_fwd", ks)
+	}
+	k := ks["sumsq_partial"]
+	if k.Arch != "sm_90" {
+		t.Errorf("arch %q, want sm_90", k.Arch)
+	}
+	// 0x0a0 is printed as an encoding only (an opcode this cuobjdump does
+	// not decode): one undecoded instruction, the rest 16 bytes apart.
+	if k.Undecoded != 1 {
+		t.Errorf("undecoded %d, want 1 (address 0x0a0)", k.Undecoded)
+	}
+	if got, want := len(k.Insts)+k.Undecoded, k.Size/16; got != want {
+		t.Errorf("%d decoded + %d undecoded instructions, but the code is %d bytes (%d slots)", len(k.Insts), k.Undecoded, k.Size, want)
+	}
+	first := k.Insts[0]
+	if first.Addr != 0 || first.Opcode != "LDC" || first.Pred != "" {
+		t.Errorf("first instruction %+v, want LDC at 0", first)
+	}
+	var br Inst
+	for _, in := range k.Insts {
+		if in.Addr == 0x160 {
+			br = in
+		}
+	}
+	if br.Base() != "BRA" || br.Pred != "@!P0" || br.Target != 0xf0 {
+		t.Errorf("instruction at 0x160: %+v, want @!P0 BRA to 0xf0", br)
+	}
+}
+
+func TestMainLoop(t *testing.T) {
+	ks := loadSample(t)
+	k := ks["sumsq_partial"]
+	l, mix, ok := k.MainLoop()
+	if !ok || l != (Loop{0xf0, 0x160}) {
+		t.Fatalf("main loop %+v (ok %v), want [0xf0, 0x160]", l, ok)
+	}
+	// LDC, IMAD.WIDE, LDG, IMAD.IADD, ISETP, F2F, DFMA, BRA.
+	want := Mix{"CONST": 1, "INT": 3, "LDG": 1, "CVT": 1, "FP64": 1, "CTRL": 1}
+	if mix.Total() != 8 {
+		t.Errorf("loop body %d instructions (%v), want 8", mix.Total(), mix)
+	}
+	for c, n := range want {
+		if mix[c] != n {
+			t.Errorf("loop body %s: %d, want %d (%v)", c, mix[c], n, mix)
+		}
+	}
+	// relu_fwd's only loop; the self-branch after EXIT is no loop.
+	r := ks["relu_fwd"]
+	if ls := r.Loops(); len(ls) != 1 || ls[0] != (Loop{0xb0, 0x150}) {
+		t.Errorf("relu_fwd loops %v, want [{0xb0 0x150}]", ls)
+	}
+}
+
+// TestModelBounds: a relu_fwd launch over 2^26 elements is memory-bound
+// at 2*4*2^26 bytes / bandwidth; a grid smaller than the SM count gets
+// that fraction of the machine.
+func TestModelBounds(t *testing.T) {
+	ks := loadSample(t)
+	n := 1 << 26
+	l := Launch{Op: "relu forward", Kernel: "relu_fwd", Grid: [3]int{65535, 1, 1}, Block: [3]int{256, 1, 1}, Shapes: [][]int{{n}}}
+	m := Build(ks, []Launch{l, {Kernel: "<dtoh>"}}, H100, 512)
+	if len(m.Rows) != 1 || m.Syncs != 1 {
+		t.Fatalf("rows %v syncs %d", m.Rows, m.Syncs)
+	}
+	r := m.Rows[0]
+	wantMem := 8 * float64(n) / (H100.BWGBs * 1e9)
+	if math.Abs(r.MemS-wantMem) > 1e-12 || r.Bound != "memory" {
+		t.Errorf("memory time %g (bound %s), want %g, memory-bound", r.MemS, r.Bound, wantMem)
+	}
+	if want := wantMem + H100.LaunchUs*1e-6 + H100.SyncUs*1e-6; math.Abs(m.StepS-want) > 1e-12 {
+		t.Errorf("step %g s, want %g", m.StepS, want)
+	}
+	small := l
+	small.Grid = [3]int{66, 1, 1}
+	m2 := Build(ks, []Launch{small}, H100, 512)
+	if got := m2.Rows[0].MemS; math.Abs(got-2*wantMem) > 1e-12 {
+		t.Errorf("66 blocks on 132 SMs: memory time %g, want twice %g", got, wantMem)
+	}
+}
