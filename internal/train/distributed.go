@@ -32,6 +32,12 @@ type Distributed struct {
 	// (what a plain data-parallel wrapper would do). Not SimCLR's
 	// semantics; the equivalence test's control.
 	LocalNegatives bool
+	// Device, when set, carries the tensors' collectives on the device
+	// (NCCL on CUDA ranks): the projections' all-gather, the gradient
+	// all-reduce and sync BN's per-channel sums. Comm still carries the
+	// control messages (configuration check, start-up broadcast, the
+	// agreement on stopping). Not used with LocalNegatives.
+	Device model.DeviceComm
 
 	running bool
 	root    bool
@@ -109,7 +115,11 @@ func (j *PretrainJob) distStart(net *model.SimCLR, opt optim.Optimizer, step int
 	}
 	c, b := d.Comm, j.Backend
 	if d.SyncBN {
-		net.SetSyncBN(c)
+		if d.Device != nil {
+			net.SetSyncBN(d.Device)
+		} else {
+			net.SetSyncBN(c)
+		}
 	}
 	scalars := []float64{float64(step), float64(opt.Steps())}
 	var ints []*int64
@@ -184,6 +194,12 @@ func (j *PretrainJob) netStep(net *model.SimCLR, x *tensor.Tensor, tau float32, 
 		loss = float32(l[0])
 	} else {
 		counts := dist.ShardCounts(batch.GlobalN, c.Size())
+		if d.Device != nil {
+			if loss, err = net.StepGatheredDevice(x, tau, d.Device, counts); err != nil {
+				return loss, err
+			}
+			return loss, model.AllReduceGradsDevice(net.Params(), d.Device)
+		}
 		if loss, err = net.StepGathered(x, tau, c, counts); err != nil {
 			return loss, err
 		}
