@@ -36,7 +36,7 @@ func (a *app) openDist(cfg *config.Config) (*train.Distributed, func(error) erro
 		c.Size(), c.Kind(), cfg.Train.BatchSize, dist.ShardCounts(cfg.Train.BatchSize, c.Size()), cfg.Model.SyncBN)
 	done := func(err error) error {
 		var same sameOnAllRanks
-		if err != nil && !errors.Is(err, train.ErrInterrupted) && !errors.As(err, &same) {
+		if err != nil && c.Size() > 1 && !errors.Is(err, train.ErrInterrupted) && !errors.As(err, &same) {
 			fmt.Fprintf(a.stderr, "simclr rank %d of %d: %s\nsimclr rank %d: stopping every rank of the job\n", c.Rank(), c.Size(), indentLines(err.Error()), c.Rank())
 			c.Abort(1)
 		}
