@@ -42,7 +42,7 @@ func (a *app) openDist(cfg *config.Config) (*train.Distributed, func(error) erro
 		}
 		return errors.Join(err, c.Close())
 	}
-	return &train.Distributed{Comm: c, SyncBN: cfg.Model.SyncBN}, done, nil
+	return &train.Distributed{Comm: c, SyncBN: cfg.Model.SyncBN, Overlap: cfg.Dist.Overlap}, done, nil
 }
 
 // sameOnAllRanks marks an error that every rank returns at the same point

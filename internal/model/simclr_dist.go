@@ -185,6 +185,11 @@ func (m *SimCLR) stepGathered(x *tensor.Tensor, tau float32, g interface {
 	if err != nil {
 		return 0, fmt.Errorf("simclr gathered step: %w", err)
 	}
+	if m.Encoder.gradReady != nil {
+		if err := m.Encoder.gradReady(m.Projector.Params()); err != nil {
+			return 0, fmt.Errorf("simclr gathered step: %w", err)
+		}
+	}
 	if err := m.Encoder.Backward(dh); err != nil {
 		return 0, fmt.Errorf("simclr gathered step: %w", err)
 	}
@@ -228,3 +233,12 @@ func AllReduceGrads(b backend.Backend, params []*Param, r interface{ AllReduce32
 	}
 	return nil
 }
+
+// SetGradReady makes StepGathered call fn, during the backward pass, with
+// each group of parameters as soon as their gradients are final: the
+// head's, then every encoder block's from the last, then the stem's. The
+// groups partition Params(). A data-parallel job starts their all-reduce
+// there while the backward continues (gradient buckets, as in PyTorch's
+// DDP). nil turns it off. (Step, which has no head group call, would
+// call it for the encoder's groups: set it only around StepGathered.)
+func (m *SimCLR) SetGradReady(fn func([]*Param) error) { m.Encoder.gradReady = fn }
