@@ -149,7 +149,7 @@ func TestDeviceCommStepMatchesHostPath(t *testing.T) {
 	e := newEnv(t)
 	b := e.gpu
 	cfg := model.Config{Arch: "resnet18", Stem: model.StemCIFAR, Width: 4, InChannels: 3, HeadLayers: 2, HeadHidden: 16, HeadOut: 8, HeadBN: true}
-	const n, ranks, per = 5, 2, 3 * 12 * 12
+	const n, ranks, per = 5, 2, 3 * 8 * 8
 	xs := gradcheck.RandomVector(2*n*per, 7)
 	counts := dist.ShardCounts(n, ranks)
 	type result struct {
@@ -166,7 +166,7 @@ func TestDeviceCommStepMatchesHostPath(t *testing.T) {
 			defer m.ReleaseBuffers()
 			lo, hi := dist.ShardRange(n, r, ranks)
 			host := append(append([]float32{}, xs[lo*per:hi*per]...), xs[(n+lo)*per:(n+hi)*per]...)
-			x, err := b.New(2*(hi-lo), 3, 12, 12)
+			x, err := b.New(2*(hi-lo), 3, 8, 8)
 			if err != nil {
 				return err
 			}
