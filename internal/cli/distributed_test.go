@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"testing"
 
 	"simclr/internal/dist"
@@ -20,5 +21,16 @@ func TestRankDevice(t *testing.T) {
 		if got := rankDevice(tc.device, tc.d); got != tc.want {
 			t.Errorf("rankDevice(%q, distributed %v) = %q, want %q", tc.device, tc.d != nil, got, tc.want)
 		}
+	}
+}
+
+// TestNCCLNeedsCUDADevice: dist.backend nccl on a CPU rank stops before any
+// step, naming the CUDA binary and the other backends.
+func TestNCCLNeedsCUDADevice(t *testing.T) {
+	out := t.TempDir()
+	r := invoke(t, nil, withTiny("pretrain", "--device", "cpu", "--set", "dist.backend=nccl", "--out", out)...)
+	assertError(t, r, ExitError, "dist.backend nccl needs a CUDA device", "make build-cuda", "dist.backend auto/mpi/tcp")
+	if strings.Contains(r.stdout, "pretrained") {
+		t.Errorf("a step ran: %s", r.stdout)
 	}
 }

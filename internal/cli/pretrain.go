@@ -81,6 +81,11 @@ run applies, the batches per epoch and the resolved configuration.`,
 				return err
 			}
 			defer b.Close()
+			closeDev, err := a.attachDeviceComm(cfg, b, distJob)
+			if err != nil {
+				return err
+			}
+			defer closeDev()
 			job := &train.PretrainJob{Dist: distJob,
 				Plan: plan, Backend: b, Out: out, Resume: resume != "",
 				Log: a.infoWriter(), Progress: runlog.NewProgress(a.stderr, a.quiet),

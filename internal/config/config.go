@@ -129,6 +129,9 @@ type EvalConfig struct {
 type DistConfig struct {
 	Backend string `yaml:"backend" mapstructure:"backend"`
 	Timeout int    `yaml:"timeout" mapstructure:"timeout"`
+	// Overlap all-reduces the gradients in buckets during the backward
+	// pass (host collectives; bit-identical to one all-reduce after it).
+	Overlap bool `yaml:"overlap" mapstructure:"overlap"`
 }
 
 // Default returns the built-in defaults; configs/default.yaml holds the same
@@ -162,7 +165,7 @@ func Default() *Config {
 			KNNEvery: 0, KNNK: 200, KNNTemperature: 0.1, ProbeEpochs: 30, ProbeLR: 0.1,
 			ProbeOptim: "sgd", ProbeWeightDecay: 0, ProbeBatchSize: 256, ProbeAugment: false,
 		},
-		Dist: DistConfig{Backend: "auto", Timeout: 600},
+		Dist: DistConfig{Backend: "auto", Timeout: 600, Overlap: true},
 	}
 }
 

@@ -316,10 +316,10 @@ func TestKeys(t *testing.T) {
 	if !slices.IsSorted(keys) {
 		t.Error("Keys() is not sorted")
 	}
-	if len(keys) != 65 {
-		t.Errorf("len(Keys()) = %d, want 65 (update docs/config.md when adding keys)", len(keys))
+	if len(keys) != 66 {
+		t.Errorf("len(Keys()) = %d, want 66 (update docs/config.md when adding keys)", len(keys))
 	}
-	for _, want := range []string{"seed", "device", "data.limit", "augment.crop_scale", "model.head_bn", "optim.eps", "eval.probe_augment", "model.sync_bn", "dist.backend", "dist.timeout"} {
+	for _, want := range []string{"seed", "device", "data.limit", "augment.crop_scale", "model.head_bn", "optim.eps", "eval.probe_augment", "model.sync_bn", "dist.backend", "dist.timeout", "dist.overlap"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("Keys() lacks %q", want)
 		}

@@ -21,7 +21,7 @@ var (
 	Splits          = []string{"train", "test", "unlabeled", "train+unlabeled"}
 	CIFAR100Labels  = []string{"fine", "coarse"}
 	ProbeOptimizers = probe.Optimizers
-	DistBackends    = []string{"auto", "single", "mpi", "tcp"}
+	DistBackends    = []string{"auto", "single", "mpi", "tcp", "nccl"}
 )
 
 var cudaDevice = regexp.MustCompile(`^cuda:(0|[1-9][0-9]{0,3})$`)

@@ -117,7 +117,9 @@ func FromEnv() Launch {
 
 // Open returns the communicator asked for: "single", "mpi", "tcp", or
 // "auto" (MPI when the process was started by an MPI launcher, tcp when
-// MASTER_ADDR and WORLD_SIZE > 1 are set, else single). timeout
+// MASTER_ADDR and WORLD_SIZE > 1 are set, else single). "nccl" returns
+// auto's: the host communicator beside the NCCL one, which the caller
+// opens on its device. timeout
 // (<= 0: DefaultTimeout) bounds every collective. An MPI request in a binary
 // without MPI, or with a broken Open MPI, is an error naming the fix.
 func Open(kind string, timeout time.Duration) (Comm, error) {
@@ -143,9 +145,14 @@ func Open(kind string, timeout time.Duration) (Comm, error) {
 			return nil, fmt.Errorf("dist.backend is single, but %s says this is one of %d ranks: every rank would train alone; set dist.backend: auto (or mpi)", env.Var, env.Size)
 		}
 		return Single{}, nil
+	case "nccl":
+		// NCCL carries the tensors' collectives (internal/backend/cuda);
+		// the host communicator of the launch carries the control
+		// messages and the NCCL unique ID, and may be one process.
+		return Open("auto", timeout)
 	case "mpi", "tcp":
 	default:
-		return nil, fmt.Errorf("dist.backend %q is not one of auto, single, mpi, tcp", kind)
+		return nil, fmt.Errorf("dist.backend %q is not one of auto, single, mpi, tcp, nccl", kind)
 	}
 	if kind == "tcp" {
 		r, err := tcpRendezvousFromEnv()

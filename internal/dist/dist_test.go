@@ -65,7 +65,7 @@ func TestOpen(t *testing.T) {
 	if err != nil || c.Kind() != "single" {
 		t.Fatalf("auto outside a launcher: %v %v", c, err)
 	}
-	if _, err := Open("gloo", time.Second); err == nil || !strings.Contains(err.Error(), "auto, single, mpi, tcp") {
+	if _, err := Open("gloo", time.Second); err == nil || !strings.Contains(err.Error(), "auto, single, mpi, tcp, nccl") {
 		t.Fatalf("unknown backend: %v", err)
 	}
 	t.Setenv("MASTER_ADDR", "10.0.0.1")

@@ -236,3 +236,7 @@ func (n *NCCL) Close() error {
 	n.comm = nil
 	return err
 }
+
+// NCCLVersion loads libnccl.so.2 and returns its version (e.g. 22304), or
+// an error naming what to install.
+func NCCLVersion() (int, error) { return loadNCCL() }

@@ -25,6 +25,11 @@ type ResNet struct {
 	last  *tensor.Tensor // output of the last block
 	feat  *tensor.Tensor
 	ready bool
+
+	// gradReady, when set, is called by Backward with each group of
+	// parameters whose gradients are final: every block's, from the last,
+	// then the stem's (SimCLR.SetGradReady).
+	gradReady func([]*Param) error
 }
 
 // imagenetPool is torchvision's stem max-pool.
@@ -166,6 +171,11 @@ func (r *ResNet) Backward(dfeat *tensor.Tensor) error {
 		if dh, err = r.blocks[i].Backward(dh); err != nil {
 			return err
 		}
+		if r.gradReady != nil {
+			if err := r.gradReady(r.blocks[i].Params()); err != nil {
+				return err
+			}
+		}
 	}
 	if r.maxPool {
 		da, err := r.bufs.like("maxpool/dx", r.stem)
@@ -181,8 +191,10 @@ func (r *ResNet) Backward(dfeat *tensor.Tensor) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.conv1.backward(dc, false)
-	return err
+	if _, err = r.conv1.backward(dc, false); err != nil || r.gradReady == nil {
+		return err
+	}
+	return r.gradReady(append(r.conv1.params(), r.bn1.params()...))
 }
 
 // Params returns the trainable parameters in torchvision order.

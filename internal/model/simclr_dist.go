@@ -33,7 +33,28 @@ type Gatherer interface {
 // gives this rank's share of every weight gradient; the shares SUM (not
 // average) to the single-process gradient.
 func (m *SimCLR) StepGathered(x *tensor.Tensor, tau float32, g Gatherer, counts []int) (float32, error) {
-	if x == nil || g == nil {
+	if g == nil {
+		return 0, fmt.Errorf("simclr gathered step: input or communicator is nil")
+	}
+	return m.stepGathered(x, tau, g, counts)
+}
+
+// StepGatheredDevice is StepGathered with the projections gathered and
+// their gradients taken back on the device through dc (the same values
+// and layout as StepGathered; see DeviceComm).
+func (m *SimCLR) StepGatheredDevice(x *tensor.Tensor, tau float32, dc DeviceComm, counts []int) (float32, error) {
+	if dc == nil {
+		return 0, fmt.Errorf("simclr gathered step: input or communicator is nil")
+	}
+	return m.stepGathered(x, tau, dc, counts)
+}
+
+// stepGathered is StepGathered over a host Gatherer or a DeviceComm.
+func (m *SimCLR) stepGathered(x *tensor.Tensor, tau float32, g interface {
+	Rank() int
+	Size() int
+}, counts []int) (float32, error) {
+	if x == nil {
 		return 0, fmt.Errorf("simclr gathered step: input or communicator is nil")
 	}
 	rank, size := g.Rank(), g.Size()
@@ -68,36 +89,45 @@ func (m *SimCLR) StepGathered(x *tensor.Tensor, tau float32, g Gatherer, counts 
 		return 0, fmt.Errorf("simclr gathered step: %w", err)
 	}
 	dim := z.Shape[1]
-	local := make([]float32, 2*n*dim)
-	if err := m.b.Download(local, z); err != nil {
-		return 0, fmt.Errorf("simclr gathered step: download z: %w", err)
-	}
-	elems := make([]int, size)
-	for r, c := range counts {
-		elems[r] = 2 * c * dim
-	}
-	gathered := make([]float32, 2*total*dim)
-	if err := g.AllGatherV32(local, gathered, elems); err != nil {
-		return 0, fmt.Errorf("simclr gathered step: all-gather z: %w", err)
-	}
-	// Rank blocks [v1 rows; v2 rows] -> global [v1 of every image; v2 of
-	// every image], the single-process order.
-	global := make([]float32, len(gathered))
-	src, o := 0, 0
-	for _, c := range counts {
-		for v := 0; v < 2; v++ {
-			copy(global[(v*total+o)*dim:(v*total+o+c)*dim], gathered[src:src+c*dim])
-			src += c * dim
-		}
-		o += c
-	}
 	rows := 2 * total
 	zg, err := m.bufs.get("zg", rows, dim)
 	if err != nil {
 		return 0, err
 	}
-	if err := m.b.Upload(zg, global); err != nil {
-		return 0, fmt.Errorf("simclr gathered step: upload z: %w", err)
+	vg, onDevice := g.(viewGather)
+	hg, _ := g.(Gatherer)
+	var local, global []float32
+	if onDevice {
+		if err := vg.GatherViews(z, zg, counts); err != nil {
+			return 0, fmt.Errorf("simclr gathered step: all-gather z: %w", err)
+		}
+	} else {
+		local = make([]float32, 2*n*dim)
+		if err := m.b.Download(local, z); err != nil {
+			return 0, fmt.Errorf("simclr gathered step: download z: %w", err)
+		}
+		elems := make([]int, size)
+		for r, c := range counts {
+			elems[r] = 2 * c * dim
+		}
+		gathered := make([]float32, 2*total*dim)
+		if err := hg.AllGatherV32(local, gathered, elems); err != nil {
+			return 0, fmt.Errorf("simclr gathered step: all-gather z: %w", err)
+		}
+		// Rank blocks [v1 rows; v2 rows] -> global [v1 of every image; v2
+		// of every image], the single-process order.
+		global = make([]float32, len(gathered))
+		src, o := 0, 0
+		for _, c := range counts {
+			for v := 0; v < 2; v++ {
+				copy(global[(v*total+o)*dim:(v*total+o+c)*dim], gathered[src:src+c*dim])
+				src += c * dim
+			}
+			o += c
+		}
+		if err := m.b.Upload(zg, global); err != nil {
+			return 0, fmt.Errorf("simclr gathered step: upload z: %w", err)
+		}
 	}
 	get := func(name string, shape ...int) *tensor.Tensor {
 		if err != nil {
@@ -135,19 +165,30 @@ func (m *SimCLR) StepGathered(x *tensor.Tensor, tau float32, g Gatherer, counts 
 	if err := m.b.L2NormalizeBackward(zn, norms, dzn, dzg); err != nil {
 		return 0, fmt.Errorf("simclr gathered step: normalise backward: %w", err)
 	}
-	if err := m.b.Download(global, dzg); err != nil {
-		return 0, fmt.Errorf("simclr gathered step: download dz: %w", err)
-	}
-	// This rank's rows of the global dz, back in its [v1; v2] order.
-	for v := 0; v < 2; v++ {
-		copy(local[v*n*dim:(v+1)*n*dim], global[(v*total+off)*dim:(v*total+off+n)*dim])
-	}
-	if err := m.b.Upload(dz, local); err != nil {
-		return 0, fmt.Errorf("simclr gathered step: upload dz: %w", err)
+	if onDevice {
+		if err := vg.LocalViews(dzg, dz, counts); err != nil {
+			return 0, fmt.Errorf("simclr gathered step: this rank's rows of dz: %w", err)
+		}
+	} else {
+		if err := m.b.Download(global, dzg); err != nil {
+			return 0, fmt.Errorf("simclr gathered step: download dz: %w", err)
+		}
+		// This rank's rows of the global dz, back in its [v1; v2] order.
+		for v := 0; v < 2; v++ {
+			copy(local[v*n*dim:(v+1)*n*dim], global[(v*total+off)*dim:(v*total+off+n)*dim])
+		}
+		if err := m.b.Upload(dz, local); err != nil {
+			return 0, fmt.Errorf("simclr gathered step: upload dz: %w", err)
+		}
 	}
 	dh, err := m.Projector.Backward(dz)
 	if err != nil {
 		return 0, fmt.Errorf("simclr gathered step: %w", err)
+	}
+	if m.Encoder.gradReady != nil {
+		if err := m.Encoder.gradReady(m.Projector.Params()); err != nil {
+			return 0, fmt.Errorf("simclr gathered step: %w", err)
+		}
 	}
 	if err := m.Encoder.Backward(dh); err != nil {
 		return 0, fmt.Errorf("simclr gathered step: %w", err)
@@ -192,3 +233,12 @@ func AllReduceGrads(b backend.Backend, params []*Param, r interface{ AllReduce32
 	}
 	return nil
 }
+
+// SetGradReady makes StepGathered call fn, during the backward pass, with
+// each group of parameters as soon as their gradients are final: the
+// head's, then every encoder block's from the last, then the stem's. The
+// groups partition Params(). A data-parallel job starts their all-reduce
+// there while the backward continues (gradient buckets, as in PyTorch's
+// DDP). nil turns it off. (Step, which has no head group call, would
+// call it for the encoder's groups: set it only around StepGathered.)
+func (m *SimCLR) SetGradReady(fn func([]*Param) error) { m.Encoder.gradReady = fn }

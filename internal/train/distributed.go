@@ -32,8 +32,19 @@ type Distributed struct {
 	// (what a plain data-parallel wrapper would do). Not SimCLR's
 	// semantics; the equivalence test's control.
 	LocalNegatives bool
+	// Device, when set, carries the tensors' collectives on the device
+	// (NCCL on CUDA ranks): the projections' all-gather, the gradient
+	// all-reduce and sync BN's per-channel sums. Comm still carries the
+	// control messages (configuration check, start-up broadcast, the
+	// agreement on stopping). Not used with LocalNegatives.
+	Device model.DeviceComm
+	// Overlap all-reduces the gradients in buckets while the backward pass
+	// continues (host collectives, gathered negatives; overlap.go). The
+	// results are bit-identical to one all-reduce after the backward.
+	Overlap bool
 
 	running bool
+	buckets *gradBuckets
 	root    bool
 	grads   []float32
 }
@@ -108,8 +119,18 @@ func (j *PretrainJob) distStart(net *model.SimCLR, opt optim.Optimizer, step int
 		return step, nil
 	}
 	c, b := d.Comm, j.Backend
+	if d.overlapping() {
+		d.buckets = &gradBuckets{b: b, comm: c}
+	}
 	if d.SyncBN {
-		net.SetSyncBN(c)
+		switch {
+		case d.Device != nil:
+			net.SetSyncBN(d.Device)
+		case d.buckets != nil:
+			net.SetSyncBN(d.buckets) // in the buckets' order
+		default:
+			net.SetSyncBN(c)
+		}
 	}
 	scalars := []float64{float64(step), float64(opt.Steps())}
 	var ints []*int64
@@ -184,6 +205,24 @@ func (j *PretrainJob) netStep(net *model.SimCLR, x *tensor.Tensor, tau float32, 
 		loss = float32(l[0])
 	} else {
 		counts := dist.ShardCounts(batch.GlobalN, c.Size())
+		if d.Device != nil {
+			if loss, err = net.StepGatheredDevice(x, tau, d.Device, counts); err != nil {
+				return loss, err
+			}
+			return loss, model.AllReduceGradsDevice(net.Params(), d.Device)
+		}
+		if g := d.buckets; g != nil {
+			net.SetGradReady(g.ready)
+			loss, err = net.StepGathered(x, tau, c, counts)
+			net.SetGradReady(nil)
+			if werr := g.wait(); err == nil && werr != nil {
+				return 0, werr
+			}
+			if err != nil {
+				return loss, err
+			}
+			return loss, g.check(len(net.Params()))
+		}
 		if loss, err = net.StepGathered(x, tau, c, counts); err != nil {
 			return loss, err
 		}
@@ -216,4 +255,9 @@ func (j *PretrainJob) agree(v bool) (bool, error) {
 		return false, fmt.Errorf("agree on stopping: %w", err)
 	}
 	return f[0] > 0, nil
+}
+
+// overlapping says whether the gradient all-reduce overlaps the backward.
+func (d *Distributed) overlapping() bool {
+	return d.Overlap && d.Device == nil && !d.LocalNegatives
 }

@@ -55,7 +55,7 @@ func runJob(t *testing.T, c dist.Comm, cfg *config.Config, out string, resume bo
 	defer b.Close()
 	job := &PretrainJob{Plan: pretrainPlan(t, cfg), Backend: b, Out: out, Resume: resume, StopAfterSteps: stopAfter}
 	if c != nil {
-		job.Dist = &Distributed{Comm: c, SyncBN: cfg.Model.SyncBN, LocalNegatives: localNeg}
+		job.Dist = &Distributed{Comm: c, SyncBN: cfg.Model.SyncBN, LocalNegatives: localNeg, Overlap: cfg.Dist.Overlap}
 	}
 	_, err := job.Run(context.Background())
 	return err
@@ -259,7 +259,7 @@ func TestDistributedInterruptOnOneRank(t *testing.T) {
 		b := cpu.New()
 		defer b.Close()
 		job := &PretrainJob{Plan: pretrainPlan(t, cfg), Backend: b, Out: out,
-			Dist: &Distributed{Comm: c, SyncBN: true}}
+			Dist: &Distributed{Comm: c, SyncBN: true, Overlap: true}}
 		res, err := job.Run(ctx)
 		if res != nil {
 			steps[c.Rank()] = res.Steps

@@ -5,8 +5,10 @@
 # again under compute-sanitizer (memcheck, racecheck, synccheck, initcheck)
 # when that tool is installed, `simclr bench` for ResNet-18 (CIFAR stem,
 # 32 px, 512 pairs), a second short bench with --kernel-times (peak memory
-# and the device time per kernel from CUDA events), and PyTorch on the same
-# step when it is installed, and writes everything into OUTDIR.
+# and the device time per kernel from CUDA events), a short pretrain through
+# NCCL on one rank and, with 2 GPUs, on 2 ranks, each against one process
+# (needs libnccl.so.2), and PyTorch on the same step when it is installed,
+# and writes everything into OUTDIR.
 #
 # The report ends with one verdict line per step (PASS name, FAIL name
 # (why), SKIP name (why)), also written to OUTDIR/verdicts.txt; the exit
@@ -15,7 +17,9 @@
 # Environment: SANITIZER_RUN (go test -run pattern for the sanitizer runs,
 # default: every test), SANITIZER_TIMEOUT (seconds per sanitizer tool,
 # default 900), COMPUTE_SANITIZER (the tool; default compute-sanitizer on
-# PATH, else /usr/local/cuda/bin/compute-sanitizer).
+# PATH, else /usr/local/cuda/bin/compute-sanitizer), NCCL_TOL (relative
+# final-loss tolerance of the NCCL runs, default 1e-3), NCCL_PORT (the
+# 2-rank rendezvous port, default 29517).
 set -uo pipefail
 out="${1:-gpu-report}"
 mkdir -p "$out" || { echo "check.sh: cannot create the report directory $out" >&2; exit 1; }
@@ -123,6 +127,76 @@ if need kernel-times "$simclr"; then
   step kernel-times "$out/kernels.txt" timeout 240 "${bench[@]}" --steps 5 --warmup 2 --kernel-times
 fi
 cat "$out/kernels.txt"
+
+# NCCL: a short pretrain on synthetic data through dist.backend=nccl on
+# one rank (the device collectives and the NCCL calls, on a communicator
+# of one GPU), then, with 2 GPUs, on 2 ranks (torchrun-style: the unique ID
+# over the TCP rendezvous, LOCAL_RANK picks the GPU). Each is compared with
+# one plain process on the same data by the final loss (printed with 4
+# decimals; within NCCL_TOL relative, default 1e-3: summation order differs,
+# while training without the gathered negatives differs by ~0.5).
+pre=("$simclr" pretrain --device cuda --set data.format=synthetic --set data.synthetic_size=128
+  --set data.image_size=16 --set model.width=8 --set model.head_out=16 --set train.batch_size=32
+  --set train.epochs=2 --set optim.name=lars --set eval.knn_every=0)
+
+# final_loss LOG: the last "final loss X" of a pretrain log.
+final_loss() { sed -n 's/.*final loss \([-0-9.eE+naif]*\).*/\1/p' "$1" | tail -1; }
+
+# same_loss NAME LOG REF: PASS when both logs end with a final loss and they
+# agree within NCCL_TOL relative, and LOG shows the NCCL collectives.
+same_loss() {
+  local name="$1" a b
+  a="$(final_loss "$2")" b="$(final_loss "$3")"
+  if [ -z "$a" ] || [ -z "$b" ]; then
+    verdict FAIL "$name" "no final loss in $(basename "$2") or $(basename "$3")"
+  elif ! grep -q "collectives through nccl" "$2"; then
+    verdict FAIL "$name" "the run did not report NCCL collectives"
+  elif awk -v a="$a" -v b="$b" -v t="${NCCL_TOL:-1e-3}" 'BEGIN { d = a - b; if (d < 0) d = -d; s = b < 0 ? -b : b; exit !(d <= t * s) }'; then
+    verdict PASS "$name"
+  else
+    verdict FAIL "$name" "final loss $a vs $b in one process"
+  fi
+}
+
+echo "## NCCL, 1 rank vs 1 process" >"$out/nccl-1.txt"
+ref="$out/nccl-ref.txt"
+if need "nccl 1 rank" "$simclr"; then
+  echo "## one process (reference)" >"$ref"
+  if timeout 300 env -u MASTER_ADDR -u WORLD_SIZE -u RANK "${pre[@]}" --set dist.backend=single --out "$out/nccl-ref" >>"$ref" 2>&1; then
+    if timeout 300 env -u MASTER_ADDR -u WORLD_SIZE -u RANK "${pre[@]}" --set dist.backend=nccl --out "$out/nccl-1" >>"$out/nccl-1.txt" 2>&1; then
+      same_loss "nccl 1 rank" "$out/nccl-1.txt" "$ref"
+    else
+      verdict FAIL "nccl 1 rank" "$(why $?)"
+    fi
+  else
+    verdict FAIL "nccl 1 rank" "reference run: $(why $?)"
+  fi
+  cat "$ref" "$out/nccl-1.txt"
+fi
+
+gpus="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')"
+echo "## NCCL, 2 ranks vs 1 process" >"$out/nccl-2.txt"
+if [ "${gpus:-0}" -lt 2 ]; then
+  verdict SKIP "nccl 2 ranks" "nvidia-smi -L lists ${gpus:-0} GPU(s); needs 2"
+elif need "nccl 2 ranks" "$simclr"; then
+  pids=()
+  for r in 0 1; do
+    MASTER_ADDR=127.0.0.1 MASTER_PORT="${NCCL_PORT:-29517}" WORLD_SIZE=2 RANK=$r LOCAL_RANK=$r \
+      timeout 300 "${pre[@]}" --set dist.backend=nccl --out "$out/nccl-2" >"$out/nccl-2-rank$r.txt" 2>&1 &
+    pids+=($!)
+  done
+  rc=0
+  for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+  cat "$out/nccl-2-rank0.txt" "$out/nccl-2-rank1.txt" >>"$out/nccl-2.txt"
+  if [ "$rc" -ne 0 ]; then
+    verdict FAIL "nccl 2 ranks" "$(why "$rc")"
+  elif [ -z "$(final_loss "$ref")" ]; then
+    verdict FAIL "nccl 2 ranks" "no reference run (see nccl 1 rank)"
+  else
+    same_loss "nccl 2 ranks" "$out/nccl-2-rank0.txt" "$ref"
+  fi
+  cat "$out/nccl-2.txt"
+fi
 
 if python3 -c 'import torch' 2>/dev/null; then
   echo "## pytorch (same step)" >"$out/pytorch.txt"

@@ -13,17 +13,24 @@ import (
 
 // fakes are shell scripts standing in for the bundle's binaries and tools.
 const (
-	pass        = "#!/bin/sh\necho \"fake $0 $*\"\nexit 0\n"
-	fail        = "#!/bin/sh\necho \"fake $0 $*: FAIL\"\nexit 1\n"
-	benchFails  = "#!/bin/sh\ncase \"$1\" in bench) echo 'bench: out of memory'; exit 1;; esac\necho ok\n"
-	noTorch     = "#!/bin/sh\nexit 1\n"
+	pass       = "#!/bin/sh\necho \"fake $0 $*\"\nexit 0\n"
+	fail       = "#!/bin/sh\necho \"fake $0 $*: FAIL\"\nexit 1\n"
+	benchFails = "#!/bin/sh\ncase \"$1\" in bench) echo 'bench: out of memory'; exit 1;; esac\necho ok\n"
+	noTorch    = "#!/bin/sh\nexit 1\n"
+	// simclrOK passes every command; pretrain prints a final loss and,
+	// with dist.backend=nccl, the line reporting the NCCL collectives.
+	simclrOK = "#!/bin/sh\necho \"fake $0 $*\"\ncase \"$1\" in pretrain)\n" +
+		"  case \"$*\" in *dist.backend=nccl*) echo \"distributed: tensors' collectives through nccl 22304 on cuda:${LOCAL_RANK:-0}\";; esac\n" +
+		"  echo 'pretrained 2 epochs (8 steps) in 1.0s, final loss 4.1234';;\nesac\nexit 0\n"
+	// twoGPUs is nvidia-smi on a machine with 2 GPUs.
+	twoGPUs     = "#!/bin/sh\n[ \"$1\" = -L ] && printf 'GPU 0: NVIDIA H100 (UUID: a)\\nGPU 1: NVIDIA H100 (UUID: b)\\n'\nexit 0\n"
 	raceFinding = "#!/bin/sh\necho \"$*\" >>\"$SANITIZER_ARGS\"\ncase \"$*\" in *racecheck*) echo '========= ERROR: Race reported'; exit 1;; esac\nexit 0\n"
 )
 
 // tools are the commands check.sh needs from the host; the test's PATH has
 // only these (and the fakes), so a host's compute-sanitizer, nvidia-smi or
 // PyTorch cannot change the outcome.
-var tools = []string{"bash", "sh", "dirname", "mkdir", "date", "tee", "cat", "tail", "timeout"}
+var tools = []string{"bash", "sh", "dirname", "mkdir", "date", "tee", "cat", "tail", "timeout", "env", "sed", "grep", "awk", "basename"}
 
 type setup struct {
 	bin  map[string]string // bin/NAME -> script; "" leaves it out
@@ -115,6 +122,9 @@ func checkVerdicts(t *testing.T, got, want []string, code, wantCode int, output 
 	}
 }
 
+// noGPUs: the test's PATH has no nvidia-smi.
+const noGPUs = "SKIP nccl 2 ranks (nvidia-smi -L lists 0 GPU(s); needs 2)"
+
 var noSanitizer = []string{
 	"SKIP compute-sanitizer memcheck (not installed)",
 	"SKIP compute-sanitizer racecheck (not installed)",
@@ -125,23 +135,23 @@ var noSanitizer = []string{
 func verdicts(parts ...[]string) []string { return slices.Concat(parts...) }
 
 func TestCheckAllPass(t *testing.T) {
-	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": pass, "cuda-parity.test": pass}})
+	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": simclrOK, "cuda-parity.test": pass}})
 	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
-		[]string{"PASS bench", "PASS kernel-times", "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 0, out)
+		[]string{"PASS bench", "PASS kernel-times", "PASS nccl 1 rank", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 0, out)
 }
 
 func TestCheckMissingBinary(t *testing.T) {
 	code, out, got := runCheck(t, setup{bin: map[string]string{"cuda-parity.test": pass}})
 	missing := "missing bin/simclr-cuda; build it with make gpu-bundle"
 	checkVerdicts(t, got, verdicts([]string{"FAIL device (" + missing + ")", "PASS parity"}, noSanitizer,
-		[]string{"FAIL bench (" + missing + ")", "FAIL kernel-times (" + missing + ")",
+		[]string{"FAIL bench (" + missing + ")", "FAIL kernel-times (" + missing + ")", "FAIL nccl 1 rank (" + missing + ")", noGPUs,
 			"SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
 }
 
 func TestCheckParityFails(t *testing.T) {
-	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": pass, "cuda-parity.test": fail}})
+	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": simclrOK, "cuda-parity.test": fail}})
 	checkVerdicts(t, got, verdicts([]string{"PASS device", "FAIL parity (exit 1)"}, noSanitizer,
-		[]string{"PASS bench", "PASS kernel-times", "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
+		[]string{"PASS bench", "PASS kernel-times", "PASS nccl 1 rank", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
 	if !strings.Contains(out, "cuda-parity.test -test.count=1 -test.v: FAIL") {
 		t.Errorf("the parity binary's output is not in the report:\n%s", out)
 	}
@@ -150,19 +160,19 @@ func TestCheckParityFails(t *testing.T) {
 func TestCheckBenchFails(t *testing.T) {
 	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": benchFails, "cuda-parity.test": pass}})
 	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
-		[]string{"FAIL bench (exit 1)", "FAIL kernel-times (exit 1)", "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
+		[]string{"FAIL bench (exit 1)", "FAIL kernel-times (exit 1)", "FAIL nccl 1 rank (no final loss in nccl-1.txt or nccl-ref.txt)", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
 }
 
 func TestCheckSanitizer(t *testing.T) {
 	args := filepath.Join(t.TempDir(), "sanitizer-args")
 	code, out, got := runCheck(t, setup{
-		bin:  map[string]string{"simclr-cuda": pass, "cuda-parity.test": pass},
+		bin:  map[string]string{"simclr-cuda": simclrOK, "cuda-parity.test": pass},
 		path: map[string]string{"compute-sanitizer": raceFinding},
 	}, "SANITIZER_ARGS="+args, "SANITIZER_RUN=Conv")
 	checkVerdicts(t, got, []string{"PASS device", "PASS parity",
 		"PASS compute-sanitizer memcheck", "FAIL compute-sanitizer racecheck (exit 1)",
 		"PASS compute-sanitizer synccheck", "PASS compute-sanitizer initcheck",
-		"PASS bench", "PASS kernel-times", "SKIP pytorch (python3 -c 'import torch' failed)"}, code, 1, out)
+		"PASS bench", "PASS kernel-times", "PASS nccl 1 rank", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}, code, 1, out)
 	raw, err := os.ReadFile(args)
 	if err != nil {
 		t.Fatal(err)
@@ -177,4 +187,39 @@ func TestCheckSanitizer(t *testing.T) {
 			t.Errorf("call %d: compute-sanitizer %s\nwant compute-sanitizer %s", i, calls[i], want)
 		}
 	}
+}
+
+// TestCheckNCCLTwoRanks: with two GPUs listed, the 2-rank NCCL run starts
+// two ranks torchrun-style and passes when rank 0's final loss matches the
+// one-process run, and fails, naming both losses, when it does not.
+func TestCheckNCCLTwoRanks(t *testing.T) {
+	s := setup{bin: map[string]string{"simclr-cuda": simclrOK, "cuda-parity.test": pass},
+		path: map[string]string{"nvidia-smi": twoGPUs}}
+	code, out, got := runCheck(t, s)
+	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
+		[]string{"PASS bench", "PASS kernel-times", "PASS nccl 1 rank", "PASS nccl 2 ranks", "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 0, out)
+	for _, w := range []string{"on cuda:0", "on cuda:1", "--set dist.backend=single"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the report does not show %q:\n%s", w, out)
+		}
+	}
+
+	// The reference (one process) ends with another loss.
+	const refDiffers = "#!/bin/sh\ncase \"$*\" in *dist.backend=single*) echo 'final loss 3.9000'; exit 0;; esac\n" +
+		"case \"$*\" in *dist.backend=nccl*) echo \"collectives through nccl\";; esac\necho 'final loss 4.1234'\nexit 0\n"
+	s.bin["simclr-cuda"] = refDiffers
+	code, out, got = runCheck(t, s)
+	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
+		[]string{"PASS bench", "PASS kernel-times", "FAIL nccl 1 rank (final loss 4.1234 vs 3.9000 in one process)",
+			"FAIL nccl 2 ranks (final loss 4.1234 vs 3.9000 in one process)", "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
+}
+
+// TestCheckNCCLNotUsed: a run that finishes without reporting NCCL
+// collectives (it fell back to the host) fails the NCCL step.
+func TestCheckNCCLNotUsed(t *testing.T) {
+	const noNCCL = "#!/bin/sh\necho 'final loss 4.1234'\nexit 0\n"
+	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": noNCCL, "cuda-parity.test": pass}})
+	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
+		[]string{"PASS bench", "PASS kernel-times", "FAIL nccl 1 rank (the run did not report NCCL collectives)", noGPUs,
+			"SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
 }
