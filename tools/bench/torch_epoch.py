@@ -30,7 +30,9 @@ What a PyTorch user would write for simclr's configs/fashion-mnist.yaml:
 The timer runs around the epoch loop only (augmentation, steps, the loss
 read-back), not around start-up, data reading or model building. Prints one
 JSON line with seconds, pairs_per_s, step statistics and the time spent in
-augmentation (aug_s) and in the training steps (step_s).
+augmentation (aug_s) and in the training steps (step_s); step_pairs_per_s is
+the rate of the steps after --warmup with augmentation left out, the figure
+tools/bench/bench-cpu.sh compares with `simclr bench` in case b.
 
 Needs Debian's python3-torch, python3-torchvision and python3-numpy
 (/usr/bin/python3).
@@ -185,6 +187,8 @@ def parse_args(argv):
     p.add_argument("--lr", type=float, default=1.2, help="base lr, scaled by batch/256 (LARS); SGD uses 0.06 x batch/256 unless given")
     p.add_argument("--threads", type=positive_int, default=cores, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--warmup", type=int, default=1,
+                   help="steps left out of step_pairs_per_s (the steady-state step rate that tools/bench/bench-cpu.sh reads)")
     return p.parse_args(argv)
 
 
@@ -236,6 +240,7 @@ def main(argv):
     if losses[-1] != losses[-1]:
         sys.exit("torch_epoch.py: the loss became NaN")
     sm = sorted(step_ms)
+    timed = step_ms[a.warmup:] if len(step_ms) > a.warmup else step_ms
     out = {
         "impl": "pytorch",
         "torch": torch.__version__,
@@ -251,6 +256,10 @@ def main(argv):
         "aug_s": round(sum(aug_ms) / 1000, 3),
         "step_s": round(sum(step_ms) / 1000, 3),
         "step_ms_median": round(sm[len(sm) // 2], 3),
+        # Steps after --warmup only, augmentation excluded: comparable with
+        # `simclr bench` (a fixed batch, warm-up steps untimed).
+        "step_pairs_per_s": round(a.batch * len(timed) * 1000 / sum(timed), 3),
+        "step_ms": [round(v, 3) for v in step_ms] if k <= 64 else None,
         "first_loss": round(losses[0], 6),
         "final_loss": round(losses[-1], 6),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
