@@ -184,7 +184,7 @@ def parse_args(argv):
     p.add_argument("--head-out", type=positive_int, default=64)
     p.add_argument("--tau", type=float, default=0.5)
     p.add_argument("--optim", choices=["lars", "sgd"], default="lars")
-    p.add_argument("--lr", type=float, default=1.2, help="base lr, scaled by batch/256 (LARS); SGD uses 0.06 x batch/256 unless given")
+    p.add_argument("--lr", type=float, default=1.2, help="base lr, scaled by batch/256 (for --optim sgd as well; pass a smaller one there)")
     p.add_argument("--threads", type=positive_int, default=cores, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--warmup", type=int, default=1,
