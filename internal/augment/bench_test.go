@@ -1,7 +1,6 @@
 package augment
 
 import (
-	"fmt"
 	"image"
 	"runtime"
 	"sync/atomic"
@@ -9,28 +8,33 @@ import (
 )
 
 // BenchmarkPipeline measures SimCLR view throughput (default config, blur
-// only for the ImageNet size) for CIFAR-, STL- and ImageNet-like inputs, run
+// only for the ImageNet size) for Fashion-MNIST- (gray, 28 px, the settings
+// of configs/fashion-mnist.yaml), CIFAR-, STL- and ImageNet-like inputs, run
 // on all GOMAXPROCS goroutines and reported per core.
 func BenchmarkPipeline(b *testing.B) {
 	cases := []struct {
-		size int
-		img  image.Image
-		blur float64
+		name     string
+		size, ch int
+		img      image.Image
+		blur     float64
+		strength float64
 	}{
-		{32, randomNRGBA(32, 32, 1), 0},
-		{96, randomNRGBA(96, 96, 2), 0.5},
-		{224, randomNRGBA(500, 375, 3), 0.5},
+		{"28px_gray", 28, 1, randomGray(28, 28, 4), 0, 0.5},
+		{"32px", 32, 3, randomNRGBA(32, 32, 1), 0, 1},
+		{"96px", 96, 3, randomNRGBA(96, 96, 2), 0.5, 1},
+		{"224px", 224, 3, randomNRGBA(500, 375, 3), 0.5, 1},
 	}
 	for _, tc := range cases {
-		b.Run(fmt.Sprintf("%dpx", tc.size), func(b *testing.B) {
-			cfg := DefaultConfig(tc.size, 3)
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := DefaultConfig(tc.size, tc.ch)
 			cfg.BlurP = tc.blur
+			cfg.Strength = tc.strength
 			p := mustNew(b, cfg)
 			var seed atomic.Uint64
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				rng := newRNG(seed.Add(1))
-				dst := make([]float32, 3*tc.size*tc.size)
+				dst := make([]float32, tc.ch*tc.size*tc.size)
 				for pb.Next() {
 					if err := p.Apply(tc.img, rng, dst); err != nil {
 						b.Error(err)
@@ -95,4 +99,14 @@ func BenchmarkResample500to224(b *testing.B) {
 		ya.build(0, 375, 224, 0, 224, false)
 		resample(img, &xa, &ya, 3, dst, &ws)
 	}
+}
+
+// randomGray returns a w×h gray image of uniform random pixels.
+func randomGray(w, h int, seed uint64) *image.Gray {
+	rng := newRNG(seed)
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rng.IntN(256))
+	}
+	return img
 }

@@ -2,14 +2,23 @@
 # bench-cpu.sh BIN - compare the CPU training-step throughput of simclr with
 # PyTorch on the same shapes.
 #
-# For each case it runs `BIN bench --device cpu --json ...` and
-# tools/bench/torch_step.py, then prints a table:
+# For each case it runs `BIN bench --device cpu --json ...` and the PyTorch
+# side, then prints a table:
 #   case, simclr pairs/s, pytorch pairs/s, ratio (simclr / pytorch; > 1 = simclr faster).
 #
 # Cases:
 #   a  ResNet-18, CIFAR stem, width 64, 32 px, 3 channels, 64 pairs
 #   b  the Fashion-MNIST model of configs/fashion-mnist.yaml (1 channel, 28 px;
 #      width and batch read from `BIN config --config configs/fashion-mnist.yaml`)
+#
+# PyTorch side: case a runs tools/bench/torch_step.py (a fixed N(0,1) batch,
+# SGD). Case b runs a plain PyTorch training loop, tools/bench/torch_epoch.py
+# on the first (WARMUP+STEPS) batches of Fashion-MNIST (real images, batched
+# augmentation, LARS), and takes the rate of its steps after the warm-up with
+# the augmentation left out (step_pairs_per_s): torch_step.py's figure for
+# this model was below a plain loop's (docs/benchmarks.md, part 4).
+# TORCH_B=step uses torch_step.py for case b as before; so does a machine
+# without the data set or numpy.
 #
 # Environment:
 #   STEPS    timed steps per run (default 4)
@@ -19,6 +28,8 @@
 #   PYTHON   interpreter with torch and torchvision (default /usr/bin/python3,
 #            Debian's python3-torch)
 #   CASES    which cases to run (default "a b")
+#   TORCH_B  loop (default) or step: the PyTorch side of case b (see above)
+#   FMNIST   Fashion-MNIST folder for TORCH_B=loop (default /usr/share/datasets/fashion-mnist)
 #
 # With the defaults the whole script takes about 2 minutes on 2 cores.
 # Without python3-torch it says so and prints only the simclr figures.
@@ -41,6 +52,8 @@ case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
 TORCH_STEP="$ROOT/tools/bench/torch_step.py"
+TORCH_EPOCH="$ROOT/tools/bench/torch_epoch.py"
+FMNIST=${FMNIST:-/usr/share/datasets/fashion-mnist}
 
 STEPS=${STEPS:-4}
 WARMUP=${WARMUP:-1}
@@ -120,11 +133,21 @@ run_case() {
 
 	if [ "$have_torch" = 1 ]; then
 		local tj
-		if tj=$("$PYTHON" "$TORCH_STEP" --arch "$arch" --stem "$stem" --width "$width" --in-channels "$channels" \
+		if [ "$name" = b ] && [ "${TORCH_B:-loop}" = loop ] && [ -f "$FMNIST/train-images-idx3-ubyte.gz" ] && "$PYTHON" -c "import numpy" 2>/dev/null; then
+			if tj=$("$PYTHON" "$TORCH_EPOCH" --data "$FMNIST" --limit $((pairs * (WARMUP + STEPS))) --batch "$pairs" \
+				--width "$width" --image-size "$size" --head-hidden "$hidden" --head-out "$out" --tau "$tau" \
+				--warmup "$WARMUP" --threads "$THREADS"); then
+				tp=$(json_num "$tj" step_pairs_per_s)
+				echo "   pytorch (plain loop, torch_epoch.py): $tp pairs/s over the steps after $WARMUP warm-up, median step $(json_num "$tj" step_ms_median) ms" >&2
+			else
+				tp="error"
+				failed=1
+			fi
+		elif tj=$("$PYTHON" "$TORCH_STEP" --arch "$arch" --stem "$stem" --width "$width" --in-channels "$channels" \
 			--image-size "$size" --batch "$pairs" --head-hidden "$hidden" --head-out "$out" --tau "$tau" \
 			--steps "$STEPS" --warmup "$WARMUP" --threads "$THREADS"); then
 			tp=$(json_num "$tj" pairs_per_s)
-			echo "   pytorch: $tp pairs/s, $(json_num "$tj" ms_per_step) ms/step" >&2
+			echo "   pytorch (torch_step.py): $tp pairs/s, $(json_num "$tj" ms_per_step) ms/step" >&2
 		else
 			tp="error"
 			failed=1

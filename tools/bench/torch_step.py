@@ -107,6 +107,21 @@ def nt_xent(z, tau):
     return F.cross_entropy(sim, target)
 
 
+def fmnist_batch(shape, path="/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
+    """The first shape[0] Fashion-MNIST training images, resized to the batch's
+    size when needed and normalised with the data set's mean and std."""
+    import gzip
+    n, c, s, _ = shape
+    if c != 1:
+        sys.exit("torch_step.py: --input fmnist needs --in-channels 1")
+    with gzip.open(path, "rb") as f:
+        raw = f.read(16 + n * 28 * 28)
+    x = torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).float().div(255).view(n, 1, 28, 28)
+    if s != 28:
+        x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+    return (x - 0.2860) / 0.3530
+
+
 def positive_int(s):
     v = int(s)
     if v < 1:
@@ -139,6 +154,15 @@ def parse_args(argv):
     p.add_argument("--tau", type=float, default=0.5, help="NT-Xent temperature")
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
+    # Variants for finding out what makes a step slower than a plain training
+    # loop's (tools/bench/torch-step-probe.sh runs them side by side).
+    p.add_argument("--input", choices=["randn", "fmnist"], default="randn",
+                   help="batch values: N(0,1), or real Fashion-MNIST images normalised (1 channel only)")
+    p.add_argument("--init", choices=["kaiming", "default"], default="kaiming",
+                   help="kaiming: torchvision's ResNet init; default: PyTorch's layer defaults")
+    p.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)")
+    p.add_argument("--channels-last", action="store_true", help="model and batch in channels_last memory format")
+    p.add_argument("--interop-threads", type=int, default=0, help="torch.set_num_interop_threads (0 = leave)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (host-to-device copy of the batch is timed, as in simclr bench)")
     a = p.parse_args(argv)
     if a.batch < 2:
@@ -151,14 +175,27 @@ def parse_args(argv):
 def main(argv):
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
+    if a.interop_threads > 0:
+        torch.set_num_interop_threads(a.interop_threads)
+    if a.flush_denormal:
+        torch.set_flush_denormal(True)
     torch.manual_seed(a.seed)
     dev = torch.device(a.device)
-    net = SimCLRNet(a.arch, a.width, a.in_channels, a.stem, a.head_hidden, a.head_out).to(dev)
+    net = SimCLRNet(a.arch, a.width, a.in_channels, a.stem, a.head_hidden, a.head_out)
+    if a.init == "default":
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
+                m.reset_parameters()
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    net = net.to(dev, memory_format=fmt)
     net.train()
     opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9, weight_decay=1e-6)
     shape = (2 * a.batch, a.in_channels, a.image_size, a.image_size)
-    host = torch.randn(shape)
-    x = torch.empty(shape, device=dev)
+    if a.input == "fmnist":
+        host = fmnist_batch(shape)
+    else:
+        host = torch.randn(shape)
+    x = torch.empty(shape, device=dev).contiguous(memory_format=fmt)
 
     def step():
         x.copy_(host)
@@ -192,6 +229,11 @@ def main(argv):
         "width": a.width,
         "in_channels": a.in_channels,
         "image_size": a.image_size,
+        "input": a.input,
+        "init": a.init,
+        "flush_denormal": a.flush_denormal,
+        "channels_last": a.channels_last,
+        "interop_threads": torch.get_num_interop_threads(),
         "warmup": a.warmup,
         "steps": a.steps,
         "step_ms": [round(v, 3) for v in step_ms],
