@@ -76,15 +76,7 @@ func (r Rendezvous) Share(blob []byte, timeout time.Duration) ([]byte, error) {
 		}
 		return blob, nil
 	}
-	var c net.Conn
-	var err error
-	for {
-		c, err = net.DialTimeout("tcp", r.Addr, time.Until(deadline))
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	c, err := dialUntil(r.Addr, deadline)
 	if err != nil {
 		return nil, fmt.Errorf("TCP rendezvous: rank %d cannot reach rank 0 at %s within %v: %w", r.Rank, r.Addr, timeout, err)
 	}
@@ -104,4 +96,16 @@ func (r Rendezvous) Share(blob []byte, timeout time.Duration) ([]byte, error) {
 		return nil, fmt.Errorf("TCP rendezvous: rank %d: %w", r.Rank, err)
 	}
 	return got, nil
+}
+
+// dialUntil connects to rank 0 at addr, retrying until deadline: the other
+// ranks may start before rank 0 listens.
+func dialUntil(addr string, deadline time.Time) (net.Conn, error) {
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Until(deadline))
+		if err == nil || time.Now().After(deadline) {
+			return c, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -63,15 +63,7 @@ func OpenTCP(r Rendezvous, timeout time.Duration) (Comm, error) {
 		}
 		return c, nil
 	}
-	var conn net.Conn
-	var err error
-	for {
-		conn, err = net.DialTimeout("tcp", r.Addr, time.Until(deadline))
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	conn, err := dialUntil(r.Addr, deadline)
 	if err != nil {
 		return nil, fmt.Errorf("tcp communicator: rank %d cannot reach rank 0 at %s within %v: %w", r.Rank, r.Addr, timeout, err)
 	}
