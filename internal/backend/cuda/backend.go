@@ -35,7 +35,10 @@ type Backend struct {
 	debugSync atomic.Bool
 
 	// lars is LARSStep's device table, kept between steps; sumsq is
-	// SumSquaresMulti's, mom MomentumStepMulti's.
+	// SumSquaresMulti's, mom MomentumStepMulti's. tablesMu guards them and
+	// is held for each of those calls: two optimizers may share a backend
+	// from two goroutines (the ranks of an in-process data-parallel test).
+	tablesMu         sync.Mutex
 	lars, sumsq, mom larsTable
 
 	// launchLog, when set (tests only), sees every launch with its op and

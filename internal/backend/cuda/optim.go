@@ -144,6 +144,8 @@ func (b *Backend) larsTableFor(t *larsTable, params, grads, bufs []*Tensor, adap
 // norm as a *backend.NonFiniteError.
 func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backend.LARSOpts) error {
 	const op = backend.OpLARSStep
+	b.tablesMu.Lock()
+	defer b.tablesMu.Unlock()
 	if len(grads) != len(params) || len(bufs) != len(params) || len(adapt) != len(params) {
 		return backend.CheckLARSStep(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(adapt), o)
 	}
@@ -211,6 +213,8 @@ func shapesOf(ts []*Tensor) []tensor.Shape {
 // SumSquares bit for bit.
 func (b *Backend) SumSquaresMulti(ts []*Tensor) ([]float64, error) {
 	const op = backend.OpSumSquaresMulti
+	b.tablesMu.Lock()
+	defer b.tablesMu.Unlock()
 	for i, t := range ts {
 		if err := b.checkDev(op, fmt.Sprintf("ts[%d]", i), t); err != nil {
 			return nil, err
@@ -249,6 +253,8 @@ func (b *Backend) SumSquaresMulti(ts []*Tensor) ([]float64, error) {
 // same arithmetic as momentum_step element for element.
 func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool, o backend.MomentumOpts) error {
 	const op = backend.OpMomentumStepMulti
+	b.tablesMu.Lock()
+	defer b.tablesMu.Unlock()
 	if len(grads) != len(params) || len(bufs) != len(params) || len(decay) != len(params) {
 		return backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o)
 	}
