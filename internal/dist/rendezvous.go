@@ -38,13 +38,9 @@ func RendezvousFromEnv() (Rendezvous, error) {
 func (r Rendezvous) Share(blob []byte, timeout time.Duration) ([]byte, error) {
 	deadline := time.Now().Add(timeout)
 	if r.Rank == 0 {
-		_, port, err := net.SplitHostPort(r.Addr)
+		ln, err := listenRank0(r.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("TCP rendezvous: %w", err)
-		}
-		ln, err := net.Listen("tcp", ":"+port)
-		if err != nil {
-			return nil, fmt.Errorf("TCP rendezvous: rank 0 cannot listen on port %s: %w (choose another MASTER_PORT)", port, err)
 		}
 		defer ln.Close()
 		seen := make([]bool, r.Size)
@@ -108,4 +104,18 @@ func dialUntil(addr string, deadline time.Time) (net.Conn, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// listenRank0 opens rank 0's listener on the port of addr (MASTER_PORT), on
+// every interface.
+func listenRank0(addr string) (net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		return nil, fmt.Errorf("rank 0 cannot listen on port %s: %w (choose another MASTER_PORT)", port, err)
+	}
+	return ln, nil
 }

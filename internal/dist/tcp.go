@@ -29,13 +29,9 @@ func OpenTCP(r Rendezvous, timeout time.Duration) (Comm, error) {
 	}
 	deadline := time.Now().Add(timeout)
 	if r.Rank == 0 {
-		_, port, err := net.SplitHostPort(r.Addr)
+		ln, err := listenRank0(r.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("tcp communicator: %w", err)
-		}
-		ln, err := net.Listen("tcp", ":"+port)
-		if err != nil {
-			return nil, fmt.Errorf("tcp communicator: rank 0 cannot listen on port %s: %w (choose another MASTER_PORT)", port, err)
 		}
 		defer ln.Close()
 		c.peers = make([]net.Conn, r.Size)
