@@ -13,18 +13,24 @@
 // Launch: 1-D grid-stride loop, block 256.
 #include "common.cuh"
 
+// momentum_update applies momentum_step's update to element i of p and
+// buf: the one copy of that arithmetic, shared by momentum_step,
+// lars_apply and momentum_multi.
+__device__ __forceinline__ void momentum_update(float* p, const float* g, float* buf, int i, float lr, float mom,
+                                                float wd, float tr, int nesterov, int first) {
+  const float x = p[i];
+  float d = g[i];
+  if (wd != 0.0f) d = fadd_rn(d, fmul_rn(wd, x));
+  if (tr != 1.0f) d = fmul_rn(tr, d);
+  const float m = first ? d : fadd_rn(fmul_rn(mom, buf[i]), d);
+  buf[i] = m;
+  const float step = nesterov ? fadd_rn(d, fmul_rn(mom, m)) : m;
+  p[i] = fsub_rn(x, fmul_rn(lr, step));
+}
+
 extern "C" __global__ void momentum_step(float* p, const float* g, float* buf, int n, float lr, float mom,
                                          float wd, float tr, int nesterov, int first) {
-  GRID_STRIDE(i, n) {
-    const float x = p[i];
-    float d = g[i];
-    if (wd != 0.0f) d = fadd_rn(d, fmul_rn(wd, x));
-    if (tr != 1.0f) d = fmul_rn(tr, d);
-    const float m = first ? d : fadd_rn(fmul_rn(mom, buf[i]), d);
-    buf[i] = m;
-    const float step = nesterov ? fadd_rn(d, fmul_rn(mom, m)) : m;
-    p[i] = fsub_rn(x, fmul_rn(lr, step));
-  }
+  GRID_STRIDE(i, n) { momentum_update(p, g, buf, i, lr, mom, wd, tr, nesterov, first); }
 }
 
 extern "C" __global__ void adamw_step(float* p, const float* g, float* m, float* v, int n, float decay,
@@ -176,15 +182,7 @@ extern "C" __global__ void lars_apply(const long long* desc, int ntensors, const
   const float tr = q[t];
   const int lo = (j - (int)d[5]) * chunk;
   const int hi = imin(lo + chunk, n);
-  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-    const float x = p[i];
-    float dv = g[i];
-    if (wd != 0.0f) dv = fadd_rn(dv, fmul_rn(wd, x));
-    if (tr != 1.0f) dv = fmul_rn(tr, dv);
-    const float m = first ? dv : fadd_rn(fmul_rn(mom, buf[i]), dv);
-    buf[i] = m;
-    p[i] = fsub_rn(x, fmul_rn(lr, m));
-  }
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) momentum_update(p, g, buf, i, lr, mom, wd, tr, 0, first);
 }
 
 // sumsq_multi: the squared norms of many tensors (Backend.SumSquaresMulti)
@@ -218,14 +216,6 @@ extern "C" __global__ void momentum_multi(const long long* desc, int ntensors, f
   const float wd = d[4] ? wdf : 0.0f;
   const int lo = (j - (int)d[5]) * chunk;
   const int hi = imin(lo + chunk, n);
-  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x) {
-    const float x = p[i];
-    float dv = g[i];
-    if (wd != 0.0f) dv = fadd_rn(dv, fmul_rn(wd, x));
-    if (tr != 1.0f) dv = fmul_rn(tr, dv);
-    const float m = first ? dv : fadd_rn(fmul_rn(mom, buf[i]), dv);
-    buf[i] = m;
-    const float step = nesterov ? fadd_rn(dv, fmul_rn(mom, m)) : m;
-    p[i] = fsub_rn(x, fmul_rn(lr, step));
-  }
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x)
+    momentum_update(p, g, buf, i, lr, mom, wd, tr, nesterov, first);
 }

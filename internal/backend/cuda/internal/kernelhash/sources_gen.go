@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "931cb30c3814e49a41c191394637fd614e2f243b3b4b543c7bc1974ca83141a9"
+const Sources = "3c54e2ec7f4f80c79dca3d64f3adbddfd2c39349993766f8b699921952d4d1a8"
