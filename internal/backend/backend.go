@@ -116,6 +116,13 @@ type Backend interface {
 	Sync() error
 	// PeakBytes is the largest number of bytes the backend held at once.
 	PeakBytes() int64
+	// SetMatmulPrecision sets the operand format of the convolutions and
+	// linear layers (see Precision); a format the backend or its device
+	// cannot run is an error that names the formats it can.
+	SetMatmulPrecision(p Precision) error
+	// MatmulPrecision returns the format SetMatmulPrecision set (FP32 by
+	// default).
+	MatmulPrecision() Precision
 
 	// Add computes out = a + b elementwise; out may alias a or b.
 	Add(a, b, out *Tensor) error

@@ -226,3 +226,15 @@ func checkHostTensor(op, name string, t *Tensor) error {
 	}
 	return nil
 }
+
+// SetMatmulPrecision sets the operand format of the matrix products. Only
+// FP32 is implemented so far.
+func (b *Backend) SetMatmulPrecision(p backend.Precision) error {
+	if p != backend.FP32 {
+		return fmt.Errorf("cpu: matmul precision %s is not implemented yet; use fp32", p)
+	}
+	return nil
+}
+
+// MatmulPrecision returns the operand format of the matrix products.
+func (b *Backend) MatmulPrecision() backend.Precision { return backend.FP32 }
