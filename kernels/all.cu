@@ -11,6 +11,7 @@
 #include "pooling.cu"
 #include "l2norm.cu"
 #include "loss.cu"
+#include "ntxent_fused.cu"
 #include "optim.cu"
 
 // The SHA-256 of the kernel sources (kernels/build.sh passes it with -D),

@@ -46,6 +46,9 @@ SIMCLR_KERNEL(l2norm_bwd)
 // loss.cu
 SIMCLR_KERNEL(ntxent_rows)
 SIMCLR_KERNEL(softmax_ce_rows)
+// ntxent_fused.cu
+SIMCLR_KERNEL(ntxent_fused_fwd)
+SIMCLR_KERNEL(ntxent_fused_bwd)
 // optim.cu
 SIMCLR_KERNEL(momentum_step)
 SIMCLR_KERNEL(adamw_step)

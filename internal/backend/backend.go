@@ -197,6 +197,22 @@ type Backend interface {
 	// NTXentBackward writes ds, the gradient of that mean loss.
 	NTXentBackward(s *Tensor, tau float32, ds *Tensor) error
 
+	// NTXentFusedForward returns NTXentForward(z z^T, tau) for z [2N,D]
+	// (L2-normalised rows) without forming the [2N,2N] matrix: rows of z
+	// are taken in tiles against streamed tiles of columns with an online
+	// max and sum, so the memory is O(N*D). It writes stats [2N,2]: row
+	// i's log-sum-exp over j != i of s_ij/tau, a float64 split into a
+	// float32 head stats[i,0] and tail stats[i,1] (their sum), which
+	// NTXentFusedBackward takes instead of recomputing it. The logits are
+	// float32 dot products, as SimilarityForward's; the rest is float64.
+	NTXentFusedForward(z, stats *Tensor, tau float32) (float32, error)
+	// NTXentFusedBackward writes dz, the gradient of that loss w.r.t. z,
+	// from z and the forward's stats, again without the [2N,2N] matrix:
+	// dz_i = 1/(2N*tau) * sum_{j != i} (p_ij + p_ji - 2[j == pos(i)]) z_j
+	// with p_ij = exp(s_ij/tau - lse_i). It equals SimilarityBackward of
+	// NTXentBackward's ds up to float32 rounding.
+	NTXentFusedBackward(z, stats *Tensor, tau float32, dz *Tensor) error
+
 	// SoftmaxCrossEntropyForward returns the mean cross-entropy of logits
 	// [N,K] against labels (len N, values in [0,K)).
 	SoftmaxCrossEntropyForward(logits *Tensor, labels []int32) (float32, error)

@@ -55,6 +55,8 @@ const (
 	OpSimilarityBackward          = "similarity backward"
 	OpNTXentForward               = "nt-xent forward"
 	OpNTXentBackward              = "nt-xent backward"
+	OpNTXentFusedForward          = "nt-xent fused forward"
+	OpNTXentFusedBackward         = "nt-xent fused backward"
 	OpSoftmaxCrossEntropyForward  = "softmax cross-entropy forward"
 	OpSoftmaxCrossEntropyBackward = "softmax cross-entropy backward"
 	OpSumSquares                  = "sum squares"
@@ -592,6 +594,42 @@ func CheckNTXentBackward(s tensor.Shape, tau float32, ds tensor.Shape) (int, err
 		return 0, err
 	}
 	return m, tensor.CheckShape(op, "ds", ds, s)
+}
+
+// ntxentFusedCheck checks z [2N,D] (N >= 1, D >= 1), stats [2N,2] and
+// tau; it returns M = 2N and D.
+func ntxentFusedCheck(op string, z, stats tensor.Shape, tau float32) (m, d int, err error) {
+	if err := checkRank(op, "z", z, 2, "[2N,D]"); err != nil {
+		return 0, 0, err
+	}
+	m, d = z[0], z[1]
+	if m < 2 || m%2 != 0 || d < 1 {
+		return 0, 0, fmt.Errorf("%s: z %v must be [2N,D] with N >= 1 (two views per example) and D >= 1", op, z)
+	}
+	if err := tensor.CheckShape(op, "stats", stats, tensor.Shape{m, 2}); err != nil {
+		return 0, 0, err
+	}
+	if !(tau > 0) || !Finite32(tau) {
+		return 0, 0, fmt.Errorf("%s: temperature %g must be positive and finite (SimCLR uses 0.05..0.5)", op, tau)
+	}
+	return m, d, nil
+}
+
+// CheckNTXentFusedForward checks z [2N,D], stats [2N,2] (written: each
+// row's log-sum-exp) and the temperature; it returns M = 2N and D.
+func CheckNTXentFusedForward(z, stats tensor.Shape, tau float32) (m, d int, err error) {
+	return ntxentFusedCheck(OpNTXentFusedForward, z, stats, tau)
+}
+
+// CheckNTXentFusedBackward checks z, stats (the forward's), the
+// temperature and dz (z's shape); it returns M = 2N and D.
+func CheckNTXentFusedBackward(z, stats tensor.Shape, tau float32, dz tensor.Shape) (m, d int, err error) {
+	const op = OpNTXentFusedBackward
+	m, d, err = ntxentFusedCheck(op, z, stats, tau)
+	if err != nil {
+		return 0, 0, err
+	}
+	return m, d, tensor.CheckShape(op, "dz", dz, z)
 }
 
 // CheckSoftmaxCrossEntropyForward checks logits [N,K] (N, K >= 1) and the

@@ -220,6 +220,8 @@ var acceptedMutations = map[string]bool{
 	"GlobalAvgPoolBackward/valid, dx[2]+1":              true,
 	"GlobalAvgPoolBackward/valid, dx[3]+1":              true,
 	"SimilarityForward/valid, z[1]+1":                   true, // any D
+	"NTXentFusedForward/valid, z[1]+1":                  true, // any D
+	"NTXentFusedForward/valid N=1, z[1]+1":              true,
 	"SoftmaxCrossEntropyForward/valid, logits[1]+1":     true, // more classes
 	"SumSquares/valid, t rank+1":                        true, // any shape
 	"SumSquares/valid, t[0]+1":                          true,

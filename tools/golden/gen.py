@@ -379,6 +379,25 @@ def gen_ntxent():
         st.add(pre + "s_loss", loss)
         st.add(pre + "ds", s.grad)
         meta.append({"name": name, "n": n, "tau": tau, "symmetric": False})
+    # The fused op's input is the normalised zn itself; 2N = 140 rows is not
+    # a multiple of the CPU (64, 128) or CUDA (32) tiles.
+    fused = []
+    for n, d, tau in ((70, 8, 0.1), (1, 4, 0.5)):
+        name = "fused_n%d_d%d_tau%g" % (n, d, tau)
+        g = gen("ntxent/" + name)
+        base = randn(g, n, d)
+        z = torch.cat([base + randn(g, n, d, scale=0.5), base + randn(g, n, d, scale=0.5)])
+        zn = leaf(F.normalize(z.double(), dim=1).float().double())
+        logits = (zn @ zn.T / tau).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+        loss = ntxent_reference(zn @ zn.T, tau)
+        loss.backward()
+        pre = "ntxent/%s/" % name
+        st.add(pre + "zn", zn)
+        st.add(pre + "loss", loss)
+        st.add(pre + "lse", torch.logsumexp(logits.detach(), dim=1))
+        st.add(pre + "dzn", zn.grad)
+        fused.append({"name": name, "n": n, "d": d, "tau": tau})
+    st.meta["fused_cases"] = json.dumps(fused, sort_keys=True)
     st.meta["cases"] = json.dumps(meta, sort_keys=True)
     st.meta["description"] = "NT-Xent golden values; reference = F.cross_entropy over diagonal-masked s/tau"
     return st

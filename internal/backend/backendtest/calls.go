@@ -10,6 +10,7 @@ package backendtest
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"simclr/internal/backend"
@@ -332,6 +333,22 @@ func ntxentBackward(s, ds shape, tau float32) Call {
 		}}
 }
 
+func ntxentFusedForward(z, stats shape, tau float32) Call {
+	return Call{Method: "NTXentFusedForward", Op: backend.OpNTXentFusedForward, Operands: ops("z", z, "stats", stats),
+		Infer: func(s []shape) error { return err2(backend.CheckNTXentFusedForward(s[0], s[1], tau)) },
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return f64(b.NTXentFusedForward(t[0], t[1], tau))
+		}}
+}
+
+func ntxentFusedBackward(z, stats, dz shape, tau float32) Call {
+	return Call{Method: "NTXentFusedBackward", Op: backend.OpNTXentFusedBackward, Operands: ops("z", z, "stats", stats, "dz", dz),
+		Infer: func(s []shape) error { return err2(backend.CheckNTXentFusedBackward(s[0], s[1], tau, s[2])) },
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.NTXentFusedBackward(t[0], t[1], tau, t[2])
+		}}
+}
+
 func ceForward(logits shape, labels []int32) Call {
 	return Call{Method: "SoftmaxCrossEntropyForward", Op: backend.OpSoftmaxCrossEntropyForward, Operands: ops("logits", logits),
 		Infer: func(s []shape) error { return err2(backend.CheckSoftmaxCrossEntropyForward(s[0], labels)) },
@@ -497,6 +514,9 @@ func Valid() []Call {
 		simBackward(shape{4, 3}, shape{4, 4}, shape{4, 3}),
 		ntxentForward(shape{4, 4}, temperature),
 		ntxentBackward(shape{4, 4}, shape{4, 4}, temperature),
+		ntxentFusedForward(shape{4, 3}, shape{4, 2}, temperature),
+		ntxentFusedBackward(shape{4, 3}, shape{4, 2}, shape{4, 3}, temperature),
+		named("valid N=1", ntxentFusedForward(shape{2, 5}, shape{2, 2}, temperature)),
 		ceForward(shape{2, 3}, labels2),
 		ceBackward(shape{2, 3}, shape{2, 3}, labels2),
 		sumSquares(shape{2, 3}),
@@ -567,6 +587,9 @@ func BadParams() []Call {
 		named("3-D x", bnBackward(shape{2, 3, 4}, c3)),
 		named("3x3 s", ntxentForward(shape{3, 3}, temperature)),
 		named("temperature 0", ntxentBackward(shape{4, 4}, shape{4, 4}, 0)),
+		named("3 rows of z", ntxentFusedForward(shape{3, 4}, shape{3, 2}, temperature)),
+		named("D 0", ntxentFusedForward(shape{4, 0}, shape{4, 2}, temperature)),
+		named("temperature NaN", ntxentFusedBackward(shape{4, 3}, shape{4, 2}, shape{4, 3}, float32(math.NaN()))),
 		named("3 labels for 2 rows", ceForward(shape{2, 3}, []int32{0, 1, 2})),
 		named("label 3 of 3 classes", ceBackward(shape{2, 3}, shape{2, 3}, []int32{0, 3})),
 		named("negative label", ceForward(shape{2, 3}, []int32{-1, 0})),

@@ -45,6 +45,14 @@ func runReductions(t *testing.T) [][]uint32 {
 	must(t, b.NTXentBackward(s, 0.1, ds))
 	out = append(out, bits([]float32{loss}), bits(ds.Host))
 
+	// Fused NT-Xent: 2N = 300 rows, partial row (64) and column (128) tiles.
+	z := randT(t, b, 11, 1, 300, 12)
+	stats, dz := newT(t, b, nil, 300, 2), newT(t, b, nil, 300, 12)
+	floss, err := b.NTXentFusedForward(z, stats, 0.2)
+	must(t, err)
+	must(t, b.NTXentFusedBackward(z, stats, 0.2, dz))
+	out = append(out, bits([]float32{floss}), bits(stats.Host), bits(dz.Host))
+
 	lx, lw, ldy := randT(t, b, 7, 1, 300, 20), randT(t, b, 8, 1, 600, 20), randT(t, b, 9, 1, 300, 600)
 	ldx, ldw, ldb := newT(t, b, nil, 300, 20), newT(t, b, nil, 600, 20), newT(t, b, nil, 600)
 	must(t, b.LinearBackward(lx, lw, ldy, ldx, ldw, ldb))

@@ -368,3 +368,35 @@ func TestGoldenNTXent(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenNTXentFused: the fused op from the normalised zn against
+// PyTorch's loss, row log-sum-exps and gradient w.r.t. zn (2N = 140: not
+// a multiple of any tile; and N = 1).
+func TestGoldenNTXentFused(t *testing.T) {
+	g0 := newGT(t, "ntxent.safetensors")
+	var cases []ntxentCase
+	g0.f.Meta("fused_cases", &cases)
+	if len(cases) < 2 {
+		t.Fatalf("golden file has %d fused NT-Xent cases, want 2 (regenerate with tools/golden/gen.py)", len(cases))
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			g := &gt{t: t, b: g0.b, f: g0.f}
+			pre := "ntxent/" + c.Name + "/"
+			m := 2 * c.N
+			zn := g.load(pre + "zn")
+			stats, dzn := g.alloc(m, 2), g.alloc(m, c.D)
+			loss, err := g.b.NTXentFusedForward(zn, stats, c.Tau)
+			g.must(err)
+			golden.CompareScalar(t, "loss", float64(loss), g.f.Scalar(pre+"loss"), lossRTol, lossATol)
+			sv := g.down(stats)
+			lse := make([]float32, m)
+			for i := range lse {
+				lse[i] = float32(float64(sv[2*i]) + float64(sv[2*i+1]))
+			}
+			golden.Compare(t, "lse", lse, g.f.F32(pre+"lse"), golden.Tol{RTol: 1e-6, ATol: 1e-7})
+			g.must(g.b.NTXentFusedBackward(zn, stats, c.Tau, dzn))
+			g.check("dzn", dzn, pre+"dzn", opTol)
+		})
+	}
+}

@@ -32,6 +32,8 @@ var kernelNames = []string{
 	"l2norm_bwd",
 	"ntxent_rows",
 	"softmax_ce_rows",
+	"ntxent_fused_fwd",
+	"ntxent_fused_bwd",
 	"momentum_step",
 	"adamw_step",
 	"lars_norms_partial",

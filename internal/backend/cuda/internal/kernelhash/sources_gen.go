@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "3c54e2ec7f4f80c79dca3d64f3adbddfd2c39349993766f8b699921952d4d1a8"
+const Sources = "885a2f549f2aab51e6ed020362d9dfafe9f83476ec6b5d760ba5032e946881a2"
