@@ -86,6 +86,10 @@ type ModelConfig struct {
 // LossConfig holds the NT-Xent loss settings.
 type LossConfig struct {
 	Temperature float64 `yaml:"temperature" mapstructure:"temperature"`
+	// Fused selects the NT-Xent computation: "auto", "on" (from z, never
+	// the [2N,2N] similarity matrix) or "off" (materialised); see
+	// model.FusedLossFor.
+	Fused string `yaml:"fused" mapstructure:"fused"`
 }
 
 // OptimConfig selects the optimiser and its hyper-parameters.
@@ -154,7 +158,7 @@ func Default() *Config {
 			SolarizeP: 0.0, SolarizeThreshold: 0.5,
 		},
 		Model: ModelConfig{Arch: "resnet18", Stem: "cifar", Width: 16, HeadLayers: 2, HeadHidden: 0, HeadOut: 64, SyncBN: true},
-		Loss:  LossConfig{Temperature: 0.5},
+		Loss:  LossConfig{Temperature: 0.5, Fused: "auto"},
 		Optim: OptimConfig{
 			Name: "adamw", LR: 0.002, LRScaling: "none", Momentum: 0.9, Nesterov: false,
 			WeightDecay: 1e-6, TrustCoef: 0.001, ExcludeBiasBN: true, WarmupEpochs: 1,

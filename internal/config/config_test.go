@@ -260,6 +260,7 @@ func TestOutOfRange(t *testing.T) {
 		{"device=gpu", []string{"device", `"gpu"`, "cuda:N"}},
 		{"device=cuda:x", []string{"device"}},
 		{"model.head_layers=4", []string{"model.head_layers", "2 or 3"}},
+		{"loss.fused=yes", []string{"loss.fused", `"yes"`, "auto, on, off"}},
 		{"model.width=0", []string{"model.width", ">= 1"}},
 		{"augment.mean=0.5,0.5", []string{"augment.mean", "1 or 3 values"}},
 		{"augment.std=0,0,0", []string{"augment.std"}},
@@ -316,10 +317,10 @@ func TestKeys(t *testing.T) {
 	if !slices.IsSorted(keys) {
 		t.Error("Keys() is not sorted")
 	}
-	if len(keys) != 66 {
-		t.Errorf("len(Keys()) = %d, want 66 (update docs/config.md when adding keys)", len(keys))
+	if len(keys) != 67 {
+		t.Errorf("len(Keys()) = %d, want 67 (update docs/config.md when adding keys)", len(keys))
 	}
-	for _, want := range []string{"seed", "device", "data.limit", "augment.crop_scale", "model.head_bn", "optim.eps", "eval.probe_augment", "model.sync_bn", "dist.backend", "dist.timeout", "dist.overlap"} {
+	for _, want := range []string{"seed", "device", "data.limit", "augment.crop_scale", "model.head_bn", "optim.eps", "eval.probe_augment", "model.sync_bn", "dist.backend", "dist.timeout", "dist.overlap", "loss.fused"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("Keys() lacks %q", want)
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"simclr/internal/data"
+	"simclr/internal/model"
 	"simclr/internal/probe"
 )
 
@@ -22,6 +23,7 @@ var (
 	CIFAR100Labels  = []string{"fine", "coarse"}
 	ProbeOptimizers = probe.Optimizers
 	DistBackends    = []string{"auto", "single", "mpi", "tcp", "nccl"}
+	LossFusedModes  = model.LossFusedModes
 )
 
 var cudaDevice = regexp.MustCompile(`^cuda:(0|[1-9][0-9]{0,3})$`)
@@ -155,6 +157,7 @@ func (c *Config) Validate() error {
 	ck.intMin("model.head_out", m.HeadOut, 1)
 
 	ck.positive("loss.temperature", c.Loss.Temperature)
+	ck.oneOf("loss.fused", c.Loss.Fused, LossFusedModes)
 
 	o := c.Optim
 	ck.oneOf("optim.name", o.Name, Optimizers)

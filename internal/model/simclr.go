@@ -14,8 +14,9 @@ type SimCLR struct {
 	Encoder   *ResNet
 	Projector *Projector
 
-	b    backend.Backend
-	bufs *bufCache
+	b         backend.Backend
+	bufs      *bufCache
+	lossFused string // loss.fused: LossFusedAuto, LossFusedOn or LossFusedOff
 }
 
 // NewSimCLR builds the encoder and head of cfg from one seed (they draw from
@@ -35,14 +36,15 @@ func NewSimCLR(b backend.Backend, cfg Config, seed int64) (*SimCLR, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SimCLR{Encoder: enc, Projector: head, b: b, bufs: newBufCache(b)}, nil
+	return &SimCLR{Encoder: enc, Projector: head, b: b, bufs: newBufCache(b), lossFused: LossFusedAuto}, nil
 }
 
 // Step runs one training forward and backward pass. x holds both augmented
 // views stacked, [2N,C,H,W]: view 1 in rows 0..N-1, view 2 in rows N..2N-1,
 // so row i's positive is row i+N. It runs the encoder and head in train mode,
 // L2-normalises the projections, takes their cosine similarities and the
-// NT-Xent loss at temperature tau, then back-propagates: on return every
+// NT-Xent loss at temperature tau (fused or materialised: SetLossFused),
+// then back-propagates: on return every
 // Params() gradient holds dLoss/dparam (overwritten, not accumulated).
 func (m *SimCLR) Step(x *tensor.Tensor, tau float32) (float32, error) {
 	if x == nil {
@@ -62,52 +64,13 @@ func (m *SimCLR) Step(x *tensor.Tensor, tau float32) (float32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("simclr step: %w", err)
 	}
-	rows, dim := z.Shape[0], z.Shape[1]
-	zn, err := m.bufs.get("zn", rows, dim)
+	dz, err := m.bufs.get("dz", z.Shape[0], z.Shape[1])
 	if err != nil {
 		return 0, err
 	}
-	norms, err := m.bufs.get("norms", rows)
+	loss, err := m.ntxent(z, dz, tau)
 	if err != nil {
-		return 0, err
-	}
-	sim, err := m.bufs.get("sim", rows, rows)
-	if err != nil {
-		return 0, err
-	}
-	if err := m.b.L2NormalizeForward(z, zn, norms); err != nil {
-		return 0, fmt.Errorf("simclr step: normalise: %w", err)
-	}
-	if err := m.b.SimilarityForward(zn, sim); err != nil {
-		return 0, fmt.Errorf("simclr step: similarity: %w", err)
-	}
-	loss, err := m.b.NTXentForward(sim, tau)
-	if err != nil {
-		return 0, fmt.Errorf("simclr step: nt-xent: %w", err)
-	}
-	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-		return loss, fmt.Errorf("simclr step: loss is %v; check the input batch for NaN/Inf values, or lower the learning rate if training diverged", loss)
-	}
-	dsim, err := m.bufs.get("dsim", rows, rows)
-	if err != nil {
-		return 0, err
-	}
-	dzn, err := m.bufs.get("dzn", rows, dim)
-	if err != nil {
-		return 0, err
-	}
-	dz, err := m.bufs.get("dz", rows, dim)
-	if err != nil {
-		return 0, err
-	}
-	if err := m.b.NTXentBackward(sim, tau, dsim); err != nil {
-		return 0, fmt.Errorf("simclr step: nt-xent backward: %w", err)
-	}
-	if err := m.b.SimilarityBackward(zn, dsim, dzn); err != nil {
-		return 0, fmt.Errorf("simclr step: similarity backward: %w", err)
-	}
-	if err := m.b.L2NormalizeBackward(zn, norms, dzn, dz); err != nil {
-		return 0, fmt.Errorf("simclr step: normalise backward: %w", err)
+		return loss, fmt.Errorf("simclr step: %w", err)
 	}
 	dh, err := m.Projector.Backward(dz)
 	if err != nil {

@@ -137,33 +137,13 @@ func (m *SimCLR) stepGathered(x *tensor.Tensor, tau float32, g interface {
 		t, err = m.bufs.get(name, shape...)
 		return t
 	}
-	zn, norms, sim := get("zn", rows, dim), get("norms", rows), get("sim", rows, rows)
-	dsim, dzn, dzg := get("dsim", rows, rows), get("dzn", rows, dim), get("dzg", rows, dim)
-	dz := get("dz", 2*n, dim)
+	dzg, dz := get("dzg", rows, dim), get("dz", 2*n, dim)
 	if err != nil {
 		return 0, err
 	}
-	if err := m.b.L2NormalizeForward(zg, zn, norms); err != nil {
-		return 0, fmt.Errorf("simclr gathered step: normalise: %w", err)
-	}
-	if err := m.b.SimilarityForward(zn, sim); err != nil {
-		return 0, fmt.Errorf("simclr gathered step: similarity: %w", err)
-	}
-	loss, err := m.b.NTXentForward(sim, tau)
+	loss, err := m.ntxent(zg, dzg, tau)
 	if err != nil {
-		return 0, fmt.Errorf("simclr gathered step: nt-xent: %w", err)
-	}
-	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-		return loss, fmt.Errorf("simclr gathered step: loss is %v; check the input batch for NaN/Inf values, or lower the learning rate if training diverged", loss)
-	}
-	if err := m.b.NTXentBackward(sim, tau, dsim); err != nil {
-		return 0, fmt.Errorf("simclr gathered step: nt-xent backward: %w", err)
-	}
-	if err := m.b.SimilarityBackward(zn, dsim, dzn); err != nil {
-		return 0, fmt.Errorf("simclr gathered step: similarity backward: %w", err)
-	}
-	if err := m.b.L2NormalizeBackward(zn, norms, dzn, dzg); err != nil {
-		return 0, fmt.Errorf("simclr gathered step: normalise backward: %w", err)
+		return loss, fmt.Errorf("simclr gathered step: %w", err)
 	}
 	if onDevice {
 		if err := vg.LocalViews(dzg, dz, counts); err != nil {

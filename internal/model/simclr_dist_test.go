@@ -21,8 +21,8 @@ type rankResult struct {
 
 // distributedStep runs one StepGathered on size in-process ranks, rank r
 // holding its ShardRange of the n images of xs (both views stacked,
-// [2n*per]).
-func distributedStep(t *testing.T, size, n, per int, xs []float32, syncBN bool) []rankResult {
+// [2n*per]), with loss.fused lossFused[0] when given.
+func distributedStep(t *testing.T, size, n, per int, xs []float32, syncBN bool, lossFused ...string) []rankResult {
 	t.Helper()
 	comms := dist.NewLocal(size)
 	counts := dist.ShardCounts(n, size)
@@ -40,6 +40,11 @@ func distributedStep(t *testing.T, size, n, per int, xs []float32, syncBN bool) 
 			}
 			if syncBN {
 				m.SetSyncBN(c)
+			}
+			if len(lossFused) > 0 {
+				if res.err = m.SetLossFused(lossFused[0]); res.err != nil {
+					return
+				}
 			}
 			lo, hi := dist.ShardRange(n, r, size)
 			k := hi - lo

@@ -239,6 +239,9 @@ func (j *PretrainJob) setup() (*pretrainRun, error) {
 	if r.net, err = model.NewSimCLR(b, j.Plan.Model, cfg.Seed); err != nil {
 		return nil, fmt.Errorf("build model: %w", err)
 	}
+	if err := r.net.SetLossFused(cfg.Loss.Fused); err != nil {
+		return nil, fmt.Errorf("build model: %w", err)
+	}
 	if r.opt, err = cfg.NewOptimizer(b, r.net.Params()); err != nil {
 		return nil, err
 	}

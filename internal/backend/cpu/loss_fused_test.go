@@ -172,3 +172,46 @@ func TestNTXentFusedMemoryLinear(t *testing.T) {
 	}
 	t.Logf("peak bytes, N=%v: fused %v, materialised %v", ns, fused, mat)
 }
+
+// BenchmarkNTXentPath times one forward and backward of the loss from the
+// normalised z [M,128], materialised (SimilarityForward, NTXentForward,
+// NTXentBackward, SimilarityBackward) and fused; the crossover sets
+// model.FusedLossMinRowsCPU (docs/benchmarks.md).
+func BenchmarkNTXentPath(b *testing.B) {
+	const d = 128
+	for _, m := range []int{64, 128, 256, 512, 1024, 2048, 4096} {
+		for _, fused := range []bool{false, true} {
+			name := map[bool]string{false: "materialised", true: "fused"}[fused]
+			b.Run(fmt.Sprintf("%s/M%d", name, m), func(b *testing.B) {
+				be := New()
+				t := &testing.T{}
+				z := unitRows(t, be, m, d, 1)
+				dz := newT(t, be, nil, m, d)
+				s, ds, stats := newT(t, be, nil, m, m), newT(t, be, nil, m, m), newT(t, be, nil, m, 2)
+				b.ResetTimer()
+				for k := 0; k < b.N; k++ {
+					var err error
+					if fused {
+						if _, err = be.NTXentFusedForward(z, stats, 0.1); err == nil {
+							err = be.NTXentFusedBackward(z, stats, 0.1, dz)
+						}
+					} else {
+						err = be.SimilarityForward(z, s)
+						if err == nil {
+							_, err = be.NTXentForward(s, 0.1)
+						}
+						if err == nil {
+							err = be.NTXentBackward(s, 0.1, ds)
+						}
+						if err == nil {
+							err = be.SimilarityBackward(z, ds, dz)
+						}
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
