@@ -263,7 +263,7 @@ func TestPretrainDryRun(t *testing.T) {
 			for _, want := range []string{"format:          synthetic", "split:           train", "classes:         10 (circle",
 				"channels:        3", "32x32 native, 3x32x32 views (augmented, 2 per image)", tt.wantImages, tt.wantBatches,
 				"transform:       random resized crop to 32x32", "normalisation:   mean [0.485 0.456 0.406] std [0.229 0.224 0.225]",
-				"configuration:", "drop_last:"} {
+				"configuration:", "drop_last:", "loss: NT-Xent over 2N = ", "loss.fused auto: "} {
 				if !strings.Contains(r.stdout, want) {
 					t.Errorf("dry-run output lacks %q:\n%s", want, r.stdout)
 				}

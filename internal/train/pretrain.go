@@ -117,6 +117,11 @@ func (p *PretrainPlan) build(warn io.Writer) error {
 func (p *PretrainPlan) Describe(w io.Writer) error {
 	fmt.Fprintf(w, "model: %s, %s stem, width %d, %d channels, head %d layers to %d; %d steps per epoch, %d epochs\n",
 		p.Model.Arch, p.Model.Stem, p.Model.Width, p.Model.InChannels, p.Model.HeadLayers, p.Model.HeadOut, p.StepsPerEpoch, p.Config.Train.Epochs)
+	line, err := describeLoss(p.Config.Loss.Fused, p.Config.Loss.Temperature, 2*p.Config.Train.BatchSize, p.Model.HeadOut)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, line)
 	return describeInputs(w, p.Config, p.Train, p.KNNTrain, p.KNNTest)
 }
 
@@ -432,4 +437,29 @@ func (r *pretrainRun) save() error {
 func (r *pretrainRun) result(epochs int) *PretrainResult {
 	return &PretrainResult{Steps: r.step, Epochs: epochs, FinalLoss: r.lastLoss, Seconds: time.Since(r.start).Seconds(),
 		Dir: r.job.Out, Encoder: filepath.Join(r.job.Out, EncoderFile)}
+}
+
+// describeLoss says which NT-Xent path loss.fused picks for 2N = rows
+// projections of size dim on the cpu and on a GPU, and the bytes of the
+// loss's buffers on each path (model.LossBytes).
+func describeLoss(mode string, tau float64, rows, dim int) (string, error) {
+	onCPU, err := model.FusedLossFor(mode, "cpu", rows)
+	if err != nil {
+		return "", err
+	}
+	onGPU, err := model.FusedLossFor(mode, "cuda", rows)
+	if err != nil {
+		return "", err
+	}
+	path := map[bool]string{true: "fused", false: "materialised"}
+	return fmt.Sprintf("loss: NT-Xent over 2N = %d rows of %d, tau %g; loss.fused %s: %s on the cpu, %s on a GPU; loss buffers %s fused, %s materialised",
+		rows, dim, tau, mode, path[onCPU], path[onGPU], mib(model.LossBytes(rows, dim, true)), mib(model.LossBytes(rows, dim, false))), nil
+}
+
+// mib formats a byte count in MiB (GiB from 1 GiB up).
+func mib(b int64) string {
+	if b >= 1<<30 {
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	}
+	return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20))
 }
