@@ -185,3 +185,75 @@ func TestNTXentFusedMemoryLinear(t *testing.T) {
 		t.Errorf("materialised peak grew %.2fx when N doubled; expected about 4x (the test no longer contrasts the paths)", r)
 	}
 }
+
+// BenchmarkNTXentPathCUDA times one forward and backward of the loss from
+// zn [2N,128] on the device, materialised against fused, for the GPU
+// threshold of loss.fused=auto (model.MaterialisedLossMaxBytes; see
+// docs/benchmarks.md "Fused NT-Xent"). On a GPU:
+//
+//	bin/cuda-parity.test -test.run XXX -test.bench NTXentPathCUDA -test.benchtime 10x
+//
+// M64 is a smoke size for the emulator.
+func BenchmarkNTXentPathCUDA(b *testing.B) {
+	const d = 128
+	g, err := cuda.New("cuda")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	for _, m := range []int{64, 2048, 8192, 16384} {
+		for _, fused := range []bool{false, true} {
+			name := map[bool]string{false: "materialised", true: "fused"}[fused]
+			b.Run(fmt.Sprintf("%s/M%d", name, m), func(b *testing.B) {
+				alloc := func(shape ...int) *tensor.Tensor {
+					x, err := g.New(shape...)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { g.Free(x) })
+					return x
+				}
+				z, dz := alloc(m, d), alloc(m, d)
+				vals := make([]float32, m*d)
+				for i := 0; i < m; i++ {
+					vals[i*d+i%d] = 1
+				}
+				if err := g.Upload(z, vals); err != nil {
+					b.Fatal(err)
+				}
+				var s, ds, stats *tensor.Tensor
+				if fused {
+					stats = alloc(m, 2)
+				} else {
+					s, ds = alloc(m, m), alloc(m, m)
+				}
+				b.ResetTimer()
+				for k := 0; k < b.N; k++ {
+					var err error
+					if fused {
+						if _, err = g.NTXentFusedForward(z, stats, 0.1); err == nil {
+							err = g.NTXentFusedBackward(z, stats, 0.1, dz)
+						}
+					} else {
+						err = g.SimilarityForward(z, s)
+						if err == nil {
+							_, err = g.NTXentForward(s, 0.1)
+						}
+						if err == nil {
+							err = g.NTXentBackward(s, 0.1, ds)
+						}
+						if err == nil {
+							err = g.SimilarityBackward(z, ds, dz)
+						}
+					}
+					if err == nil {
+						err = g.Sync()
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
