@@ -205,6 +205,9 @@ type Backend interface {
 	// float32 head stats[i,0] and tail stats[i,1] (their sum), which
 	// NTXentFusedBackward takes instead of recomputing it. The logits are
 	// float32 dot products, as SimilarityForward's; the rest is float64.
+	// A NaN or infinity in z is an error naming the element (the cpu
+	// backend also checks z and stats in the backward; the cuda backward
+	// relies on the forward's check).
 	NTXentFusedForward(z, stats *Tensor, tau float32) (float32, error)
 	// NTXentFusedBackward writes dz, the gradient of that loss w.r.t. z,
 	// from z and the forward's stats, again without the [2N,2N] matrix:
