@@ -18,9 +18,11 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -59,6 +61,9 @@ type Options struct {
 	Comm dist.Comm
 	// LocalBN keeps batch-norm statistics per rank (model.sync_bn: false).
 	LocalBN bool
+	// CPUProfile, when not nil, receives a pprof CPU profile of the timed
+	// steps only (model build and warm-up steps excluded).
+	CPUProfile io.Writer
 }
 
 // DefaultLR is the learning rate used when Options.LR is 0: small enough
@@ -217,16 +222,27 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 	timer := startKernelTimes(b, o.KernelTimes)
 	defer timer.stop()
 	stepMs := make([]float64, o.Steps)
+	if o.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+			return nil, fmt.Errorf("bench: start the CPU profile: %w", err)
+		}
+	}
 	start := time.Now()
 	for i := range o.Steps {
 		t0 := time.Now()
 		if err := step(i, "timed"); err != nil {
+			if o.CPUProfile != nil {
+				pprof.StopCPUProfile()
+			}
 			return nil, err
 		}
 		stepMs[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
 		heap.sample()
 	}
 	total := time.Since(start).Seconds()
+	if o.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	kernelRows, err := timer.rows(o.Steps)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)

@@ -5,6 +5,10 @@ import "sync"
 // maxPooledPerSize bounds how many free buffers of one size are kept.
 const maxPooledPerSize = 32
 
+// hugePageMinBytes is the size from which a newly allocated pool buffer is
+// advised to use transparent huge pages (adviseHugePages).
+const hugePageMinBytes = 1 << 20
+
 // scratchPool keeps freed float32 buffers keyed by length so that steady
 // state training reuses im2col and partial-sum buffers instead of
 // allocating them on every call. It is safe for concurrent use.
@@ -23,7 +27,9 @@ func (p *scratchPool) get(n int) []float32 {
 		return buf
 	}
 	p.mu.Unlock()
-	return make([]float32, n)
+	buf := make([]float32, n)
+	adviseHugePages(buf, hugePageMinBytes)
+	return buf
 }
 
 // put hands buf back for reuse; the caller must not touch it afterwards.
