@@ -103,6 +103,12 @@ type Result struct {
 	FinalLoss float32 `json:"final_loss"`
 	// StepMs is the duration of every timed step in milliseconds.
 	StepMs []float64 `json:"step_ms"`
+	// CPUMsPerStep is the process's user + system CPU time over the timed
+	// steps per step, in milliseconds (0 where the platform does not
+	// report it). On a machine shared with other jobs it moves much less
+	// than the wall time: it counts the work done, not the waiting for a
+	// core (cache and memory contention still inflate it somewhat).
+	CPUMsPerStep float64 `json:"cpu_ms_per_step"`
 	// KernelTimes is the device time per kernel over the timed steps,
 	// largest first, when Options.KernelTimes asked for it.
 	KernelTimes []KernelRow `json:"kernel_times,omitempty"`
@@ -227,6 +233,7 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 			return nil, fmt.Errorf("bench: start the CPU profile: %w", err)
 		}
 	}
+	cpu0, haveCPU := processCPUTime()
 	start := time.Now()
 	for i := range o.Steps {
 		t0 := time.Now()
@@ -240,6 +247,10 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		heap.sample()
 	}
 	total := time.Since(start).Seconds()
+	cpuMs := 0.0
+	if cpu1, ok := processCPUTime(); ok && haveCPU {
+		cpuMs = float64((cpu1 - cpu0).Nanoseconds()) / 1e6 / float64(o.Steps)
+	}
 	if o.CPUProfile != nil {
 		pprof.StopCPUProfile()
 	}
@@ -267,6 +278,7 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		HeapPeakBytes:    heapPeak,
 		FinalLoss:        loss,
 		StepMs:           stepMs,
+		CPUMsPerStep:     cpuMs,
 		KernelTimes:      kernelRows,
 		KernelMsPerStep:  kernelMsPerStep(kernelRows),
 		Ranks:            1,
