@@ -98,8 +98,7 @@ func (b *Backend) New(shape ...int) (*Tensor, error) {
 	if closed {
 		return nil, errors.New("cpu new: backend is closed; create a new one with cpu.New")
 	}
-	buf := b.storage.get(n)
-	clear(buf)
+	buf := b.storage.getZeroed(n)
 	t := &Tensor{Shape: tensor.Shape(shape).Clone(), Host: buf}
 	bytes := int64(n) * 4
 	b.mu.Lock()

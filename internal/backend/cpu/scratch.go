@@ -19,14 +19,38 @@ type scratchPool struct {
 
 // get returns a buffer of length n. Its contents are undefined.
 func (p *scratchPool) get(n int) []float32 {
+	if buf, ok := p.take(n); ok {
+		return buf
+	}
+	return newPoolBuffer(n)
+}
+
+// getZeroed returns a buffer of length n filled with zeros. Only a reused
+// buffer is cleared: new memory is zero already, and clearing it would
+// touch (page-fault) all of it once more before its first real use.
+func (p *scratchPool) getZeroed(n int) []float32 {
+	if buf, ok := p.take(n); ok {
+		clear(buf)
+		return buf
+	}
+	return newPoolBuffer(n)
+}
+
+// take pops a pooled buffer of length n, if there is one.
+func (p *scratchPool) take(n int) ([]float32, bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if list := p.free[n]; len(list) > 0 {
 		buf := list[len(list)-1]
 		p.free[n] = list[:len(list)-1]
-		p.mu.Unlock()
-		return buf
+		return buf, true
 	}
-	p.mu.Unlock()
+	return nil, false
+}
+
+// newPoolBuffer allocates a zeroed buffer of length n, advised to use
+// huge pages when large.
+func newPoolBuffer(n int) []float32 {
 	buf := make([]float32, n)
 	adviseHugePages(buf, hugePageMinBytes)
 	return buf
