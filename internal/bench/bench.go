@@ -18,9 +18,11 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -59,6 +61,9 @@ type Options struct {
 	Comm dist.Comm
 	// LocalBN keeps batch-norm statistics per rank (model.sync_bn: false).
 	LocalBN bool
+	// CPUProfile, when not nil, receives a pprof CPU profile of the timed
+	// steps only (model build and warm-up steps excluded).
+	CPUProfile io.Writer
 }
 
 // DefaultLR is the learning rate used when Options.LR is 0: small enough
@@ -98,6 +103,12 @@ type Result struct {
 	FinalLoss float32 `json:"final_loss"`
 	// StepMs is the duration of every timed step in milliseconds.
 	StepMs []float64 `json:"step_ms"`
+	// CPUMsPerStep is the process's user + system CPU time over the timed
+	// steps per step, in milliseconds (0 where the platform does not
+	// report it). On a machine shared with other jobs it moves much less
+	// than the wall time: it counts the work done, not the waiting for a
+	// core (cache and memory contention still inflate it somewhat).
+	CPUMsPerStep float64 `json:"cpu_ms_per_step"`
 	// KernelTimes is the device time per kernel over the timed steps,
 	// largest first, when Options.KernelTimes asked for it.
 	KernelTimes []KernelRow `json:"kernel_times,omitempty"`
@@ -217,16 +228,32 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 	timer := startKernelTimes(b, o.KernelTimes)
 	defer timer.stop()
 	stepMs := make([]float64, o.Steps)
+	if o.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+			return nil, fmt.Errorf("bench: start the CPU profile: %w", err)
+		}
+	}
+	cpu0, haveCPU := processCPUTime()
 	start := time.Now()
 	for i := range o.Steps {
 		t0 := time.Now()
 		if err := step(i, "timed"); err != nil {
+			if o.CPUProfile != nil {
+				pprof.StopCPUProfile()
+			}
 			return nil, err
 		}
 		stepMs[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
 		heap.sample()
 	}
 	total := time.Since(start).Seconds()
+	cpuMs := 0.0
+	if cpu1, ok := processCPUTime(); ok && haveCPU {
+		cpuMs = float64((cpu1 - cpu0).Nanoseconds()) / 1e6 / float64(o.Steps)
+	}
+	if o.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	kernelRows, err := timer.rows(o.Steps)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -251,6 +278,7 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		HeapPeakBytes:    heapPeak,
 		FinalLoss:        loss,
 		StepMs:           stepMs,
+		CPUMsPerStep:     cpuMs,
 		KernelTimes:      kernelRows,
 		KernelMsPerStep:  kernelMsPerStep(kernelRows),
 		Ranks:            1,

@@ -82,6 +82,9 @@ func TestRunTinyModel(t *testing.T) {
 	if res.MsPerStep <= 0 {
 		t.Errorf("MsPerStep = %v, want > 0", res.MsPerStep)
 	}
+	if _, ok := processCPUTime(); ok && res.CPUMsPerStep <= 0 {
+		t.Errorf("CPUMsPerStep = %v, want > 0 where the platform reports CPU time", res.CPUMsPerStep)
+	}
 	if len(res.StepMs) != 2 {
 		t.Fatalf("len(StepMs) = %d, want 2", len(res.StepMs))
 	}

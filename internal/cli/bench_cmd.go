@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +19,7 @@ import (
 func (a *app) newBenchCommand() *cobra.Command {
 	var steps, warmup, channels int
 	var asJSON, kernelTimes bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Time SimCLR training steps on synthetic input",
@@ -37,7 +39,10 @@ figures from a run without it.
 
 The channel count is --channels when given, else the one data.format
 implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
-1), so no data needs to be on disk; only an image folder is opened to ask.`,
+1), so no data needs to be on disk; only an image folder is opened to ask.
+
+--cpuprofile FILE writes a pprof CPU profile of the timed steps alone (model
+build and warm-up excluded); read it with go tool pprof BINARY FILE.`,
 		Example: `  simclr bench --set model.width=64 --set train.batch_size=64 --steps 5
   simclr bench --config configs/fashion-mnist.yaml --json
   simclr bench --device cuda --set train.batch_size=512 --steps 20
@@ -71,9 +76,24 @@ implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
 				return err
 			}
 			mc := cfg.ModelConfig(channels)
+			var prof *os.File
+			if cpuProfile != "" {
+				if prof, err = os.Create(cpuProfile); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer func() {
+					if cerr := prof.Close(); cerr != nil && err == nil {
+						err = fmt.Errorf("--cpuprofile: %w", cerr)
+					}
+				}()
+			}
+			opts := bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes, Comm: comm, LocalBN: !cfg.Model.SyncBN}
+			if prof != nil {
+				opts.CPUProfile = prof
+			}
 			res, err := bench.Run(b, mc, cfg.Data.ImageSize, float32(cfg.Loss.Temperature),
 				func(params []*model.Param) (optim.Optimizer, error) { return cfg.NewOptimizer(b, params) },
-				bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes, Comm: comm, LocalBN: !cfg.Model.SyncBN})
+				opts)
 			if err != nil {
 				return err
 			}
@@ -100,6 +120,7 @@ implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
 	f.IntVar(&warmup, "warmup", 2, "untimed steps first")
 	f.IntVar(&channels, "channels", 0, "input channels (default: the configured data set's)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a pprof CPU profile of the timed steps to this file")
 	f.BoolVar(&kernelTimes, "kernel-times", false, "also time every kernel with CUDA events over the timed steps (CUDA backend)")
 	return cmd
 }

@@ -79,3 +79,26 @@ func TestBenchChannelsWithoutData(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchCPUProfile: --cpuprofile writes a gzip-compressed pprof profile
+// of the timed steps, and a file that cannot be created is an error naming
+// the flag.
+func TestBenchCPUProfile(t *testing.T) {
+	small := []string{"bench", "--set", "model.width=2", "--set", "data.image_size=8", "--set", "train.batch_size=2",
+		"--set", "model.head_out=8", "--steps", "2", "--warmup", "1", "--json"}
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	r := invoke(t, nil, append(small, "--cpuprofile", path)...)
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("--cpuprofile wrote %d bytes that are not a gzip pprof profile", len(b))
+	}
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "cpu.prof")
+	r = invoke(t, nil, append(small, "--cpuprofile", bad)...)
+	assertError(t, r, ExitError, "--cpuprofile", "no-such-dir")
+}

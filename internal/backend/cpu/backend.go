@@ -9,7 +9,10 @@
 // matrix packed once per call (gemm.PackA), with scratch buffers reused
 // from a per-backend pool; the input gradient of a stride-1 convolution
 // whose output is as large as its input is the forward convolution of dy
-// with the flipped kernel, other geometries use col2im.
+// with the flipped kernel, that of a strided convolution with K > 1 is
+// computed per input phase on the shifted layout (conv_dgrad_phase.go),
+// other geometries use col2im. Pool buffers from 1 MiB are advised to use
+// transparent huge pages on Linux (hugepage_linux.go).
 //
 // Each op checks that its operands are host tensors (checkHost) and then
 // their shapes with the shared shape inference (backend.Check*), so its
@@ -95,8 +98,7 @@ func (b *Backend) New(shape ...int) (*Tensor, error) {
 	if closed {
 		return nil, errors.New("cpu new: backend is closed; create a new one with cpu.New")
 	}
-	buf := b.storage.get(n)
-	clear(buf)
+	buf := b.storage.getZeroed(n)
 	t := &Tensor{Shape: tensor.Shape(shape).Clone(), Host: buf}
 	bytes := int64(n) * 4
 	b.mu.Lock()

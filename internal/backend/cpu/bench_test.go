@@ -27,6 +27,8 @@ var benchShapes = []benchShape{
 	{"fm_layer3_n512_c64_7x7", 512, 64, 7, 0, 0, 0},
 	{"fm_layer2down_n512_c16to32_28x28_s2", 512, 16, 28, 32, 3, 2},
 	{"fm_shortcut2_n512_c16to32_28x28_1x1s2", 512, 16, 28, 32, 1, 2},
+	{"fm_layer3down_n512_c32to64_14x14_s2", 512, 32, 14, 64, 3, 2},
+	{"fm_layer4down_n512_c64to128_7x7_s2", 512, 64, 7, 128, 3, 2},
 }
 
 // benchConv holds the operands of one benchmarked convolution.

@@ -349,6 +349,10 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) er
 		b.convBackwardDataSameWidth(&g, dy.Host, w.Host, dx.Host)
 		return nil
 	}
+	if g.stride > 1 && g.k > 1 && b.convPath != convIm2col {
+		b.convBackwardDataPhased(&g, dy.Host, w.Host, dx.Host) // conv_dgrad_phase.go
+		return nil
+	}
 	group := g.groupSize()
 	inLen := g.cin * g.h * g.w
 	dys, ws, dxs := dy.Host, w.Host, dx.Host

@@ -43,6 +43,9 @@ var convCases = []convCase{
 	{3, 1, 1, 3, 3, 3, 1, 0},
 	{9, 2, 2, 5, 3, 3, 1, 1},
 	{17, 1, 2, 4, 4, 3, 2, 1},
+	{2, 2, 3, 11, 10, 5, 3, 2}, // stride 3: phases with 1 or 2 taps per dimension
+	{2, 2, 3, 8, 7, 2, 3, 0},   // k 2 < stride 3: input phase 2 gets no tap (gradient 0)
+	{2, 3, 2, 5, 6, 4, 2, 1},   // even kernel, stride 2
 }
 
 // largeConvCases have outputs of at least convTargetCols positions (one
