@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"simclr/internal/backend"
 	"simclr/internal/tensor"
@@ -52,6 +53,10 @@ type Backend struct {
 	// convPath chooses between the im2col and shifted convolution paths;
 	// tests set it to compare them.
 	convPath convPathMode
+
+	// precision is the backend.Precision of the matrix products' operands
+	// (SetMatmulPrecision; precision.go).
+	precision atomic.Int32
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -226,15 +231,3 @@ func checkHostTensor(op, name string, t *Tensor) error {
 	}
 	return nil
 }
-
-// SetMatmulPrecision sets the operand format of the matrix products. Only
-// FP32 is implemented so far.
-func (b *Backend) SetMatmulPrecision(p backend.Precision) error {
-	if p != backend.FP32 {
-		return fmt.Errorf("cpu: matmul precision %s is not implemented yet; use fp32", p)
-	}
-	return nil
-}
-
-// MatmulPrecision returns the operand format of the matrix products.
-func (b *Backend) MatmulPrecision() backend.Precision { return backend.FP32 }

@@ -286,7 +286,9 @@ func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 	if err != nil {
 		return err
 	}
-	b.convForward(&g, x.Host, w.Host, y.Host)
+	xs, ws, release := b.roundOperands(x.Host, w.Host)
+	defer release()
+	b.convForward(&g, xs, ws, y.Host)
 	return nil
 }
 
@@ -345,15 +347,17 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) er
 	if err != nil {
 		return err
 	}
+	dys, ws, release := b.roundOperands(dy.Host, w.Host)
+	defer release()
+	dxs := dx.Host
 	if g.stride == 1 && g.wo == g.w && g.k > 1 {
-		b.convBackwardDataSameWidth(&g, dy.Host, w.Host, dx.Host)
+		b.convBackwardDataSameWidth(&g, dys, ws, dxs)
 		return nil
 	}
 	group := g.groupSize()
 	inLen := g.cin * g.h * g.w
-	dys, ws, dxs := dy.Host, w.Host, dx.Host
-	pw, release := b.packWeights(true, g.colRows, g.cout, ws)
-	defer release()
+	pw, releaseW := b.packWeights(true, g.colRows, g.cout, ws)
+	defer releaseW()
 	inner := innerThreads((g.n + group - 1) / group)
 	parallelFor((g.n+group-1)/group, 1, func(lo, hi int) {
 		s := b.getConvScratch(&g, group)
@@ -433,7 +437,8 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	for c := 1; c < chunks; c++ {
 		partials[c] = b.scratch.get(wLen)
 	}
-	xs, dys := x.Host, dy.Host
+	xs, dys, release := b.roundOperands(x.Host, dy.Host)
+	defer release()
 	inner := innerThreads(chunks)
 	if s, ok := g.shifted(b.convPath); ok {
 		parallelFor(chunks, 1, func(c0, c1 int) {

@@ -1,0 +1,112 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"simclr/internal/backend"
+)
+
+// Reduced-precision matrix products. In TF32 or BF16 every operand of a
+// convolution (forward: x and w; data gradient: dy and w; filter gradient:
+// x and dy) and of a linear layer (forward: x and w; backward: dy with w,
+// dy with x) is rounded to the format first, into a scratch copy, and the
+// unchanged fp32 code then multiplies the copies. A product of two
+// rounded operands (8 or 11 significant bits each) is exact in fp32 and
+// the sums stay fp32, so each result is exactly the FP32 op applied to
+// rounded inputs, the arithmetic of a tensor-core mma.sync with fp32
+// accumulation (the order of the sums aside). Rounding before im2col or
+// the shifted layout equals rounding the gathered columns: both only copy
+// elements and add zeros. The bias and its gradient, batch norm and
+// everything else stay fp32. In FP32 the operands are used in place, so
+// results are bit-identical to a backend that never heard of precision.
+
+// SetMatmulPrecision sets the operand format of the convolutions and linear
+// layers: FP32, TF32 or BF16.
+func (b *Backend) SetMatmulPrecision(p backend.Precision) error {
+	switch p {
+	case backend.FP32, backend.TF32, backend.BF16:
+		b.precision.Store(int32(p))
+		return nil
+	}
+	return fmt.Errorf("cpu: matmul precision %v is not one of fp32, tf32, bf16", p)
+}
+
+// MatmulPrecision returns the operand format of the matrix products.
+func (b *Backend) MatmulPrecision() backend.Precision {
+	return backend.Precision(b.precision.Load())
+}
+
+// roundOperand returns a rounded to the backend's precision: a itself in
+// FP32, else a rounded copy in a scratch buffer. release hands the copy
+// back; call it when the product is done.
+func (b *Backend) roundOperand(a []float32) (ra []float32, release func()) {
+	p := b.MatmulPrecision()
+	if p == backend.FP32 {
+		return a, func() {}
+	}
+	ra = b.scratch.get(len(a))
+	roundInto(p, ra, a)
+	return ra, func() { b.scratch.put(ra) }
+}
+
+// roundOperands is roundOperand for both operands of a product.
+func (b *Backend) roundOperands(a, c []float32) (ra, rc []float32, release func()) {
+	ra, releaseA := b.roundOperand(a)
+	rc, releaseC := b.roundOperand(c)
+	return ra, rc, func() {
+		releaseA()
+		releaseC()
+	}
+}
+
+// roundInto writes src rounded to p into dst (len(dst) == len(src)), in
+// fixed chunks over GOMAXPROCS goroutines (elementwise, so the result does
+// not depend on the chunking).
+func roundInto(p backend.Precision, dst, src []float32) {
+	parallelFor(len(src), elemGrain, func(lo, hi int) {
+		switch p {
+		case backend.BF16:
+			roundBF16Slice(dst[lo:hi], src[lo:hi])
+		case backend.TF32:
+			roundTF32Slice(dst[lo:hi], src[lo:hi])
+		default:
+			copy(dst[lo:hi], src[lo:hi])
+		}
+	})
+}
+
+// roundBF16Slice is backend.RoundBF16 over a slice: round to nearest, ties
+// to even, on the bits; NaN made quiet.
+func roundBF16Slice(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		u := math.Float32bits(v)
+		if u&0x7fffffff > 0x7f800000 {
+			dst[i] = math.Float32frombits((u | 0x00400000) & 0xffff0000)
+			continue
+		}
+		u += 0x7fff + (u>>16)&1
+		dst[i] = math.Float32frombits(u & 0xffff0000)
+	}
+}
+
+// roundTF32Slice is backend.RoundTF32 over a slice: round to nearest, ties
+// away from zero; Inf kept, NaN made quiet.
+func roundTF32Slice(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		u := math.Float32bits(v)
+		if u&0x7f800000 == 0x7f800000 {
+			if u&0x007fffff != 0 {
+				u |= 0x00400000
+			} else {
+				dst[i] = v
+				continue
+			}
+		} else {
+			u += 0x1000
+		}
+		dst[i] = math.Float32frombits(u & 0xffffe000)
+	}
+}
