@@ -13,6 +13,7 @@ import (
 	"simclr/internal/dist"
 	"simclr/internal/model"
 	"simclr/internal/optim"
+	"simclr/internal/train"
 )
 
 func (a *app) newBenchCommand() *cobra.Command {
@@ -53,6 +54,10 @@ implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
 					return err
 				}
 			}
+			prec, err := train.NewPrecision(cfg)
+			if err != nil {
+				return err
+			}
 			distJob, distDone, err := a.openDist(cfg)
 			if err != nil {
 				return err
@@ -70,6 +75,9 @@ implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
 			if err := checkKernelTimes(b, kernelTimes); err != nil {
 				return err
 			}
+			if _, err := prec.Apply(b, a.infoWriter()); err != nil {
+				return err
+			}
 			mc := cfg.ModelConfig(channels)
 			res, err := bench.Run(b, mc, cfg.Data.ImageSize, float32(cfg.Loss.Temperature),
 				func(params []*model.Param) (optim.Optimizer, error) { return cfg.NewOptimizer(b, params) },
@@ -81,8 +89,8 @@ implies (cifar10, cifar100, stl10, synthetic: 3; idx, mnist, fashion-mnist:
 				enc := json.NewEncoder(a.stdout)
 				return enc.Encode(res)
 			}
-			fmt.Fprintf(a.stdout, "%s %s-stem width %d, %dx%dx%d, %d pairs/batch on %s: %.2f pairs/s, %.1f ms/step, peak %.1f MiB (%d steps after %d warm-up)\n",
-				res.Arch, res.Stem, res.Width, res.Channels, res.ImageSize, res.ImageSize, res.BatchPairs, res.Backend,
+			fmt.Fprintf(a.stdout, "%s %s-stem width %d, %dx%dx%d, %d pairs/batch on %s in %s: %.2f pairs/s, %.1f ms/step, peak %.1f MiB (%d steps after %d warm-up)\n",
+				res.Arch, res.Stem, res.Width, res.Channels, res.ImageSize, res.ImageSize, res.BatchPairs, res.Backend, res.Precision,
 				res.PairsPerS, res.MsPerStep, float64(res.PeakBytes)/(1<<20), res.Steps, res.Warmup)
 			if res.Ranks > 1 {
 				fmt.Fprintf(a.stdout, "%d ranks: collectives %.1f ms/step (%.1f%% of the step, waiting for slower ranks included), %d calls and %.2f MiB sent per rank per step\n",
