@@ -2,9 +2,9 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 
 	"simclr/internal/backend"
+	"simclr/internal/vec"
 )
 
 // Reduced-precision matrix products. In TF32 or BF16 every operand of a
@@ -62,51 +62,17 @@ func (b *Backend) roundOperands(a, c []float32) (ra, rc []float32, release func(
 
 // roundInto writes src rounded to p into dst (len(dst) == len(src)), in
 // fixed chunks over GOMAXPROCS goroutines (elementwise, so the result does
-// not depend on the chunking).
+// not depend on the chunking), 8 lanes at a time with AVX2 (vec.RoundBF16,
+// vec.RoundTF32).
 func roundInto(p backend.Precision, dst, src []float32) {
 	parallelFor(len(src), elemGrain, func(lo, hi int) {
 		switch p {
 		case backend.BF16:
-			roundBF16Slice(dst[lo:hi], src[lo:hi])
+			vec.RoundBF16(dst[lo:hi], src[lo:hi])
 		case backend.TF32:
-			roundTF32Slice(dst[lo:hi], src[lo:hi])
+			vec.RoundTF32(dst[lo:hi], src[lo:hi])
 		default:
 			copy(dst[lo:hi], src[lo:hi])
 		}
 	})
-}
-
-// roundBF16Slice is backend.RoundBF16 over a slice: round to nearest, ties
-// to even, on the bits; NaN made quiet.
-func roundBF16Slice(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		u := math.Float32bits(v)
-		if u&0x7fffffff > 0x7f800000 {
-			dst[i] = math.Float32frombits((u | 0x00400000) & 0xffff0000)
-			continue
-		}
-		u += 0x7fff + (u>>16)&1
-		dst[i] = math.Float32frombits(u & 0xffff0000)
-	}
-}
-
-// roundTF32Slice is backend.RoundTF32 over a slice: round to nearest, ties
-// away from zero; Inf kept, NaN made quiet.
-func roundTF32Slice(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		u := math.Float32bits(v)
-		if u&0x7f800000 == 0x7f800000 {
-			if u&0x007fffff != 0 {
-				u |= 0x00400000
-			} else {
-				dst[i] = v
-				continue
-			}
-		} else {
-			u += 0x1000
-		}
-		dst[i] = math.Float32frombits(u & 0xffffe000)
-	}
 }
