@@ -50,10 +50,13 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
 	dys := dy.Host
 	// The products read dy, w and x rounded to the matmul precision; the
 	// bias gradient sums dy as it is.
-	rdy, rx, release := b.roundOperands(dys, x.Host)
-	defer release()
+	p := b.MatmulPrecision()
+	rdy, releaseDy := b.roundTo(p, dys)
+	defer releaseDy()
+	rx, releaseX := b.roundTo(p, x.Host)
+	defer releaseX()
 	if dx != nil {
-		rw, releaseW := b.roundOperand(w.Host)
+		rw, releaseW := b.roundTo(p, w.Host)
 		gemm.Sgemm(false, false, n, in, out, 1, rdy, out, rw, in, 0, dx.Host, in)
 		releaseW()
 	}

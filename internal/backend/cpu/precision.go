@@ -37,27 +37,29 @@ func (b *Backend) MatmulPrecision() backend.Precision {
 	return backend.Precision(b.precision.Load())
 }
 
-// roundOperand returns a rounded to the backend's precision: a itself in
-// FP32, else a rounded copy in a scratch buffer. release hands the copy
-// back; call it when the product is done.
-func (b *Backend) roundOperand(a []float32) (ra []float32, release func()) {
+// roundOperands returns a and c rounded to the backend's precision: a and
+// c themselves in FP32, else rounded copies in scratch buffers (the
+// precision read once, so both get the same format). release hands the
+// copies back; call it when the product is done.
+func (b *Backend) roundOperands(a, c []float32) (ra, rc []float32, release func()) {
 	p := b.MatmulPrecision()
+	ra, releaseA := b.roundTo(p, a)
+	rc, releaseC := b.roundTo(p, c)
+	return ra, rc, func() {
+		releaseA()
+		releaseC()
+	}
+}
+
+// roundTo returns a rounded to p (a itself for FP32) and the release of
+// the copy.
+func (b *Backend) roundTo(p backend.Precision, a []float32) (ra []float32, release func()) {
 	if p == backend.FP32 {
 		return a, func() {}
 	}
 	ra = b.scratch.get(len(a))
 	roundInto(p, ra, a)
 	return ra, func() { b.scratch.put(ra) }
-}
-
-// roundOperands is roundOperand for both operands of a product.
-func (b *Backend) roundOperands(a, c []float32) (ra, rc []float32, release func()) {
-	ra, releaseA := b.roundOperand(a)
-	rc, releaseC := b.roundOperand(c)
-	return ra, rc, func() {
-		releaseA()
-		releaseC()
-	}
 }
 
 // roundInto writes src rounded to p into dst (len(dst) == len(src)), in
