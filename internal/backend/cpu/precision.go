@@ -42,7 +42,12 @@ func (b *Backend) MatmulPrecision() backend.Precision {
 // precision read once, so both get the same format). release hands the
 // copies back; call it when the product is done.
 func (b *Backend) roundOperands(a, c []float32) (ra, rc []float32, release func()) {
-	p := b.MatmulPrecision()
+	return b.roundPairTo(b.MatmulPrecision(), a, c)
+}
+
+// roundPairTo returns a and c rounded to p (themselves for FP32) and the
+// release of the copies.
+func (b *Backend) roundPairTo(p backend.Precision, a, c []float32) (ra, rc []float32, release func()) {
 	ra, releaseA := b.roundTo(p, a)
 	rc, releaseC := b.roundTo(p, c)
 	return ra, rc, func() {
@@ -77,4 +82,45 @@ func roundInto(p backend.Precision, dst, src []float32) {
 			copy(dst[lo:hi], src[lo:hi])
 		}
 	})
+}
+
+// roundBlockFloats is about how many input floats a reduced-precision
+// forward convolution rounds at once (1 MiB): few enough that the rounded
+// block is still in cache when the product reads it, which a rounded copy
+// of a whole large activation is not. A variable so that tests can force
+// many blocks.
+var roundBlockFloats = 1 << 18
+
+// convForwardRounded computes ys = conv(xs, ws) with the operands rounded
+// to p: ws once, xs block by block of images, each block rounded into one
+// scratch buffer just before the convolution of those images (convForward
+// on the block) reads it. Images are independent and a block holds whole
+// im2col groups, so the result is the one of convForward on the rounded
+// batch; in FP32 it is convForward itself.
+func (b *Backend) convForwardRounded(p backend.Precision, g *convGeom, xs, ws, ys []float32) {
+	if p == backend.FP32 {
+		b.convForward(g, xs, ws, ys)
+		return
+	}
+	rw, releaseW := b.roundTo(p, ws)
+	defer releaseW()
+	inLen, outLen := g.cin*g.h*g.w, g.cout*g.ho*g.wo
+	group := g.groupSize()
+	block := max(group, roundBlockFloats/max(1, inLen)/group*group)
+	if block >= g.n {
+		rx, releaseX := b.roundTo(p, xs)
+		defer releaseX()
+		b.convForward(g, rx, rw, ys)
+		return
+	}
+	buf := b.scratch.get(block * inLen)
+	defer b.scratch.put(buf)
+	for i0 := 0; i0 < g.n; i0 += block {
+		nb := min(block, g.n-i0)
+		sub := *g
+		sub.n = nb
+		rx := buf[:nb*inLen]
+		roundInto(p, rx, xs[i0*inLen:(i0+nb)*inLen])
+		b.convForward(&sub, rx, rw, ys[i0*outLen:(i0+nb)*outLen])
+	}
 }

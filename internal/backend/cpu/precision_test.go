@@ -105,8 +105,9 @@ var precConvCases = []convCase{
 
 // TestMatmulPrecisionIsFP32OnRoundedOperands: in TF32 and BF16 each op
 // equals, bit for bit, the FP32 op applied to operands rounded by the
-// scalar backend.RoundTF32/RoundBF16 (on every convolution path), the bias
-// and bias gradient stay fp32, and the inputs are left as they were.
+// scalar backend.RoundTF32/RoundBF16 (on every convolution path, with the
+// input rounded whole or block by block of images), the bias and bias
+// gradient stay fp32, and the inputs are left as they were.
 func TestMatmulPrecisionIsFP32OnRoundedOperands(t *testing.T) {
 	type namedOp struct {
 		name string
@@ -125,42 +126,46 @@ func TestMatmulPrecisionIsFP32OnRoundedOperands(t *testing.T) {
 			}
 		}
 	}
-	for _, no := range ops {
-		op := no.op
-		for _, p := range []backend.Precision{backend.TF32, backend.BF16} {
-			for _, mode := range []convPathMode{convAuto, convIm2col, convShifted} {
-				if !no.conv && mode != convAuto {
-					continue // linear ops have no conv path
+	defer func(v int) { roundBlockFloats = v }(roundBlockFloats)
+	for _, block := range []int{roundBlockFloats, 1} { // 1: one im2col group per rounded block
+		roundBlockFloats = block
+		for _, no := range ops {
+			op := no.op
+			for _, p := range []backend.Precision{backend.TF32, backend.BF16} {
+				for _, mode := range []convPathMode{convAuto, convIm2col, convShifted} {
+					if !no.conv && mode != convAuto {
+						continue // linear ops have no conv path
+					}
+					t.Run(fmt.Sprintf("%s/%v/%v/block%d", no.name, p, mode, block), func(t *testing.T) {
+						b := New()
+						b.convPath = mode
+						must(t, b.SetMatmulPrecision(p))
+						in := precInputs(t, b, op)
+						orig := make([][]uint32, len(in))
+						for i, x := range in {
+							orig[i] = bits(x.Host)
+						}
+						got := op.run(t, b, in)
+						for i, x := range in {
+							if !slices.Equal(bits(x.Host), orig[i]) {
+								t.Fatalf("input %d was modified", i)
+							}
+						}
+						ref := New()
+						ref.convPath = mode
+						wantRounded := op.run(t, ref, roundedCopy(t, ref, op, in, p))
+						wantFP32 := op.run(t, ref, in)
+						for j := range got {
+							want := wantRounded[j]
+							if op.fp32Out[j] {
+								want = wantFP32[j]
+							}
+							if i := firstDiff(got[j], want); i >= 0 {
+								t.Fatalf("output %d [%d] = %.9g, want %.9g (FP32 on rounded operands)", j, i, got[j][i], want[i])
+							}
+						}
+					})
 				}
-				t.Run(fmt.Sprintf("%s/%v/%v", no.name, p, mode), func(t *testing.T) {
-					b := New()
-					b.convPath = mode
-					must(t, b.SetMatmulPrecision(p))
-					in := precInputs(t, b, op)
-					orig := make([][]uint32, len(in))
-					for i, x := range in {
-						orig[i] = bits(x.Host)
-					}
-					got := op.run(t, b, in)
-					for i, x := range in {
-						if !slices.Equal(bits(x.Host), orig[i]) {
-							t.Fatalf("input %d was modified", i)
-						}
-					}
-					ref := New()
-					ref.convPath = mode
-					wantRounded := op.run(t, ref, roundedCopy(t, ref, op, in, p))
-					wantFP32 := op.run(t, ref, in)
-					for j := range got {
-						want := wantRounded[j]
-						if op.fp32Out[j] {
-							want = wantFP32[j]
-						}
-						if i := firstDiff(got[j], want); i >= 0 {
-							t.Fatalf("output %d [%d] = %.9g, want %.9g (FP32 on rounded operands)", j, i, got[j][i], want[i])
-						}
-					}
-				})
 			}
 		}
 	}
