@@ -9,7 +9,10 @@
 // matrix packed once per call (gemm.PackA), with scratch buffers reused
 // from a per-backend pool; the input gradient of a stride-1 convolution
 // whose output is as large as its input is the forward convolution of dy
-// with the flipped kernel, other geometries use col2im.
+// with the flipped kernel, other geometries use col2im. In TF32 or BF16
+// (SetMatmulPrecision) the operands of the convolution and linear
+// products are rounded to the format first, where each product reads them
+// (precision.go).
 //
 // Each op checks that its operands are host tensors (checkHost) and then
 // their shapes with the shared shape inference (backend.Check*), so its
