@@ -83,7 +83,10 @@ const (
 
 // Result holds the figures of one benchmark run.
 type Result struct {
-	Backend    string  `json:"backend"`
+	Backend string `json:"backend"`
+	// Precision is the backend's matmul precision during the steps
+	// (backend.Backend.MatmulPrecision).
+	Precision  string  `json:"precision"`
 	Arch       string  `json:"arch"`
 	Stem       string  `json:"stem"`
 	Width      int     `json:"width"`
@@ -263,6 +266,7 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 
 	res := &Result{
 		Backend:          b.Name(),
+		Precision:        b.MatmulPrecision().String(),
 		Arch:             mc.Arch,
 		Stem:             mc.Stem,
 		Width:            mc.Width,

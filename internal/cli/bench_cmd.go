@@ -14,6 +14,7 @@ import (
 	"simclr/internal/dist"
 	"simclr/internal/model"
 	"simclr/internal/optim"
+	"simclr/internal/train"
 )
 
 func (a *app) newBenchCommand() *cobra.Command {
@@ -58,6 +59,10 @@ build and warm-up excluded); read it with go tool pprof BINARY FILE.`,
 					return err
 				}
 			}
+			prec, err := train.NewPrecision(cfg)
+			if err != nil {
+				return err
+			}
 			distJob, distDone, err := a.openDist(cfg)
 			if err != nil {
 				return err
@@ -73,6 +78,9 @@ build and warm-up excluded); read it with go tool pprof BINARY FILE.`,
 			}
 			defer b.Close()
 			if err := checkKernelTimes(b, kernelTimes); err != nil {
+				return err
+			}
+			if _, err := prec.Apply(b, a.infoWriter()); err != nil {
 				return err
 			}
 			mc := cfg.ModelConfig(channels)
@@ -101,8 +109,8 @@ build and warm-up excluded); read it with go tool pprof BINARY FILE.`,
 				enc := json.NewEncoder(a.stdout)
 				return enc.Encode(res)
 			}
-			fmt.Fprintf(a.stdout, "%s %s-stem width %d, %dx%dx%d, %d pairs/batch on %s: %.2f pairs/s, %.1f ms/step, peak %.1f MiB (%d steps after %d warm-up)\n",
-				res.Arch, res.Stem, res.Width, res.Channels, res.ImageSize, res.ImageSize, res.BatchPairs, res.Backend,
+			fmt.Fprintf(a.stdout, "%s %s-stem width %d, %dx%dx%d, %d pairs/batch on %s in %s: %.2f pairs/s, %.1f ms/step, peak %.1f MiB (%d steps after %d warm-up)\n",
+				res.Arch, res.Stem, res.Width, res.Channels, res.ImageSize, res.ImageSize, res.BatchPairs, res.Backend, res.Precision,
 				res.PairsPerS, res.MsPerStep, float64(res.PeakBytes)/(1<<20), res.Steps, res.Warmup)
 			if res.Ranks > 1 {
 				fmt.Fprintf(a.stdout, "%d ranks: collectives %.1f ms/step (%.1f%% of the step, waiting for slower ranks included), %d calls and %.2f MiB sent per rank per step\n",

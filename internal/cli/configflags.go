@@ -21,6 +21,7 @@ var dedicatedFlags = []dedicatedFlag{
 	{"lr", "optim.lr", "base learning rate (optim.lr)", "float"},
 	{"device", "device", "cpu, auto, cuda or cuda:N (device)", "string"},
 	{"seed", "seed", "random seed (seed)", "int"},
+	{"precision", "train.precision", "number format of the convolutions and linear layers: auto, fp32, tf32 or bf16 (train.precision)", "string"},
 }
 
 // addConfigFlags registers the dedicated configuration flags on cmd.

@@ -205,3 +205,26 @@ func NormalizationDefaults(format, path string, channels int) (mean, std []float
 	}
 	return slices.Clone(mean), slices.Clone(std)
 }
+
+// PrecisionAuto is the default of train.precision: bf16 on a CUDA device,
+// fp32 on the CPU.
+const PrecisionAuto = "auto"
+
+// MatmulPrecision returns the operand format train.precision gives a
+// backend — the named format, or with auto BF16 on a GPU backend (gpu) and
+// FP32 on the CPU — and whether it came from auto.
+func (c *Config) MatmulPrecision(gpu bool) (p backend.Precision, auto bool, err error) {
+	s := c.Train.Precision
+	if s == PrecisionAuto || s == "" {
+		if gpu {
+			return backend.BF16, true, nil
+		}
+		return backend.FP32, true, nil
+	}
+	p, err = backend.ParsePrecision(s)
+	if err != nil {
+		return backend.FP32, false, fmt.Errorf("train.precision %q (from %s) is not one of %s: set train.precision or --precision to one of them",
+			s, c.Origin("train.precision"), strings.Join(Precisions, ", "))
+	}
+	return p, false, nil
+}

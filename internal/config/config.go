@@ -108,11 +108,16 @@ type OptimConfig struct {
 	Eps           float64 `yaml:"eps" mapstructure:"eps"`
 }
 
-// TrainConfig holds the pretraining schedule.
+// TrainConfig holds the pretraining schedule and the number format of the
+// matrix products.
 type TrainConfig struct {
 	Epochs          int `yaml:"epochs" mapstructure:"epochs"`
 	BatchSize       int `yaml:"batch_size" mapstructure:"batch_size"`
 	CheckpointEvery int `yaml:"checkpoint_every" mapstructure:"checkpoint_every"`
+	// Precision is the operand format of the convolutions and linear
+	// layers of every job that runs the encoder: fp32, tf32, bf16, or auto
+	// (bf16 on a CUDA device, fp32 on the CPU); see MatmulPrecision.
+	Precision string `yaml:"precision" mapstructure:"precision"`
 }
 
 // EvalConfig holds the k-NN monitor and linear-probe settings.
@@ -164,7 +169,7 @@ func Default() *Config {
 			WeightDecay: 1e-6, TrustCoef: 0.001, ExcludeBiasBN: true, WarmupEpochs: 1,
 			Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 		},
-		Train: TrainConfig{Epochs: 5, BatchSize: 128, CheckpointEvery: 1},
+		Train: TrainConfig{Epochs: 5, BatchSize: 128, CheckpointEvery: 1, Precision: PrecisionAuto},
 		Eval: EvalConfig{
 			KNNEvery: 0, KNNK: 200, KNNTemperature: 0.1, ProbeEpochs: 30, ProbeLR: 0.1,
 			ProbeOptim: "sgd", ProbeWeightDecay: 0, ProbeBatchSize: 256, ProbeAugment: false,

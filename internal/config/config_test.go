@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"simclr/internal/augment"
+	"simclr/internal/backend"
 	"simclr/internal/backend/cpu"
 	"simclr/internal/data"
 	"simclr/internal/model"
@@ -258,6 +259,8 @@ func TestOutOfRange(t *testing.T) {
 		{"data.format=cifar10", []string{"data.path", "cifar10", "data.format"}},
 		{"data.split=validation", []string{"data.split", "train, test"}},
 		{"device=gpu", []string{"device", `"gpu"`, "cuda:N"}},
+		{"train.precision=fp16", []string{"train.precision", `"fp16"`, "auto, fp32, tf32, bf16"}},
+		{"train.precision=BF16", []string{"train.precision", `"BF16"`, "auto, fp32, tf32, bf16"}},
 		{"device=cuda:x", []string{"device"}},
 		{"model.head_layers=4", []string{"model.head_layers", "2 or 3"}},
 		{"loss.fused=yes", []string{"loss.fused", `"yes"`, "auto, on, off"}},
@@ -317,10 +320,10 @@ func TestKeys(t *testing.T) {
 	if !slices.IsSorted(keys) {
 		t.Error("Keys() is not sorted")
 	}
-	if len(keys) != 67 {
-		t.Errorf("len(Keys()) = %d, want 67 (update docs/config.md when adding keys)", len(keys))
+	if len(keys) != 68 {
+		t.Errorf("len(Keys()) = %d, want 68 (update docs/config.md when adding keys)", len(keys))
 	}
-	for _, want := range []string{"seed", "device", "data.limit", "augment.crop_scale", "model.head_bn", "optim.eps", "eval.probe_augment", "model.sync_bn", "dist.backend", "dist.timeout", "dist.overlap", "loss.fused"} {
+	for _, want := range []string{"train.precision", "seed", "device", "data.limit", "augment.crop_scale", "model.head_bn", "optim.eps", "eval.probe_augment", "model.sync_bn", "dist.backend", "dist.timeout", "dist.overlap", "loss.fused"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("Keys() lacks %q", want)
 		}
@@ -618,4 +621,48 @@ func TestRuntimeEnvIsNotConfig(t *testing.T) {
 	}
 	msg := loadErr(t, Sources{Env: []string{"SIMCLR_CUDA_SYNK=1"}})
 	assertContains(t, msg, "SIMCLR_CUDA_SYNK", "SIMCLR_CUDA_SYNC")
+}
+
+// TestMatmulPrecision: train.precision defaults to auto, which is bf16 on
+// a GPU backend and fp32 on the CPU; an explicit format is the same on
+// both; every accepted value loads from a flag.
+func TestMatmulPrecision(t *testing.T) {
+	if got := Default().Train.Precision; got != PrecisionAuto {
+		t.Fatalf("default train.precision %q, want auto", got)
+	}
+	tests := []struct {
+		set      string
+		cpu, gpu backend.Precision
+		auto     bool
+	}{
+		{"", backend.FP32, backend.BF16, true},
+		{"auto", backend.FP32, backend.BF16, true},
+		{"fp32", backend.FP32, backend.FP32, false},
+		{"tf32", backend.TF32, backend.TF32, false},
+		{"bf16", backend.BF16, backend.BF16, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			src := Sources{}
+			if tt.set != "" {
+				src.Flags = map[string]string{"train.precision": tt.set}
+				src.FlagNames = map[string]string{"train.precision": "--precision"}
+			}
+			c := mustLoad(t, src)
+			for _, side := range []struct {
+				gpu  bool
+				want backend.Precision
+			}{{false, tt.cpu}, {true, tt.gpu}} {
+				p, auto, err := c.MatmulPrecision(side.gpu)
+				if err != nil || p != side.want || auto != tt.auto {
+					t.Errorf("gpu=%v: MatmulPrecision = %v, auto %v, %v; want %v, auto %v", side.gpu, p, auto, err, side.want, tt.auto)
+				}
+			}
+		})
+	}
+	c := Default()
+	c.Train.Precision = "fp8"
+	if _, _, err := c.MatmulPrecision(false); err == nil || !strings.Contains(err.Error(), "auto, fp32, tf32, bf16") {
+		t.Fatalf("MatmulPrecision of fp8: %v, want an error naming the accepted values", err)
+	}
 }

@@ -24,6 +24,9 @@ var (
 	ProbeOptimizers = probe.Optimizers
 	DistBackends    = []string{"auto", "single", "mpi", "tcp", "nccl"}
 	LossFusedModes  = model.LossFusedModes
+	// Precisions are the values of train.precision: auto, then the
+	// formats of backend.Precisions.
+	Precisions = []string{PrecisionAuto, "fp32", "tf32", "bf16"}
 )
 
 var cudaDevice = regexp.MustCompile(`^cuda:(0|[1-9][0-9]{0,3})$`)
@@ -177,6 +180,7 @@ func (c *Config) Validate() error {
 	ck.intMin("train.epochs", c.Train.Epochs, 1)
 	ck.intMin("train.batch_size", c.Train.BatchSize, 2)
 	ck.intMin("train.checkpoint_every", c.Train.CheckpointEvery, 0)
+	ck.oneOf("train.precision", c.Train.Precision, Precisions)
 
 	e := c.Eval
 	ck.intMin("eval.knn_every", e.KNNEvery, 0)

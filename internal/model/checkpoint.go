@@ -27,6 +27,7 @@ const (
 	metaMean       = "mean"
 	metaStd        = "std"
 	metaConfig     = "config"
+	metaPrecision  = "precision"
 )
 
 // EncoderMeta is what an encoder checkpoint records besides the weights:
@@ -38,6 +39,9 @@ type EncoderMeta struct {
 	ImageSize         int
 	Mean, Std         []float64
 	Config            string
+	// Precision is the matmul precision (fp32, tf32, bf16) the encoder
+	// was trained in; empty in files written before it was recorded.
+	Precision string
 }
 
 // SaveEncoder writes r's state dict (torchvision names, no fc) and meta to
@@ -71,6 +75,9 @@ func SaveEncoder(path string, r *ResNet, meta EncoderMeta) error {
 			metaStd:        string(std),
 			metaConfig:     meta.Config,
 		},
+	}
+	if meta.Precision != "" {
+		f.Metadata[metaPrecision] = meta.Precision
 	}
 	if err := safetensors.Write(path, f); err != nil {
 		return fmt.Errorf("save encoder %s: %w", path, err)
@@ -212,6 +219,7 @@ func parseEncoderMeta(md map[string]string) (EncoderMeta, error) {
 	m.Mean = floats(metaMean)
 	m.Std = floats(metaStd)
 	m.Config = md[metaConfig]
+	m.Precision = md[metaPrecision]
 	if err := errors.Join(errs...); err != nil {
 		return EncoderMeta{}, err
 	}

@@ -21,7 +21,8 @@ const ModelPrefix = "model."
 
 // checkpointKind is the "format" metadata of a training checkpoint. The
 // other metadata: step, epoch, steps_per_epoch, optim_steps, seed, arch,
-// stem, width, in_channels and config (the resolved YAML).
+// stem, width, in_channels, precision (the matmul precision the steps ran
+// in) and config (the resolved YAML).
 const checkpointKind = "simclr-checkpoint-v1"
 
 // optimizerTensors downloads the optimizer state.
@@ -82,6 +83,7 @@ func (j *PretrainJob) saveCheckpoint(path string, net *model.SimCLR, opt optim.O
 		"stem":            meta.Stem,
 		"width":           strconv.Itoa(meta.Width),
 		"in_channels":     strconv.Itoa(meta.InChannels),
+		"precision":       meta.Precision,
 		"config":          meta.Config,
 	}
 	if err := safetensors.Write(path, &safetensors.File{Tensors: tensors, Metadata: md}); err != nil {

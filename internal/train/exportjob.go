@@ -47,6 +47,7 @@ type ExportPlan struct {
 	// ConfigOut is where the resolved configuration is written
 	// (NAME.config.yaml).
 	ConfigOut string
+	Precision Precision // train.precision, applied to the backend by Run
 }
 
 // NewExportPlan reads the checkpoint's metadata and opens data.split.
@@ -63,6 +64,9 @@ func NewExportPlan(cfg *config.Config, opts ExportOptions, warn io.Writer) (*Exp
 func (p *ExportPlan) build(warn io.Writer) error {
 	cfg := p.Config
 	var err error
+	if p.Precision, err = newPrecision(cfg); err != nil {
+		return err
+	}
 	if p.Checkpoint != "" {
 		if p.Meta, err = model.ReadEncoderMeta(p.Checkpoint); err != nil {
 			return fmt.Errorf("load --checkpoint: %w", err)
@@ -104,6 +108,7 @@ func (p *ExportPlan) Describe(w io.Writer) error {
 		from = "no --checkpoint given: the configured model stands in"
 	}
 	describeEncoder(w, p.Meta, from)
+	describePrecision(w, p.Precision)
 	if p.Head != "" {
 		fmt.Fprintf(w, "projection head: from %s\n", p.Head)
 	}
@@ -160,6 +165,13 @@ func (p *ExportPlan) embedder(b backend.Backend) (*Embedder, error) {
 // survives).
 func (j *ExportJob) Run(ctx context.Context) (*ExportResult, error) {
 	p := j.Plan
+	prec, err := p.Precision.Apply(j.Backend, j.Log)
+	if err != nil {
+		return nil, err
+	}
+	if j.Log != nil {
+		fmt.Fprintf(j.Log, "matmul precision %s (train.precision %s)\n", prec, p.Precision.Setting)
+	}
 	emb, err := p.embedder(j.Backend)
 	if err != nil {
 		return nil, err

@@ -50,9 +50,10 @@ type LinearEvalPlan struct {
 	Train *Input
 	// Features is data.split's centre crops for the kNN accuracy when Train
 	// is augmented and KNN is set; nil otherwise (Train serves).
-	Features *Input
-	Test     *Input // data.eval_split, centre crops
-	Probe    probe.LinearOptions
+	Features  *Input
+	Test      *Input // data.eval_split, centre crops
+	Probe     probe.LinearOptions
+	Precision Precision // train.precision, applied to the backend by Run
 }
 
 // NewLinearEvalPlan reads the checkpoint's metadata, opens data.split and
@@ -73,6 +74,9 @@ func (p *LinearEvalPlan) build(warn io.Writer) error {
 		return fmt.Errorf("a checkpoint (%s) and random init exclude each other: drop one", p.Checkpoint)
 	}
 	var err error
+	if p.Precision, err = newPrecision(cfg); err != nil {
+		return err
+	}
 	if p.Checkpoint != "" {
 		if p.Meta, err = model.ReadEncoderMeta(p.Checkpoint); err != nil {
 			return fmt.Errorf("load --checkpoint: %w", err)
@@ -161,6 +165,7 @@ func (p *LinearEvalPlan) Describe(w io.Writer) error {
 		from = "no --checkpoint given: the configured model stands in"
 	}
 	describeEncoder(w, p.Meta, from)
+	describePrecision(w, p.Precision)
 	fmt.Fprintf(w, "report: %s\n", p.Out)
 	fmt.Fprintf(w, "probe: %s, %d epochs, lr %g, weight decay %g, batch %d, %d classes\n",
 		p.Probe.Optimizer, p.Probe.Epochs, p.Probe.LR, p.Probe.WeightDecay, p.Probe.BatchSize, p.Probe.Classes)
@@ -212,6 +217,7 @@ type EvalReport struct {
 	Classes     []string            `json:"classes"`
 	Confusion   [][]int             `json:"confusion"`
 	Probe       probe.LinearOptions `json:"probe"`
+	Precision   string              `json:"precision"` // matmul precision of the features and the probe
 	Seconds     float64             `json:"seconds"`
 	Config      string              `json:"config"` // the resolved configuration (YAML)
 }
@@ -237,6 +243,11 @@ func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 	if log == nil {
 		log = io.Discard
 	}
+	prec, err := p.Precision.Apply(j.Backend, log)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "matmul precision %s (train.precision %s)\n", prec, p.Precision.Setting)
 	if err := os.MkdirAll(filepath.Dir(p.Out), 0o755); err != nil {
 		return nil, fmt.Errorf("create output directory for %s: %w", p.Out, err)
 	}
@@ -288,7 +299,7 @@ func (j *LinearEvalJob) Run(ctx context.Context) (*EvalReport, error) {
 		Checkpoint: p.Checkpoint, RandomInit: p.RandomInit, Arch: p.Meta.Arch, FeatureDim: e.Dim(),
 		TrainData: train.Name(), TestData: test.Name(), TrainImages: train.Len(), TestImages: test.Len(),
 		Top1: res.Top1, Top5: res.Top5, PerClass: map[string]float64{}, Classes: classes,
-		Confusion: res.Confusion, Probe: opts,
+		Confusion: res.Confusion, Probe: opts, Precision: prec.String(),
 	}
 	for i, acc := range res.PerClass {
 		rep.PerClass[classes[i]] = acc

@@ -45,6 +45,7 @@ type PretrainPlan struct {
 	Model             model.Config      // encoder and projection head
 	Meta              model.EncoderMeta // what encoder.safetensors records
 	StepsPerEpoch     int
+	Precision         Precision // train.precision, applied to the backend by Run
 }
 
 // NewPretrainPlan opens the data that cfg names and builds the parts of a
@@ -60,6 +61,10 @@ func NewPretrainPlan(cfg *config.Config, warn io.Writer) (*PretrainPlan, error) 
 
 func (p *PretrainPlan) build(warn io.Writer) error {
 	cfg := p.Config
+	var err error
+	if p.Precision, err = newPrecision(cfg); err != nil {
+		return err
+	}
 	spec := cfg.DataSpec()
 	ds, err := openData(cfg, "train", spec, warn)
 	if err != nil {
@@ -117,6 +122,7 @@ func (p *PretrainPlan) build(warn io.Writer) error {
 func (p *PretrainPlan) Describe(w io.Writer) error {
 	fmt.Fprintf(w, "model: %s, %s stem, width %d, %d channels, head %d layers to %d; %d steps per epoch, %d epochs\n",
 		p.Model.Arch, p.Model.Stem, p.Model.Width, p.Model.InChannels, p.Model.HeadLayers, p.Model.HeadOut, p.StepsPerEpoch, p.Config.Train.Epochs)
+	describePrecision(w, p.Precision)
 	line, err := describeLoss(p.Config.Loss.Fused, p.Config.Loss.Temperature, 2*p.Config.Train.BatchSize, p.Model.HeadOut)
 	if err != nil {
 		return err
@@ -144,6 +150,10 @@ type PretrainJob struct {
 	// Dist, when set, makes this process one rank of a data-parallel job
 	// (distributed.go).
 	Dist *Distributed
+
+	// precision is the matmul precision Run set on Backend (recorded in
+	// the checkpoints).
+	precision backend.Precision
 }
 
 // PretrainResult summarises a finished (or interrupted) run.
@@ -221,6 +231,11 @@ func (j *PretrainJob) setup() (*pretrainRun, error) {
 	if r.log == nil {
 		r.log = io.Discard
 	}
+	var err error
+	if j.precision, err = j.Plan.Precision.Apply(b, r.log); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(r.log, "matmul precision %s (train.precision %s)\n", j.precision, j.Plan.Precision.Setting)
 	if err := os.MkdirAll(j.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory %s: %w (choose another --out)", j.Out, err)
 	}
@@ -233,7 +248,6 @@ func (j *PretrainJob) setup() (*pretrainRun, error) {
 	if err := cfg.WriteFile(filepath.Join(j.Out, ConfigFile)); err != nil {
 		return nil, fmt.Errorf("write resolved config into %s: %w", j.Out, err)
 	}
-	var err error
 	if r.loader, err = j.Plan.Train.NewShardLoader(j.rank(), j.ranks()); err != nil {
 		return nil, err
 	}
@@ -419,10 +433,12 @@ func (r *pretrainRun) save() error {
 	if !j.isRoot() {
 		return nil // rank 0 writes the run directory
 	}
-	if err := j.saveCheckpoint(r.ckptPath, r.net, r.opt, r.step, r.stepsPerEpoch, j.Plan.Meta); err != nil {
+	meta := j.Plan.Meta
+	meta.Precision = j.precision.String()
+	if err := j.saveCheckpoint(r.ckptPath, r.net, r.opt, r.step, r.stepsPerEpoch, meta); err != nil {
 		return err
 	}
-	if err := model.SaveEncoder(filepath.Join(j.Out, EncoderFile), r.net.Encoder, j.Plan.Meta); err != nil {
+	if err := model.SaveEncoder(filepath.Join(j.Out, EncoderFile), r.net.Encoder, meta); err != nil {
 		return fmt.Errorf("save encoder: %w", err)
 	}
 	if rows := r.metrics.Rows(); len(rows) > 0 {

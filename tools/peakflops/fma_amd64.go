@@ -20,5 +20,5 @@ func loops() []fmaLoop {
 	if cpu.X86.HasAVX512F {
 		l = append(l, fmaLoop{"avx512f (24 ZMM FMAs/iter)", 24 * 16 * 2, fmaAVX512})
 	}
-	return l
+	return append(l, bf16Loops()...)
 }

@@ -1,5 +1,6 @@
 // Command peakflops measures the machine's fp32 FMA peak: register-resident
-// FMA loops in assembly (AVX2 on YMM, AVX-512 on ZMM; no memory traffic)
+// FMA loops in assembly (AVX2 on YMM, AVX-512 on ZMM; no memory traffic;
+// with AVX512_BF16 also the bfloat16 dot product VDPBF16PS, bf16_amd64.s)
 // on 1, 2, … goroutines, each locked to its own OS thread. It prints GFLOP/s
 // per loop and thread count, the best of several repetitions. This is the
 // "peak" that docs/benchmarks.md compares the GEMM and training figures with.

@@ -12,7 +12,10 @@
 // with the flipped kernel, that of a strided convolution with K > 1 is
 // computed per input phase on the shifted layout (conv_dgrad_phase.go),
 // other geometries use col2im. Pool buffers from 1 MiB are advised to use
-// transparent huge pages on Linux (hugepage_linux.go).
+// transparent huge pages on Linux (hugepage_linux.go). In TF32 or BF16
+// (SetMatmulPrecision) the operands of the convolution and linear
+// products are rounded to the format first, where each product reads them
+// (precision.go).
 //
 // Each op checks that its operands are host tensors (checkHost) and then
 // their shapes with the shared shape inference (backend.Check*), so its
@@ -28,6 +31,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"simclr/internal/backend"
 	"simclr/internal/tensor"
@@ -55,6 +59,10 @@ type Backend struct {
 	// convPath chooses between the im2col and shifted convolution paths;
 	// tests set it to compare them.
 	convPath convPathMode
+
+	// precision is the backend.Precision of the matrix products' operands
+	// (SetMatmulPrecision; precision.go).
+	precision atomic.Int32
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -228,15 +236,3 @@ func checkHostTensor(op, name string, t *Tensor) error {
 	}
 	return nil
 }
-
-// SetMatmulPrecision sets the operand format of the matrix products. Only
-// FP32 is implemented so far.
-func (b *Backend) SetMatmulPrecision(p backend.Precision) error {
-	if p != backend.FP32 {
-		return fmt.Errorf("cpu: matmul precision %s is not implemented yet; use fp32", p)
-	}
-	return nil
-}
-
-// MatmulPrecision returns the operand format of the matrix products.
-func (b *Backend) MatmulPrecision() backend.Precision { return backend.FP32 }

@@ -286,7 +286,7 @@ func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 	if err != nil {
 		return err
 	}
-	b.convForward(&g, x.Host, w.Host, y.Host)
+	b.convForwardRounded(b.MatmulPrecision(), &g, x.Host, w.Host, y.Host)
 	return nil
 }
 
@@ -349,15 +349,17 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) er
 		b.convBackwardDataSameWidth(&g, dy.Host, w.Host, dx.Host)
 		return nil
 	}
+	dys, ws, release := b.roundOperands(dy.Host, w.Host)
+	defer release()
+	dxs := dx.Host
 	if g.stride > 1 && g.k > 1 && b.convPath != convIm2col {
-		b.convBackwardDataPhased(&g, dy.Host, w.Host, dx.Host) // conv_dgrad_phase.go
+		b.convBackwardDataPhased(&g, dys, ws, dxs) // conv_dgrad_phase.go
 		return nil
 	}
 	group := g.groupSize()
 	inLen := g.cin * g.h * g.w
-	dys, ws, dxs := dy.Host, w.Host, dx.Host
-	pw, release := b.packWeights(true, g.colRows, g.cout, ws)
-	defer release()
+	pw, releaseW := b.packWeights(true, g.colRows, g.cout, ws)
+	defer releaseW()
 	inner := innerThreads((g.n + group - 1) / group)
 	parallelFor((g.n+group-1)/group, 1, func(lo, hi int) {
 		s := b.getConvScratch(&g, group)
@@ -407,7 +409,7 @@ func (b *Backend) convBackwardDataSameWidth(g *convGeom, dys, ws, dxs []float32)
 		ho: g.h, wo: g.w,
 		colRows: g.cout * kk, colLen: g.h * g.w,
 	}
-	b.convForward(&t, dys, wt[:g.cin*g.cout*kk], dxs)
+	b.convForwardRounded(b.MatmulPrecision(), &t, dys, wt[:g.cin*g.cout*kk], dxs)
 }
 
 // Conv2DBackwardFilter computes dw = sum_n dy[n] col(x[n])^T (col read in
@@ -437,16 +439,24 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	for c := 1; c < chunks; c++ {
 		partials[c] = b.scratch.get(wLen)
 	}
+	// Each chunk reads its images of x and dy rounded to the matmul
+	// precision (precision.go): views of them in FP32, else copies made
+	// when the chunk starts.
+	prec := b.MatmulPrecision()
 	xs, dys := x.Host, dy.Host
+	inLen, outLen := g.cin*g.h*g.w, g.cout*g.ho*g.wo
 	inner := innerThreads(chunks)
 	if s, ok := g.shifted(b.convPath); ok {
 		parallelFor(chunks, 1, func(c0, c1 int) {
 			for c := c0; c < c1; c++ {
-				b.filterChunkShifted(&g, s, xs, dys, c*per, min((c+1)*per, g.n), partials[c])
+				i0, i1 := c*per, min((c+1)*per, g.n)
+				xc, dyc, release := b.roundPairTo(prec, xs[i0*inLen:i1*inLen], dys[i0*outLen:i1*outLen])
+				b.filterChunkShifted(&g, s, xc, dyc, 0, i1-i0, partials[c])
+				release()
 			}
 		})
 	} else {
-		b.filterChunksIm2col(&g, xs, dys, per, chunks, inner, partials)
+		b.filterChunksIm2col(prec, &g, xs, dys, per, chunks, inner, partials)
 	}
 	if chunks > 1 {
 		out := dw.Host
@@ -469,23 +479,27 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 
 // filterChunksIm2col computes each chunk's partial weight gradient with
 // im2col + gemm over groups of images.
-func (b *Backend) filterChunksIm2col(gp *convGeom, xs, dys []float32, per, chunks, inner int, partials [][]float32) {
+func (b *Backend) filterChunksIm2col(prec backend.Precision, gp *convGeom, xs, dys []float32, per, chunks, inner int, partials [][]float32) {
 	g := *gp
 	group := min(g.groupSize(), per)
+	inLen, outLen := g.cin*g.h*g.w, g.cout*g.colLen
 	parallelFor(chunks, 1, func(c0, c1 int) {
 		s := b.getConvScratch(&g, group)
 		defer b.putConvScratch(s)
 		for c := c0; c < c1; c++ {
-			end := min((c+1)*per, g.n)
+			start, end := c*per, min((c+1)*per, g.n)
+			// The chunk's images of x and dy, rounded to prec.
+			xc, dyc, release := b.roundPairTo(prec, xs[start*inLen:end*inLen], dys[start*outLen:end*outLen])
 			beta := float32(0)
-			for i0 := c * per; i0 < end; i0 += group {
-				nb := min(group, end-i0)
+			for i0 := 0; i0 < end-start; i0 += group {
+				nb := min(group, end-start-i0)
 				cols := nb * g.colLen
-				dyg := g.gatherOut(dys, i0, nb, s)
-				cm := g.columns(xs, i0, nb, s)
+				dyg := g.gatherOut(dyc, i0, nb, s)
+				cm := g.columns(xc, i0, nb, s)
 				gemm.SgemmThreads(inner, false, true, g.cout, g.colRows, cols, 1, dyg, cols, cm, cols, beta, partials[c], g.colRows)
 				beta = 1
 			}
+			release()
 		}
 	})
 }

@@ -17,7 +17,9 @@ func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
 	}
 	n, in, out := g.N, g.In, g.Out
 	ys := y.Host
-	gemm.Sgemm(false, true, n, out, in, 1, x.Host, in, w.Host, in, 0, ys, out)
+	xs, ws, release := b.roundOperands(x.Host, w.Host)
+	defer release()
+	gemm.Sgemm(false, true, n, out, in, 1, xs, in, ws, in, 0, ys, out)
 	if bias != nil && out > 0 {
 		bs := bias.Host
 		parallelFor(n, grainFor(out, elemGrain), func(lo, hi int) {
@@ -46,10 +48,19 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
 	}
 	n, in, out := g.N, g.In, g.Out
 	dys := dy.Host
+	// The products read dy, w and x rounded to the matmul precision; the
+	// bias gradient sums dy as it is.
+	p := b.MatmulPrecision()
+	rdy, releaseDy := b.roundTo(p, dys)
+	defer releaseDy()
+	rx, releaseX := b.roundTo(p, x.Host)
+	defer releaseX()
 	if dx != nil {
-		gemm.Sgemm(false, false, n, in, out, 1, dys, out, w.Host, in, 0, dx.Host, in)
+		rw, releaseW := b.roundTo(p, w.Host)
+		gemm.Sgemm(false, false, n, in, out, 1, rdy, out, rw, in, 0, dx.Host, in)
+		releaseW()
 	}
-	gemm.Sgemm(true, false, out, in, n, 1, dys, out, x.Host, in, 0, dw.Host, in)
+	gemm.Sgemm(true, false, out, in, n, 1, rdy, out, rx, in, 0, dw.Host, in)
 	if db != nil {
 		dbs := db.Host
 		const block = 256
