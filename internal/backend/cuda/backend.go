@@ -30,6 +30,10 @@ type Backend struct {
 	index int
 	timer kernelTimer // off unless EnableKernelTimes(true)
 
+	// prec is the matmul operand format (a backend.Precision), set by
+	// SetMatmulPrecision.
+	prec atomic.Int32
+
 	// debugSync makes every launch wait for the kernel and check for a
 	// fault (EnableDebugSync, SIMCLR_CUDA_SYNC=1, --debug-sync).
 	debugSync atomic.Bool
@@ -374,14 +378,40 @@ func (b *Backend) checkDevTensor(op, name string, t *Tensor) error {
 	return nil
 }
 
-// SetMatmulPrecision sets the operand format of the matrix products. Only
-// FP32 is implemented so far.
+// SetMatmulPrecision sets the operand format of the matrix products: the
+// three convolution passes and the linear forward and backward GEMMs round
+// both operands to p and accumulate the exact products in fp32 (the
+// similarity matrix, batch norm, the loss and the optimizers stay fp32).
+// TF32 and BF16 are tensor-core formats: they need compute capability 8.0
+// or newer (the emulator counts as 9.0).
 func (b *Backend) SetMatmulPrecision(p backend.Precision) error {
-	if p != backend.FP32 {
-		return fmt.Errorf("cuda: matmul precision %s is not implemented yet; use fp32", p)
+	switch p {
+	case backend.FP32:
+	case backend.TF32, backend.BF16:
+		if cd, ok := b.drv.(ccDriver); ok {
+			if major, minor := cd.computeCapability(); major < 8 {
+				return fmt.Errorf("cuda: matmul precision %s needs tensor cores of compute capability 8.0 or newer; cuda:%d %s has compute capability %d.%d, which runs fp32 only: use fp32",
+					p, b.index, b.drv.name(), major, minor)
+			}
+		}
+	default:
+		return fmt.Errorf("cuda: matmul precision %s not understood; use fp32, tf32 or bf16", p)
 	}
+	b.prec.Store(int32(p))
 	return nil
 }
 
 // MatmulPrecision returns the operand format of the matrix products.
-func (b *Backend) MatmulPrecision() backend.Precision { return backend.FP32 }
+func (b *Backend) MatmulPrecision() backend.Precision { return backend.Precision(b.prec.Load()) }
+
+// gemmKernel returns the variant of a conv/linear GEMM kernel for the
+// current precision: base for fp32, base_tf32 or base_bf16.
+func (b *Backend) gemmKernel(base string) string {
+	switch backend.Precision(b.prec.Load()) {
+	case backend.TF32:
+		return base + "_tf32"
+	case backend.BF16:
+		return base + "_bf16"
+	}
+	return base
+}

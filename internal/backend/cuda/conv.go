@@ -52,7 +52,7 @@ func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 	if err != nil {
 		return err
 	}
-	return b.launch(op, "conv2d_fwd", grid, block1D(), g.kernelArgs(args{}.ptr(x).ptr(w).ptr(y)), x.Shape, w.Shape, y.Shape)
+	return b.launch(op, b.gemmKernel("conv2d_fwd"), grid, block1D(), g.kernelArgs(args{}.ptr(x).ptr(w).ptr(y)), x.Shape, w.Shape, y.Shape)
 }
 
 // Conv2DBackwardData computes dx, the gradient with respect to the input,
@@ -78,7 +78,7 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) er
 	if err != nil {
 		return err
 	}
-	return b.launch(op, "conv2d_bwd_data", grid, block1D(), g.kernelArgs(args{}.ptr(dy).ptr(w).ptr(dx)), dy.Shape, w.Shape, dx.Shape)
+	return b.launch(op, b.gemmKernel("conv2d_bwd_data"), grid, block1D(), g.kernelArgs(args{}.ptr(dy).ptr(w).ptr(dx)), dy.Shape, w.Shape, dx.Shape)
 }
 
 // Conv2DBackwardFilter computes dw = sum_n dy[n] col(x[n])^T as a GEMM
@@ -112,7 +112,7 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	}
 	if splits == 1 {
 		a := g.kernelArgs(args{}.ptr(x).ptr(dy).ptr(dw)).i(chunk)
-		return b.launch(op, "conv2d_bwd_filter", grid, block1D(), a, x.Shape, dy.Shape, dw.Shape)
+		return b.launch(op, b.gemmKernel("conv2d_bwd_filter"), grid, block1D(), a, x.Shape, dy.Shape, dw.Shape)
 	}
 	part, err := b.scratch(int64(splits) * int64(wLen) * 4)
 	if err != nil {
@@ -120,7 +120,7 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	}
 	defer part.release()
 	a := g.kernelArgs(args{}.ptr(x).ptr(dy).raw(part.ptr)).i(chunk)
-	if err := b.launch(op, "conv2d_bwd_filter", grid, block1D(), a, x.Shape, dy.Shape, dw.Shape); err != nil {
+	if err := b.launch(op, b.gemmKernel("conv2d_bwd_filter"), grid, block1D(), a, x.Shape, dy.Shape, dw.Shape); err != nil {
 		return err
 	}
 	return b.launch(op, "splitk_reduce", elemGrid(wLen), block1D(), args{}.raw(part.ptr).ptr(dw).i(splits).i(wLen), dw.Shape)

@@ -761,4 +761,36 @@ inline float __int_as_float(int i) {
   return f;
 }
 
+// ---- reduced-precision conversions (kernels/mma.cuh) ----
+// Bit-exact models of the PTX conversions, the same arithmetic as
+// backend.RoundTF32 / backend.RoundBF16 on the Go side.
+namespace emu {
+inline uint32_t f2u(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float u2f(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// round_tf32 is cvt.rna.tf32.f32: 10 mantissa bits, to nearest, ties away
+// from zero (add half an ulp of the kept part to the magnitude bits, then
+// truncate); Inf stays, NaN stays NaN (quiet).
+inline float round_tf32(float x) {
+  const uint32_t b = f2u(x);
+  if ((b & 0x7f800000u) == 0x7f800000u) return (b & 0x007fffffu) ? u2f((b | 0x00400000u) & 0xffffe000u) : x;
+  return u2f((b + 0x1000u) & 0xffffe000u);
+}
+// f32_to_bf16 is cvt.rn.bf16.f32: 7 mantissa bits, to nearest, ties to even
+// (add 0x7fff plus the lowest kept bit, then truncate); NaN stays NaN.
+inline uint16_t f32_to_bf16(float x) {
+  const uint32_t b = f2u(x);
+  if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b | 0x00400000u) >> 16);
+  return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+inline float bf16_to_f32(uint16_t h) { return u2f((uint32_t)h << 16); }
+}  // namespace emu
+
 #endif  // SIMCLR_CUDA_EMU_H

@@ -23,7 +23,7 @@ func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
 	if err != nil {
 		return err
 	}
-	return b.launch(op, "linear_fwd", grid, block1D(), args{}.ptr(x).ptr(w).optPtr(bias).ptr(y).i(n).i(in).i(out), x.Shape, w.Shape)
+	return b.launch(op, b.gemmKernel("linear_fwd"), grid, block1D(), args{}.ptr(x).ptr(w).optPtr(bias).ptr(y).i(n).i(in).i(out), x.Shape, w.Shape)
 }
 
 // LinearBackward computes dx = dy w (skipped when dx is nil), dw = dy^T x
@@ -49,7 +49,7 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
 			if err != nil {
 				return err
 			}
-			if err := b.launch(op, "linear_bwd_data", grid, block1D(), args{}.ptr(dy).ptr(w).ptr(dx).i(n).i(in).i(out), dy.Shape, w.Shape); err != nil {
+			if err := b.launch(op, b.gemmKernel("linear_bwd_data"), grid, block1D(), args{}.ptr(dy).ptr(w).ptr(dx).i(n).i(in).i(out), dy.Shape, w.Shape); err != nil {
 				return err
 			}
 		}
@@ -64,7 +64,7 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
 			if err != nil {
 				return err
 			}
-			if err := b.launch(op, "linear_bwd_weight", grid, block1D(), args{}.ptr(x).ptr(dy).ptr(dw).i(n).i(in).i(out), x.Shape, dy.Shape); err != nil {
+			if err := b.launch(op, b.gemmKernel("linear_bwd_weight"), grid, block1D(), args{}.ptr(x).ptr(dy).ptr(dw).i(n).i(in).i(out), x.Shape, dy.Shape); err != nil {
 				return err
 			}
 		}

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "3c54e2ec7f4f80c79dca3d64f3adbddfd2c39349993766f8b699921952d4d1a8"
+const Sources = "705b8975bb3350954416e9779fc315d2f0ab6be1ea1efdc8def97e6c4465ab8a"
