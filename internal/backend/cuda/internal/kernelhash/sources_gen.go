@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "705b8975bb3350954416e9779fc315d2f0ab6be1ea1efdc8def97e6c4465ab8a"
+const Sources = "81cb17a085962aef86dccddbdc6a8cb20b6645e85054ddc30394002be4adfc6f"

@@ -1,0 +1,72 @@
+package cuda
+
+import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestTensorCorePrimitivesSASS compiles testdata/mma_probe.cu (every
+// primitive of kernels/mma.cuh) with nvcc for sm_80 and sm_90 and checks
+// the SASS cuobjdump prints: the tensor-core instructions are really
+// there (HMMA for both mma shapes, LDSM for ldmatrix with and without
+// .trans, LDGSTS for cp.async, the bf16 conversion) and ptxas reports no
+// spills. It needs nvcc and cuobjdump and skips without them.
+func TestTensorCorePrimitivesSASS(t *testing.T) {
+	for _, tool := range []string{"nvcc", "cuobjdump"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: the SASS check needs the CUDA toolkit", tool)
+		}
+	}
+	if testing.Short() {
+		t.Skip("nvcc takes a while; skipped with -short")
+	}
+	for _, arch := range []string{"80", "90"} {
+		t.Run("sm_"+arch, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "probe.cubin")
+			cmd := exec.Command("nvcc", "-cubin", "-O3", "-std=c++14", "-Xptxas", "-v", "-arch=sm_"+arch, "-o", out, "testdata/mma_probe.cu")
+			log, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("nvcc: %v\n%s", err, log)
+			}
+			checkNoSpills(t, string(log))
+			sass, err := exec.Command("cuobjdump", "-sass", out).CombinedOutput()
+			if err != nil {
+				t.Fatalf("cuobjdump: %v\n%s", err, sass)
+			}
+			want := map[string]*regexp.Regexp{
+				"mma m16n8k16 bf16": regexp.MustCompile(`HMMA\.16816\.F32\.BF16`),
+				"mma m16n8k8 tf32":  regexp.MustCompile(`HMMA\.1688\.F32\.TF32`),
+				"ldmatrix":          regexp.MustCompile(`LDSM\.16\.M88\.(2|4)`),
+				"ldmatrix.trans":    regexp.MustCompile(`LDSM\.16\.MT88`),
+				"cp.async":          regexp.MustCompile(`LDGSTS`),
+				"cp.async groups":   regexp.MustCompile(`LDGDEPBAR|DEPBAR`),
+				"cvt.rn.bf16.f32":   regexp.MustCompile(`F2FP\.BF16|F2F\.BF16`),
+			}
+			for what, re := range want {
+				if !re.Match(sass) {
+					t.Errorf("sm_%s: no %s instruction (%s) in the probe's SASS", arch, what, re)
+				}
+			}
+		})
+	}
+}
+
+// checkNoSpills fails on any ptxas "N bytes spill stores/loads" with N > 0.
+func checkNoSpills(t *testing.T, ptxas string) {
+	t.Helper()
+	re := regexp.MustCompile(`(\d+) bytes spill (stores|loads)`)
+	fn := ""
+	for _, line := range strings.Split(ptxas, "\n") {
+		if i := strings.Index(line, "Compiling entry function '"); i >= 0 {
+			fn = strings.SplitN(line[i+len("Compiling entry function '"):], "'", 2)[0]
+		}
+		for _, m := range re.FindAllStringSubmatch(line, -1) {
+			if m[1] != "0" {
+				t.Errorf("%s spills: %s", fn, strings.TrimSpace(line))
+			}
+		}
+	}
+}
