@@ -40,6 +40,13 @@ SIMCLR_KERNEL(linear_bwd_weight)
 SIMCLR_KERNEL(linear_bwd_weight_tf32)
 SIMCLR_KERNEL(linear_bwd_weight_bf16)
 SIMCLR_KERNEL(linear_bwd_bias)
+// tc.cu
+SIMCLR_KERNEL(convert_bf16)
+SIMCLR_KERNEL(nchw_to_nhwc_bf16)
+SIMCLR_KERNEL(gemm_nt_bf16_tc)
+SIMCLR_KERNEL(gemm_nt_bf16_tc_s)
+SIMCLR_KERNEL(conv2d_fwd_bf16_tc)
+SIMCLR_KERNEL(conv2d_fwd_bf16_tc_s)
 // similarity.cu
 SIMCLR_KERNEL(similarity_fwd)
 SIMCLR_KERNEL(similarity_bwd)

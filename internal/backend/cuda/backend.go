@@ -33,6 +33,12 @@ type Backend struct {
 	// prec is the matmul operand format (a backend.Precision), set by
 	// SetMatmulPrecision.
 	prec atomic.Int32
+	// rung is the GEMM rung (a gemmRung: auto, ffma, tc128, tc64), set by
+	// SetGEMMRung or SIMCLR_CUDA_GEMM; tcShared guards raising the
+	// tensor-core kernels' dynamic shared memory limit once.
+	rung     atomic.Int32
+	tcShared sync.Once
+	tcErr    error
 
 	// debugSync makes every launch wait for the kernel and check for a
 	// fault (EnableDebugSync, SIMCLR_CUDA_SYNC=1, --debug-sync).
@@ -111,8 +117,14 @@ func New(device string) (*Backend, error) {
 			return nil, fmt.Errorf("cuda: kernel %s missing from the kernel image; rebuild it with kernels/build.sh", k)
 		}
 	}
+	rung, err := rungFromEnv()
+	if err != nil {
+		drv.close()
+		return nil, err
+	}
 	b := &Backend{drv: drv, pool: newMemPool(drv), index: idx, owned: make(map[*Tensor]int64)}
 	b.debugSync.Store(debugSync)
+	b.rung.Store(int32(rung))
 	return b, nil
 }
 
@@ -293,14 +305,20 @@ func (b *Backend) Sync() error {
 // sync on it then waits for the kernel, so that an asynchronous fault is
 // reported here, against this op, rather than at a later sync.
 func (b *Backend) launch(op, kernel string, grid, block dim3, a args, shapes ...tensor.Shape) error {
+	return b.launchShared(op, kernel, grid, block, 0, a, shapes...)
+}
+
+// launchShared is launch with sharedBytes of dynamic shared memory per
+// block.
+func (b *Backend) launchShared(op, kernel string, grid, block dim3, sharedBytes int, a args, shapes ...tensor.Shape) error {
 	if b.launchLog != nil {
 		b.launchLog(op, kernel, grid, block, shapes)
 	}
 	var err error
 	if b.timer.on.Load() {
-		err = b.launchTimed(kernel, grid, block, a)
+		err = b.launchTimed(kernel, grid, block, sharedBytes, a)
 	} else {
-		err = b.drv.launch(kernel, grid, block, a)
+		err = b.drv.launchShared(kernel, grid, block, sharedBytes, a)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: kernel %s grid %v block %v on shapes %v: %w", op, kernel, grid, block, shapes, err)

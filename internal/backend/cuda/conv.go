@@ -48,6 +48,9 @@ func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 	if y.Numel() == 0 {
 		return nil
 	}
+	if g.cin%8 == 0 && b.tcUse(g.cin*g.k*g.k) {
+		return b.convForwardTC(op, x, w, y, g)
+	}
 	grid, err := gemmGrid(op, g.cout, g.n*g.ho*g.wo, 1)
 	if err != nil {
 		return err

@@ -19,6 +19,9 @@ func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
 	if y.Numel() == 0 {
 		return nil
 	}
+	if b.tcUse(in) {
+		return b.linearForwardTC(op, x, w, bias, y, n, in, out)
+	}
 	grid, err := gemmGrid(op, n, out, 1)
 	if err != nil {
 		return err
@@ -44,6 +47,10 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
 			if err := b.fill(dx, 0); err != nil {
 				return err
 			}
+		} else if b.tcUse(out) {
+			if err := b.linearBackwardDataTC(op, w, dy, dx, n, in, out); err != nil {
+				return err
+			}
 		} else {
 			grid, err := gemmGrid(op, n, in, 1)
 			if err != nil {
@@ -57,6 +64,10 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
 	if dw.Numel() > 0 {
 		if n == 0 {
 			if err := b.fill(dw, 0); err != nil {
+				return err
+			}
+		} else if b.tcUse(n) {
+			if err := b.linearBackwardWeightTC(op, x, dy, dw, n, in, out); err != nil {
 				return err
 			}
 		} else {

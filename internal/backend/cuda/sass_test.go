@@ -70,3 +70,52 @@ func checkNoSpills(t *testing.T, ptxas string) {
 		}
 	}
 }
+
+// TestTensorCoreKernelsSASS checks the tensor-core GEMM kernels of the
+// embedded fatbin (simclr.fatbin, built by make kernels) on sm_80 and
+// sm_90: their SASS has HMMA.16816.F32.BF16, LDSM and LDGSTS, and no
+// kernel of the image uses local memory (a spill) or a stack. It needs
+// cuobjdump and skips without it.
+func TestTensorCoreKernelsSASS(t *testing.T) {
+	if _, err := exec.LookPath("cuobjdump"); err != nil {
+		t.Skip("cuobjdump not found: the SASS check needs the CUDA toolkit")
+	}
+	tc := []string{"gemm_nt_bf16_tc", "gemm_nt_bf16_tc_s", "conv2d_fwd_bf16_tc", "conv2d_fwd_bf16_tc_s"}
+	want := []*regexp.Regexp{regexp.MustCompile(`HMMA\.16816\.F32\.BF16`), regexp.MustCompile(`LDSM\.16\.M88\.4`), regexp.MustCompile(`LDGSTS\.E\.BYPASS\.128`)}
+	for _, arch := range []string{"sm_80", "sm_90"} {
+		t.Run(arch, func(t *testing.T) {
+			for _, k := range tc {
+				sass, err := exec.Command("cuobjdump", "-sass", "-arch", arch, "-fun", k, "simclr.fatbin").CombinedOutput()
+				if err != nil {
+					t.Fatalf("cuobjdump -fun %s: %v\n%s", k, err, sass)
+				}
+				for _, re := range want {
+					if !re.Match(sass) {
+						t.Errorf("%s %s: no %s in its SASS", arch, k, re)
+					}
+				}
+			}
+			res, err := exec.Command("cuobjdump", "-res-usage", "-arch", arch, "simclr.fatbin").CombinedOutput()
+			if err != nil {
+				t.Fatalf("cuobjdump -res-usage: %v\n%s", err, res)
+			}
+			fn, seen := "", 0
+			usage := regexp.MustCompile(`STACK:(\d+) .*LOCAL:(\d+)`)
+			for _, line := range strings.Split(string(res), "\n") {
+				if f, ok := strings.CutPrefix(strings.TrimSpace(line), "Function "); ok {
+					fn = strings.TrimSuffix(f, ":")
+					continue
+				}
+				if m := usage.FindStringSubmatch(line); m != nil {
+					seen++
+					if m[1] != "0" || m[2] != "0" {
+						t.Errorf("%s %s: stack %s bytes, local %s bytes (a spill)", arch, fn, m[1], m[2])
+					}
+				}
+			}
+			if seen < len(tc) {
+				t.Fatalf("cuobjdump -res-usage listed %d functions for %s", seen, arch)
+			}
+		})
+	}
+}

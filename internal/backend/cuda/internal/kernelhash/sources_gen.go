@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "81cb17a085962aef86dccddbdc6a8cb20b6645e85054ddc30394002be4adfc6f"
+const Sources = "948768b60828990c68ca0b76e7c49cfdb931516f845d86914846baae628a76f5"

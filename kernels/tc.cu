@@ -1,0 +1,73 @@
+// tc.cu - the tensor-core rung of the matrix ops (gemm_tc.cuh) and the
+// conversions that feed it. Used in BF16 precision when the shapes allow
+// (K a multiple of 8; see internal/backend/cuda/tc.go); otherwise the
+// FFMA rung's _bf16 kernels (conv.cu, linear.cu) run.
+//
+// Because cp.async copies bytes, the operands must already be bf16 in
+// global memory, K-contiguous:
+//   convert_bf16:      y[i] = bf16(x[i])                         (n elements)
+//   nchw_to_nhwc_bf16: y[n][p][c] = bf16(x[n][c][p]), p < HW     (N*C*HW)
+//                      (activations NCHW -> NHWC; conv weights
+//                      [Cout][Cin][K*K] -> [Cout][K*K][Cin]; with N = 1 a
+//                      transpose [C][HW] -> [HW][C])
+// GEMMs (C = A B^T, A [M][K], B [N][K] bf16; suffix _s: the 64x64 tile
+// for small shapes, else 128x128):
+//   gemm_nt_bf16_tc{,_s}:   C[m][n] = sum_k A[m][k] B[n][k] (+ bias[n]),
+//                           C row-major [M][N] (linear forward: A = x,
+//                           B = w; data gradient: A = dy, B = w^T; weight
+//                           gradient: A = dy^T, B = x^T);
+//   conv2d_fwd_bf16_tc{,_s}: y[n][co][p] = sum_{kh,kw,ci} w[co][kh][kw][ci]
+//                           x[n][ih][iw][ci], x NHWC bf16, weights
+//                           [Cout][K][K][Cin] bf16 (Cin a multiple of 8).
+#include "gemm_tc.cuh"
+
+extern "C" __global__ void convert_bf16(const float* x, unsigned short* y, int n) {
+  GRID_STRIDE(i, n) { y[i] = f32_to_bf16(x[i]); }
+}
+
+// One thread per output element: consecutive threads write consecutive
+// channels of one pixel.
+extern "C" __global__ void nchw_to_nhwc_bf16(const float* x, unsigned short* y, int N, int C, int HW) {
+  const int total = N * C * HW;
+  GRID_STRIDE(i, total) {
+    const int c = i % C, np = i / C, p = np % HW, n = np / HW;
+    y[i] = f32_to_bf16(x[((size_t)n * C + c) * HW + p]);
+  }
+}
+
+template <class Cfg>
+__device__ __forceinline__ void gemm_nt_bf16_t(const unsigned short* A, const unsigned short* B, const float* bias,
+                                               float* C, int M, int N, int K) {
+  TcRows a{A, M, K};
+  TcRows b{B, N, K};
+  StoreBias st{C, bias, N};
+  gemm_tc<Cfg>(M, N, K, a, b, st);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+gemm_nt_bf16_tc(const unsigned short* A, const unsigned short* B, const float* bias, float* C, int M, int N, int K) {
+  gemm_nt_bf16_t<TcLarge>(A, B, bias, C, M, N, K);
+}
+extern "C" __global__ void __launch_bounds__(128)
+gemm_nt_bf16_tc_s(const unsigned short* A, const unsigned short* B, const float* bias, float* C, int M, int N, int K) {
+  gemm_nt_bf16_t<TcSmall>(A, B, bias, C, M, N, K);
+}
+
+template <class Cfg>
+__device__ __forceinline__ void conv2d_fwd_bf16_tc_t(const unsigned short* xh, const unsigned short* wr, float* y,
+                                                     CONV_PARAMS) {
+  const int R = Cin * K * K, P_ = Ho * Wo;
+  TcRows a{wr, Cout, R};
+  TcIm2colNHWC b{xh, N * P_, Cin, H, W, K, stride, pad, Ho, Wo, R};
+  StoreNCHW st{y, Cout, P_};
+  gemm_tc<Cfg>(Cout, N * P_, R, a, b, st);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+conv2d_fwd_bf16_tc(const unsigned short* xh, const unsigned short* wr, float* y, CONV_PARAMS) {
+  conv2d_fwd_bf16_tc_t<TcLarge>(xh, wr, y, CONV_ARGS);
+}
+extern "C" __global__ void __launch_bounds__(128)
+conv2d_fwd_bf16_tc_s(const unsigned short* xh, const unsigned short* wr, float* y, CONV_PARAMS) {
+  conv2d_fwd_bf16_tc_t<TcSmall>(xh, wr, y, CONV_ARGS);
+}
