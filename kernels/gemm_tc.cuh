@@ -128,6 +128,65 @@ struct TcIm2colNHWC {
   }
 };
 
+// TcDyGatherNHWC is the B operand of the data gradient of a convolution
+// with stride 1 or 2: row q = (n, h, w) of dx, k = (kh, kw, co) with co
+// fastest, B[q][k] = dy[n][oh][ow][co] (NHWC bf16) where oh*stride - pad +
+// kh == h and ow*stride - pad + kw == w, else zero. Cout must be a
+// multiple of 8. The stride is tested with a bit test, not a modulo.
+struct TcDyGatherNHWC {
+  const unsigned short* dy;
+  int rows, Cout, H, W, KS, stride, pad, Ho, Wo, K;
+  struct Cursor {
+    const unsigned short* img;  // dy + n*Ho*Wo*Cout
+    int th0, tw0, kh, kw, co, k;
+    bool ok;
+  };
+  __device__ __forceinline__ Cursor start(int q, int k) const {
+    Cursor c;
+    c.ok = q < rows;
+    const int qq = c.ok ? q : 0, HW = H * W;
+    const int n = qq / HW, hw = qq - n * HW, h = hw / W, w = hw - h * W;
+    c.img = dy + (size_t)n * Ho * Wo * Cout;
+    c.th0 = h + pad;
+    c.tw0 = w + pad;
+    c.k = k;
+    c.co = k;
+    c.kh = 0;
+    c.kw = 0;
+    while (c.co >= Cout) {
+      c.co -= Cout;
+      if (++c.kw == KS) {
+        c.kw = 0;
+        ++c.kh;
+      }
+    }
+    return c;
+  }
+  __device__ __forceinline__ const unsigned short* base() const { return dy; }
+  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
+    int oh = c.th0 - c.kh, ow = c.tw0 - c.kw;
+    if (!c.ok || c.k >= K || oh < 0 || ow < 0) return nullptr;
+    if (stride == 2) {
+      if ((oh | ow) & 1) return nullptr;
+      oh >>= 1;
+      ow >>= 1;
+    }
+    if (oh >= Ho || ow >= Wo) return nullptr;
+    return c.img + ((size_t)oh * Wo + ow) * Cout + c.co;
+  }
+  __device__ __forceinline__ void advance(Cursor& c) const {
+    c.k += TC_BK;
+    c.co += TC_BK;
+    while (c.co >= Cout) {
+      c.co -= Cout;
+      if (++c.kw == KS) {
+        c.kw = 0;
+        ++c.kh;
+      }
+    }
+  }
+};
+
 template <class Cfg, class OA, class OB, class S>
 __device__ __forceinline__ void gemm_tc(int M, int N, int K, const OA& opA, const OB& opB, const S& store) {
   DYNAMIC_SHARED(unsigned short, tc_smem);

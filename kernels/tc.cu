@@ -18,7 +18,12 @@
 //                           gradient: A = dy^T, B = x^T);
 //   conv2d_fwd_bf16_tc{,_s}: y[n][co][p] = sum_{kh,kw,ci} w[co][kh][kw][ci]
 //                           x[n][ih][iw][ci], x NHWC bf16, weights
-//                           [Cout][K][K][Cin] bf16 (Cin a multiple of 8).
+//                           [Cout][K][K][Cin] bf16 (Cin a multiple of 8);
+//   conv2d_bwd_data_bf16_tc{,_s}: dx[n][ci][h][w] = sum_{kh,kw,co}
+//                           w[ci][kh][kw][co] dy[n][oh][ow][co] over the
+//                           taps that reach (h, w), dy NHWC bf16, weights
+//                           [Cin][K][K][Cout] bf16 (Cout a multiple of 8,
+//                           stride 1 or 2).
 #include "gemm_tc.cuh"
 
 extern "C" __global__ void convert_bf16(const float* x, unsigned short* y, int n) {
@@ -70,4 +75,23 @@ conv2d_fwd_bf16_tc(const unsigned short* xh, const unsigned short* wr, float* y,
 extern "C" __global__ void __launch_bounds__(128)
 conv2d_fwd_bf16_tc_s(const unsigned short* xh, const unsigned short* wr, float* y, CONV_PARAMS) {
   conv2d_fwd_bf16_tc_t<TcSmall>(xh, wr, y, CONV_ARGS);
+}
+
+template <class Cfg>
+__device__ __forceinline__ void conv2d_bwd_data_bf16_tc_t(const unsigned short* dyh, const unsigned short* wt,
+                                                          float* dx, CONV_PARAMS) {
+  const int R = Cout * K * K, HW = H * W;
+  TcRows a{wt, Cin, R};
+  TcDyGatherNHWC b{dyh, N * HW, Cout, H, W, K, stride, pad, Ho, Wo, R};
+  StoreNCHW st{dx, Cin, HW};
+  gemm_tc<Cfg>(Cin, N * HW, R, a, b, st);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+conv2d_bwd_data_bf16_tc(const unsigned short* dyh, const unsigned short* wt, float* dx, CONV_PARAMS) {
+  conv2d_bwd_data_bf16_tc_t<TcLarge>(dyh, wt, dx, CONV_ARGS);
+}
+extern "C" __global__ void __launch_bounds__(128)
+conv2d_bwd_data_bf16_tc_s(const unsigned short* dyh, const unsigned short* wt, float* dx, CONV_PARAMS) {
+  conv2d_bwd_data_bf16_tc_t<TcSmall>(dyh, wt, dx, CONV_ARGS);
 }

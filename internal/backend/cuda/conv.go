@@ -77,6 +77,9 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) er
 	if g.cout == 0 || dy.Numel() == 0 {
 		return b.fill(dx, 0)
 	}
+	if g.cout%8 == 0 && (g.stride == 1 || g.stride == 2) && b.tcUse(g.cout*g.k*g.k) {
+		return b.convBackwardDataTC(op, dy, w, dx, g)
+	}
 	grid, err := gemmGrid(op, g.cin, g.n*g.h*g.w, 1)
 	if err != nil {
 		return err

@@ -97,7 +97,7 @@ func (b *Backend) tcLaunch(op, kernel string, m, n int, a args, shapes ...tensor
 	if large {
 		tile, threads, shared = tcLargeTile, tcLargeThreads, tcLargeShared
 		b.tcShared.Do(func() {
-			for _, k := range []string{"gemm_nt_bf16_tc", "conv2d_fwd_bf16_tc"} {
+			for _, k := range []string{"gemm_nt_bf16_tc", "conv2d_fwd_bf16_tc", "conv2d_bwd_data_bf16_tc"} {
 				if err := b.drv.setMaxDynamicShared(k, tcLargeShared); err != nil {
 					b.tcErr = fmt.Errorf("raise the dynamic shared memory limit of %s to %d bytes: %w", k, tcLargeShared, err)
 					return
@@ -224,4 +224,21 @@ func (b *Backend) convForwardTC(op string, x, w, y *Tensor, g convGeom) error {
 	defer releaseAll(wr)
 	a := g.kernelArgs(args{}.raw(xh.ptr).raw(wr.ptr).ptr(y))
 	return b.tcLaunch(op, "conv2d_fwd_bf16_tc", g.cout, g.n*g.ho*g.wo, a, x.Shape, w.Shape, y.Shape)
+}
+
+// convBackwardDataTC: dx on tensor cores with dy in NHWC and w as
+// [Cin][K][K][Cout] (bf16), reduction order (kh, kw, co); stride 1 or 2.
+func (b *Backend) convBackwardDataTC(op string, dy, w, dx *Tensor, g convGeom) error {
+	dyh, err := b.bf16Inner(op, dy, g.n, g.cout, g.ho*g.wo)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(dyh)
+	wt, err := b.bf16Inner(op, w, 1, g.cout, g.cin*g.k*g.k)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(wt)
+	a := g.kernelArgs(args{}.raw(dyh.ptr).raw(wt.ptr).ptr(dx))
+	return b.tcLaunch(op, "conv2d_bwd_data_bf16_tc", g.cin, g.n*g.h*g.w, a, dy.Shape, w.Shape, dx.Shape)
 }

@@ -175,3 +175,49 @@ func TestTensorCoreConvForward(t *testing.T) {
 		})
 	}
 }
+
+func TestTensorCoreConvBackwardData(t *testing.T) {
+	cases := []struct {
+		n, cin, h, w, cout, k, stride, pad int
+		rung                               string
+		tc                                 bool // Cout % 8 == 0 and stride 1 or 2
+	}{
+		{2, 5, 6, 6, 8, 3, 1, 1, "tc64", true},
+		{2, 4, 7, 7, 16, 3, 2, 1, "tc64", true},   // stride 2, odd image
+		{1, 6, 8, 8, 24, 1, 2, 0, "tc128", true},  // 1x1 stride 2 (downsample)
+		{2, 3, 6, 6, 8, 4, 2, 2, "tc64", true},    // even kernel, pad 2
+		{1, 130, 4, 4, 8, 3, 1, 1, "tc128", true}, // Cin crosses the 128 tile
+		{2, 4, 6, 6, 6, 3, 1, 1, "tc64", false},   // Cout % 8 != 0: FFMA
+		{1, 4, 9, 9, 8, 3, 3, 0, "tc64", false},   // stride 3: FFMA
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
+			e := newEnv(t)
+			e.withPrecision(backend.BF16)
+			e.withRung(c.rung)
+			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
+			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
+			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+			dy, w := e.operand(backend.BF16, c.n, c.cout, ho, wo), e.operand(backend.BF16, c.cout, c.cin, c.k, c.k)
+			dxT, dxF := e.zeros(c.n, c.cin, c.h, c.w), e.zeros(c.n, c.cin, c.h, c.w)
+			kT := e.launched(func() { e.mustGPU("backward data", e.gpu.Conv2DBackwardData(dy.g, w.g, dxT.g, p)) })
+			if err := e.gpu.SetGEMMRung("ffma"); err != nil {
+				t.Fatal(err)
+			}
+			e.mustGPU("backward data ffma", e.gpu.Conv2DBackwardData(dy.g, w.g, dxF.g, p))
+			tcRan := false
+			for k := range kT {
+				if strings.HasPrefix(k, "conv2d_bwd_data_bf16_tc") {
+					tcRan = true
+				}
+			}
+			if tcRan != c.tc || (!c.tc && kT["conv2d_bwd_data_bf16"] != 1) {
+				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			}
+			k := c.cout * c.k * c.k
+			e.checkGPU("backward data vs ffma", dxT, e.gpuValues(dxF), gemmTol(k, 1))
+			e.must("cpu backward data", e.cpu.Conv2DBackwardData(dy.c, w.c, dxT.c, p), nil)
+			e.check("backward data vs cpu", dxT, gemmTol(k, 1))
+		})
+	}
+}

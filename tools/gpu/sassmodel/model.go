@@ -55,7 +55,7 @@ func flops(l Launch) float64 {
 		return 2 * float64(s[0][0]) * numel(s[1])
 	case "conv2d_fwd", "conv2d_fwd_bf16_tc": // x, w, y
 		return 2 * numel(s[2]) * numel(s[1][1:])
-	case "conv2d_bwd_data": // dy, w, dx
+	case "conv2d_bwd_data", "conv2d_bwd_data_bf16_tc": // dy, w, dx
 		return 2 * numel(s[0]) * numel(s[1][1:])
 	case "conv2d_bwd_filter": // x, dy, dw
 		return 2 * numel(s[1]) * numel(s[2][1:])
@@ -108,7 +108,7 @@ func bytesOf(l Launch) float64 {
 	switch baseKernel(l.Kernel) {
 	case "gemm_nt_bf16_tc": // bf16 A and B, fp32 C [M,N]
 		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*float64(l.Shapes[0][0]*l.Shapes[1][0])
-	case "conv2d_fwd_bf16_tc": // bf16 x and w, fp32 y
+	case "conv2d_fwd_bf16_tc", "conv2d_bwd_data_bf16_tc": // bf16 x (dy) and w, fp32 y (dx)
 		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*numel(l.Shapes[2])
 	}
 	tot := 0.0

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "948768b60828990c68ca0b76e7c49cfdb931516f845d86914846baae628a76f5"
+const Sources = "7615ed1fb9447da6f4f1e3119244b38d9de8e767ad79c21c3247e93b15a3c981"
