@@ -288,4 +288,195 @@ SIMCLR_UNROLL
       }
 }
 
+// ---- the K-major variant (filter gradient) ----
+//
+// gemm_tc_tn computes C[m,n] = sum_{k in [kBegin,kEnd)} A[k,m] * B[k,n]
+// with both operands M- (N-) contiguous: each stage holds a 32 x BM A tile
+// and a 32 x BN B tile stored [k][m] / [k][n] (rows padded by 8 bf16 to
+// BM+8: 272 bytes for 128, rows 4 banks apart), and the fragments come
+// from ldmatrix.x4.trans. Operand cursors walk one 8-wide M (N) chunk of
+// one k row down K by 32 rows per stage. Used where the reduction runs
+// over pixels (the filter gradient: A = dy, B = im2col(x), both NHWC).
+template <class Cfg>
+struct TcTnCfg {
+  static constexpr int LDA = Cfg::BM + 8, LDB = Cfg::BN + 8;
+  static constexpr int A_ELEMS = TC_BK * LDA, STAGE = TC_BK * (LDA + LDB);
+  static constexpr int SMEM_BYTES = TC_STAGES * STAGE * 2;
+  static constexpr int A_PER_ROW = Cfg::BM / 8, B_PER_ROW = Cfg::BN / 8;
+};
+
+// TcKRows is a K-major operand: element (k, m) of a row-major bf16
+// [Krows][M] matrix (dy in NHWC: k = pixel, m = channel). M % 8 == 0.
+struct TcKRows {
+  const unsigned short* p;
+  int M, kEnd;
+  struct Cursor {
+    const unsigned short* p;
+    int k;
+    bool ok;
+  };
+  __device__ __forceinline__ Cursor start(int k, int m) const {
+    Cursor c;
+    c.ok = m < M;
+    c.k = k;
+    c.p = p + (size_t)k * M + (c.ok ? m : 0);
+    return c;
+  }
+  __device__ __forceinline__ const unsigned short* base() const { return p; }
+  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
+    return c.ok && c.k < kEnd ? c.p : nullptr;
+  }
+  __device__ __forceinline__ void advance(Cursor& c) const {
+    c.k += TC_BK;
+    c.p += (size_t)TC_BK * M;
+  }
+};
+
+// TcIm2colK is the im2col of x (NHWC bf16) K-major: element (q, r) with q
+// = (n, oh, ow) the output pixel and r = (kh, kw, ci), ci fastest: x[n][oh*s
+// - pad + kh][ow*s - pad + kw][ci], zero in the padding. Cin % 8 == 0. The
+// pixel cursor advances by 32 with a carry loop, no division.
+struct TcIm2colK {
+  const unsigned short* x;
+  int Cin, H, W, KS, stride, pad, Ho, Wo, R, kEnd;
+  struct Cursor {
+    int n, oh, ow, q, kh, kw, ci;
+    bool ok;
+  };
+  __device__ __forceinline__ Cursor start(int q, int r) const {
+    Cursor c;
+    c.ok = r < R;
+    const int rr = c.ok ? r : 0, P = Ho * Wo;
+    c.ci = rr % Cin;
+    const int t = rr / Cin;
+    c.kw = t % KS;
+    c.kh = t / KS;
+    c.q = q;
+    c.n = q / P;
+    const int p = q - c.n * P;
+    c.oh = p / Wo;
+    c.ow = p - c.oh * Wo;
+    return c;
+  }
+  __device__ __forceinline__ const unsigned short* base() const { return x; }
+  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
+    const int ih = c.oh * stride - pad + c.kh, iw = c.ow * stride - pad + c.kw;
+    if (!c.ok || c.q >= kEnd || ih < 0 || ih >= H || iw < 0 || iw >= W) return nullptr;
+    return x + (((size_t)c.n * H + ih) * W + iw) * Cin + c.ci;
+  }
+  __device__ __forceinline__ void advance(Cursor& c) const {
+    c.q += TC_BK;
+    c.ow += TC_BK;
+    while (c.ow >= Wo) {
+      c.ow -= Wo;
+      if (++c.oh == Ho) {
+        c.oh = 0;
+        ++c.n;
+      }
+    }
+  }
+};
+
+template <class Cfg, class OA, class OB, class S>
+__device__ __forceinline__ void gemm_tc_tn(int M, int N, int kBegin, int kEnd, const OA& opA, const OB& opB,
+                                           const S& store) {
+  typedef TcTnCfg<Cfg> T;
+  DYNAMIC_SHARED(unsigned short, tc_smem);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp / Cfg::WARPS_N, wn = warp - wm * Cfg::WARPS_N;
+  const int m0 = blockIdx.y * Cfg::BM, n0 = blockIdx.x * Cfg::BN;
+  typename OA::Cursor ca[Cfg::A_CHUNKS];
+  typename OB::Cursor cb[Cfg::B_CHUNKS];
+  int aoff[Cfg::A_CHUNKS], boff[Cfg::B_CHUNKS];
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
+    const int c = tid + i * Cfg::THREADS, kr = c / T::A_PER_ROW, mc = (c - kr * T::A_PER_ROW) * 8;
+    ca[i] = opA.start(kBegin + kr, m0 + mc);
+    aoff[i] = kr * T::LDA + mc;
+  }
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
+    const int c = tid + i * Cfg::THREADS, kr = c / T::B_PER_ROW, nc = (c - kr * T::B_PER_ROW) * 8;
+    cb[i] = opB.start(kBegin + kr, n0 + nc);
+    boff[i] = T::A_ELEMS + kr * T::LDB + nc;
+  }
+  auto load_stage = [&](int so) {
+SIMCLR_UNROLL
+    for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
+      const unsigned short* src = opA.chunk(ca[i]);
+      cp_async_cg16(tc_smem, so + aoff[i], src ? src : opA.base(), src ? 16 : 0);
+      opA.advance(ca[i]);
+    }
+SIMCLR_UNROLL
+    for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
+      const unsigned short* src = opB.chunk(cb[i]);
+      cp_async_cg16(tc_smem, so + boff[i], src ? src : opB.base(), src ? 16 : 0);
+      opB.advance(cb[i]);
+    }
+  };
+  const int numK = kEnd > kBegin ? (kEnd - kBegin + TC_BK - 1) / TC_BK : 0;
+SIMCLR_UNROLL
+  for (int s = 0; s < TC_STAGES - 1; ++s) {
+    if (s < numK) load_stage(s * T::STAGE);
+    cp_async_commit();
+  }
+  float acc[Cfg::MT][Cfg::NT][4];
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+    for (int j = 0; j < Cfg::NT; ++j)
+SIMCLR_UNROLL
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+  // ldmatrix.x4.trans: matrix j = lane >> 3 of A is (k 0-7, m 0-7),
+  // (k 0-7, m 8-15), (k 8-15, m 0-7), (k 8-15, m 8-15) = a0..a3; of B
+  // (k 0-7, n 0-7), (k 8-15, n 0-7), (k 0-7, n 8-15), (k 8-15, n 8-15) =
+  // b0, b1 of two n8 tiles.
+  const int j = lane >> 3, r8 = lane & 7;
+  const int aLane = ((j >> 1) * 8 + r8) * T::LDA + wm * Cfg::WM + (j & 1) * 8;
+  const int bLane = T::A_ELEMS + ((j & 1) * 8 + r8) * T::LDB + wn * Cfg::WN + (j >> 1) * 8;
+  int rs = 0, ws = (TC_STAGES - 1) * T::STAGE, kNext = TC_STAGES - 1;
+  for (int kt = 0; kt < numK; ++kt) {
+    cp_async_wait<TC_STAGES - 2>();
+    __syncthreads();
+    if (kNext < numK) load_stage(ws);
+    cp_async_commit();
+    ++kNext;
+    ws += T::STAGE;
+    if (ws == TC_STAGES * T::STAGE) ws = 0;
+SIMCLR_UNROLL
+    for (int kk = 0; kk < TC_BK; kk += 16) {
+      unsigned af[Cfg::MT][4], bfr[Cfg::NT][2];
+SIMCLR_UNROLL
+      for (int i = 0; i < Cfg::MT; ++i) ldmatrix_x4_trans(af[i], tc_smem, rs + aLane + kk * T::LDA + i * 16);
+SIMCLR_UNROLL
+      for (int jj = 0; jj < Cfg::NT; jj += 2) {
+        unsigned r[4];
+        ldmatrix_x4_trans(r, tc_smem, rs + bLane + kk * T::LDB + jj * 8);
+        bfr[jj][0] = r[0];
+        bfr[jj][1] = r[1];
+        bfr[jj + 1][0] = r[2];
+        bfr[jj + 1][1] = r[3];
+      }
+SIMCLR_UNROLL
+      for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+        for (int jj = 0; jj < Cfg::NT; ++jj) mma_bf16_16816(acc[i][jj], af[i], bfr[jj], acc[i][jj]);
+    }
+    rs += T::STAGE;
+    if (rs == TC_STAGES * T::STAGE) rs = 0;
+  }
+  cp_async_wait<0>();
+  const int g = lane >> 2, t = lane & 3;
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+    for (int jj = 0; jj < Cfg::NT; ++jj)
+SIMCLR_UNROLL
+      for (int e = 0; e < 4; ++e) {
+        const int m = m0 + wm * Cfg::WM + i * 16 + g + 8 * (e >> 1);
+        const int n = n0 + wn * Cfg::WN + jj * 8 + 2 * t + (e & 1);
+        if (m < M && n < N) store(m, n, acc[i][jj][e]);
+      }
+}
+
 #endif  // SIMCLR_GEMM_TC_CUH

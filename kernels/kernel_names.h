@@ -49,6 +49,8 @@ SIMCLR_KERNEL(conv2d_fwd_bf16_tc)
 SIMCLR_KERNEL(conv2d_fwd_bf16_tc_s)
 SIMCLR_KERNEL(conv2d_bwd_data_bf16_tc)
 SIMCLR_KERNEL(conv2d_bwd_data_bf16_tc_s)
+SIMCLR_KERNEL(conv2d_bwd_filter_bf16_tc)
+SIMCLR_KERNEL(conv2d_bwd_filter_bf16_tc_s)
 // similarity.cu
 SIMCLR_KERNEL(similarity_fwd)
 SIMCLR_KERNEL(similarity_bwd)

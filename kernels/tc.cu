@@ -23,7 +23,12 @@
 //                           w[ci][kh][kw][co] dy[n][oh][ow][co] over the
 //                           taps that reach (h, w), dy NHWC bf16, weights
 //                           [Cin][K][K][Cout] bf16 (Cout a multiple of 8,
-//                           stride 1 or 2).
+//                           stride 1 or 2);
+//   conv2d_bwd_filter_bf16_tc{,_s}: dw[co][ci][kh][kw] = sum over the
+//                           pixels q in the grid.z slice of dy[q][co]
+//                           x[n][ih][iw][ci] (both NHWC bf16, K-major:
+//                           gemm_tc_tn, ldmatrix.trans), slices added by
+//                           splitk_reduce (Cin and Cout multiples of 8).
 #include "gemm_tc.cuh"
 
 extern "C" __global__ void convert_bf16(const float* x, unsigned short* y, int n) {
@@ -94,4 +99,37 @@ conv2d_bwd_data_bf16_tc(const unsigned short* dyh, const unsigned short* wt, flo
 extern "C" __global__ void __launch_bounds__(128)
 conv2d_bwd_data_bf16_tc_s(const unsigned short* dyh, const unsigned short* wt, float* dx, CONV_PARAMS) {
   conv2d_bwd_data_bf16_tc_t<TcSmall>(dyh, wt, dx, CONV_ARGS);
+}
+
+// StoreFilterKKC writes C[co][r], r = (kh, kw, ci) with ci fastest, to
+// out[co][ci][kh][kw] (the epilogue divides; the K loop does not).
+struct StoreFilterKKC {
+  float* out;
+  int Cin, KS;
+  __device__ __forceinline__ void operator()(int co, int r, float v) const {
+    const int ci = r % Cin, khw = r / Cin;
+    out[((size_t)co * Cin + ci) * KS * KS + khw] = v;
+  }
+};
+
+template <class Cfg>
+__device__ __forceinline__ void conv2d_bwd_filter_bf16_tc_t(const unsigned short* xh, const unsigned short* dyh,
+                                                            float* partial, CONV_PARAMS, int kChunk) {
+  const int R = Cin * K * K, total = N * Ho * Wo;
+  const int kBegin = blockIdx.z * kChunk, kEnd = imin(kBegin + kChunk, total);
+  TcKRows a{dyh, Cout, kEnd};
+  TcIm2colK b{xh, Cin, H, W, K, stride, pad, Ho, Wo, R, kEnd};
+  StoreFilterKKC st{partial + (size_t)blockIdx.z * Cout * R, Cin, K};
+  gemm_tc_tn<Cfg>(Cout, R, kBegin, kEnd, a, b, st);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+conv2d_bwd_filter_bf16_tc(const unsigned short* xh, const unsigned short* dyh, float* partial, CONV_PARAMS,
+                          int kChunk) {
+  conv2d_bwd_filter_bf16_tc_t<TcLarge>(xh, dyh, partial, CONV_ARGS, kChunk);
+}
+extern "C" __global__ void __launch_bounds__(128)
+conv2d_bwd_filter_bf16_tc_s(const unsigned short* xh, const unsigned short* dyh, float* partial, CONV_PARAMS,
+                            int kChunk) {
+  conv2d_bwd_filter_bf16_tc_t<TcSmall>(xh, dyh, partial, CONV_ARGS, kChunk);
 }

@@ -112,6 +112,9 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	splits := min(maxSplitK, ceilDiv(total, splitKChunk))
 	chunk := ceilDiv(total, splits)
 	splits = ceilDiv(total, chunk)
+	if g.cin%8 == 0 && g.cout%8 == 0 && b.tcOn() {
+		return b.convBackwardFilterTC(op, x, dy, dw, g, splits, chunk)
+	}
 	grid, err := gemmGrid(op, g.cout, g.cin*g.k*g.k, splits)
 	if err != nil {
 		return err

@@ -73,22 +73,26 @@ func checkNoSpills(t *testing.T, ptxas string) {
 
 // TestTensorCoreKernelsSASS checks the tensor-core GEMM kernels of the
 // embedded fatbin (simclr.fatbin, built by make kernels) on sm_80 and
-// sm_90: their SASS has HMMA.16816.F32.BF16, LDSM and LDGSTS, and no
+// sm_90: their SASS has HMMA.16816.F32.BF16, LDSM (.MT88, transposed, for
+// the K-major filter gradient) and LDGSTS, and no
 // kernel of the image uses local memory (a spill) or a stack. It needs
 // cuobjdump and skips without it.
 func TestTensorCoreKernelsSASS(t *testing.T) {
 	if _, err := exec.LookPath("cuobjdump"); err != nil {
 		t.Skip("cuobjdump not found: the SASS check needs the CUDA toolkit")
 	}
-	tc := []string{"gemm_nt_bf16_tc", "gemm_nt_bf16_tc_s", "conv2d_fwd_bf16_tc", "conv2d_fwd_bf16_tc_s"}
-	want := []*regexp.Regexp{regexp.MustCompile(`HMMA\.16816\.F32\.BF16`), regexp.MustCompile(`LDSM\.16\.M88\.4`), regexp.MustCompile(`LDGSTS\.E\.BYPASS\.128`)}
+	// The K-major filter gradient loads its fragments transposed.
+	tc := map[string]string{"gemm_nt_bf16_tc": "M88", "gemm_nt_bf16_tc_s": "M88", "conv2d_fwd_bf16_tc": "M88",
+		"conv2d_fwd_bf16_tc_s": "M88", "conv2d_bwd_data_bf16_tc": "M88", "conv2d_bwd_data_bf16_tc_s": "M88",
+		"conv2d_bwd_filter_bf16_tc": "MT88", "conv2d_bwd_filter_bf16_tc_s": "MT88"}
 	for _, arch := range []string{"sm_80", "sm_90"} {
 		t.Run(arch, func(t *testing.T) {
-			for _, k := range tc {
+			for k, ldsm := range tc {
 				sass, err := exec.Command("cuobjdump", "-sass", "-arch", arch, "-fun", k, "simclr.fatbin").CombinedOutput()
 				if err != nil {
 					t.Fatalf("cuobjdump -fun %s: %v\n%s", k, err, sass)
 				}
+				want := []*regexp.Regexp{regexp.MustCompile(`HMMA\.16816\.F32\.BF16`), regexp.MustCompile(`LDSM\.16\.` + ldsm + `\.4`), regexp.MustCompile(`LDGSTS\.E\.BYPASS\.128`)}
 				for _, re := range want {
 					if !re.Match(sass) {
 						t.Errorf("%s %s: no %s in its SASS", arch, k, re)

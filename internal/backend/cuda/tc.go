@@ -79,13 +79,24 @@ const (
 // tcUse reports whether a BF16 GEMM with reduction length k runs on the
 // tensor-core rung.
 func (b *Backend) tcUse(k int) bool {
-	return backend.Precision(b.prec.Load()) == backend.BF16 && gemmRung(b.rung.Load()) != rungFFMA && k%8 == 0 && k > 0
+	return b.tcOn() && k%8 == 0 && k > 0
+}
+
+// tcOn reports whether the tensor-core rung is selected (BF16 precision,
+// rung not ffma); each op adds its own shape conditions.
+func (b *Backend) tcOn() bool {
+	return backend.Precision(b.prec.Load()) == backend.BF16 && gemmRung(b.rung.Load()) != rungFFMA
 }
 
 // tcLaunch picks the tile for an m x n product and launches kernel (its
 // _s variant for the small tile) with the tensor-core launch shape. The
 // shapes logged for gemm_nt_bf16_tc are its operands [m][k] and [n][k].
 func (b *Backend) tcLaunch(op, kernel string, m, n int, a args, shapes ...tensor.Shape) error {
+	return b.tcLaunchSplit(op, kernel, m, n, 1, a, shapes...)
+}
+
+// tcLaunchSplit is tcLaunch with grid.z = splits (split-K slices).
+func (b *Backend) tcLaunchSplit(op, kernel string, m, n, splits int, a args, shapes ...tensor.Shape) error {
 	large := false
 	switch gemmRung(b.rung.Load()) {
 	case rungTC128:
@@ -97,7 +108,7 @@ func (b *Backend) tcLaunch(op, kernel string, m, n int, a args, shapes ...tensor
 	if large {
 		tile, threads, shared = tcLargeTile, tcLargeThreads, tcLargeShared
 		b.tcShared.Do(func() {
-			for _, k := range []string{"gemm_nt_bf16_tc", "conv2d_fwd_bf16_tc", "conv2d_bwd_data_bf16_tc"} {
+			for _, k := range []string{"gemm_nt_bf16_tc", "conv2d_fwd_bf16_tc", "conv2d_bwd_data_bf16_tc", "conv2d_bwd_filter_bf16_tc"} {
 				if err := b.drv.setMaxDynamicShared(k, tcLargeShared); err != nil {
 					b.tcErr = fmt.Errorf("raise the dynamic shared memory limit of %s to %d bytes: %w", k, tcLargeShared, err)
 					return
@@ -110,8 +121,8 @@ func (b *Backend) tcLaunch(op, kernel string, m, n int, a args, shapes ...tensor
 	} else {
 		kernel += "_s"
 	}
-	grid := dim3{max(1, ceilDiv(n, tile)), max(1, ceilDiv(m, tile)), 1}
-	if grid.y > maxGridYZ {
+	grid := dim3{max(1, ceilDiv(n, tile)), max(1, ceilDiv(m, tile)), splits}
+	if grid.y > maxGridYZ || grid.z > maxGridYZ {
 		return fmt.Errorf("%s: %d x %d result needs grid %v, beyond CUDA's grid.y limit; use a smaller batch", op, m, n, grid)
 	}
 	return b.launchShared(op, kernel, grid, dim3{threads, 1, 1}, shared, a, shapes...)
@@ -241,4 +252,37 @@ func (b *Backend) convBackwardDataTC(op string, dy, w, dx *Tensor, g convGeom) e
 	defer releaseAll(wt)
 	a := g.kernelArgs(args{}.raw(dyh.ptr).raw(wt.ptr).ptr(dx))
 	return b.tcLaunch(op, "conv2d_bwd_data_bf16_tc", g.cin, g.n*g.h*g.w, a, dy.Shape, w.Shape, dx.Shape)
+}
+
+// convBackwardFilterTC: dw on tensor cores, K-major (gemm_tc_tn): A = dy
+// and B = im2col(x), both NHWC bf16, the reduction over the output pixels
+// split into splits slices of chunk pixels (as on the FFMA rung) and the
+// slices added in order by splitk_reduce.
+func (b *Backend) convBackwardFilterTC(op string, x, dy, dw *Tensor, g convGeom, splits, chunk int) error {
+	xh, err := b.bf16Inner(op, x, g.n, g.cin, g.h*g.w)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(xh)
+	dyh, err := b.bf16Inner(op, dy, g.n, g.cout, g.ho*g.wo)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(dyh)
+	r := g.cin * g.k * g.k
+	if splits == 1 {
+		a := g.kernelArgs(args{}.raw(xh.ptr).raw(dyh.ptr).ptr(dw)).i(chunk)
+		return b.tcLaunchSplit(op, "conv2d_bwd_filter_bf16_tc", g.cout, r, 1, a, x.Shape, dy.Shape, dw.Shape)
+	}
+	wLen := dw.Numel()
+	part, err := b.scratch(int64(splits) * int64(wLen) * 4)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer part.release()
+	a := g.kernelArgs(args{}.raw(xh.ptr).raw(dyh.ptr).raw(part.ptr)).i(chunk)
+	if err := b.tcLaunchSplit(op, "conv2d_bwd_filter_bf16_tc", g.cout, r, splits, a, x.Shape, dy.Shape, dw.Shape); err != nil {
+		return err
+	}
+	return b.launch(op, "splitk_reduce", elemGrid(wLen), block1D(), args{}.raw(part.ptr).ptr(dw).i(splits).i(wLen), dw.Shape)
 }

@@ -221,3 +221,48 @@ func TestTensorCoreConvBackwardData(t *testing.T) {
 		})
 	}
 }
+
+func TestTensorCoreConvBackwardFilter(t *testing.T) {
+	cases := []struct {
+		n, cin, h, w, cout, k, stride, pad int
+		rung                               string
+		tc                                 bool // Cin and Cout multiples of 8
+	}{
+		{2, 8, 6, 6, 8, 3, 1, 1, "tc64", true},
+		{2, 16, 7, 7, 8, 3, 2, 1, "tc64", true},    // stride 2, R = 144 crosses the 64 tile
+		{1, 8, 8, 8, 24, 1, 2, 0, "tc128", true},   // 1x1 stride 2
+		{1, 16, 4, 4, 136, 3, 1, 1, "tc128", true}, // Cout and R cross the 128 tile
+		{1, 8, 129, 128, 8, 1, 1, 0, "tc64", true}, // N*Ho*Wo = 16512: two split-K slices
+		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", false},    // RGB stem: FFMA
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
+			e := newEnv(t)
+			e.withPrecision(backend.BF16)
+			e.withRung(c.rung)
+			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
+			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
+			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+			x, dy := e.operand(backend.BF16, c.n, c.cin, c.h, c.w), e.operand(backend.BF16, c.n, c.cout, ho, wo)
+			dwT, dwF := e.zeros(c.cout, c.cin, c.k, c.k), e.zeros(c.cout, c.cin, c.k, c.k)
+			kT := e.launched(func() { e.mustGPU("backward filter", e.gpu.Conv2DBackwardFilter(x.g, dy.g, dwT.g, p)) })
+			if err := e.gpu.SetGEMMRung("ffma"); err != nil {
+				t.Fatal(err)
+			}
+			e.mustGPU("backward filter ffma", e.gpu.Conv2DBackwardFilter(x.g, dy.g, dwF.g, p))
+			tcRan := false
+			for k := range kT {
+				if strings.HasPrefix(k, "conv2d_bwd_filter_bf16_tc") {
+					tcRan = true
+				}
+			}
+			if tcRan != c.tc || (!c.tc && kT["conv2d_bwd_filter_bf16"] != 1) {
+				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			}
+			k := c.n * ho * wo
+			e.checkGPU("backward filter vs ffma", dwT, e.gpuValues(dwF), gemmTol(k, 1))
+			e.must("cpu backward filter", e.cpu.Conv2DBackwardFilter(x.c, dy.c, dwT.c, p), nil)
+			e.check("backward filter vs cpu", dwT, gemmTol(k, 1))
+		})
+	}
+}

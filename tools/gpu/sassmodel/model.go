@@ -57,7 +57,7 @@ func flops(l Launch) float64 {
 		return 2 * numel(s[2]) * numel(s[1][1:])
 	case "conv2d_bwd_data", "conv2d_bwd_data_bf16_tc": // dy, w, dx
 		return 2 * numel(s[0]) * numel(s[1][1:])
-	case "conv2d_bwd_filter": // x, dy, dw
+	case "conv2d_bwd_filter", "conv2d_bwd_filter_bf16_tc": // x, dy, dw
 		return 2 * numel(s[1]) * numel(s[2][1:])
 	case "linear_fwd", "linear_bwd_data": // x [N,I], w [O,I]  /  dy [N,O], w [O,I]
 		return 2 * numel(s[0]) * float64(s[1][len(s[1])-1])
@@ -110,6 +110,8 @@ func bytesOf(l Launch) float64 {
 		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*float64(l.Shapes[0][0]*l.Shapes[1][0])
 	case "conv2d_fwd_bf16_tc", "conv2d_bwd_data_bf16_tc": // bf16 x (dy) and w, fp32 y (dx)
 		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*numel(l.Shapes[2])
+	case "conv2d_bwd_filter_bf16_tc": // bf16 x and dy, fp32 dw (per split-K slice: grid.z)
+		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*numel(l.Shapes[2])*float64(l.Grid[2])
 	}
 	tot := 0.0
 	for _, s := range l.Shapes {

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "7615ed1fb9447da6f4f1e3119244b38d9de8e767ad79c21c3247e93b15a3c981"
+const Sources = "b2d0712f02e023e72e5cab081cd0f8725152ba0462d118d7e99d1f87e47d9c67"
