@@ -112,7 +112,10 @@ extern "C" __global__ void tc_ldsm_mma(const unsigned short* A, const unsigned s
 //      second group is still in flight);
 //   4: as 3 but read s[0..32) after wait_group 1, then wait_group 0,
 //      barrier, read s[32..64) (correct);
-//   5: as 0 with src shifted by shift floats (out of bounds for shift > 0).
+//   5: as 0 with src shifted by shift floats (out of bounds for shift > 0);
+//   6: as 0, then each lane reads its neighbour's element and issues a new
+//      cp.async into its own with no barrier in between (a pipeline that
+//      refills a stage another thread may still be reading): a race.
 extern "C" __global__ void tc_cp_async(const float* src, float* out, int mode, int shift) {
   SHARED_ARRAY(float, s, 64);
   const int l = threadIdx.x & 31;
@@ -136,6 +139,12 @@ extern "C" __global__ void tc_cp_async(const float* src, float* out, int mode, i
   __syncthreads();
   out[l] = s[l];
   out[32 + l] = s[32 + l];
+  if (mode == 6) {
+    out[l] = s[(l + 1) & 31];
+    cp_async_ca<4>(s, l, src + l, 4);
+    cp_async_commit();
+    cp_async_wait<0>();
+  }
 }
 
 // The device conversions: tf32[i] = round_tf32(in[i]), bf16[i] =

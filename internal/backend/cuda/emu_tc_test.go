@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -304,6 +305,13 @@ func TestEmuCpAsync(t *testing.T) {
 			"cp.async.wait_group")
 		// wait_group 1 leaves the newest group in flight.
 		wantErr(t, launch(3, 0), "shared-memory read of s[", "still in flight")
+		// A cp.async into an element another lane read in the same
+		// barrier interval is a race (or, if the read comes second, a read
+		// of an element in flight): reported in every order.
+		if err := launch(6, 0); err == nil || !strings.Contains(err.Error(), " s[") ||
+			!(strings.Contains(err.Error(), "shared-memory race") || strings.Contains(err.Error(), "still in flight")) {
+			t.Fatalf("mode 6: error %v, want a race or in-flight read on s[...]", err)
+		}
 		// The source is bounds-checked when the copy is issued.
 		wantErr(t, launch(5, 4), "kernel tc_cp_async", "out-of-bounds global-memory read")
 	})
