@@ -23,8 +23,8 @@
 // Under nvcc these are inline PTX (sm_80 and newer; below sm_80 the same
 // bit arithmetic in plain C++, which the host never selects: it refuses
 // TF32/BF16 on such a device). In the CPU emulator (SIMCLR_EMU) they are
-// the bit-exact C++ functions of cuda_emu.h (emu::round_tf32,
-// emu::f32_to_bf16), which are also the definition the Go functions
+// the bit-exact C++ functions of cuda_emu.h (emu::cvt_rna_tf32,
+// emu::cvt_rn_bf16), which are also the definition the Go functions
 // backend.RoundTF32 / backend.RoundBF16 implement.
 #ifndef SIMCLR_MMA_CUH
 #define SIMCLR_MMA_CUH
@@ -32,9 +32,9 @@
 #include "common.cuh"
 
 #ifdef SIMCLR_EMU
-__device__ __forceinline__ float round_tf32(float x) { return emu::round_tf32(x); }
-__device__ __forceinline__ unsigned short f32_to_bf16(float x) { return emu::f32_to_bf16(x); }
-__device__ __forceinline__ float bf16_to_f32(unsigned short h) { return emu::bf16_to_f32(h); }
+__device__ __forceinline__ float round_tf32(float x) { return emu::cvt_rna_tf32(x); }
+__device__ __forceinline__ unsigned short f32_to_bf16(float x) { return emu::cvt_rn_bf16(x); }
+__device__ __forceinline__ float bf16_to_f32(unsigned short h) { return emu::bf16_bits_to_f32(h); }
 #else
 __device__ __forceinline__ float round_tf32(float x) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800

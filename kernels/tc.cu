@@ -6,7 +6,8 @@
 // Because cp.async copies bytes, the operands must already be bf16 in
 // global memory, K-contiguous:
 //   convert_bf16:      y[i] = bf16(x[i])                         (n elements)
-//   nchw_to_nhwc_bf16: y[n][p][c] = bf16(x[n][c][p]), p < HW     (N*C*HW)
+//   nchw_to_nhwc_bf16: y[n][p][c] = bf16(x[n][c][p]), p < HW (a 32x32 tile
+//                      transpose through shared memory, coalesced both ways)
 //                      (activations NCHW -> NHWC; conv weights
 //                      [Cout][Cin][K*K] -> [Cout][K*K][Cin]; with N = 1 a
 //                      transpose [C][HW] -> [HW][C])
@@ -35,13 +36,26 @@ extern "C" __global__ void convert_bf16(const float* x, unsigned short* y, int n
   GRID_STRIDE(i, n) { y[i] = f32_to_bf16(x[i]); }
 }
 
-// One thread per output element: consecutive threads write consecutive
-// channels of one pixel.
-extern "C" __global__ void nchw_to_nhwc_bf16(const float* x, unsigned short* y, int N, int C, int HW) {
-  const int total = N * C * HW;
-  GRID_STRIDE(i, total) {
-    const int c = i % C, np = i / C, p = np % HW, n = np / HW;
-    y[i] = f32_to_bf16(x[((size_t)n * C + c) * HW + p]);
+// A 32x32 tile transpose through shared memory: block 256 (32 x 8), grid
+// (ceil(HW/32), ceil(C/32), N). Reads are coalesced along p, writes along
+// c, and no thread divides.
+extern "C" __global__ void __launch_bounds__(256)
+nchw_to_nhwc_bf16(const float* x, unsigned short* y, int N, int C, int HW) {
+  SHARED_ARRAY2(float, tile, 32, 33);
+  const int p0 = blockIdx.x * 32, c0 = blockIdx.y * 32, n = blockIdx.z;
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
+  const float* xn = x + (size_t)n * C * HW;
+SIMCLR_UNROLL
+  for (int j = 0; j < 4; ++j) {
+    const int i = ty + 8 * j, c = c0 + i, p = p0 + tx;
+    if (c < C && p < HW) tile[i][tx] = xn[(size_t)c * HW + p];
+  }
+  __syncthreads();
+  unsigned short* yn = y + (size_t)n * HW * C;
+SIMCLR_UNROLL
+  for (int j = 0; j < 4; ++j) {
+    const int i = ty + 8 * j, p = p0 + i, c = c0 + tx;
+    if (p < HW && c < C) yn[(size_t)p * C + c] = f32_to_bf16(tile[tx][i]);
   }
 }
 

@@ -857,22 +857,22 @@ inline float u2f(uint32_t u) {
   std::memcpy(&f, &u, 4);
   return f;
 }
-// round_tf32 is cvt.rna.tf32.f32: 10 mantissa bits, to nearest, ties away
+// cvt_rna_tf32 is cvt.rna.tf32.f32: 10 mantissa bits, to nearest, ties away
 // from zero (add half an ulp of the kept part to the magnitude bits, then
 // truncate); Inf stays, NaN stays NaN (quiet).
-inline float round_tf32(float x) {
+inline float cvt_rna_tf32(float x) {
   const uint32_t b = f2u(x);
   if ((b & 0x7f800000u) == 0x7f800000u) return (b & 0x007fffffu) ? u2f((b | 0x00400000u) & 0xffffe000u) : x;
   return u2f((b + 0x1000u) & 0xffffe000u);
 }
-// f32_to_bf16 is cvt.rn.bf16.f32: 7 mantissa bits, to nearest, ties to even
+// cvt_rn_bf16 is cvt.rn.bf16.f32: 7 mantissa bits, to nearest, ties to even
 // (add 0x7fff plus the lowest kept bit, then truncate); NaN stays NaN.
-inline uint16_t f32_to_bf16(float x) {
+inline uint16_t cvt_rn_bf16(float x) {
   const uint32_t b = f2u(x);
   if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b | 0x00400000u) >> 16);
   return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
 }
-inline float bf16_to_f32(uint16_t h) { return u2f((uint32_t)h << 16); }
+inline float bf16_bits_to_f32(uint16_t h) { return u2f((uint32_t)h << 16); }
 }  // namespace emu
 
 // ---- tensor-core primitives (kernels/mma.cuh) ----
@@ -910,8 +910,8 @@ inline void warp_all(const void* mine, size_t bytes, void* all, WarpOp op, const
   w->published[t] = 0;
 }
 
-inline float bf16_lo(uint32_t v) { return bf16_to_f32((uint16_t)(v & 0xffffu)); }
-inline float bf16_hi(uint32_t v) { return bf16_to_f32((uint16_t)(v >> 16)); }
+inline float bf16_lo(uint32_t v) { return bf16_bits_to_f32((uint16_t)(v & 0xffffu)); }
+inline float bf16_hi(uint32_t v) { return bf16_bits_to_f32((uint16_t)(v >> 16)); }
 
 struct MmaFrag {
   uint32_t kind;  // 1: m16n8k16 bf16, 2: m16n8k8 tf32

@@ -152,7 +152,12 @@ func (b *Backend) bf16Inner(op string, t *Tensor, outer, c, inner int) (scratch,
 	if err != nil {
 		return s, fmt.Errorf("%s: %w", op, err)
 	}
-	if err := b.launch(op, "nchw_to_nhwc_bf16", elemGrid(n), block1D(), args{}.ptr(t).raw(s.ptr).i(outer).i(c).i(inner), t.Shape); err != nil {
+	grid := dim3{max(1, ceilDiv(inner, 32)), max(1, ceilDiv(c, 32)), max(1, outer)}
+	if grid.y > maxGridYZ || grid.z > maxGridYZ {
+		s.release()
+		return s, fmt.Errorf("%s: bf16 conversion of %v needs grid %v, beyond CUDA's grid.y/z limit; use a smaller batch", op, t.Shape, grid)
+	}
+	if err := b.launch(op, "nchw_to_nhwc_bf16", grid, block1D(), args{}.ptr(t).raw(s.ptr).i(outer).i(c).i(inner), t.Shape); err != nil {
 		s.release()
 		return s, err
 	}

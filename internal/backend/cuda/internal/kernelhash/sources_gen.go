@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "b2d0712f02e023e72e5cab081cd0f8725152ba0462d118d7e99d1f87e47d9c67"
+const Sources = "30d01b7c98a42f619b136fd2de3fb8e44771fa43e2d21439ff73d7444e7b9ee5"
