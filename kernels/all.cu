@@ -6,6 +6,7 @@
 #include "reduce.cu"
 #include "conv.cu"
 #include "linear.cu"
+#include "tc.cu"
 #include "similarity.cu"
 #include "batchnorm.cu"
 #include "pooling.cu"

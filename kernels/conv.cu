@@ -16,6 +16,9 @@
 //                      splitk_reduce adds the slices in order (deterministic).
 // Launch: see gemm_tile.cuh (256 threads, 64x64 tiles); splitk_reduce is a
 // 1-D grid-stride kernel.
+// Precision: each GEMM kernel also exists as NAME_tf32 and NAME_bf16, which
+// round both operands (w and the im2col / dy gathers) to TF32 or BF16 as
+// they are staged and accumulate the exact products in fp32.
 #include "gemm_tile.cuh"
 
 // Im2col is the B operand col(x[n])[r, n*P + p] with r = (ci*K+kh)*K+kw;
@@ -86,35 +89,73 @@ struct DyRows {
   }
 };
 
-extern "C" __global__ void __launch_bounds__(GT_THREADS)
-conv2d_fwd(const float* x, const float* w, float* y, int N, int Cin, int H, int W, int Cout, int K,
-           int stride, int pad, int Ho, int Wo) {
-  const int R = Cin * K * K, P = Ho * Wo;
+// The three passes are templates over the operand rounding P (mma.cuh);
+// each is instantiated as one kernel per backend.Precision: the plain
+// name for fp32, _tf32 and _bf16 for the reduced formats.
+#define CONV_PARAMS \
+  int N, int Cin, int H, int W, int Cout, int K, int stride, int pad, int Ho, int Wo
+#define CONV_ARGS N, Cin, H, W, Cout, K, stride, pad, Ho, Wo
+
+template <class P>
+__device__ __forceinline__ void conv2d_fwd_t(const float* x, const float* w, float* y, CONV_PARAMS) {
+  const int R = Cin * K * K, P_ = Ho * Wo;
   RowMajor a{w, R};
   Im2col b{x, Cin, H, W, K, stride, pad, Ho, Wo};
-  StoreNCHW st{y, Cout, P};
-  gemm_tile(Cout, N * P, 0, R, a, b, st);
+  StoreNCHW st{y, Cout, P_};
+  gemm_tile<P>(Cout, N * P_, 0, R, a, b, st);
 }
 
-extern "C" __global__ void __launch_bounds__(GT_THREADS)
-conv2d_bwd_data(const float* dy, const float* w, float* dx, int N, int Cin, int H, int W, int Cout, int K,
-                int stride, int pad, int Ho, int Wo) {
+template <class P>
+__device__ __forceinline__ void conv2d_bwd_data_t(const float* dy, const float* w, float* dx, CONV_PARAMS) {
   WeightT a{w, Cin, K * K};
   DyGather b{dy, Cout, H, W, K, stride, pad, Ho, Wo};
   StoreNCHW st{dx, Cin, H * W};
-  gemm_tile(Cin, N * H * W, 0, Cout * K * K, a, b, st);
+  gemm_tile<P>(Cin, N * H * W, 0, Cout * K * K, a, b, st);
+}
+
+template <class P>
+__device__ __forceinline__ void conv2d_bwd_filter_t(const float* x, const float* dy, float* partial, CONV_PARAMS,
+                                                    int kChunk) {
+  const int R = Cin * K * K, P_ = Ho * Wo, total = N * P_;
+  const int kBegin = blockIdx.z * kChunk;
+  const int kEnd = imin(kBegin + kChunk, total);
+  DyRows a{dy, Cout, P_};
+  Im2colT b{Im2col{x, Cin, H, W, K, stride, pad, Ho, Wo}};
+  StoreRowMajor st{partial + (size_t)blockIdx.z * Cout * R, R};
+  gemm_tile<P>(Cout, R, kBegin, kEnd, a, b, st);
 }
 
 extern "C" __global__ void __launch_bounds__(GT_THREADS)
-conv2d_bwd_filter(const float* x, const float* dy, float* partial, int N, int Cin, int H, int W, int Cout,
-                  int K, int stride, int pad, int Ho, int Wo, int kChunk) {
-  const int R = Cin * K * K, P = Ho * Wo, total = N * P;
-  const int kBegin = blockIdx.z * kChunk;
-  const int kEnd = imin(kBegin + kChunk, total);
-  DyRows a{dy, Cout, P};
-  Im2colT b{Im2col{x, Cin, H, W, K, stride, pad, Ho, Wo}};
-  StoreRowMajor st{partial + (size_t)blockIdx.z * Cout * R, R};
-  gemm_tile(Cout, R, kBegin, kEnd, a, b, st);
+conv2d_fwd(const float* x, const float* w, float* y, CONV_PARAMS) { conv2d_fwd_t<PrecFP32>(x, w, y, CONV_ARGS); }
+extern "C" __global__ void __launch_bounds__(GT_THREADS)
+conv2d_fwd_tf32(const float* x, const float* w, float* y, CONV_PARAMS) { conv2d_fwd_t<PrecTF32>(x, w, y, CONV_ARGS); }
+extern "C" __global__ void __launch_bounds__(GT_THREADS)
+conv2d_fwd_bf16(const float* x, const float* w, float* y, CONV_PARAMS) { conv2d_fwd_t<PrecBF16>(x, w, y, CONV_ARGS); }
+
+extern "C" __global__ void __launch_bounds__(GT_THREADS)
+conv2d_bwd_data(const float* dy, const float* w, float* dx, CONV_PARAMS) {
+  conv2d_bwd_data_t<PrecFP32>(dy, w, dx, CONV_ARGS);
+}
+extern "C" __global__ void __launch_bounds__(GT_THREADS)
+conv2d_bwd_data_tf32(const float* dy, const float* w, float* dx, CONV_PARAMS) {
+  conv2d_bwd_data_t<PrecTF32>(dy, w, dx, CONV_ARGS);
+}
+extern "C" __global__ void __launch_bounds__(GT_THREADS)
+conv2d_bwd_data_bf16(const float* dy, const float* w, float* dx, CONV_PARAMS) {
+  conv2d_bwd_data_t<PrecBF16>(dy, w, dx, CONV_ARGS);
+}
+
+extern "C" __global__ void __launch_bounds__(GT_THREADS)
+conv2d_bwd_filter(const float* x, const float* dy, float* partial, CONV_PARAMS, int kChunk) {
+  conv2d_bwd_filter_t<PrecFP32>(x, dy, partial, CONV_ARGS, kChunk);
+}
+extern "C" __global__ void __launch_bounds__(GT_THREADS)
+conv2d_bwd_filter_tf32(const float* x, const float* dy, float* partial, CONV_PARAMS, int kChunk) {
+  conv2d_bwd_filter_t<PrecTF32>(x, dy, partial, CONV_ARGS, kChunk);
+}
+extern "C" __global__ void __launch_bounds__(GT_THREADS)
+conv2d_bwd_filter_bf16(const float* x, const float* dy, float* partial, CONV_PARAMS, int kChunk) {
+  conv2d_bwd_filter_t<PrecBF16>(x, dy, partial, CONV_ARGS, kChunk);
 }
 
 // splitk_reduce: out[i] = sum_{z < splits} partial[z*n + i], z in order.

@@ -15,10 +15,16 @@
 // math (gt_mma_fma) are separate functions so a tensor-core rung (mma.sync
 // on TF32/BF16 fragments loaded from the same shared tiles) can replace
 // gt_mma_fma without touching the operand functors.
+//
+// Precision: the template parameter P (mma.cuh: PrecFP32, PrecTF32,
+// PrecBF16) rounds every operand element as the loader stages it, so the
+// math sums exact fp32 products of rounded operands in fp32, what a
+// tensor-core mma.sync computes; PrecFP32 (the default) is a no-op.
 #ifndef SIMCLR_GEMM_TILE_CUH
 #define SIMCLR_GEMM_TILE_CUH
 
 #include "common.cuh"
+#include "mma.cuh"
 
 #define GT_BM 64
 #define GT_BN 64
@@ -29,23 +35,24 @@
 // gt_load_a stages A[m0:m0+BM, k0:k0+BK] as As[k][m]; zero outside [M) x [K).
 // Consecutive threads read consecutive k (row-major A is coalesced).
 // TileA is float[GT_BK][GT_BM + GT_PAD] (SHARED_ARRAY2 in gemm_tile).
-template <class A, class TileA>
+// Each element is rounded by P::round.
+template <class P, class A, class TileA>
 __device__ __forceinline__ void gt_load_a(TileA& As, const A& a, int m0, int k0, int M, int K) {
   for (int e = threadIdx.x; e < GT_BM * GT_BK; e += GT_THREADS) {
     const int kk = e % GT_BK, mm = e / GT_BK;
     const int m = m0 + mm, k = k0 + kk;
-    As[kk][mm] = (m < M && k < K) ? a(m, k) : 0.0f;
+    As[kk][mm] = (m < M && k < K) ? P::round(a(m, k)) : 0.0f;
   }
 }
 
 // gt_load_b stages B[k0:k0+BK, n0:n0+BN] as Bs[k][n]; zero outside [K) x [N).
 // Consecutive threads read consecutive n (im2col columns are coalesced).
-template <class B, class TileB>
+template <class P, class B, class TileB>
 __device__ __forceinline__ void gt_load_b(TileB& Bs, const B& b, int k0, int n0, int K, int N) {
   for (int e = threadIdx.x; e < GT_BN * GT_BK; e += GT_THREADS) {
     const int nn = e % GT_BN, kk = e / GT_BN;
     const int k = k0 + kk, n = n0 + nn;
-    Bs[kk][nn] = (k < K && n < N) ? b(k, n) : 0.0f;
+    Bs[kk][nn] = (k < K && n < N) ? P::round(b(k, n)) : 0.0f;
   }
 }
 
@@ -68,8 +75,9 @@ SIMCLR_UNROLL
 }
 
 // gemm_tile computes the block's 64x64 tile of C over k in [kBegin, kEnd)
-// and hands each in-range element to store(m, n, value).
-template <class A, class B, class S>
+// and hands each in-range element to store(m, n, value), with the operands
+// rounded by P.
+template <class P = PrecFP32, class A, class B, class S>
 __device__ __forceinline__ void gemm_tile(int M, int N, int kBegin, int kEnd, const A& a, const B& b, const S& store) {
   SHARED_ARRAY2(float, As, GT_BK, GT_BM + GT_PAD);
   SHARED_ARRAY2(float, Bs, GT_BK, GT_BN + GT_PAD);
@@ -81,8 +89,8 @@ SIMCLR_UNROLL
 SIMCLR_UNROLL
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
   for (int k0 = kBegin; k0 < kEnd; k0 += GT_BK) {
-    gt_load_a(As, a, m0, k0, M, kEnd);
-    gt_load_b(Bs, b, k0, n0, kEnd, N);
+    gt_load_a<P>(As, a, m0, k0, M, kEnd);
+    gt_load_b<P>(Bs, b, k0, n0, kEnd, N);
     __syncthreads();
     gt_mma_fma(As, Bs, acc, ty, tx);
     __syncthreads();

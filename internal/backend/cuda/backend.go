@@ -30,6 +30,16 @@ type Backend struct {
 	index int
 	timer kernelTimer // off unless EnableKernelTimes(true)
 
+	// prec is the matmul operand format (a backend.Precision), set by
+	// SetMatmulPrecision.
+	prec atomic.Int32
+	// rung is the GEMM rung (a gemmRung: auto, ffma, tc128, tc64), set by
+	// SetGEMMRung or SIMCLR_CUDA_GEMM; tcShared guards raising the
+	// tensor-core kernels' dynamic shared memory limit once.
+	rung     atomic.Int32
+	tcShared sync.Once
+	tcErr    error
+
 	// debugSync makes every launch wait for the kernel and check for a
 	// fault (EnableDebugSync, SIMCLR_CUDA_SYNC=1, --debug-sync).
 	debugSync atomic.Bool
@@ -107,8 +117,14 @@ func New(device string) (*Backend, error) {
 			return nil, fmt.Errorf("cuda: kernel %s missing from the kernel image; rebuild it with kernels/build.sh", k)
 		}
 	}
+	rung, err := rungFromEnv()
+	if err != nil {
+		drv.close()
+		return nil, err
+	}
 	b := &Backend{drv: drv, pool: newMemPool(drv), index: idx, owned: make(map[*Tensor]int64)}
 	b.debugSync.Store(debugSync)
+	b.rung.Store(int32(rung))
 	return b, nil
 }
 
@@ -289,14 +305,20 @@ func (b *Backend) Sync() error {
 // sync on it then waits for the kernel, so that an asynchronous fault is
 // reported here, against this op, rather than at a later sync.
 func (b *Backend) launch(op, kernel string, grid, block dim3, a args, shapes ...tensor.Shape) error {
+	return b.launchShared(op, kernel, grid, block, 0, a, shapes...)
+}
+
+// launchShared is launch with sharedBytes of dynamic shared memory per
+// block.
+func (b *Backend) launchShared(op, kernel string, grid, block dim3, sharedBytes int, a args, shapes ...tensor.Shape) error {
 	if b.launchLog != nil {
 		b.launchLog(op, kernel, grid, block, shapes)
 	}
 	var err error
 	if b.timer.on.Load() {
-		err = b.launchTimed(kernel, grid, block, a)
+		err = b.launchTimed(kernel, grid, block, sharedBytes, a)
 	} else {
-		err = b.drv.launch(kernel, grid, block, a)
+		err = b.drv.launchShared(kernel, grid, block, sharedBytes, a)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: kernel %s grid %v block %v on shapes %v: %w", op, kernel, grid, block, shapes, err)
@@ -374,14 +396,40 @@ func (b *Backend) checkDevTensor(op, name string, t *Tensor) error {
 	return nil
 }
 
-// SetMatmulPrecision sets the operand format of the matrix products. Only
-// FP32 is implemented so far.
+// SetMatmulPrecision sets the operand format of the matrix products: the
+// three convolution passes and the linear forward and backward GEMMs round
+// both operands to p and accumulate the exact products in fp32 (the
+// similarity matrix, batch norm, the loss and the optimizers stay fp32).
+// TF32 and BF16 are tensor-core formats: they need compute capability 8.0
+// or newer (the emulator counts as 9.0).
 func (b *Backend) SetMatmulPrecision(p backend.Precision) error {
-	if p != backend.FP32 {
-		return fmt.Errorf("cuda: matmul precision %s is not implemented yet; use fp32", p)
+	switch p {
+	case backend.FP32:
+	case backend.TF32, backend.BF16:
+		if cd, ok := b.drv.(ccDriver); ok {
+			if major, minor := cd.computeCapability(); major < 8 {
+				return fmt.Errorf("cuda: matmul precision %s needs tensor cores of compute capability 8.0 or newer; cuda:%d %s has compute capability %d.%d, which runs fp32 only: use fp32",
+					p, b.index, b.drv.name(), major, minor)
+			}
+		}
+	default:
+		return fmt.Errorf("cuda: matmul precision %s not understood; use fp32, tf32 or bf16", p)
 	}
+	b.prec.Store(int32(p))
 	return nil
 }
 
 // MatmulPrecision returns the operand format of the matrix products.
-func (b *Backend) MatmulPrecision() backend.Precision { return backend.FP32 }
+func (b *Backend) MatmulPrecision() backend.Precision { return backend.Precision(b.prec.Load()) }
+
+// gemmKernel returns the variant of a conv/linear GEMM kernel for the
+// current precision: base for fp32, base_tf32 or base_bf16.
+func (b *Backend) gemmKernel(base string) string {
+	switch backend.Precision(b.prec.Load()) {
+	case backend.TF32:
+		return base + "_tf32"
+	case backend.BF16:
+		return base + "_bf16"
+	}
+	return base
+}

@@ -48,11 +48,14 @@ func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 	if y.Numel() == 0 {
 		return nil
 	}
+	if g.cin%8 == 0 && b.tcUse(g.cin*g.k*g.k) {
+		return b.convForwardTC(op, x, w, y, g)
+	}
 	grid, err := gemmGrid(op, g.cout, g.n*g.ho*g.wo, 1)
 	if err != nil {
 		return err
 	}
-	return b.launch(op, "conv2d_fwd", grid, block1D(), g.kernelArgs(args{}.ptr(x).ptr(w).ptr(y)), x.Shape, w.Shape, y.Shape)
+	return b.launch(op, b.gemmKernel("conv2d_fwd"), grid, block1D(), g.kernelArgs(args{}.ptr(x).ptr(w).ptr(y)), x.Shape, w.Shape, y.Shape)
 }
 
 // Conv2DBackwardData computes dx, the gradient with respect to the input,
@@ -74,11 +77,14 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) er
 	if g.cout == 0 || dy.Numel() == 0 {
 		return b.fill(dx, 0)
 	}
+	if g.cout%8 == 0 && (g.stride == 1 || g.stride == 2) && b.tcUse(g.cout*g.k*g.k) {
+		return b.convBackwardDataTC(op, dy, w, dx, g)
+	}
 	grid, err := gemmGrid(op, g.cin, g.n*g.h*g.w, 1)
 	if err != nil {
 		return err
 	}
-	return b.launch(op, "conv2d_bwd_data", grid, block1D(), g.kernelArgs(args{}.ptr(dy).ptr(w).ptr(dx)), dy.Shape, w.Shape, dx.Shape)
+	return b.launch(op, b.gemmKernel("conv2d_bwd_data"), grid, block1D(), g.kernelArgs(args{}.ptr(dy).ptr(w).ptr(dx)), dy.Shape, w.Shape, dx.Shape)
 }
 
 // Conv2DBackwardFilter computes dw = sum_n dy[n] col(x[n])^T as a GEMM
@@ -106,13 +112,16 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	splits := min(maxSplitK, ceilDiv(total, splitKChunk))
 	chunk := ceilDiv(total, splits)
 	splits = ceilDiv(total, chunk)
+	if g.cin%8 == 0 && g.cout%8 == 0 && b.tcOn() {
+		return b.convBackwardFilterTC(op, x, dy, dw, g, splits, chunk)
+	}
 	grid, err := gemmGrid(op, g.cout, g.cin*g.k*g.k, splits)
 	if err != nil {
 		return err
 	}
 	if splits == 1 {
 		a := g.kernelArgs(args{}.ptr(x).ptr(dy).ptr(dw)).i(chunk)
-		return b.launch(op, "conv2d_bwd_filter", grid, block1D(), a, x.Shape, dy.Shape, dw.Shape)
+		return b.launch(op, b.gemmKernel("conv2d_bwd_filter"), grid, block1D(), a, x.Shape, dy.Shape, dw.Shape)
 	}
 	part, err := b.scratch(int64(splits) * int64(wLen) * 4)
 	if err != nil {
@@ -120,7 +129,7 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	}
 	defer part.release()
 	a := g.kernelArgs(args{}.ptr(x).ptr(dy).raw(part.ptr)).i(chunk)
-	if err := b.launch(op, "conv2d_bwd_filter", grid, block1D(), a, x.Shape, dy.Shape, dw.Shape); err != nil {
+	if err := b.launch(op, b.gemmKernel("conv2d_bwd_filter"), grid, block1D(), a, x.Shape, dy.Shape, dw.Shape); err != nil {
 		return err
 	}
 	return b.launch(op, "splitk_reduce", elemGrid(wLen), block1D(), args{}.raw(part.ptr).ptr(dw).i(splits).i(wLen), dw.Shape)

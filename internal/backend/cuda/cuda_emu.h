@@ -96,7 +96,16 @@ namespace emu {
 
 enum FiberState : uint8_t { READY, AT_BLOCK_BARRIER, AT_WARP_BARRIER, DONE, FAULTED };
 // The warp operation a lane waits in.
-enum WarpOp : uint8_t { OP_NONE, OP_SYNCWARP, OP_EXCHANGE, OP_EXCHANGE_DONE };
+enum WarpOp : uint8_t {
+  OP_NONE,
+  OP_SYNCWARP,
+  OP_EXCHANGE,
+  OP_EXCHANGE_DONE,
+  OP_MMA,  // mma.sync (tensor-core primitives below)
+  OP_MMA_DONE,
+  OP_LDSM,  // ldmatrix.sync
+  OP_LDSM_DONE
+};
 
 inline const char* op_name(WarpOp op) {
   switch (op) {
@@ -105,6 +114,12 @@ inline const char* op_name(WarpOp op) {
     case OP_EXCHANGE:
     case OP_EXCHANGE_DONE:
       return "a shuffle/vote";
+    case OP_MMA:
+    case OP_MMA_DONE:
+      return "mma.sync";
+    case OP_LDSM:
+    case OP_LDSM_DONE:
+      return "ldmatrix.sync";
     default:
       return "nothing";
   }
@@ -144,6 +159,24 @@ struct Shadow {
 
 enum Order { ORDER_INDEX, ORDER_REVERSE, ORDER_RANDOM };
 
+// PendingCopy is one cp.async in flight: the source bytes (read, and
+// bounds-checked, when it was issued) and its destination in a shared
+// array, written when a cp.async.wait_group of the issuing thread covers
+// its group. Until then the destination elements read as in flight.
+struct PendingCopy {
+  const char* name;
+  unsigned char* data;
+  Shadow* shadow;
+  size_t elemSize, rowLen;
+  size_t elem0, nelem;
+  uint32_t group;  // the issuing thread's commit count when it was issued
+  unsigned char bytes[16];
+};
+
+// Bytes per lane of a warp collective's slot (mma fragments, ldmatrix
+// addresses).
+const size_t kWarpSlot = 64;
+
 struct SharedRegion;
 
 // Worker holds one OS thread's scheduler state for the block it runs.
@@ -156,6 +189,9 @@ struct Worker {
   int nthreads = 0;
   std::vector<uint64_t> exchange;  // 32 slots per warp
   std::vector<uint8_t> published;  // lane wrote its exchange slot for the current operation
+  std::vector<unsigned char> wslots;                // kWarpSlot bytes per thread (warp_all)
+  std::vector<std::vector<PendingCopy>> pending;  // per thread: its cp.async copies in flight
+  std::vector<uint32_t> committed;                // per thread: cp.async.commit_group count
   Thunk thunk = nullptr;
   const uint64_t* args = nullptr;
   const char* kernel = "";
@@ -319,6 +355,10 @@ inline BlockResult run_block(Worker* w) {
   w->fibers.resize(n);
   w->exchange.assign((size_t)nwarps * 32, 0);
   w->published.assign((size_t)nwarps * 32, 0);
+  w->wslots.assign((size_t)nwarps * 32 * kWarpSlot, 0);
+  w->pending.resize(n);
+  for (auto& q : w->pending) q.clear();
+  w->committed.assign(n, 0);
   w->wepoch.assign(nwarps, 0);
   w->bepoch = 0;
   w->blockSerial = g_blockSerial.fetch_add(1) + 1;
@@ -511,9 +551,23 @@ inline bool ordered(const Access& a, const Access& c) {
        el, curKind, p.x, p.y, p.z, prevKind);
 }
 
+// A shadow writer id of -2 - t marks an element that a cp.async of thread
+// t will write once a wait_group covers it.
+inline bool in_flight(const Access& a) { return a.tid <= -2; }
+
+[[noreturn]] inline void in_flight_fail(const SharedRegion& r, size_t i, const char* what) {
+  char el[96];
+  element_name(r, i, el, sizeof el);
+  const uint3 p = tid3(-2 - r.shadow[i].w.tid);
+  fail("shared-memory %s %s while the cp.async of thread (%u,%u,%u) into it is still in flight: no "
+       "cp.async.wait_group of that thread has covered its group yet (and a __syncthreads after it, for other threads)",
+       what, el, p.x, p.y, p.z);
+}
+
 inline void shared_read(SharedRegion& r, size_t i) {
   Shadow& s = r.shadow[i];
   const Access c = now_access();
+  if (in_flight(s.w)) in_flight_fail(r, i, "read of");
   if (s.w.tid < 0) {
     char el[96];
     element_name(r, i, el, sizeof el);
@@ -530,6 +584,7 @@ inline void shared_read(SharedRegion& r, size_t i) {
 inline void shared_write(SharedRegion& r, size_t i) {
   Shadow& s = r.shadow[i];
   const Access c = now_access();
+  if (in_flight(s.w)) in_flight_fail(r, i, "write of");
   if (!ordered(s.w, c)) race(r, i, s.w, "wrote", "writes");
   if (!ordered(s.r1, c)) race(r, i, s.r1, "read", "writes");
   if (!ordered(s.r2, c)) race(r, i, s.r2, "read", "writes");
@@ -629,6 +684,23 @@ struct DynShared {
     return Elem<T>{&reg, (size_t)i};
   }
 };
+
+// region returns the tracked array behind a kernel's shared array (the
+// tensor-core primitives take the array and an element offset).
+template <class T, int N>
+inline SharedRegion& region(SharedArray<T, N>& a) {
+  touch(a.reg);
+  return a.reg;
+}
+template <class T, int N, int M>
+inline SharedRegion& region(SharedArray2<T, N, M>& a) {
+  touch(a.reg);
+  return a.reg;
+}
+template <class T>
+inline SharedRegion& region(DynShared<T>& a) {
+  return a.reg;
+}
 
 }  // namespace emu
 
@@ -760,5 +832,284 @@ inline float __int_as_float(int i) {
   std::memcpy(&f, &i, 4);
   return f;
 }
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// ---- reduced-precision conversions (kernels/mma.cuh) ----
+// Bit-exact models of the PTX conversions, the same arithmetic as
+// backend.RoundTF32 / backend.RoundBF16 on the Go side.
+namespace emu {
+inline uint32_t f2u(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float u2f(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// cvt_rna_tf32 is cvt.rna.tf32.f32: 10 mantissa bits, to nearest, ties away
+// from zero (add half an ulp of the kept part to the magnitude bits, then
+// truncate); Inf stays, NaN stays NaN (quiet).
+inline float cvt_rna_tf32(float x) {
+  const uint32_t b = f2u(x);
+  if ((b & 0x7f800000u) == 0x7f800000u) return (b & 0x007fffffu) ? u2f((b | 0x00400000u) & 0xffffe000u) : x;
+  return u2f((b + 0x1000u) & 0xffffe000u);
+}
+// cvt_rn_bf16 is cvt.rn.bf16.f32: 7 mantissa bits, to nearest, ties to even
+// (add 0x7fff plus the lowest kept bit, then truncate); NaN stays NaN.
+inline uint16_t cvt_rn_bf16(float x) {
+  const uint32_t b = f2u(x);
+  if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b | 0x00400000u) >> 16);
+  return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+inline float bf16_bits_to_f32(uint16_t h) { return u2f((uint32_t)h << 16); }
+}  // namespace emu
+
+// ---- tensor-core primitives (kernels/mma.cuh) ----
+//
+// mma.sync and ldmatrix.sync are .aligned warp collectives: every lane of
+// the warp must execute the same instruction. Here each lane publishes its
+// operands (fragments or row addresses) in its warp slot and waits for the
+// whole warp (a lane that has exited, or that waits in another warp
+// operation, is reported); then each lane computes its own result from
+// every lane's slot, following the fragment layouts of the PTX ISA
+// ("Matrix fragments for mma.m16n8k16 / mma.m16n8k8", "ldmatrix").
+// groupID = lane >> 2, threadID_in_group = lane & 3 below.
+// cp.async is asynchronous: the source is read (and bounds-checked) when
+// the copy is issued, the destination elements are marked in flight
+// (poisoned; any access is reported) and written when a
+// cp.async.wait_group of the issuing thread covers the copy's group.
+namespace emu {
+
+// warp_all publishes bytes of mine, waits for all 32 lanes of the warp and
+// copies every lane's slot into all (32 slots of bytes each).
+inline void warp_all(const void* mine, size_t bytes, void* all, WarpOp op, const char* what) {
+  Worker* w = tw;
+  const int t = linear_tid(), base = t & ~31;
+  if (base + 32 > w->nthreads)
+    fail("%s needs a full warp, but the block has %d threads (not a multiple of 32)", what, w->nthreads);
+  std::memcpy(&w->wslots[(size_t)t * kWarpSlot], mine, bytes);
+  w->published[t] = 1;
+  park(AT_WARP_BARRIER, op, 0xffffffffu);
+  for (int l = 0; l < 32; ++l) {
+    if (!w->published[base + l])
+      fail("%s is a .aligned warp collective, but lane %d of this warp has exited; every lane must execute it", what, l);
+    std::memcpy(static_cast<unsigned char*>(all) + (size_t)l * bytes, &w->wslots[(size_t)(base + l) * kWarpSlot], bytes);
+  }
+  park(AT_WARP_BARRIER, (WarpOp)(op + 1), 0xffffffffu);
+  w->published[t] = 0;
+}
+
+inline float bf16_lo(uint32_t v) { return bf16_bits_to_f32((uint16_t)(v & 0xffffu)); }
+inline float bf16_hi(uint32_t v) { return bf16_bits_to_f32((uint16_t)(v >> 16)); }
+
+struct MmaFrag {
+  uint32_t kind;  // 1: m16n8k16 bf16, 2: m16n8k8 tf32
+  uint32_t a[4], b[2];
+  float c[4];
+};
+
+inline void mma_check_kinds(const MmaFrag* all, uint32_t kind, const char* what) {
+  for (int l = 0; l < 32; ++l)
+    if (all[l].kind != kind) fail("%s: lane %d of the warp executes a different mma shape at the same time", what, l);
+}
+
+// mma_finish computes the caller's four accumulator elements
+// D[row][col] = C[row][col] + sum_k A[row][k] * B[k][col] with rows
+// {g, g, g+8, g+8} and columns {2t, 2t+1, 2t, 2t+1} (the C/D fragment of
+// both shapes), adding the k products in order in fp32. The products of
+// bf16 or tf32 operands are exact in fp32, so only the accumulation order
+// can differ from the hardware's (unspecified) one.
+template <int KD>
+inline void mma_finish(float d[4], const float (&A)[16][KD], const float (&B)[KD][8], const float (&C)[16][8]) {
+  const int lane = linear_tid() & 31, g = lane >> 2, t = lane & 3;
+  for (int i = 0; i < 4; ++i) {
+    const int row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
+    float acc = C[row][col];
+    for (int k = 0; k < KD; ++k) acc = emu_round(acc + emu_round(A[row][k] * B[k][col]));
+    d[i] = acc;
+  }
+}
+
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32: A 16x16 (a0..a3,
+// two bf16 each, the lower column in the low half), B 16x8, C/D 16x8 f32.
+//   a0: (g, 2t..2t+1)   a1: (g+8, 2t..2t+1)   a2: (g, 2t+8..2t+9)   a3: (g+8, 2t+8..2t+9)
+//   b0: (2t..2t+1, g)   b1: (2t+8..2t+9, g)
+//   c0,c1: (g, 2t..2t+1)   c2,c3: (g+8, 2t..2t+1)
+inline void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  const char* what = "mma.sync.m16n8k16.bf16";
+  MmaFrag mine{1, {a[0], a[1], a[2], a[3]}, {b[0], b[1]}, {c[0], c[1], c[2], c[3]}};
+  MmaFrag all[32];
+  warp_all(&mine, sizeof mine, all, OP_MMA, what);
+  mma_check_kinds(all, 1, what);
+  float A[16][16], B[16][8], C[16][8];
+  for (int l = 0; l < 32; ++l) {
+    const int g = l >> 2, t = l & 3;
+    const MmaFrag& f = all[l];
+    for (int i = 0; i < 4; ++i) {
+      const int row = g + 8 * (i & 1), col = 2 * t + 8 * (i >> 1);
+      A[row][col] = bf16_lo(f.a[i]);
+      A[row][col + 1] = bf16_hi(f.a[i]);
+    }
+    for (int i = 0; i < 2; ++i) {
+      B[2 * t + 8 * i][g] = bf16_lo(f.b[i]);
+      B[2 * t + 8 * i + 1][g] = bf16_hi(f.b[i]);
+    }
+    for (int i = 0; i < 4; ++i) C[g + 8 * (i >> 1)][2 * t + (i & 1)] = f.c[i];
+  }
+  mma_finish<16>(d, A, B, C);
+}
+
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32: A 16x8 (a0..a3, one
+// tf32 each), B 8x8, C/D as above. The hardware reads the upper 19 bits of
+// each operand register (the low 13 bits are ignored), so does this.
+//   a0: (g, t)   a1: (g+8, t)   a2: (g, t+4)   a3: (g+8, t+4)
+//   b0: (t, g)   b1: (t+4, g)
+inline void mma_m16n8k8_tf32(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  const char* what = "mma.sync.m16n8k8.tf32";
+  MmaFrag mine{2, {a[0], a[1], a[2], a[3]}, {b[0], b[1]}, {c[0], c[1], c[2], c[3]}};
+  MmaFrag all[32];
+  warp_all(&mine, sizeof mine, all, OP_MMA, what);
+  mma_check_kinds(all, 2, what);
+  float A[16][8], B[8][8], C[16][8];
+  for (int l = 0; l < 32; ++l) {
+    const int g = l >> 2, t = l & 3;
+    const MmaFrag& f = all[l];
+    for (int i = 0; i < 4; ++i) A[g + 8 * (i & 1)][t + 4 * (i >> 1)] = u2f(f.a[i] & 0xffffe000u);
+    for (int i = 0; i < 2; ++i) B[t + 4 * i][g] = u2f(f.b[i] & 0xffffe000u);
+    for (int i = 0; i < 4; ++i) C[g + 8 * (i >> 1)][2 * t + (i & 1)] = f.c[i];
+  }
+  mma_finish<8>(d, A, B, C);
+}
+
+struct LdsmAddr {
+  uint32_t kind;  // num * 2 + trans
+  SharedRegion* reg;
+  long off;
+};
+
+// ldsm_row checks that lane src's row address (16 bytes at element off of
+// reg) is in bounds and 16-byte aligned.
+inline void ldsm_row(const LdsmAddr& a, int src, const char* what) {
+  const SharedRegion& r = *a.reg;
+  const long n = (long)(16 / r.elemSize);
+  if (a.off < 0 || a.off + n > (long)r.count)
+    fail("%s: lane %d's row address, element %ld of %s, puts the 16-byte row outside the array's %zu elements", what, src,
+         a.off, r.name, r.count);
+  if (((uintptr_t)r.data + (uintptr_t)a.off * r.elemSize) % 16 != 0)
+    fail("%s: lane %d's row address, element %ld of %s, is not 16-byte aligned", what, src, a.off, r.name);
+}
+
+// ldsm_get reads element i of lane src's region as a tracked read of the
+// caller.
+inline uint32_t ldsm_get(const LdsmAddr& a, long i) {
+  SharedRegion& r = *a.reg;
+  shared_read(r, (size_t)i);
+  uint32_t v = 0;
+  std::memcpy(&v, r.data + (size_t)i * r.elemSize, r.elemSize);
+  return v;
+}
+
+// ldmatrix.sync.aligned.m8n8.x{1,2,4}[.trans].shared.b16: lanes 8i..8i+7
+// give the addresses of rows 0..7 of matrix i (16 bytes each); lane l
+// receives in r[i] the 32-bit fragment of matrix i at row l/4, columns
+// 2(l%4) and 2(l%4)+1 (the lower column in the low half). With .trans it
+// receives the transposed matrix's fragment: column l/4 of rows 2(l%4) and
+// 2(l%4)+1. The array's elements must be 2 bytes (or 4 without .trans).
+inline void ldmatrix(uint32_t* r, int num, bool trans, SharedRegion& reg, long off) {
+  const char* what = trans ? "ldmatrix.sync.trans" : "ldmatrix.sync";
+  if (reg.elemSize != 2 && (trans || reg.elemSize != 4))
+    fail("%s on %s, whose elements are %zu bytes; use a 16-bit element array (bf16 bits)", what, reg.name, reg.elemSize);
+  LdsmAddr mine{(uint32_t)(num * 2 + (trans ? 1 : 0)), &reg, off};
+  LdsmAddr all[32];
+  warp_all(&mine, sizeof mine, all, OP_LDSM, what);
+  for (int l = 0; l < 32; ++l)
+    if (all[l].kind != mine.kind) fail("%s: lane %d of the warp executes a different ldmatrix shape at the same time", what, l);
+  const int lane = linear_tid() & 31, q = lane >> 2, t = lane & 3;
+  for (int i = 0; i < num; ++i) {
+    if (!trans) {
+      const LdsmAddr& a = all[8 * i + q];
+      ldsm_row(a, 8 * i + q, what);
+      if (a.reg->elemSize == 4) {
+        r[i] = ldsm_get(a, a.off + t);
+      } else {
+        r[i] = ldsm_get(a, a.off + 2 * t) | ldsm_get(a, a.off + 2 * t + 1) << 16;
+      }
+    } else {
+      const LdsmAddr& lo = all[8 * i + 2 * t];
+      const LdsmAddr& hi = all[8 * i + 2 * t + 1];
+      ldsm_row(lo, 8 * i + 2 * t, what);
+      ldsm_row(hi, 8 * i + 2 * t + 1, what);
+      r[i] = ldsm_get(lo, lo.off + q) | ldsm_get(hi, hi.off + q) << 16;
+    }
+  }
+}
+
+// cp_async issues cp.async.{ca,cg}.shared.global [dst], [src], bytes,
+// srcBytes: bytes (4, 8 or 16; cg only 16) from src into reg at element
+// off, of which srcBytes are read and the rest are zero-filled.
+inline void cp_async(SharedRegion& reg, long off, const void* src, int bytes, int srcBytes, bool cg) {
+  const char* what = cg ? "cp.async.cg" : "cp.async.ca";
+  Worker* w = tw;
+  const int t = linear_tid();
+  if (bytes != 4 && bytes != 8 && bytes != 16) fail("%s copies 4, 8 or 16 bytes, not %d", what, bytes);
+  if (cg && bytes != 16) fail("%s copies 16 bytes only, not %d", what, bytes);
+  if (srcBytes < 0 || srcBytes > bytes) fail("%s: source size %d outside [0, %d]", what, srcBytes, bytes);
+  if ((size_t)bytes % reg.elemSize != 0) fail("%s of %d bytes into %s, whose elements are %zu bytes", what, bytes, reg.name, reg.elemSize);
+  const long n = bytes / (long)reg.elemSize;
+  if (off < 0 || off + n > (long)reg.count)
+    fail("%s: destination elements [%ld, %ld) outside %s's %zu elements", what, off, off + n, reg.name, reg.count);
+  if (((uintptr_t)reg.data + (uintptr_t)off * reg.elemSize) % (uintptr_t)bytes != 0)
+    fail("%s: destination element %ld of %s is not %d-byte aligned", what, off, reg.name, bytes);
+  if (srcBytes > 0 && (uintptr_t)src % (uintptr_t)bytes != 0)
+    fail("%s: source address %p is not %d-byte aligned", what, src, bytes);
+  PendingCopy pc{reg.name, reg.data, reg.shadow, reg.elemSize, reg.rowLen, (size_t)off, (size_t)n, w->committed[t], {0}};
+  if (srcBytes > 0) std::memcpy(pc.bytes, src, (size_t)srcBytes);  // a guard page faults here
+  for (long e = 0; e < n; ++e) {
+    shared_write(reg, (size_t)(off + e));  // races with earlier accesses
+    reg.shadow[off + e].w.tid = -2 - t;
+  }
+  poison_words(reg.data + (size_t)off * reg.elemSize, (size_t)bytes, kSharedPoison);
+  w->pending[t].push_back(pc);
+}
+
+inline void cp_async_commit() {
+  Worker* w = tw;
+  w->committed[linear_tid()]++;
+}
+
+// cp_async_wait completes every copy of the caller's committed groups but
+// the newest n (cp.async.wait_group n): the data lands and the elements
+// count as written by the caller now.
+inline void cp_async_wait(int n) {
+  Worker* w = tw;
+  const int t = linear_tid();
+  auto& q = w->pending[t];
+  const uint32_t done = w->committed[t] >= (uint32_t)n ? w->committed[t] - (uint32_t)n : 0;
+  size_t keep = 0;
+  for (size_t k = 0; k < q.size(); ++k) {
+    PendingCopy& pc = q[k];
+    if (pc.group >= done) {
+      q[keep++] = pc;
+      continue;
+    }
+    std::memcpy(pc.data + pc.elem0 * pc.elemSize, pc.bytes, pc.nelem * pc.elemSize);
+    const Access c = now_access();
+    for (size_t e = 0; e < pc.nelem; ++e) pc.shadow[pc.elem0 + e] = Shadow{c, Access{-1, 0, 0}, Access{-1, 0, 0}};
+  }
+  q.resize(keep);
+}
+
+}  // namespace emu
 
 #endif  // SIMCLR_CUDA_EMU_H

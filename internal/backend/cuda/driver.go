@@ -48,6 +48,13 @@ type driver interface {
 	close() error
 }
 
+// ccDriver is implemented by a driver that knows its device's compute
+// capability (the cuda driver, and the emulator as 9.0); a driver without
+// it (the tests' launch counter) is taken to run every precision.
+type ccDriver interface {
+	computeCapability() (major, minor int)
+}
+
 // placer is implemented by a driver that checks bounds (the emulator): the
 // pool hands it the size actually requested, so the slack of the size
 // class counts as out of bounds.

@@ -48,6 +48,8 @@ type cuDriver struct {
 	events  []cu.Event // timing events, indexed by event
 	fns     map[string]cu.Function
 	devName string
+	ccMajor int
+	ccMinor int
 }
 
 // do runs fn with the driver's context current on a locked OS thread.
@@ -120,6 +122,7 @@ func openDriver(index int) (driver, error) {
 	name, _ := dev.Name()
 	major, minor, _ := dev.ComputeCapability()
 	d.devName = fmt.Sprintf("%s (sm_%d%d)", name, major, minor)
+	d.ccMajor, d.ccMinor = major, minor
 	return d, nil
 }
 
@@ -169,6 +172,8 @@ func Devices() ([]DeviceInfo, error) {
 }
 
 func (d *cuDriver) name() string { return d.devName }
+
+func (d *cuDriver) computeCapability() (major, minor int) { return d.ccMajor, d.ccMinor }
 
 func (d *cuDriver) alloc(bytes int64) (uintptr, error) {
 	var p cu.DevicePtr

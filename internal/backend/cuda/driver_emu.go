@@ -55,6 +55,10 @@ func Devices() ([]DeviceInfo, error) {
 
 func (d *emuDriver) name() string { return "CUDA emulator (cudaemu)" }
 
+// computeCapability: the emulator implements the sm_90 feature set the
+// kernels use (mma.sync, ldmatrix, cp.async), so it counts as 9.0.
+func (d *emuDriver) computeCapability() (major, minor int) { return 9, 0 }
+
 func (d *emuDriver) alloc(bytes int64) (uintptr, error) {
 	if bytes < 0 {
 		return 0, fmt.Errorf("emulator: alloc of a negative size %d", bytes)

@@ -28,6 +28,7 @@
 
 #include "../../../kernels/all.cu"
 #include "emu_faults.h"
+#include "emu_tc.h"
 #include "emu.h"
 #include "kernels_hash.h"
 
@@ -97,6 +98,7 @@ const int kNumKernels = (int)(sizeof(kKernels) / sizeof(kKernels[0]));
 const Entry kFaultKernels[] = {
 #define EMU_FAULT_KERNELS_LIST
 #include "emu_faults.h"
+#include "emu_tc.h"
 #undef EMU_FAULT_KERNELS_LIST
 };
 #undef SIMCLR_KERNEL

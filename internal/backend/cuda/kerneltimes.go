@@ -94,7 +94,7 @@ func (b *Backend) collectKernelTimes() error {
 
 // launchTimed launches kernel between two events and queues the pair for
 // collection.
-func (b *Backend) launchTimed(kernel string, grid, block dim3, a args) error {
+func (b *Backend) launchTimed(kernel string, grid, block dim3, sharedBytes int, a args) error {
 	t := &b.timer
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -112,7 +112,7 @@ func (b *Backend) launchTimed(kernel string, grid, block dim3, a args) error {
 		t.free = append(t.free, start)
 		return err
 	}
-	if err := b.recordLaunch(kernel, grid, block, a, start, stop); err != nil {
+	if err := b.recordLaunch(kernel, grid, block, sharedBytes, a, start, stop); err != nil {
 		t.free = append(t.free, start, stop)
 		return err
 	}
@@ -121,11 +121,11 @@ func (b *Backend) launchTimed(kernel string, grid, block dim3, a args) error {
 }
 
 // recordLaunch records start, launches the kernel and records stop.
-func (b *Backend) recordLaunch(kernel string, grid, block dim3, a args, start, stop event) error {
+func (b *Backend) recordLaunch(kernel string, grid, block dim3, sharedBytes int, a args, start, stop event) error {
 	if err := b.drv.record(start); err != nil {
 		return fmt.Errorf("kernel times: %w", err)
 	}
-	if err := b.drv.launch(kernel, grid, block, a); err != nil {
+	if err := b.drv.launchShared(kernel, grid, block, sharedBytes, a); err != nil {
 		return err
 	}
 	if err := b.drv.record(stop); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -75,6 +76,22 @@ func recordStep(t *testing.T, pairs int, perTensor bool) []Launch {
 	t.Helper()
 	drv := &countDriver{}
 	b := &Backend{drv: drv, pool: newMemPool(drv), owned: make(map[*Tensor]int64)}
+	// SIMCLR_LAUNCH_PRECISION (fp32, tf32, bf16) and SIMCLR_CUDA_GEMM pick
+	// the rung whose step is recorded (make sass-model records each).
+	if v := os.Getenv("SIMCLR_LAUNCH_PRECISION"); v != "" {
+		p, err := backend.ParsePrecision(v)
+		if err != nil {
+			t.Fatalf("SIMCLR_LAUNCH_PRECISION: %v", err)
+		}
+		if err := b.SetMatmulPrecision(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rung, err := rungFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.rung.Store(int32(rung))
 	var log []Launch
 	on := false
 	b.launchLog = func(op, kernel string, grid, block dim3, shapes []tensor.Shape) {
@@ -170,6 +187,9 @@ func TestRecordStepLaunches(t *testing.T) {
 	count := map[string]int{}
 	for _, l := range log {
 		count[l.Kernel]++
+		if strings.HasPrefix(l.Kernel, "conv2d_fwd_") {
+			count["conv2d_fwd"]++ // a precision or tensor-core variant
+		}
 	}
 	if count["conv2d_fwd"] < 20 || count["ntxent_rows"] < 1 {
 		t.Fatalf("recorded %d launches, %d conv2d_fwd, %d ntxent_rows: not one ResNet-18 SimCLR step", len(log), count["conv2d_fwd"], count["ntxent_rows"])

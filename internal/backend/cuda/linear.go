@@ -19,11 +19,14 @@ func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
 	if y.Numel() == 0 {
 		return nil
 	}
+	if b.tcUse(in) {
+		return b.linearForwardTC(op, x, w, bias, y, n, in, out)
+	}
 	grid, err := gemmGrid(op, n, out, 1)
 	if err != nil {
 		return err
 	}
-	return b.launch(op, "linear_fwd", grid, block1D(), args{}.ptr(x).ptr(w).optPtr(bias).ptr(y).i(n).i(in).i(out), x.Shape, w.Shape)
+	return b.launch(op, b.gemmKernel("linear_fwd"), grid, block1D(), args{}.ptr(x).ptr(w).optPtr(bias).ptr(y).i(n).i(in).i(out), x.Shape, w.Shape)
 }
 
 // LinearBackward computes dx = dy w (skipped when dx is nil), dw = dy^T x
@@ -44,12 +47,16 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
 			if err := b.fill(dx, 0); err != nil {
 				return err
 			}
+		} else if b.tcUse(out) {
+			if err := b.linearBackwardDataTC(op, w, dy, dx, n, in, out); err != nil {
+				return err
+			}
 		} else {
 			grid, err := gemmGrid(op, n, in, 1)
 			if err != nil {
 				return err
 			}
-			if err := b.launch(op, "linear_bwd_data", grid, block1D(), args{}.ptr(dy).ptr(w).ptr(dx).i(n).i(in).i(out), dy.Shape, w.Shape); err != nil {
+			if err := b.launch(op, b.gemmKernel("linear_bwd_data"), grid, block1D(), args{}.ptr(dy).ptr(w).ptr(dx).i(n).i(in).i(out), dy.Shape, w.Shape); err != nil {
 				return err
 			}
 		}
@@ -59,12 +66,16 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
 			if err := b.fill(dw, 0); err != nil {
 				return err
 			}
+		} else if b.tcUse(n) {
+			if err := b.linearBackwardWeightTC(op, x, dy, dw, n, in, out); err != nil {
+				return err
+			}
 		} else {
 			grid, err := gemmGrid(op, out, in, 1)
 			if err != nil {
 				return err
 			}
-			if err := b.launch(op, "linear_bwd_weight", grid, block1D(), args{}.ptr(x).ptr(dy).ptr(dw).i(n).i(in).i(out), x.Shape, dy.Shape); err != nil {
+			if err := b.launch(op, b.gemmKernel("linear_bwd_weight"), grid, block1D(), args{}.ptr(x).ptr(dy).ptr(dw).i(n).i(in).i(out), x.Shape, dy.Shape); err != nil {
 				return err
 			}
 		}

@@ -136,6 +136,24 @@ func (e *env) check(name string, p pair, tl tol) {
 	}
 }
 
+// checkGPU compares the cuda tensor of p with want (another cuda result).
+func (e *env) checkGPU(name string, p pair, want []float32, tl tol) {
+	e.t.Helper()
+	_, g := e.download(p)
+	bad := 0
+	for i := range g {
+		if d := math.Abs(float64(g[i]) - float64(want[i])); !(d <= tl.abs+tl.rel*math.Abs(float64(want[i]))) {
+			if bad < 5 {
+				e.t.Errorf("%s %v: element %d: %g, want %g (diff %g)", name, p.g.Shape, i, g[i], want[i], d)
+			}
+			bad++
+		}
+	}
+	if bad > 5 {
+		e.t.Errorf("%s: %d of %d elements differ", name, bad, len(g))
+	}
+}
+
 // must fails the test when either backend returned an error.
 func (e *env) must(name string, errC, errG error) {
 	e.t.Helper()

@@ -91,15 +91,15 @@ func Write(w io.Writer, m Model, arch, title string, ks map[string]*Kernel, mix 
 		fmt.Fprintf(w, "%s\n\n", title)
 	}
 	g := m.GPU
-	fmt.Fprintf(w, "MODEL, not a measurement: %s SASS on %s (%d SMs x %d schedulers at %.2f GHz, FP32 %.1f TFLOP/s, %.2f TB/s; %.1f µs per launch and %.0f µs per host round trip assumed), %d pairs per step.\n\n",
-		arch, g.Name, g.SMs, g.Schedulers, g.ClockGHz, float64(g.SMs*g.FP32Lanes)*2*g.ClockGHz/1e3, g.BWGBs/1e3, g.LaunchUs, g.SyncUs, m.Pairs)
-	fmt.Fprintln(w, "| kernel | launches | warp instr (M) | loop body: instr / FFMA / LDG / LDS | GFLOP | MB | issue µs | FP32 µs | memory µs | modelled µs | bound | share |")
+	fmt.Fprintf(w, "MODEL, not a measurement: %s SASS on %s (%d SMs x %d schedulers at %.2f GHz, FP32 %.1f TFLOP/s, BF16 tensor cores %.0f TFLOP/s dense, %.2f TB/s; %.1f µs per launch and %.0f µs per host round trip assumed), %d pairs per step. For a kernel whose main loop has HMMA the math column is its tensor-core time and a loop-body HMMA counts 2048 multiply-adds.\n\n",
+		arch, g.Name, g.SMs, g.Schedulers, g.ClockGHz, float64(g.SMs*g.FP32Lanes)*2*g.ClockGHz/1e3, float64(g.SMs*g.TensorFLOP)*g.ClockGHz/1e3, g.BWGBs/1e3, g.LaunchUs, g.SyncUs, m.Pairs)
+	fmt.Fprintln(w, "| kernel | launches | warp instr (M) | loop body: instr / FFMA / HMMA / LDG / LDS | GFLOP | MB | issue µs | FP32/tensor µs | memory µs | modelled µs | bound | share |")
 	fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|")
 	launches := 0
 	for _, r := range m.Rows {
 		launches += r.Launches
-		fmt.Fprintf(w, "| `%s` | %d | %.1f | %d / %d / %d / %d | %.1f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %.1f%% |\n",
-			r.Kernel, r.Launches, r.WarpInstrs/1e6, r.LoopLen, r.LoopMix["FFMA"], r.LoopMix["LDG"], r.LoopMix["LDS"],
+		fmt.Fprintf(w, "| `%s` | %d | %.1f | %d / %d / %d / %d / %d | %.1f | %.0f | %.0f | %.0f | %.0f | %.0f | %s | %.1f%% |\n",
+			r.Kernel, r.Launches, r.WarpInstrs/1e6, r.LoopLen, r.LoopMix["FFMA"], r.LoopMix["HMMA"], r.LoopMix["LDG"], r.LoopMix["LDS"],
 			r.FLOPs/1e9, r.Bytes/1e6, r.IssueS*1e6, r.FP32S*1e6, r.MemS*1e6, r.TimeS*1e6, r.Bound, 100*r.TimeS/m.StepS)
 	}
 	if m.Syncs > 0 {

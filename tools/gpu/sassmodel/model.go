@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"sort"
+	"strings"
 )
 
 // Launch is one recorded kernel launch (internal/backend/cuda
@@ -21,16 +22,19 @@ type GPU struct {
 	SMs        int
 	ClockGHz   float64 // boost clock the FP32 peak is quoted at
 	FP32Lanes  int     // FP32 lanes per SM (FFMA per clock)
+	TensorFLOP int     // dense BF16 tensor-core FLOP per clock per SM
 	Schedulers int     // warp schedulers per SM, one instruction per clock each
 	BWGBs      float64 // DRAM bandwidth, GB/s
 	LaunchUs   float64 // assumed gap per kernel launch, µs
 	SyncUs     float64 // assumed cost of one host round trip (queue drain + copy), µs
 }
 
-// H100 SXM5 and H200 (same SM array, HBM3e).
+// H100 SXM5 and H200 (same SM array, HBM3e). TensorFLOP: the datasheet's
+// 989 TFLOPS dense BF16 at 132 SMs and 1.83 GHz is 4096 FLOP per clock per
+// SM (1024 per sub-partition).
 var (
-	H100 = GPU{Name: "H100 SXM", SMs: 132, ClockGHz: 1.98, FP32Lanes: 128, Schedulers: 4, BWGBs: 3350, LaunchUs: 1, SyncUs: 10}
-	H200 = GPU{Name: "H200", SMs: 132, ClockGHz: 1.98, FP32Lanes: 128, Schedulers: 4, BWGBs: 4800, LaunchUs: 1, SyncUs: 10}
+	H100 = GPU{Name: "H100 SXM", SMs: 132, ClockGHz: 1.98, FP32Lanes: 128, TensorFLOP: 4096, Schedulers: 4, BWGBs: 3350, LaunchUs: 1, SyncUs: 10}
+	H200 = GPU{Name: "H200", SMs: 132, ClockGHz: 1.98, FP32Lanes: 128, TensorFLOP: 4096, Schedulers: 4, BWGBs: 4800, LaunchUs: 1, SyncUs: 10}
 )
 
 func numel(s []int) float64 {
@@ -46,12 +50,14 @@ func numel(s []int) float64 {
 // for the others.
 func flops(l Launch) float64 {
 	s := l.Shapes
-	switch l.Kernel {
-	case "conv2d_fwd": // x, w, y
+	switch baseKernel(l.Kernel) {
+	case "gemm_nt_bf16_tc": // A [M,K], B [N,K]
+		return 2 * float64(s[0][0]) * numel(s[1])
+	case "conv2d_fwd", "conv2d_fwd_bf16_tc": // x, w, y
 		return 2 * numel(s[2]) * numel(s[1][1:])
-	case "conv2d_bwd_data": // dy, w, dx
+	case "conv2d_bwd_data", "conv2d_bwd_data_bf16_tc": // dy, w, dx
 		return 2 * numel(s[0]) * numel(s[1][1:])
-	case "conv2d_bwd_filter": // x, dy, dw
+	case "conv2d_bwd_filter", "conv2d_bwd_filter_bf16_tc": // x, dy, dw
 		return 2 * numel(s[1]) * numel(s[2][1:])
 	case "linear_fwd", "linear_bwd_data": // x [N,I], w [O,I]  /  dy [N,O], w [O,I]
 		return 2 * numel(s[0]) * float64(s[1][len(s[1])-1])
@@ -65,6 +71,18 @@ func flops(l Launch) float64 {
 	return 0
 }
 
+// baseKernel strips the precision suffix of the FFMA rung's kernels
+// (_tf32, _bf16: the same work) and the small-tile suffix _s of the
+// tensor-core ones.
+func baseKernel(k string) string {
+	for _, suf := range []string{"_tf32", "_bf16", "_s"} {
+		if strings.HasSuffix(k, suf) && k != "convert_bf16" && k != "nchw_to_nhwc_bf16" {
+			return strings.TrimSuffix(k, suf)
+		}
+	}
+	return k
+}
+
 // touches is how many times a launch reads or writes a tensor of its
 // largest operand's size beyond the operands it passes (the launch code
 // passes only some shapes for the elementwise kernels): a lower bound on
@@ -75,6 +93,7 @@ var touches = map[string]float64{
 	"gap_fwd": 1, "gap_bwd": 1, "l2norm_fwd": 2, "l2norm_bwd": 3,
 	"ntxent_rows": 2, "momentum_step": 5, "adamw_step": 7, "lars_apply": 5, "lars_norms_partial": 2,
 	"sumsq_partial": 1, "dot_partial": 2, "splitk_reduce": 2, "linear_bwd_bias": 1, "maxpool_fwd": 1.25, "maxpool_bwd": 1.25,
+	"convert_bf16": 1.5, "nchw_to_nhwc_bf16": 1.5, // read fp32, write bf16
 }
 
 // bytesOf is the modelled DRAM traffic of one launch.
@@ -86,12 +105,20 @@ func bytesOf(l Launch) float64 {
 		}
 		return 4 * m * largest
 	}
+	switch baseKernel(l.Kernel) {
+	case "gemm_nt_bf16_tc": // bf16 A and B, fp32 C [M,N]
+		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*float64(l.Shapes[0][0]*l.Shapes[1][0])
+	case "conv2d_fwd_bf16_tc", "conv2d_bwd_data_bf16_tc": // bf16 x (dy) and w, fp32 y (dx)
+		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*numel(l.Shapes[2])
+	case "conv2d_bwd_filter_bf16_tc": // bf16 x and dy, fp32 dw (per split-K slice: grid.z)
+		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*numel(l.Shapes[2])*float64(l.Grid[2])
+	}
 	tot := 0.0
 	for _, s := range l.Shapes {
 		tot += numel(s)
 	}
 	// GEMM-like kernels whose output shape is not passed: add it.
-	switch l.Kernel {
+	switch baseKernel(l.Kernel) {
 	case "linear_fwd":
 		tot += float64(l.Shapes[0][0] * l.Shapes[1][0])
 	case "linear_bwd_data":
@@ -147,9 +174,11 @@ func warpInstrs(k *Kernel, l Launch, fl float64) float64 {
 	if !ok {
 		return warps * all
 	}
-	if f := mix["FFMA"] + mix["HMMA"]; f > 0 && fl > 0 {
+	// Multiply-adds per warp instruction: 32 for an FFMA, 16*8*16 = 2048
+	// for an HMMA.16816 (the only tensor-core shape the kernels use).
+	if macs := 32*mix["FFMA"] + 2048*mix["HMMA"]; macs > 0 && fl > 0 {
 		body := float64(mix.Total())
-		trips := fl / 2 / 32 / float64(f)
+		trips := fl / 2 / float64(macs)
 		return warps*(all-body) + trips*body
 	}
 	largest := 0.0
@@ -169,6 +198,7 @@ func Build(kernels map[string]*Kernel, launches []Launch, g GPU, pairs int) Mode
 	rows := map[string]*Row{}
 	issueRate := float64(g.SMs*g.Schedulers) * g.ClockGHz * 1e9
 	fp32Rate := float64(g.SMs*g.FP32Lanes) * 2 * g.ClockGHz * 1e9
+	tensorRate := float64(g.SMs*g.TensorFLOP) * g.ClockGHz * 1e9
 	missed := map[string]bool{}
 	boundTime := map[string]map[string]float64{}
 	for _, l := range launches {
@@ -196,9 +226,13 @@ func Build(kernels map[string]*Kernel, launches []Launch, g GPU, pairs int) Mode
 		// slots, FP32 lanes and (optimistically) their share of bandwidth.
 		use := math.Min(1, float64(l.Grid[0]*l.Grid[1]*l.Grid[2])/float64(g.SMs))
 		is, fs, ms := wi/(issueRate*use), fl/(fp32Rate*use), by/(g.BWGBs*1e9*use)
+		math_ := "fp32"
+		if r.LoopMix["HMMA"] > 0 { // a tensor-core kernel: its math runs at the tensor rate
+			fs, math_ = fl/(tensorRate*use), "tensor"
+		}
 		t, b := is, "issue"
 		if fs > t {
-			t, b = fs, "fp32"
+			t, b = fs, math_
 		}
 		if ms > t {
 			t, b = ms, "memory"

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "885a2f549f2aab51e6ed020362d9dfafe9f83476ec6b5d760ba5032e946881a2"
+const Sources = "6ec5957f69bfee9cdaeb025f4f3cf9948c6fff7b4d34bee967fcdf69bde8a603"

@@ -1,0 +1,125 @@
+package cuda
+
+import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestTensorCorePrimitivesSASS compiles testdata/mma_probe.cu (every
+// primitive of kernels/mma.cuh) with nvcc for sm_80 and sm_90 and checks
+// the SASS cuobjdump prints: the tensor-core instructions are really
+// there (HMMA for both mma shapes, LDSM for ldmatrix with and without
+// .trans, LDGSTS for cp.async, the bf16 conversion) and ptxas reports no
+// spills. It needs nvcc and cuobjdump and skips without them.
+func TestTensorCorePrimitivesSASS(t *testing.T) {
+	for _, tool := range []string{"nvcc", "cuobjdump"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: the SASS check needs the CUDA toolkit", tool)
+		}
+	}
+	if testing.Short() {
+		t.Skip("nvcc takes a while; skipped with -short")
+	}
+	for _, arch := range []string{"80", "90"} {
+		t.Run("sm_"+arch, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "probe.cubin")
+			cmd := exec.Command("nvcc", "-cubin", "-O3", "-std=c++14", "-Xptxas", "-v", "-arch=sm_"+arch, "-o", out, "testdata/mma_probe.cu")
+			log, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("nvcc: %v\n%s", err, log)
+			}
+			checkNoSpills(t, string(log))
+			sass, err := exec.Command("cuobjdump", "-sass", out).CombinedOutput()
+			if err != nil {
+				t.Fatalf("cuobjdump: %v\n%s", err, sass)
+			}
+			want := map[string]*regexp.Regexp{
+				"mma m16n8k16 bf16": regexp.MustCompile(`HMMA\.16816\.F32\.BF16`),
+				"mma m16n8k8 tf32":  regexp.MustCompile(`HMMA\.1688\.F32\.TF32`),
+				"ldmatrix":          regexp.MustCompile(`LDSM\.16\.M88\.(2|4)`),
+				"ldmatrix.trans":    regexp.MustCompile(`LDSM\.16\.MT88`),
+				"cp.async":          regexp.MustCompile(`LDGSTS`),
+				"cp.async groups":   regexp.MustCompile(`LDGDEPBAR|DEPBAR`),
+				"cvt.rn.bf16.f32":   regexp.MustCompile(`F2FP\.BF16|F2F\.BF16`),
+			}
+			for what, re := range want {
+				if !re.Match(sass) {
+					t.Errorf("sm_%s: no %s instruction (%s) in the probe's SASS", arch, what, re)
+				}
+			}
+		})
+	}
+}
+
+// checkNoSpills fails on any ptxas "N bytes spill stores/loads" with N > 0.
+func checkNoSpills(t *testing.T, ptxas string) {
+	t.Helper()
+	re := regexp.MustCompile(`(\d+) bytes spill (stores|loads)`)
+	fn := ""
+	for _, line := range strings.Split(ptxas, "\n") {
+		if i := strings.Index(line, "Compiling entry function '"); i >= 0 {
+			fn = strings.SplitN(line[i+len("Compiling entry function '"):], "'", 2)[0]
+		}
+		for _, m := range re.FindAllStringSubmatch(line, -1) {
+			if m[1] != "0" {
+				t.Errorf("%s spills: %s", fn, strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+// TestTensorCoreKernelsSASS checks the tensor-core GEMM kernels of the
+// embedded fatbin (simclr.fatbin, built by make kernels) on sm_80 and
+// sm_90: their SASS has HMMA.16816.F32.BF16, LDSM (.MT88, transposed, for
+// the K-major filter gradient) and LDGSTS, and no
+// kernel of the image uses local memory (a spill) or a stack. It needs
+// cuobjdump and skips without it.
+func TestTensorCoreKernelsSASS(t *testing.T) {
+	if _, err := exec.LookPath("cuobjdump"); err != nil {
+		t.Skip("cuobjdump not found: the SASS check needs the CUDA toolkit")
+	}
+	// The K-major filter gradient loads its fragments transposed.
+	tc := map[string]string{"gemm_nt_bf16_tc": "M88", "gemm_nt_bf16_tc_s": "M88", "conv2d_fwd_bf16_tc": "M88",
+		"conv2d_fwd_bf16_tc_s": "M88", "conv2d_bwd_data_bf16_tc": "M88", "conv2d_bwd_data_bf16_tc_s": "M88",
+		"conv2d_bwd_filter_bf16_tc": "MT88", "conv2d_bwd_filter_bf16_tc_s": "MT88"}
+	for _, arch := range []string{"sm_80", "sm_90"} {
+		t.Run(arch, func(t *testing.T) {
+			for k, ldsm := range tc {
+				sass, err := exec.Command("cuobjdump", "-sass", "-arch", arch, "-fun", k, "simclr.fatbin").CombinedOutput()
+				if err != nil {
+					t.Fatalf("cuobjdump -fun %s: %v\n%s", k, err, sass)
+				}
+				want := []*regexp.Regexp{regexp.MustCompile(`HMMA\.16816\.F32\.BF16`), regexp.MustCompile(`LDSM\.16\.` + ldsm + `\.4`), regexp.MustCompile(`LDGSTS\.E\.BYPASS\.128`)}
+				for _, re := range want {
+					if !re.Match(sass) {
+						t.Errorf("%s %s: no %s in its SASS", arch, k, re)
+					}
+				}
+			}
+			res, err := exec.Command("cuobjdump", "-res-usage", "-arch", arch, "simclr.fatbin").CombinedOutput()
+			if err != nil {
+				t.Fatalf("cuobjdump -res-usage: %v\n%s", err, res)
+			}
+			fn, seen := "", 0
+			usage := regexp.MustCompile(`STACK:(\d+) .*LOCAL:(\d+)`)
+			for _, line := range strings.Split(string(res), "\n") {
+				if f, ok := strings.CutPrefix(strings.TrimSpace(line), "Function "); ok {
+					fn = strings.TrimSuffix(f, ":")
+					continue
+				}
+				if m := usage.FindStringSubmatch(line); m != nil {
+					seen++
+					if m[1] != "0" || m[2] != "0" {
+						t.Errorf("%s %s: stack %s bytes, local %s bytes (a spill)", arch, fn, m[1], m[2])
+					}
+				}
+			}
+			if seen < len(tc) {
+				t.Fatalf("cuobjdump -res-usage listed %d functions for %s", seen, arch)
+			}
+		})
+	}
+}

@@ -1,0 +1,293 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import (
+	"fmt"
+	"os"
+
+	"simclr/internal/backend"
+	"simclr/internal/tensor"
+)
+
+// The GEMM ladder (docs/cuda.md, "GEMM rungs"): in BF16 precision the
+// linear layer (forward and both gradients) and the forward convolution
+// run on the tensor-core rung (kernels/gemm_tc.cuh, tc.cu) when the
+// reduction length allows (a multiple of 8: cp.async moves 16-byte chunks
+// of bf16; for the convolution, Cin a multiple of 8), else on the FFMA
+// rung's _bf16 kernels, which round the same operands the same way.
+// TF32, and the two convolution gradients, stay on the FFMA rung.
+
+// gemmRung selects the GEMM rung.
+type gemmRung int32
+
+const (
+	rungAuto  gemmRung = iota // tensor cores where they apply, tile by size
+	rungFFMA                  // the FFMA rung always (gemm_tile.cuh)
+	rungTC128                 // tensor cores where they apply, 128x128 tile
+	rungTC64                  // tensor cores where they apply, 64x64 tile
+)
+
+var rungNames = map[string]gemmRung{"auto": rungAuto, "ffma": rungFFMA, "tc128": rungTC128, "tc64": rungTC64}
+
+// GEMMRungEnv names the environment variable New reads the GEMM rung from:
+// auto (default), ffma, tc128 or tc64.
+const GEMMRungEnv = "SIMCLR_CUDA_GEMM"
+
+func parseRung(s string) (gemmRung, error) {
+	if s == "" {
+		return rungAuto, nil
+	}
+	r, ok := rungNames[s]
+	if !ok {
+		return rungAuto, fmt.Errorf("cuda: GEMM rung %q not understood; use auto (tensor cores where they apply), ffma, tc128 or tc64", s)
+	}
+	return r, nil
+}
+
+func rungFromEnv() (gemmRung, error) {
+	r, err := parseRung(os.Getenv(GEMMRungEnv))
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", GEMMRungEnv, err)
+	}
+	return r, nil
+}
+
+// SetGEMMRung selects the GEMM rung of the matrix ops in BF16 precision:
+// "auto" (tensor cores where the shapes allow, the 128x128 tile for large
+// products and 64x64 for small ones), "ffma" (the CUDA-core rung, always),
+// "tc128" or "tc64" (tensor cores with that tile where the shapes allow).
+// For tests and measurements; SIMCLR_CUDA_GEMM sets it for New.
+func (b *Backend) SetGEMMRung(r string) error {
+	g, err := parseRung(r)
+	if err != nil {
+		return err
+	}
+	b.rung.Store(int32(g))
+	return nil
+}
+
+// Tile geometry of gemm_tc.cuh (TcLarge, TcSmall).
+const (
+	tcLargeTile, tcLargeThreads, tcLargeShared = 128, 256, 3 * (128 + 128) * 40 * 2
+	tcSmallTile, tcSmallThreads, tcSmallShared = 64, 128, 3 * (64 + 64) * 40 * 2
+	// tcLargeMinBlocks: below this many 128x128 tiles the GPU is better
+	// filled by the 64x64 tile (an H100 has 132 SMs).
+	tcLargeMinBlocks = 132
+)
+
+// tcUse reports whether a BF16 GEMM with reduction length k runs on the
+// tensor-core rung.
+func (b *Backend) tcUse(k int) bool {
+	return b.tcOn() && k%8 == 0 && k > 0
+}
+
+// tcOn reports whether the tensor-core rung is selected (BF16 precision,
+// rung not ffma); each op adds its own shape conditions.
+func (b *Backend) tcOn() bool {
+	return backend.Precision(b.prec.Load()) == backend.BF16 && gemmRung(b.rung.Load()) != rungFFMA
+}
+
+// tcLaunch picks the tile for an m x n product and launches kernel (its
+// _s variant for the small tile) with the tensor-core launch shape. The
+// shapes logged for gemm_nt_bf16_tc are its operands [m][k] and [n][k].
+func (b *Backend) tcLaunch(op, kernel string, m, n int, a args, shapes ...tensor.Shape) error {
+	return b.tcLaunchSplit(op, kernel, m, n, 1, a, shapes...)
+}
+
+// tcLaunchSplit is tcLaunch with grid.z = splits (split-K slices).
+func (b *Backend) tcLaunchSplit(op, kernel string, m, n, splits int, a args, shapes ...tensor.Shape) error {
+	large := false
+	switch gemmRung(b.rung.Load()) {
+	case rungTC128:
+		large = true
+	case rungAuto:
+		large = ceilDiv(m, tcLargeTile)*ceilDiv(n, tcLargeTile) >= tcLargeMinBlocks
+	}
+	tile, threads, shared := tcSmallTile, tcSmallThreads, tcSmallShared
+	if large {
+		tile, threads, shared = tcLargeTile, tcLargeThreads, tcLargeShared
+		b.tcShared.Do(func() {
+			for _, k := range []string{"gemm_nt_bf16_tc", "conv2d_fwd_bf16_tc", "conv2d_bwd_data_bf16_tc", "conv2d_bwd_filter_bf16_tc"} {
+				if err := b.drv.setMaxDynamicShared(k, tcLargeShared); err != nil {
+					b.tcErr = fmt.Errorf("raise the dynamic shared memory limit of %s to %d bytes: %w", k, tcLargeShared, err)
+					return
+				}
+			}
+		})
+		if b.tcErr != nil {
+			return fmt.Errorf("%s: %w", op, b.tcErr)
+		}
+	} else {
+		kernel += "_s"
+	}
+	grid := dim3{max(1, ceilDiv(n, tile)), max(1, ceilDiv(m, tile)), splits}
+	if grid.y > maxGridYZ || grid.z > maxGridYZ {
+		return fmt.Errorf("%s: %d x %d result needs grid %v, beyond CUDA's grid.y limit; use a smaller batch", op, m, n, grid)
+	}
+	return b.launchShared(op, kernel, grid, dim3{threads, 1, 1}, shared, a, shapes...)
+}
+
+// bf16Copy converts t (fp32) into a new bf16 scratch buffer in the same
+// layout.
+func (b *Backend) bf16Copy(op string, t *Tensor) (scratch, error) {
+	n := t.Numel()
+	s, err := b.scratch(int64(n) * 2)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := b.launch(op, "convert_bf16", elemGrid(n), block1D(), args{}.ptr(t).raw(s.ptr).i(n), t.Shape); err != nil {
+		s.release()
+		return s, err
+	}
+	return s, nil
+}
+
+// bf16Inner converts t, read as [outer][c][inner] fp32, into a new bf16
+// scratch buffer laid out [outer][inner][c] (NCHW -> NHWC with outer = N,
+// c = C, inner = H*W; a transpose with outer = 1).
+func (b *Backend) bf16Inner(op string, t *Tensor, outer, c, inner int) (scratch, error) {
+	n := outer * c * inner
+	s, err := b.scratch(int64(n) * 2)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", op, err)
+	}
+	grid := dim3{max(1, ceilDiv(inner, 32)), max(1, ceilDiv(c, 32)), max(1, outer)}
+	if grid.y > maxGridYZ || grid.z > maxGridYZ {
+		s.release()
+		return s, fmt.Errorf("%s: bf16 conversion of %v needs grid %v, beyond CUDA's grid.y/z limit; use a smaller batch", op, t.Shape, grid)
+	}
+	if err := b.launch(op, "nchw_to_nhwc_bf16", grid, block1D(), args{}.ptr(t).raw(s.ptr).i(outer).i(c).i(inner), t.Shape); err != nil {
+		s.release()
+		return s, err
+	}
+	return s, nil
+}
+
+// releaseAll returns scratch buffers to the pool (stream-ordered: later
+// work on the one stream cannot overtake the kernels that read them).
+func releaseAll(ss ...scratch) {
+	for _, s := range ss {
+		if s.ptr != 0 {
+			s.release()
+		}
+	}
+}
+
+// linearForwardTC: y = x w^T + b on tensor cores (A = x, B = w, both
+// [rows][In] bf16).
+func (b *Backend) linearForwardTC(op string, x, w, bias, y *Tensor, n, in, out int) error {
+	xb, err := b.bf16Copy(op, x)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(xb)
+	wb, err := b.bf16Copy(op, w)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(wb)
+	a := args{}.raw(xb.ptr).raw(wb.ptr).optPtr(bias).ptr(y).i(n).i(out).i(in)
+	return b.tcLaunch(op, "gemm_nt_bf16_tc", n, out, a, tensor.Shape{n, in}, tensor.Shape{out, in})
+}
+
+// linearBackwardDataTC: dx = dy w on tensor cores (A = dy [N][Out], B =
+// w^T [In][Out]).
+func (b *Backend) linearBackwardDataTC(op string, w, dy, dx *Tensor, n, in, out int) error {
+	dyb, err := b.bf16Copy(op, dy)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(dyb)
+	wt, err := b.bf16Inner(op, w, 1, out, in)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(wt)
+	a := args{}.raw(dyb.ptr).raw(wt.ptr).raw(0).ptr(dx).i(n).i(in).i(out)
+	return b.tcLaunch(op, "gemm_nt_bf16_tc", n, in, a, tensor.Shape{n, out}, tensor.Shape{in, out})
+}
+
+// linearBackwardWeightTC: dw = dy^T x on tensor cores (A = dy^T [Out][N],
+// B = x^T [In][N]).
+func (b *Backend) linearBackwardWeightTC(op string, x, dy, dw *Tensor, n, in, out int) error {
+	dyt, err := b.bf16Inner(op, dy, 1, n, out)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(dyt)
+	xt, err := b.bf16Inner(op, x, 1, n, in)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(xt)
+	a := args{}.raw(dyt.ptr).raw(xt.ptr).raw(0).ptr(dw).i(out).i(in).i(n)
+	return b.tcLaunch(op, "gemm_nt_bf16_tc", out, in, a, tensor.Shape{out, n}, tensor.Shape{in, n})
+}
+
+// convForwardTC: y = conv(x, w) on tensor cores with x in NHWC and w as
+// [Cout][K][K][Cin] (bf16), reduction order (kh, kw, ci).
+func (b *Backend) convForwardTC(op string, x, w, y *Tensor, g convGeom) error {
+	xh, err := b.bf16Inner(op, x, g.n, g.cin, g.h*g.w)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(xh)
+	wr, err := b.bf16Inner(op, w, g.cout, g.cin, g.k*g.k)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(wr)
+	a := g.kernelArgs(args{}.raw(xh.ptr).raw(wr.ptr).ptr(y))
+	return b.tcLaunch(op, "conv2d_fwd_bf16_tc", g.cout, g.n*g.ho*g.wo, a, x.Shape, w.Shape, y.Shape)
+}
+
+// convBackwardDataTC: dx on tensor cores with dy in NHWC and w as
+// [Cin][K][K][Cout] (bf16), reduction order (kh, kw, co); stride 1 or 2.
+func (b *Backend) convBackwardDataTC(op string, dy, w, dx *Tensor, g convGeom) error {
+	dyh, err := b.bf16Inner(op, dy, g.n, g.cout, g.ho*g.wo)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(dyh)
+	wt, err := b.bf16Inner(op, w, 1, g.cout, g.cin*g.k*g.k)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(wt)
+	a := g.kernelArgs(args{}.raw(dyh.ptr).raw(wt.ptr).ptr(dx))
+	return b.tcLaunch(op, "conv2d_bwd_data_bf16_tc", g.cin, g.n*g.h*g.w, a, dy.Shape, w.Shape, dx.Shape)
+}
+
+// convBackwardFilterTC: dw on tensor cores, K-major (gemm_tc_tn): A = dy
+// and B = im2col(x), both NHWC bf16, the reduction over the output pixels
+// split into splits slices of chunk pixels (as on the FFMA rung) and the
+// slices added in order by splitk_reduce.
+func (b *Backend) convBackwardFilterTC(op string, x, dy, dw *Tensor, g convGeom, splits, chunk int) error {
+	xh, err := b.bf16Inner(op, x, g.n, g.cin, g.h*g.w)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(xh)
+	dyh, err := b.bf16Inner(op, dy, g.n, g.cout, g.ho*g.wo)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(dyh)
+	r := g.cin * g.k * g.k
+	if splits == 1 {
+		a := g.kernelArgs(args{}.raw(xh.ptr).raw(dyh.ptr).ptr(dw)).i(chunk)
+		return b.tcLaunchSplit(op, "conv2d_bwd_filter_bf16_tc", g.cout, r, 1, a, x.Shape, dy.Shape, dw.Shape)
+	}
+	wLen := dw.Numel()
+	part, err := b.scratch(int64(splits) * int64(wLen) * 4)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer part.release()
+	a := g.kernelArgs(args{}.raw(xh.ptr).raw(dyh.ptr).raw(part.ptr)).i(chunk)
+	if err := b.tcLaunchSplit(op, "conv2d_bwd_filter_bf16_tc", g.cout, r, splits, a, x.Shape, dy.Shape, dw.Shape); err != nil {
+		return err
+	}
+	return b.launch(op, "splitk_reduce", elemGrid(wLen), block1D(), args{}.raw(part.ptr).ptr(dw).i(splits).i(wLen), dw.Shape)
+}

@@ -1,0 +1,268 @@
+//go:build cuda || cudaemu
+
+package cuda_test
+
+// The tensor-core rung (gemm_tc.cuh) in BF16: the same rounded operands
+// as the FFMA rung's _bf16 kernels, so both must agree within the fp32
+// accumulation-order tolerance, and both with the fp32 CPU backend on
+// host-rounded operands. Run in index and reverse CUDAEMU_ORDER.
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"simclr/internal/backend"
+)
+
+// withRung sets the shared cuda backend's GEMM rung for one test.
+func (e *env) withRung(r string) {
+	e.t.Helper()
+	if err := e.gpu.SetGEMMRung(r); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if err := e.gpu.SetGEMMRung("auto"); err != nil {
+			e.t.Error(err)
+		}
+	})
+}
+
+// launched returns the kernels launched by f (kernel timing on).
+func (e *env) launched(f func()) map[string]int {
+	e.t.Helper()
+	e.gpu.ResetKernelTimes()
+	e.gpu.EnableKernelTimes(true)
+	f()
+	e.gpu.EnableKernelTimes(false)
+	kt, err := e.gpu.KernelTimes()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.gpu.ResetKernelTimes()
+	out := map[string]int{}
+	for _, k := range kt {
+		out[k.Kernel] += k.Calls
+	}
+	return out
+}
+
+// copyPair is a fresh pair holding the cuda tensor of p's values.
+func (e *env) gpuValues(p pair) []float32 {
+	_, g := e.download(p)
+	return g
+}
+
+func TestTensorCoreLinear(t *testing.T) {
+	cases := []struct {
+		n, in, out int
+		bias       bool
+		rung       string
+	}{
+		{40, 24, 72, true, "tc64"},
+		{40, 24, 72, true, "tc128"},
+		{130, 72, 136, false, "tc128"}, // crosses the 128 tile in M and N
+		{66, 16, 70, true, "tc64"},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/n%d_in%d_out%d", c.rung, c.n, c.in, c.out), func(t *testing.T) {
+			e := newEnv(t)
+			e.withPrecision(backend.BF16)
+			x, w := e.operand(backend.BF16, c.n, c.in), e.operand(backend.BF16, c.out, c.in)
+			var bias pair
+			if c.bias {
+				bias = e.rand(c.out)
+			}
+			dyv := e.values(c.n*c.out, -1, 1)
+			dyr := make([]float32, len(dyv))
+			for i, v := range dyv {
+				dyr[i] = backend.RoundBF16(v)
+			}
+			dy := e.split(dyr, dyv, c.n, c.out)
+			run := func(rung string) (y, dx, dw pair, kernels map[string]int) {
+				if err := e.gpu.SetGEMMRung(rung); err != nil {
+					t.Fatal(err)
+				}
+				y, dx, dw = e.zeros(c.n, c.out), e.zeros(c.n, c.in), e.zeros(c.out, c.in)
+				kernels = e.launched(func() {
+					e.mustGPU("forward", e.gpu.LinearForward(x.g, w.g, bias.g, y.g))
+					e.mustGPU("backward", e.gpu.LinearBackward(x.g, w.g, dy.g, dx.g, dw.g, nil))
+				})
+				return
+			}
+			e.withRung(c.rung)
+			yF, dxF, dwF, kF := run("ffma")
+			yT, dxT, dwT, kT := run(c.rung)
+			// Each GEMM runs on tensor cores when its reduction length is a
+			// multiple of 8 (forward In, data gradient Out, weight
+			// gradient N), else on the FFMA rung's _bf16 kernel.
+			tcKernel := "gemm_nt_bf16_tc"
+			if c.rung == "tc64" {
+				tcKernel += "_s"
+			}
+			wantTC := 0
+			for _, g := range []struct {
+				k      int
+				kernel string
+			}{{c.in, "linear_fwd_bf16"}, {c.out, "linear_bwd_data_bf16"}, {c.n, "linear_bwd_weight_bf16"}} {
+				want := 0
+				if g.k%8 == 0 {
+					wantTC++
+				} else {
+					want = 1
+				}
+				if kT[g.kernel] != want || kF[g.kernel] != 1 {
+					t.Fatalf("rung %s launched %v (want %s %d times), rung ffma %v", c.rung, kT, g.kernel, want, kF)
+				}
+			}
+			if kT[tcKernel] != wantTC {
+				t.Fatalf("rung %s launched %v, want %s %d times", c.rung, kT, tcKernel, wantTC)
+			}
+			// Tensor cores against the FFMA rung (same rounded operands).
+			e.checkGPU("forward", yT, e.gpuValues(yF), gemmTol(c.in, 1))
+			e.checkGPU("backward data", dxT, e.gpuValues(dxF), gemmTol(c.out, 1))
+			e.checkGPU("backward weight", dwT, e.gpuValues(dwF), gemmTol(c.n, 1))
+			// And against the CPU on host-rounded operands.
+			e.must("cpu forward", e.cpu.LinearForward(x.c, w.c, bias.c, yT.c), nil)
+			e.check("forward vs cpu", yT, gemmTol(c.in, 1))
+			e.must("cpu backward", e.cpu.LinearBackward(x.c, w.c, dy.c, dxT.c, dwT.c, nil), nil)
+			e.check("backward data vs cpu", dxT, gemmTol(c.out, 1))
+			e.check("backward weight vs cpu", dwT, gemmTol(c.n, 1))
+		})
+	}
+}
+
+func TestTensorCoreConvForward(t *testing.T) {
+	cases := []struct {
+		n, cin, h, w, cout, k, stride, pad int
+		rung                               string
+		tc                                 bool // Cin % 8 == 0: tensor cores
+	}{
+		{2, 8, 6, 6, 12, 3, 1, 1, "tc64", true},
+		{2, 16, 7, 7, 20, 3, 2, 1, "tc64", true},
+		{1, 24, 5, 5, 8, 1, 1, 0, "tc128", true},
+		{2, 8, 9, 9, 130, 3, 1, 1, "tc128", true}, // Cout crosses the 128 tile
+		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", false},   // RGB stem: FFMA fallback
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
+			e := newEnv(t)
+			e.withPrecision(backend.BF16)
+			e.withRung(c.rung)
+			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
+			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
+			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+			x, w := e.operand(backend.BF16, c.n, c.cin, c.h, c.w), e.operand(backend.BF16, c.cout, c.cin, c.k, c.k)
+			yT, yF := e.zeros(c.n, c.cout, ho, wo), e.zeros(c.n, c.cout, ho, wo)
+			kT := e.launched(func() { e.mustGPU("forward", e.gpu.Conv2DForward(x.g, w.g, yT.g, p)) })
+			if err := e.gpu.SetGEMMRung("ffma"); err != nil {
+				t.Fatal(err)
+			}
+			e.mustGPU("forward ffma", e.gpu.Conv2DForward(x.g, w.g, yF.g, p))
+			tcRan := false
+			for k := range kT {
+				if strings.HasPrefix(k, "conv2d_fwd_bf16_tc") {
+					tcRan = true
+				}
+			}
+			if tcRan != c.tc || (!c.tc && kT["conv2d_fwd_bf16"] != 1) {
+				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			}
+			k := c.cin * c.k * c.k
+			e.checkGPU("forward vs ffma", yT, e.gpuValues(yF), gemmTol(k, 1))
+			e.must("cpu forward", e.cpu.Conv2DForward(x.c, w.c, yT.c, p), nil)
+			e.check("forward vs cpu", yT, gemmTol(k, 1))
+		})
+	}
+}
+
+func TestTensorCoreConvBackwardData(t *testing.T) {
+	cases := []struct {
+		n, cin, h, w, cout, k, stride, pad int
+		rung                               string
+		tc                                 bool // Cout % 8 == 0 and stride 1 or 2
+	}{
+		{2, 5, 6, 6, 8, 3, 1, 1, "tc64", true},
+		{2, 4, 7, 7, 16, 3, 2, 1, "tc64", true},   // stride 2, odd image
+		{1, 6, 8, 8, 24, 1, 2, 0, "tc128", true},  // 1x1 stride 2 (downsample)
+		{2, 3, 6, 6, 8, 4, 2, 2, "tc64", true},    // even kernel, pad 2
+		{1, 130, 4, 4, 8, 3, 1, 1, "tc128", true}, // Cin crosses the 128 tile
+		{2, 4, 6, 6, 6, 3, 1, 1, "tc64", false},   // Cout % 8 != 0: FFMA
+		{1, 4, 9, 9, 8, 3, 3, 0, "tc64", false},   // stride 3: FFMA
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
+			e := newEnv(t)
+			e.withPrecision(backend.BF16)
+			e.withRung(c.rung)
+			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
+			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
+			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+			dy, w := e.operand(backend.BF16, c.n, c.cout, ho, wo), e.operand(backend.BF16, c.cout, c.cin, c.k, c.k)
+			dxT, dxF := e.zeros(c.n, c.cin, c.h, c.w), e.zeros(c.n, c.cin, c.h, c.w)
+			kT := e.launched(func() { e.mustGPU("backward data", e.gpu.Conv2DBackwardData(dy.g, w.g, dxT.g, p)) })
+			if err := e.gpu.SetGEMMRung("ffma"); err != nil {
+				t.Fatal(err)
+			}
+			e.mustGPU("backward data ffma", e.gpu.Conv2DBackwardData(dy.g, w.g, dxF.g, p))
+			tcRan := false
+			for k := range kT {
+				if strings.HasPrefix(k, "conv2d_bwd_data_bf16_tc") {
+					tcRan = true
+				}
+			}
+			if tcRan != c.tc || (!c.tc && kT["conv2d_bwd_data_bf16"] != 1) {
+				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			}
+			k := c.cout * c.k * c.k
+			e.checkGPU("backward data vs ffma", dxT, e.gpuValues(dxF), gemmTol(k, 1))
+			e.must("cpu backward data", e.cpu.Conv2DBackwardData(dy.c, w.c, dxT.c, p), nil)
+			e.check("backward data vs cpu", dxT, gemmTol(k, 1))
+		})
+	}
+}
+
+func TestTensorCoreConvBackwardFilter(t *testing.T) {
+	cases := []struct {
+		n, cin, h, w, cout, k, stride, pad int
+		rung                               string
+		tc                                 bool // Cin and Cout multiples of 8
+	}{
+		{2, 8, 6, 6, 8, 3, 1, 1, "tc64", true},
+		{2, 16, 7, 7, 8, 3, 2, 1, "tc64", true},    // stride 2, R = 144 crosses the 64 tile
+		{1, 8, 8, 8, 24, 1, 2, 0, "tc128", true},   // 1x1 stride 2
+		{1, 16, 4, 4, 136, 3, 1, 1, "tc128", true}, // Cout and R cross the 128 tile
+		{1, 8, 129, 128, 8, 1, 1, 0, "tc64", true}, // N*Ho*Wo = 16512: two split-K slices
+		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", false},    // RGB stem: FFMA
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
+			e := newEnv(t)
+			e.withPrecision(backend.BF16)
+			e.withRung(c.rung)
+			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
+			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
+			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+			x, dy := e.operand(backend.BF16, c.n, c.cin, c.h, c.w), e.operand(backend.BF16, c.n, c.cout, ho, wo)
+			dwT, dwF := e.zeros(c.cout, c.cin, c.k, c.k), e.zeros(c.cout, c.cin, c.k, c.k)
+			kT := e.launched(func() { e.mustGPU("backward filter", e.gpu.Conv2DBackwardFilter(x.g, dy.g, dwT.g, p)) })
+			if err := e.gpu.SetGEMMRung("ffma"); err != nil {
+				t.Fatal(err)
+			}
+			e.mustGPU("backward filter ffma", e.gpu.Conv2DBackwardFilter(x.g, dy.g, dwF.g, p))
+			tcRan := false
+			for k := range kT {
+				if strings.HasPrefix(k, "conv2d_bwd_filter_bf16_tc") {
+					tcRan = true
+				}
+			}
+			if tcRan != c.tc || (!c.tc && kT["conv2d_bwd_filter_bf16"] != 1) {
+				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			}
+			k := c.n * ho * wo
+			e.checkGPU("backward filter vs ffma", dwT, e.gpuValues(dwF), gemmTol(k, 1))
+			e.must("cpu backward filter", e.cpu.Conv2DBackwardFilter(x.c, dy.c, dwT.c, p), nil)
+			e.check("backward filter vs cpu", dwT, gemmTol(k, 1))
+		})
+	}
+}

@@ -1,0 +1,482 @@
+// gemm_tc.cuh - the tensor-core GEMM rung: BF16 operands, fp32
+// accumulation, mma.sync.m16n8k16 fed by ldmatrix from a cp.async pipeline.
+//
+// Computes C[m,n] = sum_k A[m,k] * B[n,k] (both operands K-contiguous,
+// "NT") for one BM x BN tile of C and hands each in-range element to
+// store(m, n, value). A and B are row operands (see below) that say, per
+// row and 8-element K chunk, where the chunk's 16 bytes of bf16 live in
+// global memory (or that it is zero: padding, past M/N/K).
+//
+// Launch: TcCfg<BM,BN,WM,WN>::THREADS threads (one warp per WM x WN warp
+// tile), grid.x = ceil(N/BN), grid.y = ceil(M/BM), TcCfg::SMEM_BYTES of
+// dynamic shared memory (above 48 KB for 128x128: the host raises the
+// kernel's limit). K must be a multiple of 8 (the host falls back to the
+// FFMA rung otherwise).
+//
+// Pipeline: TC_STAGES (3) stages of a BM x 32 A tile and a BN x 32 B tile
+// in dynamic shared memory, rows padded to 40 bf16 (80 bytes: ldmatrix row
+// addresses stay 16-byte aligned and the 8 rows of one 8x8 matrix fall on
+// different banks). Each thread owns fixed 16-byte chunks of both tiles
+// and copies them with cp.async.cg (zero-filling what is out of range);
+// stage kt+2 is in flight while stage kt is multiplied. The per-thread
+// addressing is set up once; the K loop only adds (no division/modulo).
+// Per 16-wide k step each warp loads its A fragments with ldmatrix.x4 and
+// its B fragments (two n8 tiles per ldmatrix.x4) and issues
+// (WM/16)*(WN/8) mma.sync.m16n8k16.
+#ifndef SIMCLR_GEMM_TC_CUH
+#define SIMCLR_GEMM_TC_CUH
+
+#include "common.cuh"
+#include "mma.cuh"
+
+#define TC_BK 32
+#define TC_LDS 40
+#define TC_STAGES 3
+
+template <int BM_, int BN_, int WM_, int WN_>
+struct TcCfg {
+  static constexpr int BM = BM_, BN = BN_, WM = WM_, WN = WN_;
+  static constexpr int WARPS_N = BN / WN, WARPS = (BM / WM) * WARPS_N, THREADS = WARPS * 32;
+  static constexpr int MT = WM / 16, NT = WN / 8;
+  static constexpr int A_ELEMS = BM * TC_LDS, STAGE = (BM + BN) * TC_LDS;
+  static constexpr int SMEM_BYTES = TC_STAGES * STAGE * 2;
+  static constexpr int A_CHUNKS = BM * (TC_BK / 8) / THREADS, B_CHUNKS = BN * (TC_BK / 8) / THREADS;
+  static_assert(A_CHUNKS * THREADS == BM * (TC_BK / 8) && B_CHUNKS * THREADS == BN * (TC_BK / 8), "chunks per thread");
+  static_assert(NT % 2 == 0, "B fragments are loaded two n8 tiles at a time");
+};
+typedef TcCfg<128, 128, 64, 32> TcLarge;  // 8 warps, 256 threads, 60 KB shared
+typedef TcCfg<64, 64, 32, 32> TcSmall;    // 4 warps, 128 threads, 30 KB shared
+
+// TcRows is a plain row operand: row r of a row-major bf16 [rows][K]
+// matrix. Its cursor walks one thread's chunk of one row along K.
+struct TcRows {
+  const unsigned short* p;
+  int rows, K;
+  struct Cursor {
+    const unsigned short* p;
+    int k, K;
+    bool ok;
+  };
+  __device__ __forceinline__ Cursor start(int r, int k) const {
+    Cursor c;
+    c.ok = r < rows;
+    c.p = p + (size_t)(c.ok ? r : 0) * K + k;
+    c.k = k;
+    c.K = K;
+    return c;
+  }
+  __device__ __forceinline__ const unsigned short* base() const { return p; }
+  // chunk returns the chunk's address, or null when it is all zero.
+  __device__ __forceinline__ static const unsigned short* chunk(const Cursor& c) {
+    return c.ok && c.k < c.K ? c.p : nullptr;
+  }
+  __device__ __forceinline__ static void advance(Cursor& c) {
+    c.p += TC_BK;
+    c.k += TC_BK;
+  }
+};
+
+// TcIm2colNHWC is the B operand of the forward convolution: row q =
+// (n, oh, ow) of the output, k = (kh, kw, ci) with ci fastest, read from x
+// in NHWC bf16; zero in the padding. Cin must be a multiple of 8, so a
+// chunk of 8 consecutive k is 8 consecutive channels of one pixel.
+struct TcIm2colNHWC {
+  const unsigned short* x;
+  int rows, Cin, H, W, KS, stride, pad, Ho, Wo, K;
+  struct Cursor {
+    const unsigned short* img;  // x + n*H*W*Cin
+    int ih0, iw0, kh, kw, ci, k;
+    bool ok;
+  };
+  __device__ __forceinline__ Cursor start(int q, int k) const {
+    Cursor c;
+    c.ok = q < rows;
+    const int qq = c.ok ? q : 0, P = Ho * Wo;
+    const int n = qq / P, p = qq - n * P, oh = p / Wo, ow = p - oh * Wo;
+    c.img = x + (size_t)n * H * W * Cin;
+    c.ih0 = oh * stride - pad;
+    c.iw0 = ow * stride - pad;
+    c.k = k;
+    c.ci = k;
+    c.kh = 0;
+    c.kw = 0;
+    while (c.ci >= Cin) {  // k < 32 here: a few steps at most
+      c.ci -= Cin;
+      if (++c.kw == KS) {
+        c.kw = 0;
+        ++c.kh;
+      }
+    }
+    return c;
+  }
+  __device__ __forceinline__ const unsigned short* base() const { return x; }
+  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
+    const int ih = c.ih0 + c.kh, iw = c.iw0 + c.kw;
+    if (!c.ok || c.k >= K || ih < 0 || ih >= H || iw < 0 || iw >= W) return nullptr;
+    return c.img + ((size_t)ih * W + iw) * Cin + c.ci;
+  }
+  __device__ __forceinline__ void advance(Cursor& c) const {
+    c.k += TC_BK;
+    c.ci += TC_BK;
+    while (c.ci >= Cin) {
+      c.ci -= Cin;
+      if (++c.kw == KS) {
+        c.kw = 0;
+        ++c.kh;
+      }
+    }
+  }
+};
+
+// TcDyGatherNHWC is the B operand of the data gradient of a convolution
+// with stride 1 or 2: row q = (n, h, w) of dx, k = (kh, kw, co) with co
+// fastest, B[q][k] = dy[n][oh][ow][co] (NHWC bf16) where oh*stride - pad +
+// kh == h and ow*stride - pad + kw == w, else zero. Cout must be a
+// multiple of 8. The stride is tested with a bit test, not a modulo.
+struct TcDyGatherNHWC {
+  const unsigned short* dy;
+  int rows, Cout, H, W, KS, stride, pad, Ho, Wo, K;
+  struct Cursor {
+    const unsigned short* img;  // dy + n*Ho*Wo*Cout
+    int th0, tw0, kh, kw, co, k;
+    bool ok;
+  };
+  __device__ __forceinline__ Cursor start(int q, int k) const {
+    Cursor c;
+    c.ok = q < rows;
+    const int qq = c.ok ? q : 0, HW = H * W;
+    const int n = qq / HW, hw = qq - n * HW, h = hw / W, w = hw - h * W;
+    c.img = dy + (size_t)n * Ho * Wo * Cout;
+    c.th0 = h + pad;
+    c.tw0 = w + pad;
+    c.k = k;
+    c.co = k;
+    c.kh = 0;
+    c.kw = 0;
+    while (c.co >= Cout) {
+      c.co -= Cout;
+      if (++c.kw == KS) {
+        c.kw = 0;
+        ++c.kh;
+      }
+    }
+    return c;
+  }
+  __device__ __forceinline__ const unsigned short* base() const { return dy; }
+  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
+    int oh = c.th0 - c.kh, ow = c.tw0 - c.kw;
+    if (!c.ok || c.k >= K || oh < 0 || ow < 0) return nullptr;
+    if (stride == 2) {
+      if ((oh | ow) & 1) return nullptr;
+      oh >>= 1;
+      ow >>= 1;
+    }
+    if (oh >= Ho || ow >= Wo) return nullptr;
+    return c.img + ((size_t)oh * Wo + ow) * Cout + c.co;
+  }
+  __device__ __forceinline__ void advance(Cursor& c) const {
+    c.k += TC_BK;
+    c.co += TC_BK;
+    while (c.co >= Cout) {
+      c.co -= Cout;
+      if (++c.kw == KS) {
+        c.kw = 0;
+        ++c.kh;
+      }
+    }
+  }
+};
+
+template <class Cfg, class OA, class OB, class S>
+__device__ __forceinline__ void gemm_tc(int M, int N, int K, const OA& opA, const OB& opB, const S& store) {
+  DYNAMIC_SHARED(unsigned short, tc_smem);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp / Cfg::WARPS_N, wn = warp - wm * Cfg::WARPS_N;
+  const int m0 = blockIdx.y * Cfg::BM, n0 = blockIdx.x * Cfg::BN;
+  typename OA::Cursor ca[Cfg::A_CHUNKS];
+  typename OB::Cursor cb[Cfg::B_CHUNKS];
+  int aoff[Cfg::A_CHUNKS], boff[Cfg::B_CHUNKS];
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
+    const int c = tid + i * Cfg::THREADS, row = c >> 2, kc = (c & 3) * 8;
+    ca[i] = opA.start(m0 + row, kc);
+    aoff[i] = row * TC_LDS + kc;
+  }
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
+    const int c = tid + i * Cfg::THREADS, row = c >> 2, kc = (c & 3) * 8;
+    cb[i] = opB.start(n0 + row, kc);
+    boff[i] = Cfg::A_ELEMS + row * TC_LDS + kc;
+  }
+  // load_stage copies the next K tile of this thread's chunks into stage
+  // slot s (element offset so = s * STAGE) and advances the cursors.
+  auto load_stage = [&](int so) {
+SIMCLR_UNROLL
+    for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
+      const unsigned short* src = opA.chunk(ca[i]);
+      cp_async_cg16(tc_smem, so + aoff[i], src ? src : opA.base(), src ? 16 : 0);
+      opA.advance(ca[i]);
+    }
+SIMCLR_UNROLL
+    for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
+      const unsigned short* src = opB.chunk(cb[i]);
+      cp_async_cg16(tc_smem, so + boff[i], src ? src : opB.base(), src ? 16 : 0);
+      opB.advance(cb[i]);
+    }
+  };
+  const int numK = (K + TC_BK - 1) / TC_BK;
+SIMCLR_UNROLL
+  for (int s = 0; s < TC_STAGES - 1; ++s) {
+    if (s < numK) load_stage(s * Cfg::STAGE);
+    cp_async_commit();
+  }
+  float acc[Cfg::MT][Cfg::NT][4];
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+    for (int j = 0; j < Cfg::NT; ++j)
+SIMCLR_UNROLL
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+  // Per-lane ldmatrix offsets within a stage (A: rows of x4 matrices
+  // 0..3 = (m 0-7, k 0-7), (m 8-15, k 0-7), (m 0-7, k 8-15), (m 8-15,
+  // k 8-15); B: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7),
+  // (n 8-15, k 8-15)).
+  const int aLane = (wm * Cfg::WM + (lane & 15)) * TC_LDS + (lane >> 4) * 8;
+  const int bLane = Cfg::A_ELEMS + (wn * Cfg::WN + (lane & 7) + ((lane >> 4) << 3)) * TC_LDS + ((lane >> 3) & 1) * 8;
+  int rs = 0, ws = (TC_STAGES - 1) * Cfg::STAGE, kNext = TC_STAGES - 1;
+  for (int kt = 0; kt < numK; ++kt) {
+    cp_async_wait<TC_STAGES - 2>();
+    __syncthreads();  // stage kt visible to all; slot ws no longer read
+    if (kNext < numK) load_stage(ws);
+    cp_async_commit();
+    ++kNext;
+    ws += Cfg::STAGE;
+    if (ws == TC_STAGES * Cfg::STAGE) ws = 0;
+SIMCLR_UNROLL
+    for (int kk = 0; kk < TC_BK; kk += 16) {
+      unsigned af[Cfg::MT][4], bfr[Cfg::NT][2];
+SIMCLR_UNROLL
+      for (int i = 0; i < Cfg::MT; ++i) ldmatrix_x4(af[i], tc_smem, rs + aLane + i * 16 * TC_LDS + kk);
+SIMCLR_UNROLL
+      for (int j = 0; j < Cfg::NT; j += 2) {
+        unsigned r[4];
+        ldmatrix_x4(r, tc_smem, rs + bLane + j * 8 * TC_LDS + kk);
+        bfr[j][0] = r[0];
+        bfr[j][1] = r[1];
+        bfr[j + 1][0] = r[2];
+        bfr[j + 1][1] = r[3];
+      }
+SIMCLR_UNROLL
+      for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+        for (int j = 0; j < Cfg::NT; ++j) mma_bf16_16816(acc[i][j], af[i], bfr[j], acc[i][j]);
+    }
+    rs += Cfg::STAGE;
+    if (rs == TC_STAGES * Cfg::STAGE) rs = 0;
+  }
+  cp_async_wait<0>();
+  const int g = lane >> 2, t = lane & 3;
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+    for (int j = 0; j < Cfg::NT; ++j)
+SIMCLR_UNROLL
+      for (int e = 0; e < 4; ++e) {
+        const int m = m0 + wm * Cfg::WM + i * 16 + g + 8 * (e >> 1);
+        const int n = n0 + wn * Cfg::WN + j * 8 + 2 * t + (e & 1);
+        if (m < M && n < N) store(m, n, acc[i][j][e]);
+      }
+}
+
+// ---- the K-major variant (filter gradient) ----
+//
+// gemm_tc_tn computes C[m,n] = sum_{k in [kBegin,kEnd)} A[k,m] * B[k,n]
+// with both operands M- (N-) contiguous: each stage holds a 32 x BM A tile
+// and a 32 x BN B tile stored [k][m] / [k][n] (rows padded by 8 bf16 to
+// BM+8: 272 bytes for 128, rows 4 banks apart), and the fragments come
+// from ldmatrix.x4.trans. Operand cursors walk one 8-wide M (N) chunk of
+// one k row down K by 32 rows per stage. Used where the reduction runs
+// over pixels (the filter gradient: A = dy, B = im2col(x), both NHWC).
+template <class Cfg>
+struct TcTnCfg {
+  static constexpr int LDA = Cfg::BM + 8, LDB = Cfg::BN + 8;
+  static constexpr int A_ELEMS = TC_BK * LDA, STAGE = TC_BK * (LDA + LDB);
+  static constexpr int SMEM_BYTES = TC_STAGES * STAGE * 2;
+  static constexpr int A_PER_ROW = Cfg::BM / 8, B_PER_ROW = Cfg::BN / 8;
+};
+
+// TcKRows is a K-major operand: element (k, m) of a row-major bf16
+// [Krows][M] matrix (dy in NHWC: k = pixel, m = channel). M % 8 == 0.
+struct TcKRows {
+  const unsigned short* p;
+  int M, kEnd;
+  struct Cursor {
+    const unsigned short* p;
+    int k;
+    bool ok;
+  };
+  __device__ __forceinline__ Cursor start(int k, int m) const {
+    Cursor c;
+    c.ok = m < M;
+    c.k = k;
+    c.p = p + (size_t)k * M + (c.ok ? m : 0);
+    return c;
+  }
+  __device__ __forceinline__ const unsigned short* base() const { return p; }
+  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
+    return c.ok && c.k < kEnd ? c.p : nullptr;
+  }
+  __device__ __forceinline__ void advance(Cursor& c) const {
+    c.k += TC_BK;
+    c.p += (size_t)TC_BK * M;
+  }
+};
+
+// TcIm2colK is the im2col of x (NHWC bf16) K-major: element (q, r) with q
+// = (n, oh, ow) the output pixel and r = (kh, kw, ci), ci fastest: x[n][oh*s
+// - pad + kh][ow*s - pad + kw][ci], zero in the padding. Cin % 8 == 0. The
+// pixel cursor advances by 32 with a carry loop, no division.
+struct TcIm2colK {
+  const unsigned short* x;
+  int Cin, H, W, KS, stride, pad, Ho, Wo, R, kEnd;
+  struct Cursor {
+    int n, oh, ow, q, kh, kw, ci;
+    bool ok;
+  };
+  __device__ __forceinline__ Cursor start(int q, int r) const {
+    Cursor c;
+    c.ok = r < R;
+    const int rr = c.ok ? r : 0, P = Ho * Wo;
+    c.ci = rr % Cin;
+    const int t = rr / Cin;
+    c.kw = t % KS;
+    c.kh = t / KS;
+    c.q = q;
+    c.n = q / P;
+    const int p = q - c.n * P;
+    c.oh = p / Wo;
+    c.ow = p - c.oh * Wo;
+    return c;
+  }
+  __device__ __forceinline__ const unsigned short* base() const { return x; }
+  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
+    const int ih = c.oh * stride - pad + c.kh, iw = c.ow * stride - pad + c.kw;
+    if (!c.ok || c.q >= kEnd || ih < 0 || ih >= H || iw < 0 || iw >= W) return nullptr;
+    return x + (((size_t)c.n * H + ih) * W + iw) * Cin + c.ci;
+  }
+  __device__ __forceinline__ void advance(Cursor& c) const {
+    c.q += TC_BK;
+    c.ow += TC_BK;
+    while (c.ow >= Wo) {
+      c.ow -= Wo;
+      if (++c.oh == Ho) {
+        c.oh = 0;
+        ++c.n;
+      }
+    }
+  }
+};
+
+template <class Cfg, class OA, class OB, class S>
+__device__ __forceinline__ void gemm_tc_tn(int M, int N, int kBegin, int kEnd, const OA& opA, const OB& opB,
+                                           const S& store) {
+  typedef TcTnCfg<Cfg> T;
+  DYNAMIC_SHARED(unsigned short, tc_smem);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wm = warp / Cfg::WARPS_N, wn = warp - wm * Cfg::WARPS_N;
+  const int m0 = blockIdx.y * Cfg::BM, n0 = blockIdx.x * Cfg::BN;
+  typename OA::Cursor ca[Cfg::A_CHUNKS];
+  typename OB::Cursor cb[Cfg::B_CHUNKS];
+  int aoff[Cfg::A_CHUNKS], boff[Cfg::B_CHUNKS];
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
+    const int c = tid + i * Cfg::THREADS, kr = c / T::A_PER_ROW, mc = (c - kr * T::A_PER_ROW) * 8;
+    ca[i] = opA.start(kBegin + kr, m0 + mc);
+    aoff[i] = kr * T::LDA + mc;
+  }
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
+    const int c = tid + i * Cfg::THREADS, kr = c / T::B_PER_ROW, nc = (c - kr * T::B_PER_ROW) * 8;
+    cb[i] = opB.start(kBegin + kr, n0 + nc);
+    boff[i] = T::A_ELEMS + kr * T::LDB + nc;
+  }
+  auto load_stage = [&](int so) {
+SIMCLR_UNROLL
+    for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
+      const unsigned short* src = opA.chunk(ca[i]);
+      cp_async_cg16(tc_smem, so + aoff[i], src ? src : opA.base(), src ? 16 : 0);
+      opA.advance(ca[i]);
+    }
+SIMCLR_UNROLL
+    for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
+      const unsigned short* src = opB.chunk(cb[i]);
+      cp_async_cg16(tc_smem, so + boff[i], src ? src : opB.base(), src ? 16 : 0);
+      opB.advance(cb[i]);
+    }
+  };
+  const int numK = kEnd > kBegin ? (kEnd - kBegin + TC_BK - 1) / TC_BK : 0;
+SIMCLR_UNROLL
+  for (int s = 0; s < TC_STAGES - 1; ++s) {
+    if (s < numK) load_stage(s * T::STAGE);
+    cp_async_commit();
+  }
+  float acc[Cfg::MT][Cfg::NT][4];
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+    for (int j = 0; j < Cfg::NT; ++j)
+SIMCLR_UNROLL
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+  // ldmatrix.x4.trans: matrix j = lane >> 3 of A is (k 0-7, m 0-7),
+  // (k 0-7, m 8-15), (k 8-15, m 0-7), (k 8-15, m 8-15) = a0..a3; of B
+  // (k 0-7, n 0-7), (k 8-15, n 0-7), (k 0-7, n 8-15), (k 8-15, n 8-15) =
+  // b0, b1 of two n8 tiles.
+  const int j = lane >> 3, r8 = lane & 7;
+  const int aLane = ((j >> 1) * 8 + r8) * T::LDA + wm * Cfg::WM + (j & 1) * 8;
+  const int bLane = T::A_ELEMS + ((j & 1) * 8 + r8) * T::LDB + wn * Cfg::WN + (j >> 1) * 8;
+  int rs = 0, ws = (TC_STAGES - 1) * T::STAGE, kNext = TC_STAGES - 1;
+  for (int kt = 0; kt < numK; ++kt) {
+    cp_async_wait<TC_STAGES - 2>();
+    __syncthreads();
+    if (kNext < numK) load_stage(ws);
+    cp_async_commit();
+    ++kNext;
+    ws += T::STAGE;
+    if (ws == TC_STAGES * T::STAGE) ws = 0;
+SIMCLR_UNROLL
+    for (int kk = 0; kk < TC_BK; kk += 16) {
+      unsigned af[Cfg::MT][4], bfr[Cfg::NT][2];
+SIMCLR_UNROLL
+      for (int i = 0; i < Cfg::MT; ++i) ldmatrix_x4_trans(af[i], tc_smem, rs + aLane + kk * T::LDA + i * 16);
+SIMCLR_UNROLL
+      for (int jj = 0; jj < Cfg::NT; jj += 2) {
+        unsigned r[4];
+        ldmatrix_x4_trans(r, tc_smem, rs + bLane + kk * T::LDB + jj * 8);
+        bfr[jj][0] = r[0];
+        bfr[jj][1] = r[1];
+        bfr[jj + 1][0] = r[2];
+        bfr[jj + 1][1] = r[3];
+      }
+SIMCLR_UNROLL
+      for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+        for (int jj = 0; jj < Cfg::NT; ++jj) mma_bf16_16816(acc[i][jj], af[i], bfr[jj], acc[i][jj]);
+    }
+    rs += T::STAGE;
+    if (rs == TC_STAGES * T::STAGE) rs = 0;
+  }
+  cp_async_wait<0>();
+  const int g = lane >> 2, t = lane & 3;
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+    for (int jj = 0; jj < Cfg::NT; ++jj)
+SIMCLR_UNROLL
+      for (int e = 0; e < 4; ++e) {
+        const int m = m0 + wm * Cfg::WM + i * 16 + g + 8 * (e >> 1);
+        const int n = n0 + wn * Cfg::WN + jj * 8 + 2 * t + (e & 1);
+        if (m < M && n < N) store(m, n, acc[i][jj][e]);
+      }
+}
+
+#endif  // SIMCLR_GEMM_TC_CUH
