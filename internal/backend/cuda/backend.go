@@ -40,6 +40,7 @@ type Backend struct {
 	// from two goroutines (the ranks of an in-process data-parallel test).
 	tablesMu         sync.Mutex
 	lars, sumsq, mom larsTable
+	adamw            larsTable // AdamWStepMulti's (adamw_multi's layout)
 
 	// launchLog, when set (tests only), sees every launch with its op and
 	// operand shapes before it is queued (the static performance model

@@ -39,4 +39,5 @@ var kernelNames = []string{
 	"lars_apply",
 	"sumsq_multi",
 	"momentum_multi",
+	"adamw_multi",
 }
