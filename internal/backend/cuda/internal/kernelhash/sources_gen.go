@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "e5fd3d6b74ef86c6751234219ee24213ef88c22a0da121558d51d91d72115773"
+const Sources = "bdbf2de183d257d68c12d5b8f374cf8836cf11fc8d7debebba4176bcf510c733"
