@@ -218,9 +218,11 @@ __device__ __forceinline__ float bn_norm1(float x, float mean, float scale, floa
   return relu && v < 0.0f ? 0.0f : v;
 }
 
-extern "C" __global__ void bn_apply(const float* x, const float* mean, const float* scale, const float* shift,
-                                    float* y, int N, int C, int S, int W, int relu) {
-  const int SU = S / W, total = N * C * SU;
+// bn_apply_loop is bn_apply for one unit width (the width test stays out
+// of the loop).
+template <int W>
+__device__ __forceinline__ void bn_apply_loop(const float* x, const float* mean, const float* scale,
+                                              const float* shift, float* y, int C, int SU, int total, int relu) {
   GRID_STRIDE(u, total) {
     const int c = (u / SU) % C;
     const float m = mean[c], k = scale[c], b = shift[c];
@@ -235,6 +237,16 @@ extern "C" __global__ void bn_apply(const float* x, const float* mean, const flo
     } else {
       y[u] = bn_norm1(x[u], m, k, b, relu);
     }
+  }
+}
+
+extern "C" __global__ void bn_apply(const float* x, const float* mean, const float* scale, const float* shift,
+                                    float* y, int N, int C, int S, int W, int relu) {
+  const int SU = S / W, total = N * C * SU;
+  if (W == 4) {
+    bn_apply_loop<4>(x, mean, scale, shift, y, C, SU, total, relu);
+  } else {
+    bn_apply_loop<1>(x, mean, scale, shift, y, C, SU, total, relu);
   }
 }
 
@@ -279,9 +291,11 @@ __device__ __forceinline__ float bn_dx1(float g, float x, float mean, float k, f
   return fmul_rn(k, fsub_rn(fsub_rn(g, a), fmul_rn(fsub_rn(x, mean), bcoef)));
 }
 
-extern "C" __global__ void bn_bwd_apply(const float* dy, const float* y, const float* x, const float* saveMean,
-                                        const float* coef, float* dx, int N, int C, int S, int W) {
-  const int SU = S / W, total = N * C * SU;
+// bn_bwd_apply_loop is bn_bwd_apply for one unit width.
+template <int W>
+__device__ __forceinline__ void bn_bwd_apply_loop(const float* dy, const float* y, const float* x,
+                                                  const float* saveMean, const float* coef, float* dx, int C, int SU,
+                                                  int total) {
   GRID_STRIDE(u, total) {
     const int c = (u / SU) % C;
     const float m = saveMean[c], k = coef[3 * c], a = coef[3 * c + 1], bc = coef[3 * c + 2];
@@ -299,5 +313,15 @@ extern "C" __global__ void bn_bwd_apply(const float* dy, const float* y, const f
     } else {
       dx[u] = bn_dx1(bn_grad(dy[u], y, y != nullptr ? y[u] : 0.0f), x[u], m, k, a, bc);
     }
+  }
+}
+
+extern "C" __global__ void bn_bwd_apply(const float* dy, const float* y, const float* x, const float* saveMean,
+                                        const float* coef, float* dx, int N, int C, int S, int W) {
+  const int SU = S / W, total = N * C * SU;
+  if (W == 4) {
+    bn_bwd_apply_loop<4>(dy, y, x, saveMean, coef, dx, C, SU, total);
+  } else {
+    bn_bwd_apply_loop<1>(dy, y, x, saveMean, coef, dx, C, SU, total);
   }
 }

@@ -118,7 +118,7 @@ func (b *Backend) bnForwardTrain(op string, g bnGeom, relu bool, x, gamma, beta,
 // bnApply launches bn_apply: y = (x-mean[c])*scale[c] + shift[c].
 func (b *Backend) bnApply(op string, g bnGeom, w int, relu bool, x *Tensor, mean, scale uintptr, shift, y *Tensor) error {
 	a := args{}.ptr(x).raw(mean).raw(scale).ptr(shift).ptr(y).i(g.n).i(g.c).i(g.s).i(w).flag(relu)
-	return b.launch(op, "bn_apply", elemGrid(x.Numel()/w), block1D(), a, x.Shape)
+	return b.launch(op, "bn_apply", elemGrid(x.Numel()/w), block1D(), a, x.Shape, y.Shape)
 }
 
 // BatchNormForwardEval normalises x with the running statistics. Like the
@@ -206,7 +206,7 @@ func (b *Backend) bnBackward(op string, g bnGeom, dy, y, x, gamma, saveMean, sav
 	defer buf.release()
 	pg, coef := buf.ptr, buf.ptr+uintptr(parts)
 	a := args{}.ptr(dy).optPtr(y).ptr(x).ptr(saveMean).i(g.n).i(g.c).i(g.s).i(w).i(chunk).raw(pg)
-	if err := b.launch(op, "bn_bwd_partial", dim3{g.c, chunks, 1}, block1D(), a, x.Shape); err != nil {
+	if err := b.launch(op, "bn_bwd_partial", dim3{g.c, chunks, 1}, block1D(), a, bnShapes(dy, y, x)...); err != nil {
 		return err
 	}
 	a = args{}.raw(pg).i(chunks).ptr(gamma).ptr(saveInvStd).ptr(dgamma).ptr(dbeta).raw(coef).i(g.c).i(g.n * g.s)
@@ -214,5 +214,18 @@ func (b *Backend) bnBackward(op string, g bnGeom, dy, y, x, gamma, saveMean, sav
 		return err
 	}
 	a = args{}.ptr(dy).optPtr(y).ptr(x).ptr(saveMean).raw(coef).ptr(dx).i(g.n).i(g.c).i(g.s).i(w)
-	return b.launch(op, "bn_bwd_apply", elemGrid(x.Numel()/w), block1D(), a, x.Shape)
+	return b.launch(op, "bn_bwd_apply", elemGrid(x.Numel()/w), block1D(), a, bnShapes(dy, y, x, dx)...)
+}
+
+// bnShapes lists the shapes of the tensors a batch-norm pass reads or
+// writes in full (y may be nil): the launch log's operands, from which the
+// static performance model counts the pass's bytes.
+func bnShapes(ts ...*Tensor) []tensor.Shape {
+	var out []tensor.Shape
+	for _, t := range ts {
+		if t != nil {
+			out = append(out, t.Shape)
+		}
+	}
+	return out
 }

@@ -71,7 +71,8 @@ func flops(l Launch) float64 {
 // DRAM traffic with perfect caching of re-reads within a kernel.
 var touches = map[string]float64{
 	"add_f32": 3, "relu_fwd": 2, "relu_bwd": 3, "fill_f32": 1,
-	"bn_fwd_train": 3, "bn_fwd_eval": 2, "bn_bwd": 5, // two passes over x (and dy), y/dx written
+	"bn_fwd_train": 3, "bn_fwd_eval": 2, "bn_bwd": 5, // the one-block-per-channel kernels (before the 2-D grid)
+	"bn_sum_partial": 1, "bn_sq_partial": 1, // one pass over x each (the other batch-norm kernels pass every tensor they stream)
 	"gap_fwd": 1, "gap_bwd": 1, "l2norm_fwd": 2, "l2norm_bwd": 3,
 	"ntxent_rows": 2, "momentum_step": 5, "adamw_step": 7, "lars_apply": 5, "lars_norms_partial": 2,
 	"sumsq_partial": 1, "dot_partial": 2, "splitk_reduce": 2, "linear_bwd_bias": 1, "maxpool_fwd": 1.25, "maxpool_bwd": 1.25,
@@ -134,6 +135,20 @@ type Model struct {
 	Missed []string // kernels launched but absent from the SASS
 }
 
+// elemsPerTrip is, for kernels whose main loop handles several elements
+// per lane and trip (float4 loads, unrolled), that number: the model charges
+// only the main loop (the innermost loop with the most global loads; for
+// the batch-norm kernels the float4 instantiation), largest/32/elems trips.
+// Their other innermost loops (the scalar instantiation, the tail of at most
+// three units, the second-stage loop over chunks) are charged once per
+// warp. The [N,C] batch norms of the projection head run the scalar
+// instantiation and are modelled as if vectorised (~0.5M of the step's
+// ~100M batch-norm elements).
+var elemsPerTrip = map[string]float64{
+	"bn_sum_partial": 16, "bn_sq_partial": 16, "bn_bwd_partial": 16, // 4 float4 units per trip
+	"bn_apply": 4, "bn_bwd_apply": 4, // one float4 per trip
+}
+
 // warpInstrs models one launch's dynamic warp instructions: the straight
 // code once per warp launched, plus the main loop's body once per 32 units
 // of work per thread lane (an FFMA loop: flops/2 multiply-adds spread over
@@ -159,6 +174,9 @@ func warpInstrs(k *Kernel, l Launch, fl float64) float64 {
 	inner := 0.0
 	for _, c := range k.Innermost() {
 		inner += float64(k.MixOf(c.Start, c.End).Total())
+	}
+	if e, ok := elemsPerTrip[l.Kernel]; ok {
+		return warps*(all-inner) + warps*(inner-float64(mix.Total())) + largest/32/e*float64(mix.Total())
 	}
 	return warps*(all-inner) + largest/32*inner
 }

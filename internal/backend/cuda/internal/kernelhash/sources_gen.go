@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "bdbf2de183d257d68c12d5b8f374cf8836cf11fc8d7debebba4176bcf510c733"
+const Sources = "3e35ef90bd7e70ce1c90926eb9624b0c0b69bf608fdb4fdb03b071fc9bce73a3"
