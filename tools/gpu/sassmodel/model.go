@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"sort"
+	"strings"
 )
 
 // Launch is one recorded kernel launch (internal/backend/cuda
@@ -137,8 +138,8 @@ type Model struct {
 
 // elemsPerTrip is, for kernels whose main loop handles several elements
 // per lane and trip (float4 loads, unrolled), that number: the model charges
-// only the main loop (the innermost loop with the most global loads; for
-// the batch-norm kernels the float4 instantiation), largest/32/elems trips.
+// only the main loop (mainLoop: the innermost loop with the most 128-bit
+// global loads, the float4 instantiation), largest/32/elems trips.
 // Their other innermost loops (the scalar instantiation, the tail of at most
 // three units, the second-stage loop over chunks) are charged once per
 // warp. The [N,C] batch norms of the projection head run the scalar
@@ -147,6 +148,33 @@ type Model struct {
 var elemsPerTrip = map[string]float64{
 	"bn_sum_partial": 16, "bn_sq_partial": 16, "bn_bwd_partial": 16, // 4 float4 units per trip
 	"bn_apply": 4, "bn_bwd_apply": 4, // one float4 per trip
+}
+
+// mainLoop is k.MainLoop, except for the elemsPerTrip kernels: the
+// innermost loop with the most 128-bit global loads (LDG.E.128), which
+// k.MainLoop's count of loads would not prefer over a scalar loop that
+// nvcc unrolled (the second-stage loop over chunks).
+func mainLoop(k *Kernel) (Mix, bool) {
+	if _, ok := elemsPerTrip[k.Name]; ok {
+		best, found := -1, false
+		var mix Mix
+		for _, c := range k.Innermost() {
+			n := 0
+			for _, in := range k.Insts {
+				if in.Addr >= c.Start && in.Addr < c.End && in.Base() == "LDG" && strings.Contains(in.Opcode, ".128") {
+					n++
+				}
+			}
+			if n > best {
+				best, mix, found = n, k.MixOf(c.Start, c.End), true
+			}
+		}
+		if found && best > 0 {
+			return mix, true
+		}
+	}
+	_, mix, ok := k.MainLoop()
+	return mix, ok
 }
 
 // warpInstrs models one launch's dynamic warp instructions: the straight
@@ -158,7 +186,7 @@ func warpInstrs(k *Kernel, l Launch, fl float64) float64 {
 	threads := float64(l.Grid[0]*l.Grid[1]*l.Grid[2]) * float64(l.Block[0]*l.Block[1]*l.Block[2])
 	warps := math.Ceil(threads / 32)
 	all := float64(k.All().Total())
-	_, mix, ok := k.MainLoop()
+	mix, ok := mainLoop(k)
 	if !ok {
 		return warps * all
 	}
@@ -202,7 +230,7 @@ func Build(kernels map[string]*Kernel, launches []Launch, g GPU, pairs int) Mode
 		r := rows[l.Kernel]
 		if r == nil {
 			r = &Row{Kernel: l.Kernel}
-			_, r.LoopMix, _ = k.MainLoop()
+			r.LoopMix, _ = mainLoop(k)
 			r.LoopLen = r.LoopMix.Total()
 			rows[l.Kernel] = r
 			boundTime[l.Kernel] = map[string]float64{}
