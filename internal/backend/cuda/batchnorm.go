@@ -58,6 +58,17 @@ const (
 	bnMaxChunks  = 1024
 )
 
+// bnApplyMaxBlocks caps the grid of the elementwise passes (bn_apply,
+// bn_bwd_apply); a variable so that a test can make every thread walk
+// several units.
+var bnApplyMaxBlocks = maxGridX
+
+func bnApplyGrid(units int) dim3 {
+	g := elemGrid(units)
+	g.x = min(g.x, bnApplyMaxBlocks)
+	return g
+}
+
 // bnChunks splits a channel's u units into chunks of chunk units.
 func bnChunks(u, c int) (chunk, chunks int) {
 	chunks = max(1, min(ceilDiv(u, bnMinChunk), ceilDiv(bnWantBlocks, c), bnMaxChunks))
@@ -118,7 +129,7 @@ func (b *Backend) bnForwardTrain(op string, g bnGeom, relu bool, x, gamma, beta,
 // bnApply launches bn_apply: y = (x-mean[c])*scale[c] + shift[c].
 func (b *Backend) bnApply(op string, g bnGeom, w int, relu bool, x *Tensor, mean, scale uintptr, shift, y *Tensor) error {
 	a := args{}.ptr(x).raw(mean).raw(scale).ptr(shift).ptr(y).i(g.n).i(g.c).i(g.s).i(w).flag(relu)
-	return b.launch(op, "bn_apply", elemGrid(x.Numel()/w), block1D(), a, x.Shape, y.Shape)
+	return b.launch(op, "bn_apply", bnApplyGrid(x.Numel()/w), block1D(), a, x.Shape, y.Shape)
 }
 
 // BatchNormForwardEval normalises x with the running statistics. Like the
@@ -214,7 +225,7 @@ func (b *Backend) bnBackward(op string, g bnGeom, dy, y, x, gamma, saveMean, sav
 		return err
 	}
 	a = args{}.ptr(dy).optPtr(y).ptr(x).ptr(saveMean).raw(coef).ptr(dx).i(g.n).i(g.c).i(g.s).i(w)
-	return b.launch(op, "bn_bwd_apply", elemGrid(x.Numel()/w), block1D(), a, bnShapes(dy, y, x, dx)...)
+	return b.launch(op, "bn_bwd_apply", bnApplyGrid(x.Numel()/w), block1D(), a, bnShapes(dy, y, x, dx)...)
 }
 
 // bnShapes lists the shapes of the tensors a batch-norm pass reads or

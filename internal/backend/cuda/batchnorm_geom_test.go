@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -56,6 +57,87 @@ func TestBNLaunchGeometry(t *testing.T) {
 			}
 			if unrolled != tc.unrolled || tail != tc.tail {
 				t.Errorf("unrolled trips %v, tail %v; want %v, %v", unrolled, tail, tc.unrolled, tc.tail)
+			}
+		})
+	}
+}
+
+// TestBNApplyGridStride runs every batch-norm op with the elementwise
+// passes' grid capped at 1 and 3 blocks, so each thread walks many units
+// and steps its channel with carries (bn_unit_walk), and wants the bits of
+// the default grid (one unit per thread at these sizes). Shapes: float4
+// units, scalar units, [N,C], and more channels than units per stride.
+func TestBNApplyGridStride(t *testing.T) {
+	b, err := New("cuda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	old := bnApplyMaxBlocks
+	t.Cleanup(func() { bnApplyMaxBlocks = old })
+	for _, shape := range [][]int{{5, 3, 8, 8}, {7, 5, 3, 3}, {300, 7}, {3, 37, 2, 2}, {3, 1, 4, 4}} {
+		t.Run(fmt.Sprint(shape), func(t *testing.T) {
+			c, numel := shape[1], 1
+			for _, d := range shape {
+				numel *= d
+			}
+			mk := func(vals []float32, sh ...int) *Tensor {
+				x, err := b.New(sh...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Upload(x, vals); err != nil {
+					t.Fatal(err)
+				}
+				return x
+			}
+			vals := func(n, seed int, lo, hi float32) []float32 {
+				v := make([]float32, n)
+				for i := range v {
+					v[i] = lo + (hi-lo)*float32((i*37+seed*11)%97)/96
+				}
+				return v
+			}
+			x, dy := mk(vals(numel, 1, -2, 3), shape...), mk(vals(numel, 2, -1, 1), shape...)
+			gamma, beta := mk(vals(c, 3, 0.5, 1.5), c), mk(vals(c, 4, -0.2, 0.2), c)
+			// run returns every output of the five ops.
+			run := func(maxBlocks int) [][]float32 {
+				bnApplyMaxBlocks = maxBlocks
+				defer func() { bnApplyMaxBlocks = old }()
+				y, yr, ye, dx, dxr := mk(make([]float32, numel), shape...), mk(make([]float32, numel), shape...), mk(make([]float32, numel), shape...), mk(make([]float32, numel), shape...), mk(make([]float32, numel), shape...)
+				sm, si, rm, rv, dg, db := mk(make([]float32, c), c), mk(make([]float32, c), c), mk(vals(c, 5, -1, 1), c), mk(vals(c, 6, 0.5, 2), c), mk(make([]float32, c), c), mk(make([]float32, c), c)
+				steps := []error{
+					b.BatchNormForwardTrain(x, gamma, beta, y, sm, si, rm, rv, 0.1, 1e-5),
+					b.BatchNormReLUForwardTrain(x, gamma, beta, yr, sm, si, rm, rv, 0.1, 1e-5),
+					b.BatchNormForwardEval(x, gamma, beta, rm, rv, ye, 1e-5),
+					b.BatchNormBackward(dy, x, gamma, sm, si, dx, dg, db),
+					b.BatchNormReLUBackward(dy, yr, x, gamma, sm, si, dxr, dg, db),
+				}
+				for i, err := range steps {
+					if err != nil {
+						t.Fatalf("op %d: %v", i, err)
+					}
+				}
+				var out [][]float32
+				for _, o := range []*Tensor{y, yr, ye, dx, dxr, dg, db} {
+					h := make([]float32, o.Numel())
+					if err := b.Download(h, o); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, h)
+				}
+				return out
+			}
+			want := run(old)
+			for _, mb := range []int{1, 3} {
+				got := run(mb)
+				for i := range want {
+					for j := range want[i] {
+						if math.Float32bits(got[i][j]) != math.Float32bits(want[i][j]) {
+							t.Fatalf("grid capped at %d blocks: output %d [%d] = %v, default grid %v", mb, i, j, got[i][j], want[i][j])
+						}
+					}
+				}
 			}
 		})
 	}
