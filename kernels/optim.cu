@@ -8,6 +8,7 @@
 //     stepSize = lr/(1-beta1^t) and bc2Sqrt = sqrt(1-beta2^t) in float64):
 //     p *= decay; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
 //     p -= stepSize * m/(sqrt(v)/bc2Sqrt + eps).
+//   adamw_multi: adamw_step over many tensors in one launch (see below).
 // Every operation is rounded to float32 separately (__fmul_rn/__fadd_rn,
 // never contracted into an FMA), so the results equal the CPU backend's.
 // Launch: 1-D grid-stride loop, block 256.
@@ -33,19 +34,25 @@ extern "C" __global__ void momentum_step(float* p, const float* g, float* buf, i
   GRID_STRIDE(i, n) { momentum_update(p, g, buf, i, lr, mom, wd, tr, nesterov, first); }
 }
 
+// adamw_update applies adamw_step's update to element i of p, m and v: the
+// one copy of that arithmetic, shared by adamw_step and adamw_multi.
+__device__ __forceinline__ void adamw_update(float* p, const float* g, float* m, float* v, int i, float decay,
+                                             float beta1, float beta2, float oneMinusB1, float oneMinusB2,
+                                             float stepSize, float bc2Sqrt, float eps) {
+  const float gi = g[i];
+  const float x = fmul_rn(p[i], decay);
+  const float mi = fadd_rn(fmul_rn(beta1, m[i]), fmul_rn(oneMinusB1, gi));
+  const float vi = fadd_rn(fmul_rn(beta2, v[i]), fmul_rn(oneMinusB2, fmul_rn(gi, gi)));
+  m[i] = mi;
+  v[i] = vi;
+  const float denom = fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2Sqrt), eps);
+  p[i] = fsub_rn(x, fmul_rn(stepSize, __fdiv_rn(mi, denom)));
+}
+
 extern "C" __global__ void adamw_step(float* p, const float* g, float* m, float* v, int n, float decay,
                                       float beta1, float beta2, float oneMinusB1, float oneMinusB2,
                                       float stepSize, float bc2Sqrt, float eps) {
-  GRID_STRIDE(i, n) {
-    const float gi = g[i];
-    const float x = fmul_rn(p[i], decay);
-    const float mi = fadd_rn(fmul_rn(beta1, m[i]), fmul_rn(oneMinusB1, gi));
-    const float vi = fadd_rn(fmul_rn(beta2, v[i]), fmul_rn(oneMinusB2, fmul_rn(gi, gi)));
-    m[i] = mi;
-    v[i] = vi;
-    const float denom = fadd_rn(__fdiv_rn(__fsqrt_rn(vi), bc2Sqrt), eps);
-    p[i] = fsub_rn(x, fmul_rn(stepSize, __fdiv_rn(mi, denom)));
-  }
+  GRID_STRIDE(i, n) { adamw_update(p, g, m, v, i, decay, beta1, beta2, oneMinusB1, oneMinusB2, stepSize, bc2Sqrt, eps); }
 }
 
 // ---------------------------------------------------------------------------
@@ -218,4 +225,30 @@ extern "C" __global__ void momentum_multi(const long long* desc, int ntensors, f
   const int hi = imin(lo + chunk, n);
   for (int i = lo + threadIdx.x; i < hi; i += blockDim.x)
     momentum_update(p, g, buf, i, lr, mom, wd, tr, nesterov, first);
+}
+
+// adamw_multi: adamw_step over many tensors in one launch
+// (Backend.AdamWStepMulti). Its own descriptor table, ADAMW_DESC int64
+// words per tensor: p, g, m, v, n, decayed, first block, blocks, chunk;
+// then one word per block: the tensor that block covers (the same block
+// split as momentum_multi). A decayed tensor gets decay = 1 - lr*wd, the
+// others 1 (what adamw_step gets with wd = 0). Element for element
+// adamw_step's arithmetic.
+#define ADAMW_DESC 9
+extern "C" __global__ void adamw_multi(const long long* desc, int ntensors, float decay, float beta1, float beta2,
+                                       float oneMinusB1, float oneMinusB2, float stepSize, float bc2Sqrt,
+                                       float eps) {
+  const int j = blockIdx.x;
+  const int t = (int)desc[(long long)ntensors * ADAMW_DESC + j];
+  const long long* d = desc + (long long)t * ADAMW_DESC;
+  float* p = (float*)d[0];
+  const float* g = (const float*)d[1];
+  float* m = (float*)d[2];
+  float* v = (float*)d[3];
+  const int n = (int)d[4], chunk = (int)d[8];
+  const float dec = d[5] ? decay : 1.0f;
+  const int lo = (j - (int)d[6]) * chunk;
+  const int hi = imin(lo + chunk, n);
+  for (int i = lo + threadIdx.x; i < hi; i += blockDim.x)
+    adamw_update(p, g, m, v, i, dec, beta1, beta2, oneMinusB1, oneMinusB2, stepSize, bc2Sqrt, eps);
 }

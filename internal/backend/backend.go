@@ -248,4 +248,9 @@ type Backend interface {
 	LARSStep(params, grads, bufs []*Tensor, adapt []bool, o LARSOpts) error
 	// AdamWStep applies one AdamW update to p in place.
 	AdamWStep(p, g, m, v *Tensor, o AdamWOpts) error
+	// AdamWStepMulti applies AdamWStep to every params[i] with grads[i]
+	// and moments ms[i], vs[i], with o.WeightDecay where decay[i] and 0
+	// elsewhere; the same bits as the per-tensor calls in order (the cuda
+	// backend: one launch for all, no host round trip).
+	AdamWStepMulti(params, grads, ms, vs []*Tensor, decay []bool, o AdamWOpts) error
 }

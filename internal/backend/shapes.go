@@ -66,6 +66,7 @@ const (
 	OpLARSStep                    = "lars step"
 	OpSumSquaresMulti             = "sum squares multi"
 	OpMomentumStepMulti           = "momentum step multi"
+	OpAdamWStepMulti              = "adamw step multi"
 )
 
 // ShapeOf returns t's shape as the Check functions take it: nil when t is
@@ -191,6 +192,22 @@ func CheckMomentumStepMulti(params, grads, bufs []tensor.Shape, decay int, o Mom
 		}
 	}
 	return o.Validate(OpMomentumStepMulti)
+}
+
+// CheckAdamWStepMulti checks that params, grads, ms, vs and decay have one
+// entry per tensor, grads[i], ms[i] and vs[i] against params[i], then the
+// options.
+func CheckAdamWStepMulti(params, grads, ms, vs []tensor.Shape, decay int, o AdamWOpts) error {
+	n := len(params)
+	if len(grads) != n || len(ms) != n || len(vs) != n || decay != n {
+		return fmt.Errorf("%s: %d params, %d grads, %d ms, %d vs and %d decay flags must have one entry per tensor", OpAdamWStepMulti, n, len(grads), len(ms), len(vs), decay)
+	}
+	for i := range params {
+		if err := checkAll(OpAdamWStepMulti, params[i], namedShape{fmt.Sprintf("grads[%d]", i), grads[i]}, namedShape{fmt.Sprintf("ms[%d]", i), ms[i]}, namedShape{fmt.Sprintf("vs[%d]", i), vs[i]}); err != nil {
+			return err
+		}
+	}
+	return o.Validate(OpAdamWStepMulti)
 }
 
 // CheckAdamWStep checks g, m and v against p, then the options.

@@ -73,7 +73,7 @@ func TestBenchKernelTimesTable(t *testing.T) {
 	}
 	// Every step runs the forward and backward convolutions, batch norm
 	// and the loss, the same number of times.
-	for _, k := range []string{"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter", "bn_fwd_train", "bn_bwd", "ntxent_rows"} {
+	for _, k := range []string{"conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter", "bn_sum_partial", "bn_apply", "bn_bwd_partial", "bn_bwd_apply", "ntxent_rows"} {
 		if calls[k] == 0 || calls[k]%2 != 0 {
 			t.Errorf("%s: %d calls, want a positive multiple of the 2 timed steps", k, calls[k])
 		}

@@ -62,18 +62,22 @@ func (a *AdamW) Step(lr float32) error {
 	if _, err := a.checkGradNorms(); err != nil {
 		return err
 	}
+	n := len(a.params)
+	ps, gs, decayed := make([]*backend.Tensor, n), make([]*backend.Tensor, n), make([]bool, n)
 	for i, p := range a.params {
-		err := a.b.AdamWStep(p.Value, p.Grad, a.slots[0].t[i], a.slots[1].t[i], backend.AdamWOpts{
-			LR:          lr,
-			Beta1:       a.o.Beta1,
-			Beta2:       a.o.Beta2,
-			Eps:         a.o.Eps,
-			WeightDecay: decay(p, a.o.WeightDecay, a.o.ExcludeBiasBN),
-			Step:        a.steps + 1,
-		})
-		if err != nil {
-			return fmt.Errorf("optim adamw: update %s: %w", p.Name, err)
-		}
+		ps[i], gs[i] = p.Value, p.Grad
+		decayed[i] = decay(p, a.o.WeightDecay, a.o.ExcludeBiasBN) != 0
+	}
+	err := a.b.AdamWStepMulti(ps, gs, a.slots[0].t, a.slots[1].t, decayed, backend.AdamWOpts{
+		LR:          lr,
+		Beta1:       a.o.Beta1,
+		Beta2:       a.o.Beta2,
+		Eps:         a.o.Eps,
+		WeightDecay: a.o.WeightDecay,
+		Step:        a.steps + 1,
+	})
+	if err != nil {
+		return fmt.Errorf("optim adamw: update: %w", err)
 	}
 	a.steps++
 	return nil

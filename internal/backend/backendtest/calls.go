@@ -457,6 +457,30 @@ func pick[T any](s []T, idx []int) []T {
 	return out
 }
 
+// adamWMulti is an AdamWStepMulti over len(ps) tensors, the operands
+// named params[i], grads[i], ms[i], vs[i] in that order per tensor.
+func adamWMulti(ps []shape, decay []bool, o backend.AdamWOpts) Call {
+	var pairs []any
+	for i, p := range ps {
+		pairs = append(pairs, fmt.Sprintf("params[%d]", i), p, fmt.Sprintf("grads[%d]", i), p, fmt.Sprintf("ms[%d]", i), p, fmt.Sprintf("vs[%d]", i), p)
+	}
+	split := func(n int) (a, b, c, d []int) {
+		for i := 0; i < n; i += 4 {
+			a, b, c, d = append(a, i), append(b, i+1), append(c, i+2), append(d, i+3)
+		}
+		return
+	}
+	return Call{Method: "AdamWStepMulti", Op: backend.OpAdamWStepMulti, Operands: ops(pairs...),
+		Infer: func(s []shape) error {
+			pi, gi, mi, vi := split(len(s))
+			return backend.CheckAdamWStepMulti(pick(s, pi), pick(s, gi), pick(s, mi), pick(s, vi), len(decay), o)
+		},
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			pi, gi, mi, vi := split(len(t))
+			return 0, b.AdamWStepMulti(pick(t, pi), pick(t, gi), pick(t, mi), pick(t, vi), decay, o)
+		}}
+}
+
 func adamWStep(p shape, o backend.AdamWOpts) Call {
 	return Call{Method: "AdamWStep", Op: backend.OpAdamWStep, Operands: ops("p", p, "g", p, "m", p, "v", p),
 		Infer: func(s []shape) error { return backend.CheckAdamWStep(s[0], s[1], s[2], s[3], o) },
@@ -526,6 +550,7 @@ func Valid() []Call {
 		larsStep([]shape{{2, 3}, {5}, {4, 1, 2}}, []bool{true, false, true}, lars),
 		momentumMulti([]shape{{2, 3}, {5}}, []bool{true, false}, sgd),
 		adamWStep(shape{2, 3}, adamw),
+		adamWMulti([]shape{{2, 3}, {5}}, []bool{true, false}, adamw),
 	}
 	for i := range calls {
 		if calls[i].Variant == "" {
@@ -604,6 +629,8 @@ func BadParams() []Call {
 		named("trust ratio 0", momentumMulti([]shape{p}, []bool{true}, backend.MomentumOpts{LR: 0.1, Momentum: 0.9})),
 		named("step 0", adamWStep(p, backend.AdamWOpts{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})),
 		named("beta1 1", adamWStep(p, backend.AdamWOpts{LR: 1e-3, Beta1: 1, Beta2: 0.999, Eps: 1e-8, Step: 1})),
+		named("multi step 0", adamWMulti([]shape{p}, []bool{true}, backend.AdamWOpts{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})),
+		named("2 decay flags for 1 tensor", adamWMulti([]shape{p}, []bool{true, false}, adamw)),
 	}
 }
 

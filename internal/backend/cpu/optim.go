@@ -181,3 +181,30 @@ func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool,
 	}
 	return nil
 }
+
+// AdamWStepMulti runs AdamWStep on every tensor in order (weight decay
+// only where decay[i]).
+func (b *Backend) AdamWStepMulti(params, grads, ms, vs []*Tensor, decay []bool, o backend.AdamWOpts) error {
+	const op = backend.OpAdamWStepMulti
+	if len(grads) != len(params) || len(ms) != len(params) || len(vs) != len(params) || len(decay) != len(params) {
+		return backend.CheckAdamWStepMulti(shapesOf(params), shapesOf(grads), shapesOf(ms), shapesOf(vs), len(decay), o)
+	}
+	for i := range params {
+		if err := checkHost(op, fmt.Sprintf("params[%d] grads[%d] ms[%d] vs[%d]", i, i, i, i), params[i], grads[i], ms[i], vs[i]); err != nil {
+			return err
+		}
+	}
+	if err := backend.CheckAdamWStepMulti(shapesOf(params), shapesOf(grads), shapesOf(ms), shapesOf(vs), len(decay), o); err != nil {
+		return err
+	}
+	for i, p := range params {
+		oi := o
+		if !decay[i] {
+			oi.WeightDecay = 0
+		}
+		if err := b.AdamWStep(p, grads[i], ms[i], vs[i], oi); err != nil {
+			return fmt.Errorf("%s: tensor %d: %w", op, i, err)
+		}
+	}
+	return nil
+}

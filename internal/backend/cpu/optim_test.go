@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -273,6 +274,69 @@ func TestMomentumStepMultiByHand(t *testing.T) {
 	for i, want := range []float64{0.94, 0.95} {
 		if got := float64(ps[i].Host[0]); math.Abs(got-want) > 1e-6 {
 			t.Errorf("tensor %d: p %v, want %v", i, got, want)
+		}
+	}
+}
+
+// TestAdamWStepMultiByHand: lr 0.1, betas (0.9, 0.999), eps 1e-8, p0 = 1,
+// g = 0.5, step 1. Tensor 0 decayed (wd 0.01): p = 0.999 - 0.1*0.5/0.5 =
+// 0.899 (TestAdamWStepByHand's first step); tensor 1 not: p = 0.9. Both
+// get m = 0.05, v = 0.00025.
+func TestAdamWStepMultiByHand(t *testing.T) {
+	b := New()
+	ps := []*Tensor{newT(t, b, []float32{1}, 1), newT(t, b, []float32{1}, 1)}
+	gs := []*Tensor{newT(t, b, []float32{0.5}, 1), newT(t, b, []float32{0.5}, 1)}
+	ms := []*Tensor{newT(t, b, nil, 1), newT(t, b, nil, 1)}
+	vs := []*Tensor{newT(t, b, nil, 1), newT(t, b, nil, 1)}
+	o := backend.AdamWOpts{LR: 0.1, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, Step: 1}
+	if err := b.AdamWStepMulti(ps, gs, ms, vs, []bool{true, false}, o); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []float64{0.899, 0.9} {
+		closeTo(t, fmt.Sprintf("p[%d]", i), ps[i].Host, []float64{want}, 1e-6, 0)
+		closeTo(t, fmt.Sprintf("m[%d]", i), ms[i].Host, []float64{0.05}, 1e-6, 0)
+		closeTo(t, fmt.Sprintf("v[%d]", i), vs[i].Host, []float64{0.00025}, 1e-6, 0)
+	}
+}
+
+// TestAdamWStepMultiMatchesPerTensor: three steps over tensors spanning
+// several parallel chunks equal the per-tensor AdamWStep calls bit for bit.
+func TestAdamWStepMultiMatchesPerTensor(t *testing.T) {
+	b := New()
+	sizes := []int{3*elemGrain + 17, 1, 0, 129}
+	decay := []bool{true, false, true, true}
+	mk := func() (ps, gs, ms, vs []*Tensor) {
+		for i, n := range sizes {
+			pv, gv := make([]float32, n), make([]float32, n)
+			for j := range pv {
+				pv[j] = float32(math.Sin(float64(7*j+i))) * 0.5
+				gv[j] = float32(math.Cos(float64(3*j+2*i))) * 0.01
+			}
+			ps, gs = append(ps, newT(t, b, pv, n)), append(gs, newT(t, b, gv, n))
+			ms, vs = append(ms, newT(t, b, nil, n)), append(vs, newT(t, b, nil, n))
+		}
+		return
+	}
+	ps, gs, ms, vs := mk()
+	rp, rg, rm, rv := mk()
+	for step := 1; step <= 3; step++ {
+		o := backend.AdamWOpts{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.05, Step: step}
+		must(t, b.AdamWStepMulti(ps, gs, ms, vs, decay, o))
+		for i := range rp {
+			oi := o
+			if !decay[i] {
+				oi.WeightDecay = 0
+			}
+			must(t, b.AdamWStep(rp[i], rg[i], rm[i], rv[i], oi))
+		}
+	}
+	for i := range ps {
+		for j := range ps[i].Host {
+			for _, pair := range [][2]*Tensor{{ps[i], rp[i]}, {ms[i], rm[i]}, {vs[i], rv[i]}} {
+				if math.Float32bits(pair[0].Host[j]) != math.Float32bits(pair[1].Host[j]) {
+					t.Fatalf("tensor %d [%d]: %v, per-tensor path %v", i, j, pair[0].Host[j], pair[1].Host[j])
+				}
+			}
 		}
 	}
 }

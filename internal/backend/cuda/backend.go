@@ -50,6 +50,10 @@ type Backend struct {
 	// from two goroutines (the ranks of an in-process data-parallel test).
 	tablesMu         sync.Mutex
 	lars, sumsq, mom larsTable
+	adamw            larsTable // AdamWStepMulti's (adamw_multi's layout)
+
+	// stage holds Upload's pinned staging buffers (upload.go).
+	stage stager
 
 	// launchLog, when set (tests only), sees every launch with its op and
 	// operand shapes before it is queued (the static performance model
@@ -160,7 +164,7 @@ func (b *Backend) Close() error {
 	}
 	b.owned = make(map[*Tensor]int64)
 	b.mu.Unlock()
-	return errors.Join(b.Sync(), b.pool.close(), b.drv.close())
+	return errors.Join(b.Sync(), b.releaseStaging(), b.pool.close(), b.drv.close())
 }
 
 // New allocates a zeroed device tensor.
@@ -219,24 +223,6 @@ func (b *Backend) Free(t *Tensor) {
 func (b *Backend) PeakBytes() int64 {
 	_, _, peak := b.pool.stats()
 	return peak
-}
-
-// Upload copies src into dst.
-func (b *Backend) Upload(dst *Tensor, src []float32) error {
-	const op = backend.OpUpload
-	if err := b.checkDev(op, "dst", dst); err != nil {
-		return err
-	}
-	if err := backend.CheckUpload(dst.Shape, len(src)); err != nil {
-		return err
-	}
-	if len(src) == 0 {
-		return nil
-	}
-	if err := b.drv.htod(dst.Dev, unsafe.Pointer(&src[0]), int64(len(src))*4); err != nil {
-		return fmt.Errorf("%s %v: %w", op, dst.Shape, err)
-	}
-	return nil
 }
 
 // Download waits for queued work and copies src into dst.

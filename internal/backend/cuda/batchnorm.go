@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"simclr/internal/backend"
+	"simclr/internal/tensor"
 )
 
 // bnGeom describes x as N x C x S with S = H*W (1 for [N,C] input).
@@ -16,8 +17,8 @@ func newBNGeom(g backend.BNGeometry, err error) (bnGeom, error) {
 	return bnGeom{n: g.N, c: g.C, s: g.S}, err
 }
 
-// BatchNormForwardTrain normalises x with the batch statistics (one block
-// per channel, float64 two-pass statistics), saves mean and invstd and
+// BatchNormForwardTrain normalises x with the batch statistics (float64
+// two-pass statistics on a channels x chunks grid, see bnForwardTrain), saves mean and invstd and
 // updates the running statistics like PyTorch.
 func (b *Backend) BatchNormForwardTrain(x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
 	const op = backend.OpBatchNormForwardTrain
@@ -47,15 +48,88 @@ func (b *Backend) BatchNormReLUForwardTrain(x, gamma, beta, y, saveMean, saveInv
 	return b.bnForwardTrain(op, g, true, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar, momentum, eps)
 }
 
-// bnForwardTrain launches bn_fwd_train on checked operands, with the ReLU
-// fused in when relu is set.
+// Batch-norm launch geometry (kernels/batchnorm.cu): the statistics run on
+// a (C, chunks) grid, each block summing at least bnMinChunk units of its
+// channel; chunks is chosen so the grid has about bnWantBlocks blocks (the
+// small layers fill the machine), at most bnMaxChunks per channel.
+const (
+	bnMinChunk   = 2048
+	bnWantBlocks = 4096
+	bnMaxChunks  = 1024
+)
+
+// bnApplyMaxBlocks caps the grid of the elementwise passes (bn_apply,
+// bn_bwd_apply); a variable so that a test can make every thread walk
+// several units.
+var bnApplyMaxBlocks = maxGridX
+
+func bnApplyGrid(units int) dim3 {
+	g := elemGrid(units)
+	g.x = min(g.x, bnApplyMaxBlocks)
+	return g
+}
+
+// bnChunks splits a channel's u units into chunks of chunk units.
+func bnChunks(u, c int) (chunk, chunks int) {
+	chunks = max(1, min(ceilDiv(u, bnMinChunk), ceilDiv(bnWantBlocks, c), bnMaxChunks))
+	chunk = max(1, ceilDiv(u, chunks))
+	return chunk, max(1, ceilDiv(u, chunk))
+}
+
+// bnWidth is the unit width the kernels use: 4 (float4 accesses) when a
+// row of S values is a whole number of float4s and every tensor they read
+// or write that way is 16-byte aligned, else 1.
+func bnWidth(s int, ts ...*Tensor) int {
+	if s%4 != 0 {
+		return 1
+	}
+	for _, t := range ts {
+		if t != nil && t.Dev%16 != 0 {
+			return 1
+		}
+	}
+	return 4
+}
+
+// bnForwardTrain launches the statistics (bn_sum_partial, bn_sq_partial
+// on the (C, chunks) grid, bn_train_finish per channel) and bn_apply on
+// checked operands, with the ReLU fused in when relu is set.
 func (b *Backend) bnForwardTrain(op string, g bnGeom, relu bool, x, gamma, beta, y, saveMean, saveInvStd, runMean, runVar *Tensor, momentum, eps float32) error {
 	if g.c == 0 {
 		return nil
 	}
-	a := args{}.ptr(x).ptr(gamma).ptr(beta).ptr(y).ptr(saveMean).ptr(saveInvStd).ptr(runMean).ptr(runVar).
-		i(g.n).i(g.c).i(g.s).f(momentum).f(eps).flag(relu)
-	return b.launch(op, "bn_fwd_train", dim3{g.c, 1, 1}, block1D(), a, x.Shape)
+	w := bnWidth(g.s, x, y)
+	chunk, chunks := bnChunks(g.n*g.s/w, g.c)
+	parts := int64(g.c) * int64(chunks) * 8
+	buf, err := b.scratch(2*parts + 4*int64(g.c))
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer buf.release()
+	psum, psq, scale := buf.ptr, buf.ptr+uintptr(parts), buf.ptr+uintptr(2*parts)
+	grid := dim3{g.c, chunks, 1}
+	cgrid := dim3{ceilDiv(g.c, blockThreads), 1, 1}
+	cs := tensor.Shape{g.c}
+	a := args{}.ptr(x).i(g.n).i(g.c).i(g.s).i(w).i(chunk).raw(psum)
+	if err := b.launch(op, "bn_sum_partial", grid, block1D(), a, x.Shape); err != nil {
+		return err
+	}
+	a = args{}.ptr(x).raw(psum).i(g.n).i(g.c).i(g.s).i(w).i(chunk).raw(psq)
+	if err := b.launch(op, "bn_sq_partial", grid, block1D(), a, x.Shape); err != nil {
+		return err
+	}
+	a = args{}.raw(psum).raw(psq).i(chunks).ptr(gamma).ptr(saveMean).ptr(saveInvStd).ptr(runMean).ptr(runVar).raw(scale).
+		i(g.c).i(g.n * g.s).f(momentum).f(eps)
+	if err := b.launch(op, "bn_train_finish", cgrid, block1D(), a, cs); err != nil {
+		return err
+	}
+	return b.bnApply(op, g, w, relu, x, saveMean.Dev, scale, beta, y)
+}
+
+// bnApply launches bn_apply: y = (x-mean[c])*scale[c] + shift[c].
+func (b *Backend) bnApply(op string, g bnGeom, w int, relu bool, x *Tensor, mean, scale uintptr, shift, y *Tensor) error {
+	a := args{}.ptr(x).raw(mean).raw(scale).ptr(shift).ptr(y).i(g.n).i(g.c).i(g.s).i(w).flag(relu)
+	return b.launch(op, "bn_apply", bnApplyGrid(x.Numel()/w), block1D(), a, x.Shape, y.Shape)
 }
 
 // BatchNormForwardEval normalises x with the running statistics. Like the
@@ -81,12 +155,19 @@ func (b *Backend) BatchNormForwardEval(x, gamma, beta, runMean, runVar, y *Tenso
 	if err := backend.CheckRunningStats(rm, rv, eps); err != nil {
 		return err
 	}
-	n := x.Numel()
-	if n == 0 {
+	if x.Numel() == 0 {
 		return nil
 	}
-	a := args{}.ptr(x).ptr(gamma).ptr(beta).ptr(runMean).ptr(runVar).ptr(y).i(g.n).i(g.c).i(g.s).f(eps)
-	return b.launch(op, "bn_fwd_eval", elemGrid(n), block1D(), a, x.Shape)
+	buf, err := b.scratch(4 * int64(g.c))
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer buf.release()
+	a := args{}.ptr(gamma).ptr(runVar).raw(buf.ptr).i(g.c).f(eps)
+	if err := b.launch(op, "bn_eval_scale", dim3{ceilDiv(g.c, blockThreads), 1, 1}, block1D(), a, tensor.Shape{g.c}); err != nil {
+		return err
+	}
+	return b.bnApply(op, g, bnWidth(g.s, x, y), false, x, runMean.Dev, buf.ptr, beta, y)
 }
 
 // BatchNormBackward computes dx, dgamma and dbeta of the training-mode
@@ -104,9 +185,8 @@ func (b *Backend) BatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgam
 }
 
 // BatchNormReLUBackward is ReLUBackward followed by BatchNormBackward in
-// one kernel: bn_bwd reads dy masked by y > 0 (y the output of
-// BatchNormReLUForwardTrain) in both of its passes instead of a masked
-// copy, so the results equal the two unfused calls bit for bit. dx may
+// one pass: bn_bwd_partial and bn_bwd_apply read dy masked by y > 0 (y
+// the output of BatchNormReLUForwardTrain) instead of a masked copy, so the results equal the two unfused calls bit for bit. dx may
 // alias dy.
 func (b *Backend) BatchNormReLUBackward(dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
 	const op = backend.OpBatchNormReLUBackward
@@ -120,13 +200,43 @@ func (b *Backend) BatchNormReLUBackward(dy, y, x, gamma, saveMean, saveInvStd, d
 	return b.bnBackward(op, g, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta)
 }
 
-// bnBackward launches bn_bwd on checked operands; y is the ReLU output
+// bnBackward launches bn_bwd_partial on the (C, chunks) grid, bn_bwd_finish
+// per channel and bn_bwd_apply on checked operands; y is the ReLU output
 // that masks dy, or nil for plain batch norm.
 func (b *Backend) bnBackward(op string, g bnGeom, dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error {
 	if g.c == 0 {
 		return nil
 	}
-	a := args{}.ptr(dy).optPtr(y).ptr(x).ptr(gamma).ptr(saveMean).ptr(saveInvStd).ptr(dx).ptr(dgamma).ptr(dbeta).
-		i(g.n).i(g.c).i(g.s)
-	return b.launch(op, "bn_bwd", dim3{g.c, 1, 1}, block1D(), a, x.Shape)
+	w := bnWidth(g.s, dy, y, x, dx)
+	chunk, chunks := bnChunks(g.n*g.s/w, g.c)
+	parts := int64(g.c) * int64(chunks) * 16
+	buf, err := b.scratch(parts + 12*int64(g.c))
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer buf.release()
+	pg, coef := buf.ptr, buf.ptr+uintptr(parts)
+	a := args{}.ptr(dy).optPtr(y).ptr(x).ptr(saveMean).i(g.n).i(g.c).i(g.s).i(w).i(chunk).raw(pg)
+	if err := b.launch(op, "bn_bwd_partial", dim3{g.c, chunks, 1}, block1D(), a, bnShapes(dy, y, x)...); err != nil {
+		return err
+	}
+	a = args{}.raw(pg).i(chunks).ptr(gamma).ptr(saveInvStd).ptr(dgamma).ptr(dbeta).raw(coef).i(g.c).i(g.n * g.s)
+	if err := b.launch(op, "bn_bwd_finish", dim3{ceilDiv(g.c, blockThreads), 1, 1}, block1D(), a, tensor.Shape{g.c}); err != nil {
+		return err
+	}
+	a = args{}.ptr(dy).optPtr(y).ptr(x).ptr(saveMean).raw(coef).ptr(dx).i(g.n).i(g.c).i(g.s).i(w)
+	return b.launch(op, "bn_bwd_apply", bnApplyGrid(x.Numel()/w), block1D(), a, bnShapes(dy, y, x, dx)...)
+}
+
+// bnShapes lists the shapes of the tensors a batch-norm pass reads or
+// writes in full (y may be nil): the launch log's operands, from which the
+// static performance model counts the pass's bytes.
+func bnShapes(ts ...*Tensor) []tensor.Shape {
+	var out []tensor.Shape
+	for _, t := range ts {
+		if t != nil {
+			out = append(out, t.Shape)
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ package cuda_test
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"testing"
 
@@ -11,7 +12,9 @@ import (
 )
 
 func TestBatchNormParity(t *testing.T) {
-	for _, shape := range [][]int{{4, 3, 5, 5}, {3, 2, 20, 20}, {40, 2, 3, 3}, {3, 1, 7, 3}, {2, 70, 1, 1}, {9, 5}, {2, 1}} {
+	for _, shape := range [][]int{{4, 3, 5, 5}, {3, 2, 20, 20}, {40, 2, 3, 3}, {3, 1, 7, 3}, {2, 70, 1, 1}, {9, 5}, {2, 1},
+		// several chunks per channel (TestBNLaunchGeometry): float4 units with C = 1, scalar units, [N,C]
+		{9, 1, 32, 32}, {5, 2, 21, 21}, {2500, 3}} {
 		t.Run(fmt.Sprint(shape), func(t *testing.T) {
 			e := newEnv(t)
 			c := shape[1]
@@ -138,6 +141,53 @@ func TestBatchNormReLUParity(t *testing.T) {
 			e.sameBits("backward in place dx", da, dx2)
 			e.sameBits("backward in place dgamma", dga, dg2)
 			e.sameBits("backward in place dbeta", dba, db2)
+		})
+	}
+}
+
+// TestBatchNormDeterministic runs every batch-norm op twice on the same
+// inputs and wants the same bits (the two-stage reductions have a fixed
+// order; no atomics). It logs an FNV-1a hash of all outputs, so runs under
+// CUDAEMU_ORDER=index and reverse can be compared (go test -v).
+func TestBatchNormDeterministic(t *testing.T) {
+	for _, shape := range [][]int{{9, 1, 32, 32}, {5, 2, 21, 21}, {2500, 3}, {4, 3, 5, 5}} {
+		t.Run(fmt.Sprint(shape), func(t *testing.T) {
+			e := newEnv(t)
+			c, numel := shape[1], tensor.Shape(shape).Numel()
+			x := e.make(e.values(numel, -2, 3), shape...)
+			gamma, beta := e.make(e.values(c, 0.5, 1.5), c), e.make(e.values(c, -0.2, 0.2), c)
+			dyv, rmv, rvv := e.values(numel, -1, 1), e.values(c, -1, 1), e.values(c, 0.5, 2)
+			type out struct{ y, yr, ye, sm, si, rm, rv, dx, dxr, dg, db pair }
+			run := func() out {
+				var o out
+				o.y, o.yr, o.ye, o.dx, o.dxr = e.zeros(shape...), e.zeros(shape...), e.zeros(shape...), e.zeros(shape...), e.make(dyv, shape...)
+				o.sm, o.si, o.dg, o.db = e.zeros(c), e.zeros(c), e.zeros(c), e.zeros(c)
+				o.rm, o.rv = e.make(rmv, c), e.make(rvv, c)
+				sm2, si2 := e.zeros(c), e.zeros(c)
+				dy := e.make(dyv, shape...)
+				e.mustGPU("forward train", e.gpu.BatchNormForwardTrain(x.g, gamma.g, beta.g, o.y.g, o.sm.g, o.si.g, o.rm.g, o.rv.g, 0.1, 1e-5))
+				e.mustGPU("relu forward train", e.gpu.BatchNormReLUForwardTrain(x.g, gamma.g, beta.g, o.yr.g, sm2.g, si2.g, o.rm.g, o.rv.g, 0.1, 1e-5))
+				e.mustGPU("forward eval", e.gpu.BatchNormForwardEval(x.g, gamma.g, beta.g, o.rm.g, o.rv.g, o.ye.g, 1e-5))
+				e.mustGPU("backward", e.gpu.BatchNormBackward(dy.g, x.g, gamma.g, o.sm.g, o.si.g, o.dx.g, o.dg.g, o.db.g))
+				dg2, db2 := e.zeros(c), e.zeros(c)
+				e.mustGPU("relu backward in place", e.gpu.BatchNormReLUBackward(o.dxr.g, o.yr.g, x.g, gamma.g, o.sm.g, o.si.g, o.dxr.g, dg2.g, db2.g))
+				return o
+			}
+			a, b := run(), run()
+			h := fnv.New32a()
+			for _, v := range []struct {
+				name string
+				a, b pair
+			}{{"y", a.y, b.y}, {"relu y", a.yr, b.yr}, {"eval y", a.ye, b.ye}, {"saveMean", a.sm, b.sm}, {"saveInvStd", a.si, b.si},
+				{"runMean", a.rm, b.rm}, {"runVar", a.rv, b.rv}, {"dx", a.dx, b.dx}, {"relu dx", a.dxr, b.dxr}, {"dgamma", a.dg, b.dg}, {"dbeta", a.db, b.db}} {
+				e.sameBits(v.name+" run 1 vs run 2", v.a, v.b)
+				_, g := e.download(v.a)
+				for _, f := range g {
+					u := math.Float32bits(f)
+					h.Write([]byte{byte(u), byte(u >> 8), byte(u >> 16), byte(u >> 24)})
+				}
+			}
+			t.Logf("outputs hash %08x", h.Sum32())
 		})
 	}
 }

@@ -57,7 +57,7 @@ func TestDebugSync(t *testing.T) {
 	sd.log = nil
 	ops.conv(t, b)
 	ops.bn(t, b)
-	if got, want := strings.Join(sd.log, ", "), "launch conv2d_fwd, launch bn_fwd_train"; got != want {
+	if got, want := strings.Join(sd.log, ", "), "launch conv2d_fwd, launch bn_sum_partial, launch bn_sq_partial, launch bn_train_finish, launch bn_apply"; got != want {
 		t.Errorf("debug sync off: driver calls %q, want %q (no sync per launch)", got, want)
 	}
 
@@ -65,7 +65,7 @@ func TestDebugSync(t *testing.T) {
 	sd.log = nil
 	ops.conv(t, b)
 	ops.bn(t, b)
-	if got, want := strings.Join(sd.log, ", "), "launch conv2d_fwd, sync, launch bn_fwd_train, sync"; got != want {
+	if got, want := strings.Join(sd.log, ", "), "launch conv2d_fwd, sync, launch bn_sum_partial, sync, launch bn_sq_partial, sync, launch bn_train_finish, sync, launch bn_apply, sync"; got != want {
 		t.Errorf("debug sync on: driver calls %q, want %q (a sync after every launch)", got, want)
 	}
 

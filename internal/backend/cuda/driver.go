@@ -46,6 +46,24 @@ type driver interface {
 	elapsed(start, end event) (float64, error)
 	sync() error
 	close() error
+
+	// hostAlloc returns bytes of page-locked (pinned) host memory
+	// (cuMemAllocHost), the only memory htodAsync copies from; hostFree
+	// releases it (no copy from it may still be queued).
+	hostAlloc(bytes int64) (unsafe.Pointer, error)
+	hostFree(p unsafe.Pointer) error
+	// htodAsync queues a copy of bytes from pinned src (inside a hostAlloc
+	// block) to dst on the stream the kernels run on (cuMemcpyHtoDAsync):
+	// kernels queued after it see the data; src must not be written until
+	// a fence recorded after the copy has completed.
+	htodAsync(dst uintptr, src unsafe.Pointer, bytes int64) error
+	// newFence creates a completion marker without timing (an event with
+	// CU_EVENT_DISABLE_TIMING); recordFence queues it on the stream and
+	// waitFence blocks the host until the work queued before the last
+	// recordFence has completed. close destroys every fence.
+	newFence() (fence, error)
+	recordFence(f fence) error
+	waitFence(f fence) error
 }
 
 // ccDriver is implemented by a driver that knows its device's compute
@@ -54,6 +72,9 @@ type driver interface {
 type ccDriver interface {
 	computeCapability() (major, minor int)
 }
+
+// fence is a driver's completion marker, a handle from newFence.
+type fence int
 
 // placer is implemented by a driver that checks bounds (the emulator): the
 // pool hands it the size actually requested, so the slack of the size

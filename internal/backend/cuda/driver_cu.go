@@ -9,6 +9,10 @@ package cuda
 static CUresult set_max_dyn_smem(CUfunction f, int bytes) {
 	return cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes);
 }
+
+// alloc_host allocates pinned host memory (gorgonia.org/cu v0.9.6 wraps
+// cuMemFreeHost but not cuMemAllocHost).
+static CUresult alloc_host(void** p, size_t bytes) { return cuMemAllocHost(p, bytes); }
 */
 import "C"
 
@@ -46,6 +50,7 @@ type cuDriver struct {
 	stream  cu.Stream
 	done    cu.Event
 	events  []cu.Event // timing events, indexed by event
+	fences  []cu.Event // completion markers without timing, indexed by fence
 	fns     map[string]cu.Function
 	devName string
 	ccMajor int
@@ -318,7 +323,71 @@ func (d *cuDriver) close() error {
 		for i := range d.events {
 			errs = append(errs, cu.DestroyEvent(&d.events[i]))
 		}
-		d.events = nil
+		for i := range d.fences {
+			errs = append(errs, cu.DestroyEvent(&d.fences[i]))
+		}
+		d.events, d.fences = nil, nil
 		return errors.Join(append(errs, d.stream.Destroy(), d.mod.Unload(), d.ctx.Destroy())...)
+	})
+}
+
+func (d *cuDriver) hostAlloc(bytes int64) (unsafe.Pointer, error) {
+	var p unsafe.Pointer
+	err := d.do(func() error {
+		if r := C.alloc_host(&p, C.size_t(bytes)); r != C.CUDA_SUCCESS {
+			return fmt.Errorf("cuda: allocate %d bytes of pinned host memory (cuMemAllocHost): CUresult %d", bytes, int(r))
+		}
+		return nil
+	})
+	return p, err
+}
+
+func (d *cuDriver) hostFree(p unsafe.Pointer) error {
+	return d.do(func() error { return cu.MemFreeHost(p) })
+}
+
+// htodAsync queues the copy on d.stream, in order with the kernels.
+func (d *cuDriver) htodAsync(dst uintptr, src unsafe.Pointer, bytes int64) error {
+	return d.do(func() error { return cu.MemcpyHtoDAsync(cu.DevicePtr(dst), src, bytes, d.stream) })
+}
+
+func (d *cuDriver) newFence() (fence, error) {
+	var f fence
+	err := d.do(func() error {
+		e, err := cu.MakeEvent(cu.DisableTiming)
+		if err != nil {
+			return fmt.Errorf("create fence event: %w", err)
+		}
+		d.fences = append(d.fences, e)
+		f = fence(len(d.fences) - 1)
+		return nil
+	})
+	return f, err
+}
+
+func (d *cuDriver) fenceLocked(f fence) (cu.Event, error) {
+	if f < 0 || int(f) >= len(d.fences) {
+		return cu.Event{}, fmt.Errorf("unknown fence %d", f)
+	}
+	return d.fences[f], nil
+}
+
+func (d *cuDriver) recordFence(f fence) error {
+	return d.do(func() error {
+		e, err := d.fenceLocked(f)
+		if err != nil {
+			return err
+		}
+		return e.Record(d.stream)
+	})
+}
+
+func (d *cuDriver) waitFence(f fence) error {
+	return d.do(func() error {
+		e, err := d.fenceLocked(f)
+		if err != nil {
+			return err
+		}
+		return e.Synchronize()
 	})
 }

@@ -35,13 +35,122 @@ type emuDriver struct {
 	ids    map[string]C.int
 	allocs map[uintptr]int64
 	stamps []time.Time // timing events: when each was last recorded (zero: never)
+
+	// Asynchronous uploads. htodAsync only queues the copy (checked
+	// against the pinned blocks and the destination's bounds); the queue is
+	// performed, in order, before anything else reaches the emulator: a
+	// launch, a synchronous copy, an allocation change, sync, waitFence,
+	// hostFree. So a staging buffer rewritten before waiting on its fence
+	// shows up as wrong data on the device, as it would on a GPU.
+	qmu     sync.Mutex
+	pinned  map[uintptr]int64 // hostAlloc blocks: start -> bytes
+	pending []emuCopy
+	fences  int
+}
+
+// emuCopy is one queued host-to-device copy.
+type emuCopy struct {
+	dst   uintptr
+	src   unsafe.Pointer
+	bytes int64
+}
+
+// flush performs the queued copies in order.
+func (d *emuDriver) flush() {
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	for _, c := range d.pending {
+		C.emu_htod(C.uintptr_t(c.dst), c.src, C.size_t(c.bytes))
+	}
+	d.pending = nil
+}
+
+func (d *emuDriver) hostAlloc(bytes int64) (unsafe.Pointer, error) {
+	if bytes <= 0 {
+		return nil, fmt.Errorf("emulator: pinned host allocation of %d bytes", bytes)
+	}
+	p := C.malloc(C.size_t(bytes))
+	if p == nil {
+		return nil, fmt.Errorf("emulator: out of host memory for %d pinned bytes", bytes)
+	}
+	d.qmu.Lock()
+	d.pinned[uintptr(p)] = bytes
+	d.qmu.Unlock()
+	return p, nil
+}
+
+func (d *emuDriver) hostFree(p unsafe.Pointer) error {
+	d.flush()
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	if _, ok := d.pinned[uintptr(p)]; !ok {
+		return fmt.Errorf("emulator: hostFree of %p, which hostAlloc did not return (or freed twice)", p)
+	}
+	delete(d.pinned, uintptr(p))
+	C.free(p)
+	return nil
+}
+
+// pinnedLocked reports whether [p, p+n) lies inside one pinned block.
+func (d *emuDriver) pinnedLocked(p unsafe.Pointer, n int64) bool {
+	a := uintptr(p)
+	for base, size := range d.pinned {
+		if a >= base && n <= size && a-base <= uintptr(size-n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *emuDriver) htodAsync(dst uintptr, src unsafe.Pointer, bytes int64) error {
+	if err := d.check("asynchronous host-to-device copy", dst, bytes); err != nil {
+		return err
+	}
+	if bytes == 0 {
+		return nil
+	}
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	if !d.pinnedLocked(src, bytes) {
+		return fmt.Errorf("emulator: asynchronous host-to-device copy of %d bytes from %p, which is not pinned host memory from hostAlloc (a pageable source could change before the copy runs)", bytes, src)
+	}
+	d.pending = append(d.pending, emuCopy{dst, src, bytes})
+	return nil
+}
+
+func (d *emuDriver) newFence() (fence, error) {
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	d.fences++
+	return fence(d.fences - 1), nil
+}
+
+func (d *emuDriver) checkFence(f fence) error {
+	d.qmu.Lock()
+	defer d.qmu.Unlock()
+	if f < 0 || int(f) >= d.fences {
+		return fmt.Errorf("emulator: unknown fence %d", f)
+	}
+	return nil
+}
+
+// recordFence only checks the handle: the fence completes when the queue
+// before it is performed, which waitFence forces.
+func (d *emuDriver) recordFence(f fence) error { return d.checkFence(f) }
+
+func (d *emuDriver) waitFence(f fence) error {
+	if err := d.checkFence(f); err != nil {
+		return err
+	}
+	d.flush()
+	return nil
 }
 
 func openDriver(index int) (driver, error) {
 	if index != 0 {
 		return nil, fmt.Errorf("cuda: device cuda:%d not found; the emulator (build tag cudaemu) has only cuda:0", index)
 	}
-	d := &emuDriver{ids: make(map[string]C.int), allocs: make(map[uintptr]int64)}
+	d := &emuDriver{ids: make(map[string]C.int), allocs: make(map[uintptr]int64), pinned: make(map[uintptr]int64)}
 	for i := C.int(0); i < C.emu_kernel_count(); i++ {
 		d.ids[C.GoString(C.emu_kernel_name(i))] = i
 	}
@@ -60,6 +169,7 @@ func (d *emuDriver) name() string { return "CUDA emulator (cudaemu)" }
 func (d *emuDriver) computeCapability() (major, minor int) { return 9, 0 }
 
 func (d *emuDriver) alloc(bytes int64) (uintptr, error) {
+	d.flush()
 	if bytes < 0 {
 		return 0, fmt.Errorf("emulator: alloc of a negative size %d", bytes)
 	}
@@ -74,6 +184,7 @@ func (d *emuDriver) alloc(bytes int64) (uintptr, error) {
 }
 
 func (d *emuDriver) free(p uintptr) error {
+	d.flush()
 	d.mu.Lock()
 	_, ok := d.allocs[p]
 	delete(d.allocs, p)
@@ -87,6 +198,7 @@ func (d *emuDriver) free(p uintptr) error {
 // place implements placer: the live allocation becomes the last n bytes of
 // block, so the pool's size-class slack is out of bounds.
 func (d *emuDriver) place(block uintptr, n int64) (uintptr, error) {
+	d.flush()
 	u := uintptr(C.emu_mem_place(C.uintptr_t(block), C.size_t(n)))
 	if u == 0 {
 		return 0, fmt.Errorf("emulator: cannot place %d bytes in block %#x (unknown block or too small)", n, block)
@@ -96,6 +208,7 @@ func (d *emuDriver) place(block uintptr, n int64) (uintptr, error) {
 
 // unplace implements placer: p's block stays mapped but inaccessible.
 func (d *emuDriver) unplace(p uintptr) {
+	d.flush()
 	C.emu_mem_unplace(C.uintptr_t(p))
 }
 
@@ -112,6 +225,7 @@ func (d *emuDriver) check(what string, p uintptr, n int64) error {
 }
 
 func (d *emuDriver) htod(dst uintptr, src unsafe.Pointer, bytes int64) error {
+	d.flush()
 	if err := d.check("host-to-device copy", dst, bytes); err != nil {
 		return err
 	}
@@ -120,6 +234,7 @@ func (d *emuDriver) htod(dst uintptr, src unsafe.Pointer, bytes int64) error {
 }
 
 func (d *emuDriver) dtoh(dst unsafe.Pointer, src uintptr, bytes int64) error {
+	d.flush()
 	if err := d.check("device-to-host copy", src, bytes); err != nil {
 		return err
 	}
@@ -128,6 +243,7 @@ func (d *emuDriver) dtoh(dst unsafe.Pointer, src uintptr, bytes int64) error {
 }
 
 func (d *emuDriver) dtod(dst, src uintptr, bytes int64) error {
+	d.flush()
 	if err := d.check("device-to-device copy (source)", src, bytes); err != nil {
 		return err
 	}
@@ -158,6 +274,7 @@ func (d *emuDriver) launchShared(kernel string, grid, block dim3, sharedBytes in
 // launchFault launches one of the emulator's own broken test kernels
 // (emu_faults.h), which the backend's registry does not hold.
 func (d *emuDriver) launchFault(kernel string, grid, block dim3, sharedBytes int, a []uint64) error {
+	d.flush()
 	cs := C.CString(kernel)
 	defer C.free(unsafe.Pointer(cs))
 	id := C.emu_fault_kernel_id(cs)
@@ -198,6 +315,7 @@ func (d *emuDriver) setMaxDynamicSharedID(kernel string, id C.int, bytes int) er
 }
 
 func (d *emuDriver) launchID(id C.int, grid, block dim3, sharedBytes int, a []uint64) error {
+	d.flush()
 	if sharedBytes < 0 || sharedBytes > 1<<30 {
 		return fmt.Errorf("emulator: dynamic shared memory of %d bytes out of range", sharedBytes)
 	}
@@ -254,9 +372,10 @@ func (d *emuDriver) elapsed(start, end event) (float64, error) {
 	return float64(t[1].Sub(t[0]).Nanoseconds()) / 1e6, nil
 }
 
-func (d *emuDriver) sync() error { return nil }
+func (d *emuDriver) sync() error { d.flush(); return nil }
 
 func (d *emuDriver) close() error {
+	d.flush()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stamps = nil

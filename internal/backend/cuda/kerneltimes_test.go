@@ -145,10 +145,12 @@ func TestKernelTimes(t *testing.T) {
 	ops.conv(t, b)
 	ops.conv(t, b)
 	ops.bn(t, b)
-	if cd.records != 6 || cd.elapseds != 0 {
-		t.Errorf("3 timed launches made %d records and %d elapsed reads, want 6 and 0 (times are read lazily)", cd.records, cd.elapseds)
+	// Two convolutions and one batch norm (four kernels: two partial
+	// statistics passes, the per-channel finish, the apply).
+	if cd.records != 12 || cd.elapseds != 0 {
+		t.Errorf("6 timed launches made %d records and %d elapsed reads, want 12 and 0 (times are read lazily)", cd.records, cd.elapseds)
 	}
-	checkTimes(t, kernelTimes(t, b), map[string]int{"conv2d_fwd": 2, "bn_fwd_train": 1})
+	checkTimes(t, kernelTimes(t, b), map[string]int{"conv2d_fwd": 2, "bn_sum_partial": 1, "bn_sq_partial": 1, "bn_train_finish": 1, "bn_apply": 1})
 
 	b.EnableKernelTimes(false)
 	records := cd.records
@@ -157,7 +159,7 @@ func TestKernelTimes(t *testing.T) {
 	if cd.records != records {
 		t.Errorf("launches with timing off recorded %d events", cd.records-records)
 	}
-	checkTimes(t, kernelTimes(t, b), map[string]int{"conv2d_fwd": 2, "bn_fwd_train": 1})
+	checkTimes(t, kernelTimes(t, b), map[string]int{"conv2d_fwd": 2, "bn_sum_partial": 1, "bn_sq_partial": 1, "bn_train_finish": 1, "bn_apply": 1})
 
 	b.ResetKernelTimes()
 	if kts := kernelTimes(t, b); len(kts) != 0 {
@@ -172,7 +174,7 @@ func TestKernelTimes(t *testing.T) {
 	if n := len(b.timer.pending); n != 0 {
 		t.Errorf("Sync left %d launches uncollected", n)
 	}
-	checkTimes(t, kernelTimes(t, b), map[string]int{"bn_fwd_train": 1})
+	checkTimes(t, kernelTimes(t, b), map[string]int{"bn_sum_partial": 1, "bn_sq_partial": 1, "bn_train_finish": 1, "bn_apply": 1})
 }
 
 // TestKernelTimesReuseEvents checks that repeated steps create no events
@@ -189,16 +191,16 @@ func TestKernelTimesReuseEvents(t *testing.T) {
 		}
 	}
 	step()
-	if cd.newEvents != 4 {
-		t.Errorf("first step of 2 launches created %d events, want 4", cd.newEvents)
+	if cd.newEvents != 10 {
+		t.Errorf("first step of 5 launches created %d events, want 10", cd.newEvents)
 	}
 	for range 5 {
 		step()
 	}
-	if cd.newEvents != 4 {
-		t.Errorf("6 steps created %d events, want the first step's 4", cd.newEvents)
+	if cd.newEvents != 10 {
+		t.Errorf("6 steps created %d events, want the first step's 10", cd.newEvents)
 	}
-	checkTimes(t, kernelTimes(t, b), map[string]int{"conv2d_fwd": 6, "bn_fwd_train": 6})
+	checkTimes(t, kernelTimes(t, b), map[string]int{"conv2d_fwd": 6, "bn_sum_partial": 6, "bn_sq_partial": 6, "bn_train_finish": 6, "bn_apply": 6})
 
 	b.EnableKernelTimes(false)
 	x := newFilled(t, b, nil, 4) // New launches fill_f32: not timed

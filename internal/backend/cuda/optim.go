@@ -45,13 +45,9 @@ func (b *Backend) AdamWStep(p, g, m, v *Tensor, o backend.AdamWOpts) error {
 	if n == 0 {
 		return nil
 	}
-	lr, wd := backend.Widen(o.LR), backend.Widen(o.WeightDecay)
-	b1, b2 := backend.Widen(o.Beta1), backend.Widen(o.Beta2)
-	decay := float32(1 - lr*wd)
-	stepSize := float32(lr / (1 - math.Pow(b1, float64(o.Step))))
-	bc2Sqrt := float32(math.Sqrt(1 - math.Pow(b2, float64(o.Step))))
-	a := args{}.ptr(p).ptr(g).ptr(m).ptr(v).i(n).f(decay).f(o.Beta1).f(o.Beta2).
-		f(float32(1 - b1)).f(float32(1 - b2)).f(stepSize).f(bc2Sqrt).f(o.Eps)
+	c := adamwConsts(o)
+	a := args{}.ptr(p).ptr(g).ptr(m).ptr(v).i(n).f(c.decay).f(o.Beta1).f(o.Beta2).
+		f(c.oneMinusB1).f(c.oneMinusB2).f(c.stepSize).f(c.bc2Sqrt).f(o.Eps)
 	return b.launch(op, "adamw_step", elemGrid(n), block1D(), a, p.Shape)
 }
 
@@ -109,11 +105,17 @@ func larsKey(params, grads, bufs []*Tensor, adapt []bool) (key []uint64, blocks 
 // new one only when the list changed.
 func (b *Backend) larsTableFor(t *larsTable, params, grads, bufs []*Tensor, adapt []bool) (*larsTable, error) {
 	key, blocks := larsKey(params, grads, bufs, adapt)
+	return b.tableFor(t, key, blocks, len(params))
+}
+
+// tableFor returns t holding key (a descriptor table of nt tensors and
+// blocks blocks) on the device, uploading it and sizing the work buffers
+// only when t held another key.
+func (b *Backend) tableFor(t *larsTable, key []uint64, blocks, nt int) (*larsTable, error) {
 	if t.desc != 0 && slices.Equal(t.key, key) {
 		return t, nil
 	}
 	t.release(b.pool)
-	nt := len(params)
 	get := func(bytes int) (uintptr, error) { return b.pool.get(int64(max(bytes, 8))) }
 	var err error
 	for _, s := range []struct {
@@ -282,4 +284,89 @@ func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool,
 	}
 	a := args{}.raw(t.desc).i(t.ntensors).f(o.LR).f(o.Momentum).f(o.WeightDecay).f(o.TrustRatio).flag(o.Nesterov).flag(o.FirstStep)
 	return b.launch(op, "momentum_multi", dim3{t.blocks, 1, 1}, block1D(), a, total)
+}
+
+// adamwDesc is the number of int64 words per tensor in adamw_multi's
+// table (ADAMW_DESC in optim.cu).
+const adamwDesc = 9
+
+// adamwKey builds adamw_multi's host table: adamwDesc words per tensor
+// (p, g, m, v, n, decayed, first block, blocks, chunk), then the tensor of
+// each block, split as larsKey splits it.
+func adamwKey(params, grads, ms, vs []*Tensor, decay []bool) (key []uint64, blocks int) {
+	var owner []uint64
+	key = make([]uint64, 0, adamwDesc*len(params))
+	for i, p := range params {
+		n := p.Numel()
+		nb, chunk := 0, reduceChunk
+		if n > 0 {
+			nb, chunk = partialGrid(n)
+		}
+		d := uint64(0)
+		if decay[i] {
+			d = 1
+		}
+		key = append(key, uint64(p.Dev), uint64(grads[i].Dev), uint64(ms[i].Dev), uint64(vs[i].Dev), uint64(n), d,
+			uint64(len(owner)), uint64(nb), uint64(chunk))
+		for range nb {
+			owner = append(owner, uint64(i))
+		}
+	}
+	return append(key, owner...), len(owner)
+}
+
+// AdamWStepMulti applies AdamWStep to every tensor in one launch
+// (adamw_multi over a kept descriptor table; a decayed tensor gets
+// o.WeightDecay, the others 0) and no host round trip; the same arithmetic
+// as adamw_step element for element, with the same host-side constants.
+func (b *Backend) AdamWStepMulti(params, grads, ms, vs []*Tensor, decay []bool, o backend.AdamWOpts) error {
+	const op = backend.OpAdamWStepMulti
+	b.tablesMu.Lock()
+	defer b.tablesMu.Unlock()
+	if len(grads) != len(params) || len(ms) != len(params) || len(vs) != len(params) || len(decay) != len(params) {
+		return backend.CheckAdamWStepMulti(shapesOf(params), shapesOf(grads), shapesOf(ms), shapesOf(vs), len(decay), o)
+	}
+	for i := range params {
+		if err := b.checkDev(op, fmt.Sprintf("params[%d] grads[%d] ms[%d] vs[%d]", i, i, i, i), params[i], grads[i], ms[i], vs[i]); err != nil {
+			return err
+		}
+	}
+	if err := backend.CheckAdamWStepMulti(shapesOf(params), shapesOf(grads), shapesOf(ms), shapesOf(vs), len(decay), o); err != nil {
+		return err
+	}
+	if len(params) == 0 {
+		return nil
+	}
+	key, blocks := adamwKey(params, grads, ms, vs, decay)
+	t, err := b.tableFor(&b.adamw, key, blocks, len(params))
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if t.blocks == 0 {
+		return nil
+	}
+	total := tensor.Shape{0}
+	for _, p := range params {
+		total[0] += p.Numel()
+	}
+	c := adamwConsts(o)
+	a := args{}.raw(t.desc).i(t.ntensors).f(c.decay).f(o.Beta1).f(o.Beta2).
+		f(c.oneMinusB1).f(c.oneMinusB2).f(c.stepSize).f(c.bc2Sqrt).f(o.Eps)
+	return b.launch(op, "adamw_multi", dim3{t.blocks, 1, 1}, block1D(), a, total)
+}
+
+// adamwConstants are the float32 constants adamw_step and adamw_multi
+// take, computed in float64 on the host as the CPU backend computes them.
+type adamwConstants struct{ decay, oneMinusB1, oneMinusB2, stepSize, bc2Sqrt float32 }
+
+func adamwConsts(o backend.AdamWOpts) adamwConstants {
+	lr, wd := backend.Widen(o.LR), backend.Widen(o.WeightDecay)
+	b1, b2 := backend.Widen(o.Beta1), backend.Widen(o.Beta2)
+	return adamwConstants{
+		decay:      float32(1 - lr*wd),
+		oneMinusB1: float32(1 - b1),
+		oneMinusB2: float32(1 - b2),
+		stepSize:   float32(lr / (1 - math.Pow(b1, float64(o.Step)))),
+		bc2Sqrt:    float32(math.Sqrt(1 - math.Pow(b2, float64(o.Step)))),
+	}
 }

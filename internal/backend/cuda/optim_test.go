@@ -208,3 +208,51 @@ func TestMomentumStepMultiMatchesPerTensor(t *testing.T) {
 		})
 	}
 }
+
+// TestAdamWStepMultiMatchesPerTensor: one adamw_multi launch per step
+// gives the bits of AdamWStep per tensor (decayed or not, an empty tensor,
+// tensors spanning several blocks, four steps) and of the CPU backend.
+func TestAdamWStepMultiMatchesPerTensor(t *testing.T) {
+	shapes := [][]int{{20001}, {8, 3, 3, 3}, {1}, {0}, {3, 17}, {16385}}
+	decay := []bool{true, false, true, true, false, true}
+	e := newEnv(t)
+	type set struct{ p, g, m, v []pair }
+	mk := func() (s set) {
+		for _, sh := range shapes {
+			s.p, s.g = append(s.p, e.rand(sh...)), append(s.g, e.rand(sh...))
+			s.m, s.v = append(s.m, e.zeros(sh...)), append(s.v, e.zeros(sh...))
+		}
+		return
+	}
+	multi, ref := mk(), mk()
+	for i := range multi.p {
+		for _, pr := range [][2]pair{{ref.p[i], multi.p[i]}, {ref.g[i], multi.g[i]}} {
+			c, _ := e.download(pr[1])
+			e.must("upload", e.cpu.Upload(pr[0].c, c), e.gpu.Upload(pr[0].g, c))
+		}
+	}
+	pC, pG := sides(multi.p)
+	gC, gG := sides(multi.g)
+	mC, mG := sides(multi.m)
+	vC, vG := sides(multi.v)
+	for step := 1; step <= 4; step++ {
+		o := backend.AdamWOpts{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.05, Step: step}
+		e.must("adamw step multi", e.cpu.AdamWStepMulti(pC, gC, mC, vC, decay, o), e.gpu.AdamWStepMulti(pG, gG, mG, vG, decay, o))
+		for i := range ref.p {
+			oi := o
+			if !decay[i] {
+				oi.WeightDecay = 0
+			}
+			e.mustGPU("adamw step", e.gpu.AdamWStep(ref.p[i].g, ref.g[i].g, ref.m[i].g, ref.v[i].g, oi))
+		}
+	}
+	for i := range ref.p {
+		for _, q := range []struct {
+			name      string
+			multi, pr pair
+		}{{"p", multi.p[i], ref.p[i]}, {"m", multi.m[i], ref.m[i]}, {"v", multi.v[i], ref.v[i]}} {
+			e.sameBits(fmt.Sprintf("%s[%d] multi vs per-tensor", q.name, i), q.multi, q.pr)
+			e.check(fmt.Sprintf("%s[%d] cuda vs cpu", q.name, i), q.multi, exact)
+		}
+	}
+}

@@ -89,7 +89,8 @@ func baseKernel(k string) string {
 // DRAM traffic with perfect caching of re-reads within a kernel.
 var touches = map[string]float64{
 	"add_f32": 3, "relu_fwd": 2, "relu_bwd": 3, "fill_f32": 1,
-	"bn_fwd_train": 3, "bn_fwd_eval": 2, "bn_bwd": 5, // two passes over x (and dy), y/dx written
+	"bn_fwd_train": 3, "bn_fwd_eval": 2, "bn_bwd": 5, // the one-block-per-channel kernels (before the 2-D grid)
+	"bn_sum_partial": 1, "bn_sq_partial": 1, // one pass over x each (the other batch-norm kernels pass every tensor they stream)
 	"gap_fwd": 1, "gap_bwd": 1, "l2norm_fwd": 2, "l2norm_bwd": 3,
 	"ntxent_rows": 2, "momentum_step": 5, "adamw_step": 7, "lars_apply": 5, "lars_norms_partial": 2,
 	"sumsq_partial": 1, "dot_partial": 2, "splitk_reduce": 2, "linear_bwd_bias": 1, "maxpool_fwd": 1.25, "maxpool_bwd": 1.25,
@@ -161,6 +162,47 @@ type Model struct {
 	Missed []string // kernels launched but absent from the SASS
 }
 
+// elemsPerTrip is, for kernels whose main loop handles several elements
+// per lane and trip (float4 loads, unrolled), that number: the model charges
+// only the main loop (mainLoop: the innermost loop with the most 128-bit
+// global loads, the float4 instantiation), largest/32/elems trips.
+// Their other innermost loops (the scalar instantiation, the tail of at most
+// three units, the second-stage loop over chunks) are charged once per
+// warp. The [N,C] batch norms of the projection head run the scalar
+// instantiation and are modelled as if vectorised (~0.5M of the step's
+// ~100M batch-norm elements).
+var elemsPerTrip = map[string]float64{
+	"bn_sum_partial": 16, "bn_sq_partial": 16, "bn_bwd_partial": 16, // 4 float4 units per trip
+	"bn_apply": 4, "bn_bwd_apply": 4, // one float4 per trip
+}
+
+// mainLoop is k.MainLoop, except for the elemsPerTrip kernels: the
+// innermost loop with the most 128-bit global loads (LDG.E.128), which
+// k.MainLoop's count of loads would not prefer over a scalar loop that
+// nvcc unrolled (the second-stage loop over chunks).
+func mainLoop(k *Kernel) (Mix, bool) {
+	if _, ok := elemsPerTrip[k.Name]; ok {
+		best, found := -1, false
+		var mix Mix
+		for _, c := range k.Innermost() {
+			n := 0
+			for _, in := range k.Insts {
+				if in.Addr >= c.Start && in.Addr < c.End && in.Base() == "LDG" && strings.Contains(in.Opcode, ".128") {
+					n++
+				}
+			}
+			if n > best {
+				best, mix, found = n, k.MixOf(c.Start, c.End), true
+			}
+		}
+		if found && best > 0 {
+			return mix, true
+		}
+	}
+	_, mix, ok := k.MainLoop()
+	return mix, ok
+}
+
 // warpInstrs models one launch's dynamic warp instructions: the straight
 // code once per warp launched, plus the main loop's body once per 32 units
 // of work per thread lane (an FFMA loop: flops/2 multiply-adds spread over
@@ -170,7 +212,7 @@ func warpInstrs(k *Kernel, l Launch, fl float64) float64 {
 	threads := float64(l.Grid[0]*l.Grid[1]*l.Grid[2]) * float64(l.Block[0]*l.Block[1]*l.Block[2])
 	warps := math.Ceil(threads / 32)
 	all := float64(k.All().Total())
-	_, mix, ok := k.MainLoop()
+	mix, ok := mainLoop(k)
 	if !ok {
 		return warps * all
 	}
@@ -188,6 +230,9 @@ func warpInstrs(k *Kernel, l Launch, fl float64) float64 {
 	inner := 0.0
 	for _, c := range k.Innermost() {
 		inner += float64(k.MixOf(c.Start, c.End).Total())
+	}
+	if e, ok := elemsPerTrip[l.Kernel]; ok {
+		return warps*(all-inner) + warps*(inner-float64(mix.Total())) + largest/32/e*float64(mix.Total())
 	}
 	return warps*(all-inner) + largest/32*inner
 }
@@ -214,7 +259,7 @@ func Build(kernels map[string]*Kernel, launches []Launch, g GPU, pairs int) Mode
 		r := rows[l.Kernel]
 		if r == nil {
 			r = &Row{Kernel: l.Kernel}
-			_, r.LoopMix, _ = k.MainLoop()
+			r.LoopMix, _ = mainLoop(k)
 			r.LoopLen = r.LoopMix.Total()
 			rows[l.Kernel] = r
 			boundTime[l.Kernel] = map[string]float64{}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -107,5 +109,51 @@ func TestModelBounds(t *testing.T) {
 	m2 := Build(ks, []Launch{small}, H100, 512)
 	if got := m2.Rows[0].MemS; math.Abs(got-2*wantMem) > 1e-12 {
 		t.Errorf("66 blocks on 132 SMs: memory time %g, want twice %g", got, wantMem)
+	}
+}
+
+// TestMainLoopVector: for a float4 kernel (elemsPerTrip), mainLoop takes
+// the loop with the 128-bit loads, not a scalar loop with more loads (the
+// second stage over chunks that nvcc unrolled), and warpInstrs charges its
+// body once per 16 elements and lane.
+func TestMainLoopVector(t *testing.T) {
+	line := func(addr int, text string) string {
+		return fmt.Sprintf("        /*%04x*/                   %s ;                /* 0x000000000000000000000000000000 */\n", addr, text)
+	}
+	src := "code for sm_90\n\t\tFunction : bn_sq_partial\n"
+	a := 0
+	add := func(text string) { src += line(a, text); a += 16 }
+	add("MOV R1, c[0x0][0x28]")
+	scalarStart := a // a scalar loop with three loads
+	add("LDG.E.64 R2, [R4.64]")
+	add("LDG.E.64 R6, [R4.64+0x8]")
+	add("LDG.E.64 R8, [R4.64+0x10]")
+	add("DADD R2, R2, R6")
+	add(fmt.Sprintf("@P0 BRA 0x%x", scalarStart))
+	vecStart := a // the float4 loop: two 128-bit loads
+	add("LDG.E.128 R12, [R10.64]")
+	add("LDG.E.128 R16, [R10.64+0x1000]")
+	add("DADD R2, R2, R12")
+	add("DADD R2, R2, R13")
+	add("IADD3 R10, R10, 0x2000, RZ")
+	add(fmt.Sprintf("@P1 BRA 0x%x", vecStart))
+	add("EXIT")
+	ks, err := ParseSASS(strings.NewReader(src))
+	if err != nil || len(ks) != 1 {
+		t.Fatalf("parse: %v, %d kernels", err, len(ks))
+	}
+	k := &ks[0]
+	mix, ok := mainLoop(k)
+	if !ok || mix.Total() != 6 || mix["LDG"] != 2 {
+		t.Fatalf("main loop mix %v (ok %v), want the 6-instruction float4 loop with 2 LDG", mix, ok)
+	}
+	if _, m, _ := k.MainLoop(); m["LDG"] != 3 {
+		t.Fatalf("MainLoop's own choice %v, want the scalar loop with 3 LDG (what mainLoop overrides)", m)
+	}
+	l := Launch{Kernel: "bn_sq_partial", Grid: [3]int{1, 1, 1}, Block: [3]int{32, 1, 1}, Shapes: [][]int{{32 * 16 * 10}}}
+	// One warp: straight code (all minus both loops: 2) + the scalar
+	// loop once (5) + 10 trips of the float4 loop (6 each).
+	if got, want := warpInstrs(k, l, 0), 2.0+5+10*6; got != want {
+		t.Errorf("warp instructions %v, want %v", got, want)
 	}
 }

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "6ec5957f69bfee9cdaeb025f4f3cf9948c6fff7b4d34bee967fcdf69bde8a603"
+const Sources = "f1c31a21825558ba1100fa0a0cf269d83502c3387a201348be577a161a13144d"
