@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "885a2f549f2aab51e6ed020362d9dfafe9f83476ec6b5d760ba5032e946881a2"
+const Sources = "eac12e3ce5b1c2d18b51cfe8809bc1641b99655fb67978e3122d362727fc196f"
