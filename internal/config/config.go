@@ -113,6 +113,9 @@ type TrainConfig struct {
 	Epochs          int `yaml:"epochs" mapstructure:"epochs"`
 	BatchSize       int `yaml:"batch_size" mapstructure:"batch_size"`
 	CheckpointEvery int `yaml:"checkpoint_every" mapstructure:"checkpoint_every"`
+	// LogEvery is the logging interval in optimizer steps: the losses
+	// stay on the device and are read back once per interval.
+	LogEvery int `yaml:"log_every" mapstructure:"log_every"`
 }
 
 // EvalConfig holds the k-NN monitor and linear-probe settings.
@@ -164,7 +167,7 @@ func Default() *Config {
 			WeightDecay: 1e-6, TrustCoef: 0.001, ExcludeBiasBN: true, WarmupEpochs: 1,
 			Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 		},
-		Train: TrainConfig{Epochs: 5, BatchSize: 128, CheckpointEvery: 1},
+		Train: TrainConfig{Epochs: 5, BatchSize: 128, CheckpointEvery: 1, LogEvery: 1},
 		Eval: EvalConfig{
 			KNNEvery: 0, KNNK: 200, KNNTemperature: 0.1, ProbeEpochs: 30, ProbeLR: 0.1,
 			ProbeOptim: "sgd", ProbeWeightDecay: 0, ProbeBatchSize: 256, ProbeAugment: false,
