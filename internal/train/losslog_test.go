@@ -13,6 +13,7 @@ import (
 
 	"simclr/internal/backend"
 	"simclr/internal/backend/cpu"
+	"simclr/internal/dist"
 	"simclr/internal/runlog"
 	"simclr/internal/tensor"
 )
@@ -217,6 +218,52 @@ func TestPretrainStopsOnNaNLogEvery(t *testing.T) {
 			t.Logf("log_every=%d: %v", every, err)
 			if _, statErr := os.Stat(filepath.Join(out, EncoderFile)); statErr == nil {
 				t.Fatal("a diverged run must not write an encoder")
+			}
+		})
+	}
+}
+
+// TestLogEveryDistributed: on 2 in-process ranks, with the all-gather and
+// with loss.local_negatives (whose per-rank losses are averaged over the
+// ranks at each read, one all-reduce per interval), the rows of
+// train.log_every=3 are the interval means of the per-step rows of
+// log_every=1, bit for bit, at the multiples of 3 and the epochs' ends.
+func TestLogEveryDistributed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end training")
+	}
+	for _, localNeg := range []bool{false, true} {
+		t.Run(fmt.Sprintf("local_negatives=%v", localNeg), func(t *testing.T) {
+			rows := map[int][]runlog.Row{}
+			for _, every := range []int{1, 3} {
+				cfg := equivConfig(t, fmt.Sprintf("train.log_every=%d", every))
+				out := filepath.Join(t.TempDir(), "run")
+				if err := inProcess(2, func(c dist.Comm) error { return runJob(t, c, cfg, out, false, 0, localNeg) }); err != nil {
+					t.Fatal(err)
+				}
+				rows[every] = readRows(t, out)
+			}
+			per, got := rows[1], rows[3]
+			if len(per) < 4 || len(got) >= len(per) {
+				t.Fatalf("%d rows at log_every=1, %d at 3", len(per), len(got))
+			}
+			prev := 0
+			for _, r := range got {
+				var sum float64
+				n := 0
+				for _, p := range per {
+					if p.Step > prev && p.Step <= r.Step {
+						sum += float64(float32(p.Loss)) // the step's float32 loss, exactly
+						n++
+					}
+				}
+				if n == 0 || n > 3 || (r.Step%3 != 0 && r.Step%(len(per)/2) != 0) {
+					t.Fatalf("row at step %d covers %d steps", r.Step, n)
+				}
+				if want := asWritten(sum / float64(n)); r.Loss != want {
+					t.Fatalf("row at step %d: loss %v, want the mean %v of steps %d-%d", r.Step, r.Loss, want, prev+1, r.Step)
+				}
+				prev = r.Step
 			}
 		})
 	}
