@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "eac12e3ce5b1c2d18b51cfe8809bc1641b99655fb67978e3122d362727fc196f"
+const Sources = "ebd31c3e2f4ef3afc403a2b2cfb5a0b953d57bed0c67e0439844c854e3d6a085"
