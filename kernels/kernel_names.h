@@ -74,6 +74,7 @@ SIMCLR_KERNEL(l2norm_bwd)
 // loss.cu
 SIMCLR_KERNEL(ntxent_rows)
 SIMCLR_KERNEL(softmax_ce_rows)
+SIMCLR_KERNEL(mean_rows_f64)
 // ntxent_fused.cu
 SIMCLR_KERNEL(ntxent_fused_fwd)
 SIMCLR_KERNEL(ntxent_fused_bwd)

@@ -215,6 +215,16 @@ type Backend interface {
 	// with p_ij = exp(s_ij/tau - lse_i). It equals SimilarityBackward of
 	// NTXentBackward's ds up to float32 rounding.
 	NTXentFusedBackward(z, stats *Tensor, tau float32, dz *Tensor) error
+	// NTXentForwardInto and NTXentFusedForwardInto are NTXentForward and
+	// NTXentFusedForward (the fused one also writes stats) that leave the
+	// loss on the backend: they write it into losses[slot] (losses [K],
+	// 0 <= slot < K) instead of returning it, bit for bit the value the
+	// float32-returning op gives, so a training loop can read the losses
+	// of K steps back at once. They never wait for the device. A NaN or
+	// infinity in the input is not an error here: losses[slot] becomes
+	// NaN, for the reader to report.
+	NTXentForwardInto(s *Tensor, tau float32, losses *Tensor, slot int) error
+	NTXentFusedForwardInto(z, stats *Tensor, tau float32, losses *Tensor, slot int) error
 
 	// SoftmaxCrossEntropyForward returns the mean cross-entropy of logits
 	// [N,K] against labels (len N, values in [0,K)).

@@ -57,6 +57,8 @@ const (
 	OpNTXentBackward              = "nt-xent backward"
 	OpNTXentFusedForward          = "nt-xent fused forward"
 	OpNTXentFusedBackward         = "nt-xent fused backward"
+	OpNTXentForwardInto           = "nt-xent forward into"
+	OpNTXentFusedForwardInto      = "nt-xent fused forward into"
 	OpSoftmaxCrossEntropyForward  = "softmax cross-entropy forward"
 	OpSoftmaxCrossEntropyBackward = "softmax cross-entropy backward"
 	OpSumSquares                  = "sum squares"
@@ -647,6 +649,42 @@ func CheckNTXentFusedBackward(z, stats tensor.Shape, tau float32, dz tensor.Shap
 		return 0, 0, err
 	}
 	return m, d, tensor.CheckShape(op, "dz", dz, z)
+}
+
+// lossSlotCheck checks the losses [K] tensor (K >= 1) and the slot the
+// loss goes into.
+func lossSlotCheck(op string, losses tensor.Shape, slot int) error {
+	if err := checkRank(op, "losses", losses, 1, "[K]"); err != nil {
+		return err
+	}
+	if losses[0] < 1 {
+		return fmt.Errorf("%s: losses %v must hold at least one value", op, losses)
+	}
+	if slot < 0 || slot >= losses[0] {
+		return fmt.Errorf("%s: slot %d is outside losses %v; want 0 <= slot < %d", op, slot, losses, losses[0])
+	}
+	return nil
+}
+
+// CheckNTXentForwardInto checks s [2N,2N], the temperature, losses [K]
+// and slot (0 <= slot < K); it returns M = 2N.
+func CheckNTXentForwardInto(s tensor.Shape, tau float32, losses tensor.Shape, slot int) (int, error) {
+	const op = OpNTXentForwardInto
+	m, err := ntxentCheck(op, s, tau)
+	if err != nil {
+		return 0, err
+	}
+	return m, lossSlotCheck(op, losses, slot)
+}
+
+// CheckNTXentFusedForwardInto checks z [2N,D], stats [2N,2], the
+// temperature, losses [K] and slot; it returns M = 2N and D.
+func CheckNTXentFusedForwardInto(z, stats tensor.Shape, tau float32, losses tensor.Shape, slot int) (m, d int, err error) {
+	const op = OpNTXentFusedForwardInto
+	if m, d, err = ntxentFusedCheck(op, z, stats, tau); err != nil {
+		return 0, 0, err
+	}
+	return m, d, lossSlotCheck(op, losses, slot)
 }
 
 // CheckSoftmaxCrossEntropyForward checks logits [N,K] (N, K >= 1) and the

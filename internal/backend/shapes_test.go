@@ -221,39 +221,44 @@ func TestCheckErrors(t *testing.T) {
 // acceptedMutations are the generated calls (backendtest.Mutations) that
 // are valid: the op does not constrain that dimension.
 var acceptedMutations = map[string]bool{
-	"Copy/valid, dst rank+1":                            true, // same element count
-	"Copy/valid, src rank+1":                            true,
-	"Upload/valid, dst rank+1":                          true,
-	"Download/valid, src rank+1":                        true,
-	"GlobalAvgPoolForward/valid, x[2]+1":                true, // any H, W
-	"GlobalAvgPoolForward/valid, x[3]+1":                true,
-	"GlobalAvgPoolBackward/valid, dx[2]+1":              true,
-	"GlobalAvgPoolBackward/valid, dx[3]+1":              true,
-	"SimilarityForward/valid, z[1]+1":                   true, // any D
-	"NTXentFusedForward/valid, z[1]+1":                  true, // any D
-	"NTXentFusedForward/valid N=1, z[1]+1":              true,
-	"SoftmaxCrossEntropyForward/valid, logits[1]+1":     true, // more classes
-	"SumSquares/valid, t rank+1":                        true, // any shape
-	"SumSquares/valid, t[0]+1":                          true,
-	"SumSquares/valid, t[1]+1":                          true,
-	"SumSquaresMulti/valid, ts[0] rank+1":               true, // any shapes
-	"SumSquaresMulti/valid, ts[0][0]+1":                 true,
-	"SumSquaresMulti/valid, ts[0][1]+1":                 true,
-	"SumSquaresMulti/valid, ts[1] rank+1":               true,
-	"SumSquaresMulti/valid, ts[1][0]+1":                 true,
-	"SumSquaresMulti/valid, ts[2] rank+1":               true,
-	"SumSquaresMulti/valid, ts[2][0]+1":                 true,
-	"SumSquaresMulti/valid, ts[2][1]+1":                 true,
-	"LinearForward/valid without b, x rank+1":           false,
-	"SoftmaxCrossEntropyBackward/valid, logits[1]+1":    false, // dlogits disagrees
-	"NTXentForward/valid, s rank+1":                     false,
-	"BatchNormForwardTrain/valid 2-D, x rank+1":         false, // 3-D is neither layout
-	"BatchNormBackward/valid 2-D, x rank+1":             false,
-	"L2NormalizeForward/valid, x[1]+1":                  false, // y disagrees
-	"MaxPool2DForward/valid, x[2]+1":                    false, // 9 rows pool to 5
-	"Conv2DForward/valid, x[2]+1":                       false,
-	"Conv2DBackwardFilter/valid, dw[3]+1":               false, // not square
-	"LinearBackward/valid without dx and db, dy rank+1": false,
+	"Copy/valid, dst rank+1":                             true, // same element count
+	"Copy/valid, src rank+1":                             true,
+	"Upload/valid, dst rank+1":                           true,
+	"Download/valid, src rank+1":                         true,
+	"GlobalAvgPoolForward/valid, x[2]+1":                 true, // any H, W
+	"GlobalAvgPoolForward/valid, x[3]+1":                 true,
+	"GlobalAvgPoolBackward/valid, dx[2]+1":               true,
+	"GlobalAvgPoolBackward/valid, dx[3]+1":               true,
+	"SimilarityForward/valid, z[1]+1":                    true, // any D
+	"NTXentFusedForward/valid, z[1]+1":                   true, // any D
+	"NTXentFusedForward/valid N=1, z[1]+1":               true,
+	"NTXentFusedForwardInto/valid, z[1]+1":               true, // any D
+	"NTXentFusedForwardInto/valid one slot, z[1]+1":      true,
+	"NTXentForwardInto/valid, losses[0]+1":               true, // any K > slot
+	"NTXentFusedForwardInto/valid, losses[0]+1":          true,
+	"NTXentFusedForwardInto/valid one slot, losses[0]+1": true,
+	"SoftmaxCrossEntropyForward/valid, logits[1]+1":      true, // more classes
+	"SumSquares/valid, t rank+1":                         true, // any shape
+	"SumSquares/valid, t[0]+1":                           true,
+	"SumSquares/valid, t[1]+1":                           true,
+	"SumSquaresMulti/valid, ts[0] rank+1":                true, // any shapes
+	"SumSquaresMulti/valid, ts[0][0]+1":                  true,
+	"SumSquaresMulti/valid, ts[0][1]+1":                  true,
+	"SumSquaresMulti/valid, ts[1] rank+1":                true,
+	"SumSquaresMulti/valid, ts[1][0]+1":                  true,
+	"SumSquaresMulti/valid, ts[2] rank+1":                true,
+	"SumSquaresMulti/valid, ts[2][0]+1":                  true,
+	"SumSquaresMulti/valid, ts[2][1]+1":                  true,
+	"LinearForward/valid without b, x rank+1":            false,
+	"SoftmaxCrossEntropyBackward/valid, logits[1]+1":     false, // dlogits disagrees
+	"NTXentForward/valid, s rank+1":                      false,
+	"BatchNormForwardTrain/valid 2-D, x rank+1":          false, // 3-D is neither layout
+	"BatchNormBackward/valid 2-D, x rank+1":              false,
+	"L2NormalizeForward/valid, x[1]+1":                   false, // y disagrees
+	"MaxPool2DForward/valid, x[2]+1":                     false, // 9 rows pool to 5
+	"Conv2DForward/valid, x[2]+1":                        false,
+	"Conv2DBackwardFilter/valid, dw[3]+1":                false, // not square
+	"LinearBackward/valid without dx and db, dy rank+1":  false,
 }
 
 // TestGeneratedCalls runs the shape inference over the shared table: the

@@ -118,6 +118,9 @@ type TrainConfig struct {
 	// layers of every job that runs the encoder: fp32, tf32, bf16, or auto
 	// (bf16 on a CUDA device, fp32 on the CPU); see MatmulPrecision.
 	Precision string `yaml:"precision" mapstructure:"precision"`
+	// LogEvery is the logging interval in optimizer steps: the losses
+	// stay on the device and are read back once per interval.
+	LogEvery int `yaml:"log_every" mapstructure:"log_every"`
 }
 
 // EvalConfig holds the k-NN monitor and linear-probe settings.
@@ -169,7 +172,7 @@ func Default() *Config {
 			WeightDecay: 1e-6, TrustCoef: 0.001, ExcludeBiasBN: true, WarmupEpochs: 1,
 			Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
 		},
-		Train: TrainConfig{Epochs: 5, BatchSize: 128, CheckpointEvery: 1, Precision: PrecisionAuto},
+		Train: TrainConfig{Epochs: 5, BatchSize: 128, CheckpointEvery: 1, Precision: PrecisionAuto, LogEvery: 1},
 		Eval: EvalConfig{
 			KNNEvery: 0, KNNK: 200, KNNTemperature: 0.1, ProbeEpochs: 30, ProbeLR: 0.1,
 			ProbeOptim: "sgd", ProbeWeightDecay: 0, ProbeBatchSize: 256, ProbeAugment: false,

@@ -240,6 +240,7 @@ func TestOutOfRange(t *testing.T) {
 		{"loss.temperature=0", []string{"loss.temperature", "must be > 0"}},
 		{"train.batch_size=1", []string{"train.batch_size", "= 1", ">= 2"}},
 		{"train.epochs=0", []string{"train.epochs", ">= 1"}},
+		{"train.log_every=0", []string{"train.log_every", "= 0", ">= 1"}},
 		{"augment.crop_scale=0,1", []string{"augment.crop_scale", "0 < min <= max <= 1"}},
 		{"augment.crop_scale=0.9,0.2", []string{"augment.crop_scale", "[0.9, 0.2]"}},
 		{"augment.crop_scale=0.5,1.5", []string{"augment.crop_scale"}},
@@ -320,10 +321,10 @@ func TestKeys(t *testing.T) {
 	if !slices.IsSorted(keys) {
 		t.Error("Keys() is not sorted")
 	}
-	if len(keys) != 68 {
-		t.Errorf("len(Keys()) = %d, want 68 (update docs/config.md when adding keys)", len(keys))
+	if len(keys) != 69 {
+		t.Errorf("len(Keys()) = %d, want 69 (update docs/config.md when adding keys)", len(keys))
 	}
-	for _, want := range []string{"train.precision", "seed", "device", "data.limit", "augment.crop_scale", "model.head_bn", "optim.eps", "eval.probe_augment", "model.sync_bn", "dist.backend", "dist.timeout", "dist.overlap", "loss.fused"} {
+	for _, want := range []string{"train.precision", "seed", "device", "data.limit", "augment.crop_scale", "model.head_bn", "optim.eps", "eval.probe_augment", "model.sync_bn", "dist.backend", "dist.timeout", "dist.overlap", "loss.fused", "train.log_every"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("Keys() lacks %q", want)
 		}

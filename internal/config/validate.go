@@ -181,6 +181,7 @@ func (c *Config) Validate() error {
 	ck.intMin("train.batch_size", c.Train.BatchSize, 2)
 	ck.intMin("train.checkpoint_every", c.Train.CheckpointEvery, 0)
 	ck.oneOf("train.precision", c.Train.Precision, Precisions)
+	ck.intMin("train.log_every", c.Train.LogEvery, 1)
 
 	e := c.Eval
 	ck.intMin("eval.knn_every", e.KNNEvery, 0)

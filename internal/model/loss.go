@@ -80,10 +80,23 @@ func (m *SimCLR) SetLossFused(mode string) error {
 	return nil
 }
 
+// LossSlot is where a step leaves its loss on the device: element I of
+// T, a [K] tensor of the model's backend (StepInto). The loss is never
+// read back by the step; a non-finite loss shows as NaN there, for the
+// reader (the training loop) to report.
+type LossSlot struct {
+	T *tensor.Tensor
+	I int
+}
+
 // ntxent computes the NT-Xent loss of the projections z [2N,D] (view 1 in
 // rows 0..N-1) at temperature tau and writes dz, its gradient w.r.t. z,
 // through L2 normalisation and the fused or materialised similarity path.
-func (m *SimCLR) ntxent(z, dz *tensor.Tensor, tau float32) (float32, error) {
+// With out nil it returns the loss (a host read) and refuses a non-finite
+// one before the backward; otherwise it writes the loss into out
+// (NTXent*ForwardInto, no host read), returns 0 and runs the backward
+// whatever the loss (non-finite gradients stop the optimizer).
+func (m *SimCLR) ntxent(z, dz *tensor.Tensor, tau float32, out *LossSlot) (float32, error) {
 	rows, dim := z.Shape[0], z.Shape[1]
 	fused, err := FusedLossFor(m.lossFused, m.b.Name(), rows)
 	if err != nil {
@@ -111,7 +124,12 @@ func (m *SimCLR) ntxent(z, dz *tensor.Tensor, tau float32) (float32, error) {
 		if err != nil {
 			return 0, err
 		}
-		if loss, err = m.b.NTXentFusedForward(zn, stats, tau); err != nil {
+		if out != nil {
+			err = m.b.NTXentFusedForwardInto(zn, stats, tau, out.T, out.I)
+		} else {
+			loss, err = m.b.NTXentFusedForward(zn, stats, tau)
+		}
+		if err != nil {
 			return 0, fmt.Errorf("nt-xent (fused): %w", err)
 		}
 		backward = func() error {
@@ -128,7 +146,12 @@ func (m *SimCLR) ntxent(z, dz *tensor.Tensor, tau float32) (float32, error) {
 		if err := m.b.SimilarityForward(zn, sim); err != nil {
 			return 0, fmt.Errorf("similarity: %w", err)
 		}
-		if loss, err = m.b.NTXentForward(sim, tau); err != nil {
+		if out != nil {
+			err = m.b.NTXentForwardInto(sim, tau, out.T, out.I)
+		} else {
+			loss, err = m.b.NTXentForward(sim, tau)
+		}
+		if err != nil {
 			return 0, fmt.Errorf("nt-xent: %w", err)
 		}
 		backward = func() error {

@@ -47,6 +47,19 @@ func NewSimCLR(b backend.Backend, cfg Config, seed int64) (*SimCLR, error) {
 // then back-propagates: on return every
 // Params() gradient holds dLoss/dparam (overwritten, not accumulated).
 func (m *SimCLR) Step(x *tensor.Tensor, tau float32) (float32, error) {
+	return m.step(x, tau, nil)
+}
+
+// StepInto is Step that leaves the loss on the device, in out, instead of
+// reading it back (no host wait for it): a training loop reads the losses
+// of several steps at once. A non-finite loss is not an error here (see
+// LossSlot).
+func (m *SimCLR) StepInto(x *tensor.Tensor, tau float32, out LossSlot) error {
+	_, err := m.step(x, tau, &out)
+	return err
+}
+
+func (m *SimCLR) step(x *tensor.Tensor, tau float32, out *LossSlot) (float32, error) {
 	if x == nil {
 		return 0, fmt.Errorf("simclr step: input is nil")
 	}
@@ -68,7 +81,7 @@ func (m *SimCLR) Step(x *tensor.Tensor, tau float32) (float32, error) {
 	if err != nil {
 		return 0, err
 	}
-	loss, err := m.ntxent(z, dz, tau)
+	loss, err := m.ntxent(z, dz, tau, out)
 	if err != nil {
 		return loss, fmt.Errorf("simclr step: %w", err)
 	}

@@ -36,7 +36,17 @@ func (m *SimCLR) StepGathered(x *tensor.Tensor, tau float32, g Gatherer, counts 
 	if g == nil {
 		return 0, fmt.Errorf("simclr gathered step: input or communicator is nil")
 	}
-	return m.stepGathered(x, tau, g, counts)
+	return m.stepGathered(x, tau, g, counts, nil)
+}
+
+// StepGatheredInto is StepGathered that leaves the (global) loss on the
+// device, in out (see StepInto).
+func (m *SimCLR) StepGatheredInto(x *tensor.Tensor, tau float32, g Gatherer, counts []int, out LossSlot) error {
+	if g == nil {
+		return fmt.Errorf("simclr gathered step: input or communicator is nil")
+	}
+	_, err := m.stepGathered(x, tau, g, counts, &out)
+	return err
 }
 
 // StepGatheredDevice is StepGathered with the projections gathered and
@@ -46,14 +56,24 @@ func (m *SimCLR) StepGatheredDevice(x *tensor.Tensor, tau float32, dc DeviceComm
 	if dc == nil {
 		return 0, fmt.Errorf("simclr gathered step: input or communicator is nil")
 	}
-	return m.stepGathered(x, tau, dc, counts)
+	return m.stepGathered(x, tau, dc, counts, nil)
+}
+
+// StepGatheredDeviceInto is StepGatheredDevice that leaves the loss on the
+// device, in out (see StepInto).
+func (m *SimCLR) StepGatheredDeviceInto(x *tensor.Tensor, tau float32, dc DeviceComm, counts []int, out LossSlot) error {
+	if dc == nil {
+		return fmt.Errorf("simclr gathered step: input or communicator is nil")
+	}
+	_, err := m.stepGathered(x, tau, dc, counts, &out)
+	return err
 }
 
 // stepGathered is StepGathered over a host Gatherer or a DeviceComm.
 func (m *SimCLR) stepGathered(x *tensor.Tensor, tau float32, g interface {
 	Rank() int
 	Size() int
-}, counts []int) (float32, error) {
+}, counts []int, out *LossSlot) (float32, error) {
 	if x == nil {
 		return 0, fmt.Errorf("simclr gathered step: input or communicator is nil")
 	}
@@ -141,7 +161,7 @@ func (m *SimCLR) stepGathered(x *tensor.Tensor, tau float32, g interface {
 	if err != nil {
 		return 0, err
 	}
-	loss, err := m.ntxent(zg, dzg, tau)
+	loss, err := m.ntxent(zg, dzg, tau, out)
 	if err != nil {
 		return loss, fmt.Errorf("simclr gathered step: %w", err)
 	}

@@ -338,3 +338,47 @@ func BenchmarkSimCLRStep(b *testing.B) {
 	}
 	b.ReportMetric(float64(32*b.N)/b.Elapsed().Seconds(), "images/s")
 }
+
+// TestStepIntoMatchesStep: StepInto leaves in its slot bit for bit the
+// loss Step returns and fills the same gradients, on both NT-Xent paths;
+// the other slots are untouched.
+func TestStepIntoMatchesStep(t *testing.T) {
+	b := newBackend(t)
+	x := randomInput(t, b, 21, 8, 3, 12, 12)
+	for _, mode := range []string{LossFusedOff, LossFusedOn} {
+		t.Run(mode, func(t *testing.T) {
+			m, err := NewSimCLR(b, tinyConfig(), 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.SetLossFused(mode); err != nil {
+				t.Fatal(err)
+			}
+			want, err := m.Step(x, 0.2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantGrads := allGrads(t, b, m.Params())
+			losses, err := b.New(3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Free(losses)
+			if err := b.Upload(losses, []float32{-1, -1, -1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.StepInto(x, 0.2, LossSlot{T: losses, I: 1}); err != nil {
+				t.Fatal(err)
+			}
+			got := download(t, b, losses)
+			if math.Float32bits(got[1]) != math.Float32bits(want) || got[0] != -1 || got[2] != -1 {
+				t.Fatalf("losses %v, want [-1 %v -1]", got, want)
+			}
+			for k, g := range allGrads(t, b, m.Params()) {
+				if !slices.Equal(g, wantGrads[k]) {
+					t.Fatalf("gradient %d differs from Step's", k)
+				}
+			}
+		})
+	}
+}

@@ -183,51 +183,47 @@ func (j *PretrainJob) distStart(net *model.SimCLR, opt optim.Optimizer, step int
 	return int(scalars[0]), nil
 }
 
-// netStep runs the forward and backward pass of one batch; distributed,
-// it is StepGathered on this rank's shard followed by the gradient
-// all-reduce, and every rank returns the same global loss.
-func (j *PretrainJob) netStep(net *model.SimCLR, x *tensor.Tensor, tau float32, batch *data.Batch) (float32, error) {
+// netStep runs the forward and backward pass of one batch and leaves the
+// loss in out on the device (no host read); distributed, it is
+// StepGatheredInto on this rank's shard followed by the gradient
+// all-reduce, and every rank holds the same global loss (with
+// LocalNegatives its own, which the loss log averages over the ranks at
+// each read).
+func (j *PretrainJob) netStep(net *model.SimCLR, x *tensor.Tensor, tau float32, batch *data.Batch, out model.LossSlot) error {
 	d := j.Dist
 	if d == nil {
-		return net.Step(x, tau)
+		return net.StepInto(x, tau, out)
 	}
 	c := d.Comm
-	var loss float32
-	var err error
 	if d.LocalNegatives {
-		if loss, err = net.Step(x, tau); err != nil {
-			return loss, err
+		if err := net.StepInto(x, tau, out); err != nil {
+			return err
 		}
-		l := []float64{float64(loss) / float64(c.Size())}
-		if err := c.AllReduce64(l); err != nil {
-			return 0, fmt.Errorf("all-reduce loss: %w", err)
-		}
-		loss = float32(l[0])
-	} else {
-		counts := dist.ShardCounts(batch.GlobalN, c.Size())
-		if d.Device != nil {
-			if loss, err = net.StepGatheredDevice(x, tau, d.Device, counts); err != nil {
-				return loss, err
-			}
-			return loss, model.AllReduceGradsDevice(net.Params(), d.Device)
-		}
-		if g := d.buckets; g != nil {
-			net.SetGradReady(g.ready)
-			loss, err = net.StepGathered(x, tau, c, counts)
-			net.SetGradReady(nil)
-			if werr := g.wait(); err == nil && werr != nil {
-				return 0, werr
-			}
-			if err != nil {
-				return loss, err
-			}
-			return loss, g.check(len(net.Params()))
-		}
-		if loss, err = net.StepGathered(x, tau, c, counts); err != nil {
-			return loss, err
-		}
+		return j.allReduceGrads(net)
 	}
-	return loss, j.allReduceGrads(net)
+	counts := dist.ShardCounts(batch.GlobalN, c.Size())
+	if d.Device != nil {
+		if err := net.StepGatheredDeviceInto(x, tau, d.Device, counts, out); err != nil {
+			return err
+		}
+		return model.AllReduceGradsDevice(net.Params(), d.Device)
+	}
+	if g := d.buckets; g != nil {
+		net.SetGradReady(g.ready)
+		err := net.StepGatheredInto(x, tau, c, counts, out)
+		net.SetGradReady(nil)
+		if werr := g.wait(); err == nil && werr != nil {
+			return werr
+		}
+		if err != nil {
+			return err
+		}
+		return g.check(len(net.Params()))
+	}
+	if err := net.StepGatheredInto(x, tau, c, counts, out); err != nil {
+		return err
+	}
+	return j.allReduceGrads(net)
 }
 
 // allReduceGrads sums every parameter gradient over the ranks (averages it

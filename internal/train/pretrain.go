@@ -213,7 +213,13 @@ type pretrainRun struct {
 	metrics                   *runlog.Metrics
 
 	step     int     // optimizer steps taken
-	lastLoss float64 // loss of the last step
+	lastLoss float64 // loss of the last step read back
+	// losses holds the losses of the steps since the last read on the
+	// device (train.log_every).
+	losses *lossLog
+	// pending is the last metrics row, held back so that endEpoch can add
+	// the kNN accuracy to the epoch's last row.
+	pending *runlog.Row
 
 	// The device batch of 2N views (view 1 rows 0..N-1, view 2 rows
 	// N..2N-1) and its host staging buffer, reused across steps.
@@ -285,12 +291,34 @@ func (j *PretrainJob) setup() (*pretrainRun, error) {
 	if r.metrics, err = runlog.OpenMetrics(filepath.Join(j.Out, MetricsFile), keep); err != nil {
 		return nil, err
 	}
+	if r.losses, err = newLossLog(b, cfg.Train.LogEvery); err != nil {
+		r.metrics.Close()
+		return nil, err
+	}
+	if d := j.Dist; d != nil && d.LocalNegatives {
+		// Each rank's loss is the mean over its own rows; the job's is the
+		// mean over the ranks, as the per-step all-reduce gave before.
+		size := float64(d.Comm.Size())
+		r.losses.reduce = func(v []float64) error {
+			for i := range v {
+				v[i] /= size
+			}
+			if err := d.Comm.AllReduce64(v); err != nil {
+				return err
+			}
+			for i := range v {
+				v[i] = float64(float32(v[i]))
+			}
+			return nil
+		}
+	}
 	return r, nil
 }
 
-// close releases the metrics log and the device batch.
+// close releases the metrics log, the loss buffer and the device batch.
 func (r *pretrainRun) close() {
 	r.metrics.Close()
+	r.losses.close()
 	if r.x != nil {
 		r.b.Free(r.x)
 	}
@@ -298,18 +326,16 @@ func (r *pretrainRun) close() {
 
 // epoch runs the steps of one epoch (skipping those a resumed run has
 // already taken), then its end (endEpoch). It reports whether the run was
-// interrupted, in which case the checkpoint is already written.
+// interrupted, in which case the checkpoint is already written. The
+// losses are read back once per train.log_every steps, at the epoch's end
+// and before an interrupt's checkpoint; each read makes one metrics row.
 func (r *pretrainRun) epoch(ctx, loadCtx context.Context, epoch int) (interrupted bool, err error) {
 	j, cfg := r.job, r.cfg
 	skip := r.step - epoch*r.stepsPerEpoch
 	if j.Progress != nil {
 		j.Progress.StartEpoch(epoch+1, cfg.Train.Epochs, r.stepsPerEpoch)
 	}
-	epochStart := time.Now()
-	var epochLoss float64
-	var epochSteps, epochPairs int
-	// The last row is held back so that endEpoch can add the kNN accuracy.
-	var pending *runlog.Row
+	ep := epochStats{start: time.Now()}
 	for batch, err := range r.loader.Epoch(loadCtx, epoch) {
 		if err != nil {
 			return false, fmt.Errorf("epoch %d: %w", epoch+1, err)
@@ -317,52 +343,111 @@ func (r *pretrainRun) epoch(ctx, loadCtx context.Context, epoch int) (interrupte
 		if batch.Index < skip {
 			continue
 		}
-		if pending != nil {
-			if err := r.metrics.Append(*pending); err != nil {
-				return false, err
-			}
-			pending = nil
-		}
 		if batch.GlobalN < max(2, j.ranks()) {
 			continue // NT-Xent needs at least one negative pair (and every rank an image)
 		}
-		t0 := time.Now()
-		loss, lr, err := r.trainStep(batch, epoch)
+		r.losses.begin(time.Now())
+		read, err := r.trainStep(batch, epoch)
 		if err != nil {
 			return false, err
 		}
-		secs := time.Since(t0).Seconds()
-		epochLoss += float64(loss)
-		epochSteps++
-		epochPairs += batch.GlobalN
-		pairsPerS := float64(epochPairs) / time.Since(epochStart).Seconds()
-		pending = &runlog.Row{Epoch: epoch + 1, Step: r.step, Loss: float64(loss), LR: lr, PairsPerS: pairsPerS, Seconds: secs, KNNTop1: math.NaN()}
-		if j.Progress != nil {
-			j.Progress.Update(batch.Index+1, float64(loss), lr, pairsPerS)
+		ep.pairs += batch.GlobalN
+		if err := r.logRead(read, &ep); err != nil {
+			return false, err
 		}
 		stop, err := j.agree(ctx.Err() != nil || (j.StopAfterSteps > 0 && r.step >= j.StopAfterSteps))
 		if err != nil {
 			return false, fmt.Errorf("step %d: %w", r.step, err)
 		}
 		if stop && r.step < r.totalSteps {
-			if err := r.metrics.Append(*pending); err != nil {
+			if err := r.flushLosses(&ep); err != nil {
+				return false, err
+			}
+			if err := r.appendPending(); err != nil {
 				return false, err
 			}
 			return true, r.save()
 		}
 	}
-	if j.Progress != nil && epochSteps > 0 {
-		j.Progress.FinishEpoch(epochLoss/float64(epochSteps), time.Since(epochStart).Seconds())
+	if err := r.flushLosses(&ep); err != nil {
+		return false, err
 	}
+	if j.Progress != nil && ep.steps > 0 {
+		j.Progress.FinishEpoch(ep.loss/float64(ep.steps), time.Since(ep.start).Seconds())
+	}
+	pending := r.pending
+	r.pending = nil
 	return false, r.endEpoch(epoch, pending)
+}
+
+// epochStats accumulates an epoch's read-back losses and pairs.
+type epochStats struct {
+	start time.Time
+	loss  float64 // sum of the losses read back
+	steps int     // steps read back
+	pairs int     // pairs of the steps taken
+}
+
+// flushLosses reads back the steps still pending (the end of an interval
+// cut short by the epoch's end or a stop) and logs them.
+func (r *pretrainRun) flushLosses(ep *epochStats) error {
+	read, err := r.readLosses()
+	if err != nil {
+		return err
+	}
+	return r.logRead(read, ep)
+}
+
+// logRead turns one read-back interval into a metrics row (held back as
+// pending; the previous pending row is written) and a progress update:
+// the interval's mean loss, its last step and learning rate, the mean
+// seconds per step. nil does nothing.
+func (r *pretrainRun) logRead(read *lossRead, ep *epochStats) error {
+	if read == nil {
+		return nil
+	}
+	if err := r.appendPending(); err != nil {
+		return err
+	}
+	var sum float64
+	for _, l := range read.losses {
+		sum += l
+	}
+	n := len(read.losses)
+	last := read.steps[n-1]
+	ep.loss += sum
+	ep.steps += n
+	r.lastLoss = read.losses[n-1]
+	secs := time.Since(read.start).Seconds() / float64(n)
+	pairsPerS := float64(ep.pairs) / time.Since(ep.start).Seconds()
+	mean := sum / float64(n)
+	r.pending = &runlog.Row{Epoch: last.epoch + 1, Step: last.step, Loss: mean, LR: last.lr, PairsPerS: pairsPerS, Seconds: secs, KNNTop1: math.NaN()}
+	if p := r.job.Progress; p != nil {
+		p.Update(last.batch, mean, last.lr, pairsPerS)
+	}
+	return nil
+}
+
+// appendPending writes the held-back metrics row, if any.
+func (r *pretrainRun) appendPending() error {
+	if r.pending == nil {
+		return nil
+	}
+	row := *r.pending
+	r.pending = nil
+	return r.metrics.Append(row)
 }
 
 // trainStep is one optimizer step on a batch of N images: the 2N views go
 // to the device as one batch, the forward and backward passes fill every
-// gradient (net.Step returns the NT-Xent loss), and the optimizer steps
-// with the schedule's learning rate. A loss that is not finite stops the
-// run before the optimizer touches the weights.
-func (r *pretrainRun) trainStep(batch *data.Batch, epoch int) (loss float32, lr float64, err error) {
+// gradient and leave the NT-Xent loss in the step's slot of the loss log,
+// and the optimizer steps with the schedule's learning rate. When the
+// logging interval ends at this step its losses are read back first (read),
+// so a loss that is not finite there stops the run before the optimizer
+// touches the weights; between reads, a diverged loss gives non-finite
+// gradients, which the optimizer refuses, and the error names the step
+// whose loss first went non-finite (failed).
+func (r *pretrainRun) trainStep(batch *data.Batch, epoch int) (read *lossRead, err error) {
 	b, n := r.b, batch.N
 	imgLen := r.c * r.h * r.w
 	if r.x == nil || r.x.Dim(0) != 2*n {
@@ -371,31 +456,31 @@ func (r *pretrainRun) trainStep(batch *data.Batch, epoch int) (loss float32, lr 
 		}
 		if r.x, err = b.New(2*n, r.c, r.h, r.w); err != nil {
 			r.x = nil
-			return 0, 0, fmt.Errorf("allocate batch: %w", err)
+			return nil, fmt.Errorf("allocate batch: %w", err)
 		}
 		r.host = make([]float32, 2*n*imgLen)
 	}
 	copy(r.host, batch.Views[0][:n*imgLen])
 	copy(r.host[n*imgLen:], batch.Views[1][:n*imgLen])
 	if err := b.Upload(r.x, r.host); err != nil {
-		return 0, 0, fmt.Errorf("upload batch: %w", err)
+		return nil, fmt.Errorf("upload batch: %w", err)
 	}
-	loss, err = r.job.netStep(r.net, r.x, float32(r.cfg.Loss.Temperature), batch)
-	if err != nil {
-		return 0, 0, fmt.Errorf("step %d: %w", r.step+1, err)
+	lr := r.sched.LR(r.step)
+	this := loggedStep{step: r.step + 1, epoch: epoch, batch: batch.Index + 1, lr: lr}
+	if err := r.job.netStep(r.net, r.x, float32(r.cfg.Loss.Temperature), batch, r.losses.slot()); err != nil {
+		return nil, r.failed(fmt.Errorf("step %d: %w", this.step, err), &this)
 	}
-	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-		cfg := r.cfg
-		return 0, 0, fmt.Errorf("step %d (epoch %d): the loss is %v; stopping. Likely causes: a learning rate too high for this batch size (optim.lr=%g, scaled %g) or a temperature too low (loss.temperature=%g). The last good checkpoint in %s is kept",
-			r.step+1, epoch+1, loss, cfg.Optim.LR, r.baseLR, cfg.Loss.Temperature, r.job.Out)
+	r.losses.wrote(this)
+	if r.losses.due(this.step) {
+		if read, err = r.readLosses(); err != nil {
+			return nil, err
+		}
 	}
-	lr = r.sched.LR(r.step)
 	if err := r.opt.Step(float32(lr)); err != nil {
-		return 0, 0, fmt.Errorf("step %d: optimizer: %w", r.step+1, err)
+		return nil, r.failed(fmt.Errorf("step %d: optimizer: %w", this.step, err), nil)
 	}
 	r.step++
-	r.lastLoss = float64(loss)
-	return loss, lr, nil
+	return read, nil
 }
 
 // endEpoch runs the kNN monitor when due (its accuracy goes into the

@@ -349,6 +349,37 @@ func ntxentFusedBackward(z, stats, dz shape, tau float32) Call {
 		}}
 }
 
+// lossAt downloads losses[slot], what an ...Into op wrote.
+func lossAt(b backend.Backend, losses *tensor.Tensor, slot int) (float64, error) {
+	v := make([]float32, losses.Numel())
+	if err := b.Download(v, losses); err != nil {
+		return 0, err
+	}
+	return float64(v[slot]), nil
+}
+
+func ntxentForwardInto(s, losses shape, tau float32, slot int) Call {
+	return Call{Method: "NTXentForwardInto", Op: backend.OpNTXentForwardInto, Operands: ops("s", s, "losses", losses),
+		Infer: func(s []shape) error { return err1(backend.CheckNTXentForwardInto(s[0], tau, s[1], slot)) },
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			if err := b.NTXentForwardInto(t[0], tau, t[1], slot); err != nil {
+				return 0, err
+			}
+			return lossAt(b, t[1], slot)
+		}}
+}
+
+func ntxentFusedForwardInto(z, stats, losses shape, tau float32, slot int) Call {
+	return Call{Method: "NTXentFusedForwardInto", Op: backend.OpNTXentFusedForwardInto, Operands: ops("z", z, "stats", stats, "losses", losses),
+		Infer: func(s []shape) error { return err2(backend.CheckNTXentFusedForwardInto(s[0], s[1], tau, s[2], slot)) },
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			if err := b.NTXentFusedForwardInto(t[0], t[1], tau, t[2], slot); err != nil {
+				return 0, err
+			}
+			return lossAt(b, t[2], slot)
+		}}
+}
+
 func ceForward(logits shape, labels []int32) Call {
 	return Call{Method: "SoftmaxCrossEntropyForward", Op: backend.OpSoftmaxCrossEntropyForward, Operands: ops("logits", logits),
 		Infer: func(s []shape) error { return err2(backend.CheckSoftmaxCrossEntropyForward(s[0], labels)) },
@@ -541,6 +572,9 @@ func Valid() []Call {
 		ntxentFusedForward(shape{4, 3}, shape{4, 2}, temperature),
 		ntxentFusedBackward(shape{4, 3}, shape{4, 2}, shape{4, 3}, temperature),
 		named("valid N=1", ntxentFusedForward(shape{2, 5}, shape{2, 2}, temperature)),
+		ntxentForwardInto(shape{4, 4}, shape{3}, temperature, 1),
+		ntxentFusedForwardInto(shape{4, 3}, shape{4, 2}, shape{3}, temperature, 2),
+		named("valid one slot", ntxentFusedForwardInto(shape{2, 5}, shape{2, 2}, shape{1}, temperature, 0)),
 		ceForward(shape{2, 3}, labels2),
 		ceBackward(shape{2, 3}, shape{2, 3}, labels2),
 		sumSquares(shape{2, 3}),
@@ -615,6 +649,10 @@ func BadParams() []Call {
 		named("3 rows of z", ntxentFusedForward(shape{3, 4}, shape{3, 2}, temperature)),
 		named("D 0", ntxentFusedForward(shape{4, 0}, shape{4, 2}, temperature)),
 		named("temperature NaN", ntxentFusedBackward(shape{4, 3}, shape{4, 2}, shape{4, 3}, float32(math.NaN()))),
+		named("slot -1", ntxentForwardInto(shape{4, 4}, shape{3}, temperature, -1)),
+		named("slot 3 of 3", ntxentFusedForwardInto(shape{4, 3}, shape{4, 2}, shape{3}, temperature, 3)),
+		named("no losses", ntxentForwardInto(shape{4, 4}, shape{0}, temperature, 0)),
+		named("temperature 0", ntxentFusedForwardInto(shape{4, 3}, shape{4, 2}, shape{3}, 0, 0)),
 		named("3 labels for 2 rows", ceForward(shape{2, 3}, []int32{0, 1, 2})),
 		named("label 3 of 3 classes", ceBackward(shape{2, 3}, shape{2, 3}, []int32{0, 3})),
 		named("negative label", ceForward(shape{2, 3}, []int32{-1, 0})),

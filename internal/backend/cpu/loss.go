@@ -41,9 +41,32 @@ func (b *Backend) NTXentForward(s *Tensor, tau float32) (float32, error) {
 	if err := backend.FirstNonFinite(op, "s", s.Host, m); err != nil {
 		return 0, err
 	}
+	return ntxentMean(s.Host, m, tau), nil
+}
+
+// NTXentForwardInto writes NTXentForward's loss into losses[slot] (NaN
+// when s holds a NaN or infinity; see backend.Backend).
+func (b *Backend) NTXentForwardInto(s *Tensor, tau float32, losses *Tensor, slot int) error {
+	const op = backend.OpNTXentForwardInto
+	if err := checkHost(op, "s losses", s, losses); err != nil {
+		return err
+	}
+	m, err := backend.CheckNTXentForwardInto(s.Shape, tau, losses.Shape, slot)
+	if err != nil {
+		return err
+	}
+	loss := float32(math.NaN())
+	if backend.FirstNonFinite(op, "s", s.Host, m) == nil {
+		loss = ntxentMean(s.Host, m, tau)
+	}
+	losses.Host[slot] = loss
+	return nil
+}
+
+// ntxentMean is the NT-Xent loss of the finite matrix sv [m,m].
+func ntxentMean(sv []float32, m int, tau float32) float32 {
 	invTau := 1 / float64(tau)
 	rowLoss := make([]float64, m)
-	sv := s.Host
 	parallelFor(m, grainFor(m, elemGrain/4), func(lo, hi int) {
 		logits := make([]float64, m)
 		for i := lo; i < hi; i++ {
@@ -51,11 +74,17 @@ func (b *Backend) NTXentForward(s *Tensor, tau float32) (float32, error) {
 			rowLoss[i] = mx + math.Log(sum) - logits[pos]
 		}
 	})
+	return meanOf(rowLoss)
+}
+
+// meanOf adds the row losses in row order and divides by their count, the
+// order the cuda backend's mean_rows_f64 kernel keeps.
+func meanOf(rowLoss []float64) float32 {
 	var total float64
 	for _, l := range rowLoss {
 		total += l
 	}
-	return float32(total / float64(m)), nil
+	return float32(total / float64(len(rowLoss)))
 }
 
 // NTXentBackward writes ds [2N,2N], the gradient of the mean NT-Xent loss:

@@ -47,9 +47,38 @@ func (b *Backend) NTXentFusedForward(z, stats *Tensor, tau float32) (float32, er
 	if err := backend.FirstNonFinite(op, "z", z.Host, d); err != nil {
 		return 0, err
 	}
+	return b.ntxentFusedMean(z.Host, stats.Host, m, d, tau), nil
+}
+
+// NTXentFusedForwardInto writes NTXentFusedForward's loss into
+// losses[slot] and its stats (see backend.Backend); a NaN or infinity in
+// z makes the loss and every stats entry NaN.
+func (b *Backend) NTXentFusedForwardInto(z, stats *Tensor, tau float32, losses *Tensor, slot int) error {
+	const op = backend.OpNTXentFusedForwardInto
+	if err := checkHost(op, "z stats losses", z, stats, losses); err != nil {
+		return err
+	}
+	m, d, err := backend.CheckNTXentFusedForwardInto(z.Shape, stats.Shape, tau, losses.Shape, slot)
+	if err != nil {
+		return err
+	}
+	if backend.FirstNonFinite(op, "z", z.Host, d) != nil {
+		nan := float32(math.NaN())
+		for i := range stats.Host {
+			stats.Host[i] = nan
+		}
+		losses.Host[slot] = nan
+		return nil
+	}
+	losses.Host[slot] = b.ntxentFusedMean(z.Host, stats.Host, m, d, tau)
+	return nil
+}
+
+// ntxentFusedMean is the fused NT-Xent loss of the finite zv [m,d]; it
+// writes the stats sv [m,2].
+func (b *Backend) ntxentFusedMean(zv, sv []float32, m, d int, tau float32) float32 {
 	invTau := 1 / float64(tau)
 	rowLoss := make([]float64, m)
-	zv, sv := z.Host, stats.Host
 	parallelFor(m, fusedRows, func(lo, hi int) {
 		tile := b.scratch.get(fusedRows * fusedCols)
 		defer b.scratch.put(tile)
@@ -103,11 +132,7 @@ func (b *Backend) NTXentFusedForward(z, stats *Tensor, tau float32) (float32, er
 			sv[2*i+1] = float32(lse - float64(head))
 		}
 	})
-	var total float64
-	for _, l := range rowLoss {
-		total += l
-	}
-	return float32(total / float64(m)), nil
+	return meanOf(rowLoss)
 }
 
 // NTXentFusedBackward writes dz = G z with

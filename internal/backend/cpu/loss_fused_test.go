@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -213,5 +214,39 @@ func BenchmarkNTXentPath(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestNTXentFusedForwardIntoMatchesForward: NTXentFusedForwardInto writes
+// bit for bit NTXentFusedForward's loss into its slot and the same stats;
+// a NaN in z makes the loss and the stats NaN instead of an error.
+func TestNTXentFusedForwardIntoMatchesForward(t *testing.T) {
+	b := New()
+	for _, tc := range []struct {
+		m, d, slots, slot int
+		tau               float32
+	}{{2, 3, 1, 0, 0.5}, {10, 5, 4, 2, 0.1}, {130, 16, 3, 2, 0.2}, {258, 8, 2, 1, 0.05}} {
+		t.Run(fmt.Sprintf("M=%d D=%d", tc.m, tc.d), func(t *testing.T) {
+			z := unitRows(t, b, tc.m, tc.d, uint64(tc.m))
+			stats, stats2 := newT(t, b, nil, tc.m, 2), newT(t, b, nil, tc.m, 2)
+			want, err := b.NTXentFusedForward(z, stats, tc.tau)
+			must(t, err)
+			losses := newT(t, b, nil, tc.slots)
+			must(t, b.NTXentFusedForwardInto(z, stats2, tc.tau, losses, tc.slot))
+			if got := losses.Host[tc.slot]; math.Float32bits(got) != math.Float32bits(want) {
+				t.Fatalf("losses[%d] = %v, NTXentFusedForward gives %v", tc.slot, got, want)
+			}
+			if !slices.Equal(bits(stats.Host), bits(stats2.Host)) {
+				t.Fatal("stats differ from NTXentFusedForward's")
+			}
+			z.Host[tc.d] = float32(math.NaN())
+			must(t, b.NTXentFusedForwardInto(z, stats2, tc.tau, losses, tc.slot))
+			if v := losses.Host[tc.slot]; !math.IsNaN(float64(v)) {
+				t.Fatalf("loss of a z holding NaN = %v, want NaN", v)
+			}
+			if v := stats2.Host[0]; !math.IsNaN(float64(v)) {
+				t.Fatalf("stats of a z holding NaN = %v, want NaN", v)
+			}
+		})
 	}
 }

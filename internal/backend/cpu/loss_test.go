@@ -281,3 +281,39 @@ func TestSoftmaxCrossEntropyRejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestNTXentForwardIntoMatchesForward: NTXentForwardInto writes bit for
+// bit NTXentForward's loss into its slot, leaves the other slots alone,
+// and turns a non-finite s into a NaN loss instead of an error.
+func TestNTXentForwardIntoMatchesForward(t *testing.T) {
+	b := New()
+	for _, tc := range []struct {
+		n, slots, slot int
+		tau            float32
+	}{{1, 1, 0, 0.5}, {2, 4, 3, 0.1}, {5, 3, 1, 0.05}, {37, 2, 0, 0.2}} {
+		t.Run(fmt.Sprintf("N=%d slot %d of %d", tc.n, tc.slot, tc.slots), func(t *testing.T) {
+			m := 2 * tc.n
+			s := cosineLike(t, b, m, uint64(m))
+			want, err := b.NTXentForward(s, tc.tau)
+			must(t, err)
+			losses := newT(t, b, nil, tc.slots)
+			for i := range losses.Host {
+				losses.Host[i] = -7
+			}
+			must(t, b.NTXentForwardInto(s, tc.tau, losses, tc.slot))
+			for i, v := range losses.Host {
+				switch {
+				case i == tc.slot && math.Float32bits(v) != math.Float32bits(want):
+					t.Fatalf("losses[%d] = %v (%#x), NTXentForward gives %v (%#x)", i, v, math.Float32bits(v), want, math.Float32bits(want))
+				case i != tc.slot && v != -7:
+					t.Fatalf("losses[%d] = %v, want the untouched -7", i, v)
+				}
+			}
+			s.Host[m+1] = float32(math.Inf(-1))
+			must(t, b.NTXentForwardInto(s, tc.tau, losses, tc.slot))
+			if v := losses.Host[tc.slot]; !math.IsNaN(float64(v)) {
+				t.Fatalf("loss of an s holding -Inf = %v, want NaN", v)
+			}
+		})
+	}
+}

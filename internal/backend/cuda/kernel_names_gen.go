@@ -59,6 +59,7 @@ var kernelNames = []string{
 	"l2norm_bwd",
 	"ntxent_rows",
 	"softmax_ce_rows",
+	"mean_rows_f64",
 	"ntxent_fused_fwd",
 	"ntxent_fused_bwd",
 	"momentum_step",

@@ -75,6 +75,38 @@ func (b *Backend) NTXentForward(s *Tensor, tau float32) (float32, error) {
 	return meanOf(loss), nil
 }
 
+// NTXentForwardInto writes NTXentForward's loss into losses[slot] without
+// a host read: the row kernel's losses stay on the device and
+// mean_rows_f64 adds them in row order (the order meanOf keeps), so the
+// value is bit for bit NTXentForward's; a non-finite s leaves NaN there.
+func (b *Backend) NTXentForwardInto(s *Tensor, tau float32, losses *Tensor, slot int) error {
+	const op = backend.OpNTXentForwardInto
+	if err := b.checkDev(op, "s losses", s, losses); err != nil {
+		return err
+	}
+	m, err := backend.CheckNTXentForwardInto(s.Shape, tau, losses.Shape, slot)
+	if err != nil {
+		return err
+	}
+	buf, err := b.scratch(int64(m) * 8)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	// The pool hands buf out again only to work queued after the mean
+	// kernel on the same stream.
+	defer buf.release()
+	if err := b.launch(op, "ntxent_rows", dim3{m, 1, 1}, block1D(), args{}.ptr(s).i(m).f(tau).raw(buf.ptr).raw(0), s.Shape); err != nil {
+		return err
+	}
+	return b.meanInto(op, buf.ptr, m, losses, slot)
+}
+
+// meanInto queues mean_rows_f64: losses[slot] = the mean of the n float64
+// row losses at rowLoss, added in row order.
+func (b *Backend) meanInto(op string, rowLoss uintptr, n int, losses *Tensor, slot int) error {
+	return b.launch(op, "mean_rows_f64", dim3{1, 1, 1}, block1D(), args{}.raw(rowLoss).i(n).ptr(losses).i(slot), losses.Shape)
+}
+
 // NTXentBackward writes ds, the gradient of the mean NT-Xent loss.
 func (b *Backend) NTXentBackward(s *Tensor, tau float32, ds *Tensor) error {
 	const op = backend.OpNTXentBackward

@@ -50,6 +50,29 @@ func (b *Backend) NTXentFusedForward(z, stats *Tensor, tau float32) (float32, er
 	return meanOf(loss), nil
 }
 
+// NTXentFusedForwardInto writes NTXentFusedForward's loss into
+// losses[slot] and its stats, without a host read (see NTXentForwardInto).
+func (b *Backend) NTXentFusedForwardInto(z, stats *Tensor, tau float32, losses *Tensor, slot int) error {
+	const op = backend.OpNTXentFusedForwardInto
+	if err := b.checkDev(op, "z stats losses", z, stats, losses); err != nil {
+		return err
+	}
+	m, d, err := backend.CheckNTXentFusedForwardInto(z.Shape, stats.Shape, tau, losses.Shape, slot)
+	if err != nil {
+		return err
+	}
+	buf, err := b.scratch(int64(m) * 8)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer buf.release() // reused only by work queued after the mean kernel
+	grid := dim3{ceilDiv(m, fusedTile), 1, 1}
+	if err := b.launch(op, "ntxent_fused_fwd", grid, block1D(), args{}.ptr(z).i(m).i(d).f(tau).raw(buf.ptr).ptr(stats), z.Shape); err != nil {
+		return err
+	}
+	return b.meanInto(op, buf.ptr, m, losses, slot)
+}
+
 // NTXentFusedBackward writes dz from z and the forward's stats without
 // forming the similarity matrix: block (x, y) recomputes the similarity
 // tiles of rows 32x.. and accumulates dz's columns 128y.. over the column

@@ -4,6 +4,8 @@ package cuda_test
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"testing"
 )
 
@@ -39,5 +41,65 @@ func TestLossParity(t *testing.T) {
 			e.must("ce backward", e.cpu.SoftmaxCrossEntropyBackward(logits.c, labels, d.c), e.gpu.SoftmaxCrossEntropyBackward(logits.g, labels, d.g))
 			e.check("softmax cross-entropy backward", d, tol{abs: 1e-9, rel: 1e-6})
 		})
+	}
+}
+
+// TestNTXentForwardIntoBitIdentical: on the cuda backend the ...Into ops
+// write bit for bit the loss that NTXentForward and NTXentFusedForward
+// return (mean_rows_f64 adds the row losses in the host's row order),
+// touch no other slot and make no host read; a non-finite input gives NaN.
+// M = 520 takes three 256-row chunks of mean_rows_f64. Every thread order.
+func TestNTXentForwardIntoBitIdentical(t *testing.T) {
+	for _, order := range []string{"index", "reverse", "random:7"} {
+		for _, c := range []struct {
+			m, d  int // d = 0: the materialised op
+			tau   float32
+			slots int
+		}{{2, 0, 0.5, 1}, {70, 0, 0.2, 3}, {520, 0, 0.07, 2}, {2, 3, 0.5, 2}, {70, 9, 0.1, 4}, {520, 8, 0.2, 3}} {
+			t.Run(fmt.Sprintf("%s/M%d_D%d", order, c.m, c.d), func(t *testing.T) {
+				t.Setenv("CUDAEMU_ORDER", order)
+				e := newEnv(t)
+				slot := c.slots - 1
+				losses := e.make(slices.Repeat([]float32{-7}, c.slots), c.slots)
+				var in pair
+				var want float32
+				var err error
+				run := func() error { return nil }
+				if c.d == 0 {
+					in = e.rand(c.m, c.m)
+					want, err = e.gpu.NTXentForward(in.g, c.tau)
+					run = func() error { return e.gpu.NTXentForwardInto(in.g, c.tau, losses.g, slot) }
+				} else {
+					in = e.make(e.unitRowsVals(c.m, c.d), c.m, c.d)
+					stats := e.zeros(c.m, 2)
+					want, err = e.gpu.NTXentFusedForward(in.g, stats.g, c.tau)
+					run = func() error { return e.gpu.NTXentFusedForwardInto(in.g, stats.g, c.tau, losses.g, slot) }
+				}
+				e.mustGPU("float32-returning forward", err)
+				reads := e.gpu.CountHostReads()
+				before := reads.Load()
+				e.mustGPU("forward into", run())
+				if n := reads.Load() - before; n != 0 {
+					t.Errorf("the ...Into op made %d host reads, want 0", n)
+				}
+				_, got := e.download(losses)
+				for i, v := range got {
+					switch {
+					case i == slot && math.Float32bits(v) != math.Float32bits(want):
+						t.Fatalf("losses[%d] = %v (%#x), the float32-returning op gives %v (%#x)", i, v, math.Float32bits(v), want, math.Float32bits(want))
+					case i != slot && v != -7:
+						t.Fatalf("losses[%d] = %v, want the untouched -7", i, v)
+					}
+				}
+				vals := make([]float32, in.g.Numel())
+				e.mustGPU("download input", e.gpu.Download(vals, in.g))
+				vals[len(vals)/2+1] = float32(math.NaN())
+				e.mustGPU("upload input", e.gpu.Upload(in.g, vals))
+				e.mustGPU("forward into, NaN input", run())
+				if _, got = e.download(losses); !math.IsNaN(float64(got[slot])) {
+					t.Fatalf("loss of an input holding NaN = %v, want NaN", got[slot])
+				}
+			})
+		}
 	}
 }

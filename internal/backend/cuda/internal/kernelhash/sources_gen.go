@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "f1c31a21825558ba1100fa0a0cf269d83502c3387a201348be577a161a13144d"
+const Sources = "6d19866956d626be88c8d12a09d559ce547f08cd4801642b8d3390c2bb968a3e"
