@@ -43,10 +43,19 @@ import (
 // (tests and benchmarks); convAuto uses it only where winogradWins says so.
 const convWinograd = convShifted + 1
 
-// winoTargetTiles is the number of tiles one group of images aims for:
-// enough columns for an efficient gemm, V and M (16·C·tiles floats each)
-// small enough to stay in L2 for 16-channel layers.
-const winoTargetTiles = 196
+// A group of images holds about winoGroupFloats floats in V or M (16 x
+// channels x tiles), so that both stay in L2 while the gemm products run,
+// but at least winoMinTiles tiles (whole images).
+//
+// winoSkew pads the distance between the 16 matrices by one cache line:
+// the transforms write (read) all 16 at once, and at a power-of-two
+// distance (64 channels x 64 tiles) the 16 streams fall into the same L1
+// sets and evict each other (measured: the input transform 3x slower).
+const (
+	winoSkew        = 16
+	winoGroupFloats = 1 << 16
+	winoMinTiles    = 32
+)
 
 // winogradApplies reports whether g is a 3x3, stride-1, padding-1
 // convolution with output as large as its input.
@@ -113,7 +122,8 @@ type winoGeom struct {
 func newWinoGeom(g *convGeom) winoGeom {
 	w := winoGeom{th: (g.h + 1) / 2, tw: (g.w + 1) / 2}
 	w.perImg = w.th * w.tw
-	w.group = max(1, min(g.n, (winoTargetTiles+w.perImg-1)/w.perImg))
+	target := max(winoMinTiles, winoGroupFloats/(16*max(g.cin, g.cout)))
+	w.group = max(1, min(g.n, target/w.perImg))
 	w.maxCols = w.group * w.perImg
 	return w
 }
@@ -142,33 +152,32 @@ func (b *Backend) convForwardWinograd(g *convGeom, xs, ws, ys []float32) {
 	inLen, outLen := g.cin*g.h*g.w, g.cout*g.h*g.w
 	wp := 2*wg.tw + 2 // padded row width
 	parallelFor(groups, 1, func(lo, hi int) {
-		v := b.scratch.get(16 * g.cin * wg.maxCols)
-		m := b.scratch.get(16 * g.cout * wg.maxCols)
-		rows := b.scratch.get(4*wp + g.w)
+		v := b.scratch.get(16 * (g.cin*wg.maxCols + winoSkew))
+		m := b.scratch.get(16 * (g.cout*wg.maxCols + winoSkew))
+		pad := b.scratch.get((2*wg.th + 2) * wp)
 		defer b.scratch.put(v)
 		defer b.scratch.put(m)
-		defer b.scratch.put(rows)
-		// The transformed rows keep zero borders (padding columns); only
-		// columns 1..W are ever written. zero is a row of input zeros.
-		clear(rows)
-		zero := rows[4*wp : 4*wp+g.w]
+		defer b.scratch.put(pad)
+		clear(pad) // the border stays zero: only the interior is written
 		for gi := lo; gi < hi; gi++ {
 			i0 := gi * wg.group
 			nb := min(wg.group, g.n-i0)
 			cols := nb * wg.perImg
+			// The 16 matrices of V and M are vs and ms floats apart.
+			vs, ms := g.cin*cols+winoSkew, g.cout*cols+winoSkew
 			for j := 0; j < nb; j++ {
 				img := xs[(i0+j)*inLen : (i0+j+1)*inLen]
 				for ci := 0; ci < g.cin; ci++ {
-					winoInputTiles(g, &wg, img[ci*g.h*g.w:(ci+1)*g.h*g.w], rows[:4*wp], zero, v, (ci*cols)+j*wg.perImg, g.cin*cols)
+					winoInputTiles(g, &wg, img[ci*g.h*g.w:(ci+1)*g.h*g.w], pad, v, ci*cols+j*wg.perImg, vs)
 				}
 			}
 			for xi := 0; xi < 16; xi++ {
-				gemm.SgemmPackedA(inner, pu[xi], false, cols, 1, v[xi*g.cin*cols:(xi+1)*g.cin*cols], cols, 0, m[xi*g.cout*cols:(xi+1)*g.cout*cols], cols)
+				gemm.SgemmPackedA(inner, pu[xi], false, cols, 1, v[xi*vs:xi*vs+g.cin*cols], cols, 0, m[xi*ms:xi*ms+g.cout*cols], cols)
 			}
 			for j := 0; j < nb; j++ {
 				out := ys[(i0+j)*outLen : (i0+j+1)*outLen]
 				for co := 0; co < g.cout; co++ {
-					winoOutputTiles(g, &wg, m, co*cols+j*wg.perImg, g.cout*cols, out[co*g.h*g.w:(co+1)*g.h*g.w])
+					winoOutputTiles(g, &wg, m, co*cols+j*wg.perImg, ms, out[co*g.h*g.w:(co+1)*g.h*g.w])
 				}
 			}
 		}
@@ -176,45 +185,38 @@ func (b *Backend) convForwardWinograd(g *convGeom, xs, ws, ys []float32) {
 }
 
 // winoInputTiles writes V = Bᵀ d B of every tile of one channel plane x
-// [H, W] into v: position ξ of tile t at v[off + ξ*stride + t]. rows is
-// scratch of 4 padded rows (width 2*tw+2, zero borders), zero a row of W
-// zeros.
-func winoInputTiles(g *convGeom, wg *winoGeom, x, rows, zero, v []float32, off, stride int) {
-	h, w, tw := g.h, g.w, wg.tw
+// [H, W] into v: position ξ of tile t at v[off + ξ*stride + t]. pad is
+// scratch for the zero-padded plane, (2*th+2) x (2*tw+2), whose border
+// must be zero (only the interior is written, so it stays zero when the
+// buffer is reused for planes of the same size).
+func winoInputTiles(g *convGeom, wg *winoGeom, x, pad, v []float32, off, stride int) {
+	h, w, th, tw := g.h, g.w, wg.th, wg.tw
 	wp := 2*tw + 2
-	t0, t1, t2, t3 := rows[1:1+w], rows[wp+1:wp+1+w], rows[2*wp+1:2*wp+1+w], rows[3*wp+1:3*wp+1+w]
-	row := func(ih int) []float32 {
-		if ih < 0 || ih >= h {
-			return zero
-		}
-		return x[ih*w : (ih+1)*w]
+	for ih := 0; ih < h; ih++ {
+		copy(pad[(ih+1)*wp+1:(ih+1)*wp+1+w], x[ih*w:(ih+1)*w])
 	}
-	for r := 0; r < wg.th; r++ {
-		// Padded rows 2r..2r+3 are input rows 2r-1..2r+2.
-		d0, d1, d2, d3 := row(2*r-1), row(2*r), row(2*r+1), row(2*r+2)
-		d0, d1, d2, d3 = d0[:w], d1[:w], d2[:w], d3[:w]
-		t0, t1, t2, t3 := t0[:w], t1[:w], t2[:w], t3[:w]
-		for c := 0; c < w; c++ {
-			a0, a1, a2, a3 := d0[c], d1[c], d2[c], d3[c]
-			t0[c] = a0 - a2
-			t1[c] = a1 + a2
-			t2[c] = a2 - a1
-			t3[c] = a1 - a3
-		}
-		base := off + r*tw
-		for i := 0; i < 4; i++ {
-			tr := rows[i*wp : i*wp+wp]
-			o0 := v[base+(4*i+0)*stride : base+(4*i+0)*stride+tw]
-			o1 := v[base+(4*i+1)*stride : base+(4*i+1)*stride+tw]
-			o2 := v[base+(4*i+2)*stride : base+(4*i+2)*stride+tw]
-			o3 := v[base+(4*i+3)*stride : base+(4*i+3)*stride+tw]
-			for c := range o0 {
-				e := tr[2*c : 2*c+4 : 2*c+4]
-				o0[c] = e[0] - e[2]
-				o1[c] = e[1] + e[2]
-				o2[c] = e[2] - e[1]
-				o3[c] = e[1] - e[3]
-			}
+	n := wg.perImg
+	var o [16][]float32
+	for xi := range o {
+		o[xi] = v[off+xi*stride : off+xi*stride+n]
+	}
+	for r := 0; r < th; r++ {
+		for c := 0; c < tw; c++ {
+			b := 2*r*wp + 2*c
+			d0 := (*[4]float32)(pad[b : b+4])
+			d1 := (*[4]float32)(pad[b+wp : b+wp+4])
+			d2 := (*[4]float32)(pad[b+2*wp : b+2*wp+4])
+			d3 := (*[4]float32)(pad[b+3*wp : b+3*wp+4])
+			// Rows of Bᵀ d.
+			a0, a1, a2, a3 := d0[0]-d2[0], d0[1]-d2[1], d0[2]-d2[2], d0[3]-d2[3]
+			b0, b1, b2, b3 := d1[0]+d2[0], d1[1]+d2[1], d1[2]+d2[2], d1[3]+d2[3]
+			c0, c1, c2, c3 := d2[0]-d1[0], d2[1]-d1[1], d2[2]-d1[2], d2[3]-d1[3]
+			e0, e1, e2, e3 := d1[0]-d3[0], d1[1]-d3[1], d1[2]-d3[2], d1[3]-d3[3]
+			t := r*tw + c
+			o[0][t], o[1][t], o[2][t], o[3][t] = a0-a2, a1+a2, a2-a1, a1-a3
+			o[4][t], o[5][t], o[6][t], o[7][t] = b0-b2, b1+b2, b2-b1, b1-b3
+			o[8][t], o[9][t], o[10][t], o[11][t] = c0-c2, c1+c2, c2-c1, c1-c3
+			o[12][t], o[13][t], o[14][t], o[15][t] = e0-e2, e1+e2, e2-e1, e1-e3
 		}
 	}
 }
@@ -224,39 +226,42 @@ func winoInputTiles(g *convGeom, wg *winoGeom, x, rows, zero, v []float32, off, 
 // columns of partial tiles past the image are dropped.
 func winoOutputTiles(g *convGeom, wg *winoGeom, m []float32, off, stride int, out []float32) {
 	h, w, tw := g.h, g.w, wg.tw
-	full := w / 2 // tiles whose two columns are both inside the image
+	n := wg.perImg
+	var s [16][]float32
+	for xi := range s {
+		s[xi] = m[off+xi*stride : off+xi*stride+n]
+	}
 	for r := 0; r < wg.th; r++ {
-		base := off + r*tw
-		var s [16][]float32
-		for xi := range s {
-			s[xi] = m[base+xi*stride : base+xi*stride+tw]
-		}
 		y0 := out[2*r*w : 2*r*w+w]
-		var y1 []float32
-		if 2*r+1 < h {
+		y1 := y0
+		full := 2*r+1 < h
+		if full {
 			y1 = out[(2*r+1)*w : (2*r+1)*w+w]
 		}
 		for c := 0; c < tw; c++ {
+			t := r*tw + c
 			// Rows of Aᵀ M: p = m0+m1+m2, q = m1-m2-m3 (per column j).
-			p0 := s[0][c] + s[4][c] + s[8][c]
-			p1 := s[1][c] + s[5][c] + s[9][c]
-			p2 := s[2][c] + s[6][c] + s[10][c]
-			p3 := s[3][c] + s[7][c] + s[11][c]
-			q0 := s[4][c] - s[8][c] - s[12][c]
-			q1 := s[5][c] - s[9][c] - s[13][c]
-			q2 := s[6][c] - s[10][c] - s[14][c]
-			q3 := s[7][c] - s[11][c] - s[15][c]
-			if c < full {
-				y0[2*c] = p0 + p1 + p2
-				y0[2*c+1] = p1 - p2 - p3
-				if y1 != nil {
-					y1[2*c] = q0 + q1 + q2
-					y1[2*c+1] = q1 - q2 - q3
+			m4, m5, m6, m7 := s[4][t], s[5][t], s[6][t], s[7][t]
+			m8, m9, m10, m11 := s[8][t], s[9][t], s[10][t], s[11][t]
+			p0 := s[0][t] + m4 + m8
+			p1 := s[1][t] + m5 + m9
+			p2 := s[2][t] + m6 + m10
+			p3 := s[3][t] + m7 + m11
+			q0 := m4 - m8 - s[12][t]
+			q1 := m5 - m9 - s[13][t]
+			q2 := m6 - m10 - s[14][t]
+			q3 := m7 - m11 - s[15][t]
+			if 2*c+1 < w {
+				yy := (*[2]float32)(y0[2*c : 2*c+2])
+				yy[0], yy[1] = p0+p1+p2, p1-p2-p3
+				if full {
+					yy = (*[2]float32)(y1[2*c : 2*c+2])
+					yy[0], yy[1] = q0+q1+q2, q1-q2-q3
 				}
 				continue
 			}
 			y0[2*c] = p0 + p1 + p2
-			if y1 != nil {
+			if full {
 				y1[2*c] = q0 + q1 + q2
 			}
 		}
