@@ -222,13 +222,19 @@ func TestConvWinogradDeterministic(t *testing.T) {
 }
 
 // TestConvWinogradPathChoice: the forced mode takes Winograd exactly for
-// 3x3 stride-1 padding-1 same-size convolutions; im2col and shifted never.
+// 3x3 stride-1 padding-1 same-size convolutions, auto only for those with
+// 128-256 input and output channels; im2col and shifted never.
 func TestConvWinogradPathChoice(t *testing.T) {
 	tests := []struct {
 		c    convCase
 		want bool
 	}{
 		{convCase{2, 16, 16, 28, 28, 3, 1, 1}, true},
+		{convCase{2, 128, 128, 4, 4, 3, 1, 1}, true},
+		{convCase{2, 256, 128, 8, 8, 3, 1, 1}, true},
+		{convCase{2, 512, 512, 4, 4, 3, 1, 1}, true},
+		{convCase{2, 64, 128, 7, 7, 3, 1, 1}, true},
+		{convCase{2, 128, 128, 8, 8, 3, 2, 1}, false},
 		{convCase{2, 16, 32, 28, 28, 3, 2, 1}, false},
 		{convCase{2, 16, 16, 28, 28, 3, 1, 0}, false},
 		{convCase{2, 16, 16, 28, 28, 1, 1, 0}, false},
@@ -244,6 +250,10 @@ func TestConvWinogradPathChoice(t *testing.T) {
 			if got := g.winograd(convWinograd); got != tc.want {
 				t.Errorf("winograd(forced) = %v, want %v", got, tc.want)
 			}
+			// auto: only where measured faster (128-256 channels).
+			if got, want := g.winograd(convAuto), tc.want && c.cin >= 128 && c.cin <= 256 && c.cout >= 128 && c.cout <= 256; got != want {
+				t.Errorf("winograd(auto) = %v, want %v", got, want)
+			}
 			for _, m := range []convPathMode{convIm2col, convShifted} {
 				if g.winograd(m) {
 					t.Errorf("winograd(%v) = true", m)
@@ -254,16 +264,20 @@ func TestConvWinogradPathChoice(t *testing.T) {
 }
 
 // BenchmarkConvWinograd times the 3x3 stride-1 layers of the Fashion-MNIST
-// (w16, 28 px, 2x256 views) and ResNet-18 CIFAR (w64, 32 px) models on the
-// default path (auto) and forced Winograd, forward and backward-data, side
-// by side.
+// (w16, 28 px, 2x256 views) and ResNet-18 CIFAR (w64, 32 px, 2x64 views)
+// models on the
+// shifted and im2col paths and forced Winograd, forward and backward-data,
+// side by side.
 func BenchmarkConvWinograd(b *testing.B) {
 	shapes := []benchShape{
 		{"fm_l1_n512_c16_28", 512, 16, 28, 0, 0, 0},
 		{"fm_l2_n512_c32_14", 512, 32, 14, 0, 0, 0},
 		{"fm_l3_n512_c64_7", 512, 64, 7, 0, 0, 0},
 		{"fm_l4_n512_c128_4", 512, 128, 4, 0, 0, 0},
-		{"r18_l1_n64_c64_32", 64, 64, 32, 0, 0, 0},
+		{"r18_l1_n128_c64_32", 128, 64, 32, 0, 0, 0},
+		{"r18_l2_n128_c128_16", 128, 128, 16, 0, 0, 0},
+		{"r18_l3_n128_c256_8", 128, 256, 8, 0, 0, 0},
+		{"r18_l4_n128_c512_4", 128, 512, 4, 0, 0, 0},
 	}
 	for _, s := range shapes {
 		for _, pass := range []string{"fwd", "dgrad"} {
