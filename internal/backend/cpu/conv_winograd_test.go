@@ -35,7 +35,7 @@ var winoCases = []convCase{
 	{2, 33, 18, 5, 6, 3, 1, 1},
 	{3, 64, 64, 7, 7, 3, 1, 1},
 	{2, 32, 32, 14, 14, 3, 1, 1},
-	{1, 300, 5, 3, 3, 3, 1, 1}, // Cin above one gemm k-block (256)
+	{1, 300, 5, 3, 3, 3, 1, 1},   // Cin above one gemm k-block (256)
 	{2, 128, 128, 4, 4, 3, 1, 1}, // taken by auto (Fashion-MNIST stage 4)
 }
 
