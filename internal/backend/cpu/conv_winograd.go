@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"unsafe"
+
 	"simclr/internal/gemm"
 )
 
@@ -208,11 +210,13 @@ func winoInputTiles(g *convGeom, wg *winoGeom, x, pad, v []float32, off, stride 
 	for ih := 0; ih < h; ih++ {
 		copy(pad[(ih+1)*wp+1:(ih+1)*wp+1+w], x[ih*w:(ih+1)*w])
 	}
+	// The 16 stores per tile go to 16 streams stride floats apart; they
+	// are written through one base pointer (bounds-checked once here: the
+	// last stream's last tile) instead of 16 slice headers.
 	n := wg.perImg
-	var o [16][]float32
-	for xi := range o {
-		o[xi] = v[off+xi*stride : off+xi*stride+n]
-	}
+	_ = v[off+15*stride+n-1]
+	base := unsafe.Pointer(&v[off])
+	sb := uintptr(stride) * 4
 	for r := 0; r < th; r++ {
 		for c := 0; c < tw; c++ {
 			b := 2*r*wp + 2*c
@@ -225,11 +229,23 @@ func winoInputTiles(g *convGeom, wg *winoGeom, x, pad, v []float32, off, stride 
 			b0, b1, b2, b3 := d1[0]+d2[0], d1[1]+d2[1], d1[2]+d2[2], d1[3]+d2[3]
 			c0, c1, c2, c3 := d2[0]-d1[0], d2[1]-d1[1], d2[2]-d1[2], d2[3]-d1[3]
 			e0, e1, e2, e3 := d1[0]-d3[0], d1[1]-d3[1], d1[2]-d3[2], d1[3]-d3[3]
-			t := r*tw + c
-			o[0][t], o[1][t], o[2][t], o[3][t] = a0-a2, a1+a2, a2-a1, a1-a3
-			o[4][t], o[5][t], o[6][t], o[7][t] = b0-b2, b1+b2, b2-b1, b1-b3
-			o[8][t], o[9][t], o[10][t], o[11][t] = c0-c2, c1+c2, c2-c1, c1-c3
-			o[12][t], o[13][t], o[14][t], o[15][t] = e0-e2, e1+e2, e2-e1, e1-e3
+			p := unsafe.Add(base, uintptr(r*tw+c)*4) // tile t < n
+			*(*float32)(p) = a0 - a2
+			*(*float32)(unsafe.Add(p, sb)) = a1 + a2
+			*(*float32)(unsafe.Add(p, 2*sb)) = a2 - a1
+			*(*float32)(unsafe.Add(p, 3*sb)) = a1 - a3
+			*(*float32)(unsafe.Add(p, 4*sb)) = b0 - b2
+			*(*float32)(unsafe.Add(p, 5*sb)) = b1 + b2
+			*(*float32)(unsafe.Add(p, 6*sb)) = b2 - b1
+			*(*float32)(unsafe.Add(p, 7*sb)) = b1 - b3
+			*(*float32)(unsafe.Add(p, 8*sb)) = c0 - c2
+			*(*float32)(unsafe.Add(p, 9*sb)) = c1 + c2
+			*(*float32)(unsafe.Add(p, 10*sb)) = c2 - c1
+			*(*float32)(unsafe.Add(p, 11*sb)) = c1 - c3
+			*(*float32)(unsafe.Add(p, 12*sb)) = e0 - e2
+			*(*float32)(unsafe.Add(p, 13*sb)) = e1 + e2
+			*(*float32)(unsafe.Add(p, 14*sb)) = e2 - e1
+			*(*float32)(unsafe.Add(p, 15*sb)) = e1 - e3
 		}
 	}
 }
@@ -239,11 +255,14 @@ func winoInputTiles(g *convGeom, wg *winoGeom, x, pad, v []float32, off, stride 
 // columns of partial tiles past the image are dropped.
 func winoOutputTiles(g *convGeom, wg *winoGeom, m []float32, off, stride int, out []float32) {
 	h, w, tw := g.h, g.w, wg.tw
+	// The 16 loads per tile come from 16 streams stride floats apart, read
+	// through one base pointer (bounds-checked once here: the last
+	// stream's last tile).
 	n := wg.perImg
-	var s [16][]float32
-	for xi := range s {
-		s[xi] = m[off+xi*stride : off+xi*stride+n]
-	}
+	_ = m[off+15*stride+n-1]
+	base := unsafe.Pointer(&m[off])
+	sb := uintptr(stride) * 4
+	ld := func(p unsafe.Pointer, xi uintptr) float32 { return *(*float32)(unsafe.Add(p, xi*sb)) }
 	for r := 0; r < wg.th; r++ {
 		y0 := out[2*r*w : 2*r*w+w]
 		y1 := y0
@@ -252,18 +271,18 @@ func winoOutputTiles(g *convGeom, wg *winoGeom, m []float32, off, stride int, ou
 			y1 = out[(2*r+1)*w : (2*r+1)*w+w]
 		}
 		for c := 0; c < tw; c++ {
-			t := r*tw + c
+			p := unsafe.Add(base, uintptr(r*tw+c)*4) // tile t < n
 			// Rows of Aᵀ M: p = m0+m1+m2, q = m1-m2-m3 (per column j).
-			m4, m5, m6, m7 := s[4][t], s[5][t], s[6][t], s[7][t]
-			m8, m9, m10, m11 := s[8][t], s[9][t], s[10][t], s[11][t]
-			p0 := s[0][t] + m4 + m8
-			p1 := s[1][t] + m5 + m9
-			p2 := s[2][t] + m6 + m10
-			p3 := s[3][t] + m7 + m11
-			q0 := m4 - m8 - s[12][t]
-			q1 := m5 - m9 - s[13][t]
-			q2 := m6 - m10 - s[14][t]
-			q3 := m7 - m11 - s[15][t]
+			m4, m5, m6, m7 := ld(p, 4), ld(p, 5), ld(p, 6), ld(p, 7)
+			m8, m9, m10, m11 := ld(p, 8), ld(p, 9), ld(p, 10), ld(p, 11)
+			p0 := ld(p, 0) + m4 + m8
+			p1 := ld(p, 1) + m5 + m9
+			p2 := ld(p, 2) + m6 + m10
+			p3 := ld(p, 3) + m7 + m11
+			q0 := m4 - m8 - ld(p, 12)
+			q1 := m5 - m9 - ld(p, 13)
+			q2 := m6 - m10 - ld(p, 14)
+			q3 := m7 - m11 - ld(p, 15)
 			if 2*c+1 < w {
 				yy := (*[2]float32)(y0[2*c : 2*c+2])
 				yy[0], yy[1] = p0+p1+p2, p1-p2-p3
