@@ -30,9 +30,9 @@ import (
 // of four outputs instead of 36·Cin·Cout, bought with the transforms and a
 // different rounding (the transformed operands are sums of up to four
 // inputs, so the result is not bit-identical to im2col: see
-// TestConvWinogradMatchesIm2col for the measured error).
+// TestConvWinogradMatchesDirect for the measured error and its tolerance).
 //
-// Images are processed in groups of about winoTargetTiles tiles: per group
+// Images are processed in groups sized by winoGroupFloats: per group
 // the input transform writes V (16 × Cin × tiles), 16 gemm products write M
 // and the output transform writes y. Groups are fixed by the shapes and
 // every output element is computed by the same sequence of operations
