@@ -12,7 +12,7 @@
 // with the flipped kernel, that of a strided convolution with K > 1 is
 // computed per input phase on the shifted layout (conv_dgrad_phase.go),
 // other geometries use col2im. 3x3 stride-1 padding-1 convolutions with
-// 128-256 channels (forward, and so the data gradient) run as Winograd
+// at least 128 channels (forward, and so the data gradient) run as Winograd
 // F(2x2,3x3) (conv_winograd.go; not bit-identical to im2col, see its
 // tests for the measured error). Pool buffers from 1 MiB are advised to use
 // transparent huge pages on Linux (hugepage_linux.go).

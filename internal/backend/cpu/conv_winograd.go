@@ -80,22 +80,17 @@ func (g *convGeom) winograd(mode convPathMode) bool {
 
 // winogradWins is the measured choice of convAuto (docs/benchmarks.md,
 // "Part 5b: Winograd", BenchmarkConvWinograd): Winograd was faster
-// forward and backward-data for 128 and 256 channels (Fashion-MNIST stage
-// 4, 128 at 4x4; ResNet-18 w64 stages 2 and 3, 128 at 16x16 and 256 at
-// 8x8) and slower for 16-64 channels (the transforms, scalar Go, cost more
-// than the 2.25x fewer multiply-adds save when the gemm is that thin) and
-// for 512 (transforming and packing 16 512x512 weight matrices per call).
+// forward and backward-data from 128 channels (Fashion-MNIST stage 4, 128
+// at 4x4; ResNet-18 w64 stages 2-4, 128 at 16x16, 256 at 8x8, 512 at 4x4)
+// and not faster for 16-64 channels (the transforms, scalar Go, cost as
+// much as the 2.25x fewer multiply-adds save when the gemm is that thin).
 func winogradWins(g *convGeom) bool {
-	lo, hi := min(g.cin, g.cout), max(g.cin, g.cout)
-	return lo >= winoMinChannels && hi <= winoMaxChannels
+	return min(g.cin, g.cout) >= winoMinChannels
 }
 
-// winoMinChannels and winoMaxChannels bound the channel counts for which
-// convAuto takes the Winograd path (winogradWins).
-const (
-	winoMinChannels = 128
-	winoMaxChannels = 256
-)
+// winoMinChannels is the smallest channel count (input and output) for
+// which convAuto takes the Winograd path (winogradWins).
+const winoMinChannels = 128
 
 // winoTransformWeights writes U = G g Gᵀ of every (co, ci) kernel of ws
 // [Cout, Cin, 3, 3] into u, as 16 matrices [Cout, Cin]: u[(ξ*Cout+co)*Cin+ci].
