@@ -56,7 +56,7 @@ test-cudaemu-fma: ## the emulated parity suite with a*b+c contracted into FMAs a
 test-short: ## quick tests only
 	$(GO) test -count=1 -short ./...
 
-bench: ## Go micro-benchmarks (GEMM, vector loops, ops incl. im2col vs shifted convs side by side, augmentation)
+bench: ## Go micro-benchmarks (GEMM, vector loops, ops incl. im2col vs shifted vs Winograd convs side by side, augmentation)
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/gemm ./internal/vec ./internal/backend/cpu ./internal/augment
 
 bench-cpu: build ## simclr bench for ResNet-18 and the Fashion-MNIST model beside PyTorch on the same cores

@@ -11,7 +11,10 @@
 // whose output is as large as its input is the forward convolution of dy
 // with the flipped kernel, that of a strided convolution with K > 1 is
 // computed per input phase on the shifted layout (conv_dgrad_phase.go),
-// other geometries use col2im. Pool buffers from 1 MiB are advised to use
+// other geometries use col2im. 3x3 stride-1 padding-1 convolutions with
+// at least 128 channels (forward, and so the data gradient) run as Winograd
+// F(2x2,3x3) (conv_winograd.go; not bit-identical to im2col, see its
+// tests for the measured error). Pool buffers from 1 MiB are advised to use
 // transparent huge pages on Linux (hugepage_linux.go). In TF32 or BF16
 // (SetMatmulPrecision) the operands of the convolution and linear
 // products are rounded to the format first, where each product reads them
@@ -56,8 +59,8 @@ type Backend struct {
 	peak    int64
 	closed  bool
 
-	// convPath chooses between the im2col and shifted convolution paths;
-	// tests set it to compare them.
+	// convPath chooses between the im2col, shifted and Winograd
+	// convolution paths; tests set it to compare them.
 	convPath convPathMode
 
 	// precision is the backend.Precision of the matrix products' operands

@@ -295,6 +295,10 @@ func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 // images im2col + one gemm product.
 func (b *Backend) convForward(gp *convGeom, xs, ws, ys []float32) {
 	g := *gp
+	if g.winograd(b.convPath) {
+		b.convForwardWinograd(&g, xs, ws, ys) // conv_winograd.go
+		return
+	}
 	if s, ok := g.shifted(b.convPath); ok {
 		b.convForwardShifted(&g, s, ws, xs, ys)
 		return

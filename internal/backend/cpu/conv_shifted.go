@@ -65,6 +65,8 @@ func (m convPathMode) String() string {
 		return "im2col"
 	case convShifted:
 		return "shifted"
+	case convWinograd:
+		return "winograd"
 	}
 	return "unknown"
 }

@@ -23,6 +23,11 @@ func (s *seqDriver) launch(kernel string, grid, block dim3, a []uint64) error {
 	return s.driver.launch(kernel, grid, block, a)
 }
 
+func (s *seqDriver) launchShared(kernel string, grid, block dim3, sharedBytes int, a []uint64) error {
+	s.log = append(s.log, "launch "+kernel)
+	return s.driver.launchShared(kernel, grid, block, sharedBytes, a)
+}
+
 func (s *seqDriver) sync() error {
 	s.log = append(s.log, "sync")
 	if s.syncErr != nil {

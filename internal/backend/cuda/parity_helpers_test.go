@@ -24,6 +24,7 @@ import (
 	"sync"
 	"testing"
 
+	"simclr/internal/backend"
 	"simclr/internal/backend/cpu"
 	"simclr/internal/backend/cuda"
 	"simclr/internal/tensor"
@@ -49,6 +50,15 @@ func newEnv(t *testing.T) *env {
 	if gpuErr != nil {
 		t.Fatalf("cuda.New: %v", gpuErr)
 	}
+	// Every test starts in fp32 and leaves the shared backend in fp32,
+	// whatever a job it ran set (train.precision auto is bf16 on CUDA).
+	resetFP32 := func() {
+		if err := gpuBE.SetMatmulPrecision(backend.FP32); err != nil {
+			t.Fatalf("reset matmul precision: %v", err)
+		}
+	}
+	resetFP32()
+	t.Cleanup(resetFP32)
 	return &env{t: t, cpu: cpu.New(), gpu: gpuBE, rng: rand.New(rand.NewPCG(1, 2))}
 }
 
