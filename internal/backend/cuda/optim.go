@@ -77,23 +77,35 @@ func (t *larsTable) release(p *memPool) {
 // larsDesc is the number of int64 words per tensor (LARS_DESC in optim.cu).
 const larsDesc = 8
 
-// larsKey builds the host table: larsDesc words per tensor, then the
-// tensor of each block. Tensor i is split as partialGrid splits it.
+// larsKey builds the host table: larsDesc words per tensor (p, g, buf, n,
+// adapt, first block, blocks, chunk), then the tensor of each block.
 func larsKey(params, grads, bufs []*Tensor, adapt []bool) (key []uint64, blocks int) {
+	return multiTensorKey([][]*Tensor{params, grads, bufs}, adapt)
+}
+
+// multiTensorKey builds the host table of a multi-tensor kernel: for tensor
+// i the device pointers of cols[0][i], cols[1][i], ..., then its length,
+// flags[i], its first block, its number of blocks and the chunk per block
+// (tensor i is split as partialGrid splits it); after all tensors, the
+// tensor of each block.
+func multiTensorKey(cols [][]*Tensor, flags []bool) (key []uint64, blocks int) {
 	var owner []uint64
-	key = make([]uint64, 0, larsDesc*len(params))
+	params := cols[0]
+	key = make([]uint64, 0, (len(cols)+5)*len(params))
 	for i, p := range params {
 		n := p.Numel()
 		nb, chunk := 0, reduceChunk
 		if n > 0 {
 			nb, chunk = partialGrid(n)
 		}
-		a := uint64(0)
-		if adapt[i] {
-			a = 1
+		for _, c := range cols {
+			key = append(key, uint64(c[i].Dev))
 		}
-		key = append(key, uint64(p.Dev), uint64(grads[i].Dev), uint64(bufs[i].Dev), uint64(n), a,
-			uint64(len(owner)), uint64(nb), uint64(chunk))
+		f := uint64(0)
+		if flags[i] {
+			f = 1
+		}
+		key = append(key, uint64(n), f, uint64(len(owner)), uint64(nb), uint64(chunk))
 		for range nb {
 			owner = append(owner, uint64(i))
 		}
@@ -294,25 +306,7 @@ const adamwDesc = 9
 // (p, g, m, v, n, decayed, first block, blocks, chunk), then the tensor of
 // each block, split as larsKey splits it.
 func adamwKey(params, grads, ms, vs []*Tensor, decay []bool) (key []uint64, blocks int) {
-	var owner []uint64
-	key = make([]uint64, 0, adamwDesc*len(params))
-	for i, p := range params {
-		n := p.Numel()
-		nb, chunk := 0, reduceChunk
-		if n > 0 {
-			nb, chunk = partialGrid(n)
-		}
-		d := uint64(0)
-		if decay[i] {
-			d = 1
-		}
-		key = append(key, uint64(p.Dev), uint64(grads[i].Dev), uint64(ms[i].Dev), uint64(vs[i].Dev), uint64(n), d,
-			uint64(len(owner)), uint64(nb), uint64(chunk))
-		for range nb {
-			owner = append(owner, uint64(i))
-		}
-	}
-	return append(key, owner...), len(owner)
+	return multiTensorKey([][]*Tensor{params, grads, ms, vs}, decay)
 }
 
 // AdamWStepMulti applies AdamWStep to every tensor in one launch
