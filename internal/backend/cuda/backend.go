@@ -324,8 +324,13 @@ type scratch struct {
 	ptr uintptr
 }
 
+// scratch returns a temporary buffer of at least bytes bytes. The request
+// is rounded up to 8 bytes so that the buffer starts 8-byte aligned in the
+// emulator as on a GPU (cuMemAlloc aligns starts to 256 bytes; the emulator
+// places each allocation flush against its guard page, so an odd size
+// misaligned the float64 partials at the start of batch norm's scratch).
 func (b *Backend) scratch(bytes int64) (scratch, error) {
-	p, err := b.pool.get(bytes)
+	p, err := b.pool.get((bytes + 7) &^ 7)
 	return scratch{b, p}, err
 }
 
