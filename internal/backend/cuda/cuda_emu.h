@@ -6,8 +6,11 @@
 // Model:
 //   * Blocks are spread over OS threads (std::thread workers pulling block
 //     indices from an atomic counter); a worker runs one block at a time.
-//   * Each CUDA thread of a block is a fiber (ucontext makecontext/
-//     swapcontext, own stack). The worker's scheduler resumes every READY
+//   * Each CUDA thread of a block is a fiber with its own stack (on x86-64
+//     a hand-written switch of the callee-saved registers, emu_ctx_switch in
+//     emu_kernels.cc; elsewhere, and under ASan, ucontext makecontext/
+//     swapcontext, which make a sigprocmask system call per switch and so
+//     cost about 5x more). The worker's scheduler resumes every READY
 //     fiber in turn, in the order CUDAEMU_ORDER names (index, reverse or a
 //     seeded random permutation drawn afresh for every round); a fiber runs
 //     until it finishes or reaches a barrier. __syncthreads() parks the
@@ -125,8 +128,30 @@ inline const char* op_name(WarpOp op) {
   }
 }
 
+// EMU_FAST_SWITCH: fibers switch with emu_ctx_switch (emu_kernels.cc), which
+// saves and restores only what the SysV x86-64 ABI makes callee-saved (rbx,
+// rbp, r12-r15, rsp, the MXCSR and x87 control words). glibc's swapcontext
+// also saves the signal mask with a system call, which made it 80% of the
+// emulator's time. ASan builds keep ucontext: ASan intercepts swapcontext
+// to track the stack switch, and would not see ours.
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(SIMCLR_EMU_UCONTEXT)
+#define EMU_FAST_SWITCH 1
+#else
+#define EMU_FAST_SWITCH 0
+#endif
+
+#if EMU_FAST_SWITCH
+// emu_ctx_switch saves the running context's stack pointer in *save and
+// resumes the context whose stack pointer is next.
+extern "C" void emu_ctx_switch(void** save, void* next);
+#endif
+
 struct Fiber {
+#if EMU_FAST_SWITCH
+  void* sp = nullptr;
+#else
   ucontext_t ctx;
+#endif
   FiberState state;
   WarpOp op;
   unsigned mask;
@@ -181,7 +206,12 @@ struct SharedRegion;
 
 // Worker holds one OS thread's scheduler state for the block it runs.
 struct Worker {
+#if EMU_FAST_SWITCH
+  void* sched = nullptr;  // the scheduler's saved stack pointer
+  void* discard = nullptr;  // where a context that is abandoned saves its own
+#else
   ucontext_t sched;
+#endif
   std::vector<Fiber> fibers;
   char* stacks = nullptr;
   size_t stackSize = 0;
@@ -257,6 +287,17 @@ __attribute__((format(printf, 2, 3))) inline void sched_fail(Worker* w, const ch
   va_end(ap);
 }
 
+// to_scheduler abandons the running fiber (or the signal handler running on
+// its behalf) and resumes the worker's scheduler.
+[[noreturn]] inline void to_scheduler(Worker* w) {
+#if EMU_FAST_SWITCH
+  emu_ctx_switch(&w->discard, w->sched);
+#else
+  setcontext(&w->sched);
+#endif
+  std::abort();  // neither returns
+}
+
 // fail records a failure of the running CUDA thread and abandons its block:
 // control goes back to the scheduler, which stops the launch.
 __attribute__((format(printf, 1, 2), noreturn)) inline void fail(const char* fmt, ...) {
@@ -267,8 +308,7 @@ __attribute__((format(printf, 1, 2), noreturn)) inline void fail(const char* fmt
   va_end(ap);
   w->fibers[w->current].state = FAULTED;
   w->inFiber = 0;
-  setcontext(&w->sched);
-  std::abort();  // setcontext does not return
+  to_scheduler(w);
 }
 
 // park switches from the running fiber back to the scheduler.
@@ -279,7 +319,11 @@ __attribute__((noinline)) inline void park(FiberState st, WarpOp op = OP_NONE, u
   f.op = op;
   f.mask = mask;
   w->inFiber = 0;
+#if EMU_FAST_SWITCH
+  emu_ctx_switch(&f.sp, w->sched);
+#else
   swapcontext(&f.ctx, &w->sched);
+#endif
 }
 
 inline void fiber_main() {
@@ -287,8 +331,38 @@ inline void fiber_main() {
   w->thunk(w->args);
   w->fibers[w->current].state = DONE;
   w->inFiber = 0;
-  // returning resumes uc_link, the scheduler
+  // returning resumes uc_link, the scheduler (fiber_entry with the fast
+  // switch)
 }
+
+#if EMU_FAST_SWITCH
+// fiber_entry is where a new fiber's first switch returns to: it runs the
+// kernel thread and then resumes the scheduler for good.
+[[noreturn]] inline void fiber_entry() {
+  fiber_main();
+  to_scheduler(tw);
+}
+
+// fiber_init lays out a fresh stack so that emu_ctx_switch to the returned
+// stack pointer "returns" into fiber_entry with the ABI's alignment
+// (rsp = 8 mod 16 at entry) and the scheduler's floating-point control
+// words. The frame matches emu_ctx_switch: control words (16 bytes), r15,
+// r14, r13, r12, rbx, rbp, return address.
+inline void* fiber_init(char* stack, size_t size) {
+  uintptr_t top = (reinterpret_cast<uintptr_t>(stack) + size) & ~uintptr_t(15);
+  uint64_t* p = reinterpret_cast<uint64_t*>(top);
+  *--p = 0;  // fiber_entry's (never used) return address
+  *--p = reinterpret_cast<uint64_t>(&fiber_entry);
+  for (int i = 0; i < 6; ++i) *--p = 0;  // rbp, rbx, r12-r15
+  uint32_t mxcsr;
+  uint16_t fcw;
+  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+  __asm__ volatile("fnstcw %0" : "=m"(fcw));
+  *--p = mxcsr;  // at +8 of the frame (upper half of the word: unused)
+  *--p = fcw;    // at +0
+  return p;
+}
+#endif
 
 inline uint64_t splitmix(uint64_t& s) {
   uint64_t z = (s += 0x9E3779B97F4A7C15ull);
@@ -373,11 +447,15 @@ inline BlockResult run_block(Worker* w) {
     f.op = OP_NONE;
     f.mask = 0;
     f.tid = tid3(i);
+#if EMU_FAST_SWITCH
+    f.sp = fiber_init(w->stacks + (size_t)i * w->stackSize, w->stackSize);
+#else
     getcontext(&f.ctx);
     f.ctx.uc_stack.ss_sp = w->stacks + (size_t)i * w->stackSize;
     f.ctx.uc_stack.ss_size = w->stackSize;
     f.ctx.uc_link = &w->sched;
     makecontext(&f.ctx, fiber_main, 0);
+#endif
   }
   for (;;) {
     if (w->order == ORDER_RANDOM) {
@@ -390,7 +468,11 @@ inline BlockResult run_block(Worker* w) {
       w->current = i;
       threadIdx = f.tid;
       w->inFiber = 1;
+#if EMU_FAST_SWITCH
+      emu_ctx_switch(&w->sched, f.sp);
+#else
       swapcontext(&w->sched, &f.ctx);
+#endif
       w->inFiber = 0;
       if (f.state == FAULTED) {
         if (!w->failed) {  // from the signal handler

@@ -32,6 +32,41 @@
 #include "emu.h"
 #include "kernels_hash.h"
 
+#if EMU_FAST_SWITCH
+// emu_ctx_switch(void** save, void* next): push the callee-saved registers
+// and the MXCSR/x87 control words on the running stack, store its stack
+// pointer in *save, load next and pop the same frame from it (for a new
+// fiber, the frame emu::fiber_init laid out). See EMU_FAST_SWITCH in
+// cuda_emu.h.
+__asm__(
+    ".text\n"
+    ".globl emu_ctx_switch\n"
+    ".type emu_ctx_switch,@function\n"
+    "emu_ctx_switch:\n"
+    "  pushq %rbp\n"
+    "  pushq %rbx\n"
+    "  pushq %r12\n"
+    "  pushq %r13\n"
+    "  pushq %r14\n"
+    "  pushq %r15\n"
+    "  subq $16, %rsp\n"
+    "  stmxcsr 8(%rsp)\n"
+    "  fnstcw (%rsp)\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  fldcw (%rsp)\n"
+    "  ldmxcsr 8(%rsp)\n"
+    "  addq $16, %rsp\n"
+    "  popq %r15\n"
+    "  popq %r14\n"
+    "  popq %r13\n"
+    "  popq %r12\n"
+    "  popq %rbx\n"
+    "  popq %rbp\n"
+    "  ret\n"
+    ".size emu_ctx_switch,.-emu_ctx_switch\n");
+#endif
+
 namespace {
 
 template <class T>
@@ -295,7 +330,16 @@ void on_fault(int sig, siginfo_t* si, void* uc) {
 #endif
   w->fibers[w->current].state = emu::FAULTED;
   w->inFiber = 0;
-  setcontext(&w->sched);  // back to the scheduler, which stops the launch
+#if EMU_FAST_SWITCH
+  // Leaving the handler by a jump: unblock the signal the kernel blocked for
+  // it (setcontext restored the scheduler's mask instead), so the next
+  // fault of this worker is caught too.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+#endif
+  emu::to_scheduler(w);  // back to the scheduler, which stops the launch
 }
 
 void install_handler() {
