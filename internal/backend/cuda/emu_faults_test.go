@@ -158,6 +158,38 @@ func TestEmuFaultOutOfBounds(t *testing.T) {
 	}
 }
 
+// TestEmuFaultBeforeStart: in front of an allocation's first live byte the
+// rest of its page holds a canary, checked after every launch, and the
+// whole pages before that are PROT_NONE, so a write there faults with the
+// thread named. 1 MiB + 1000 bytes take the pool's class 1 MiB + 64 KiB:
+// 15 whole pages, then 3096 canary bytes in front of the live ones.
+func TestEmuFaultBeforeStart(t *testing.T) {
+	d := faultDriver(t)
+	p := newMemPool(d)
+	defer p.close()
+	const n = 1<<20 + 1000
+	buf, err := p.get(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.launch("fill_f32", dim3{1, 1, 1}, dim3{32, 1, 1}, args{}.raw(buf-4).f(1).i(1))
+	wantErr(t, err, "kernel fill_f32 wrote before the start of the 1049576-byte allocation", "(byte offset -1)")
+	// The canary is restored when the block is placed again.
+	p.put(buf)
+	if buf, err = p.get(n); err != nil {
+		t.Fatal(err)
+	}
+	err = d.launch("fill_f32", dim3{1, 1, 1}, dim3{32, 1, 1}, args{}.raw(buf-4000).f(1).i(1))
+	wantErr(t, err, "kernel fill_f32: block (0,0,0) thread (0,0,0): out-of-bounds global-memory write",
+		"4000 bytes before the start of the 1049576-byte allocation")
+	// A read there faults too, and a correct launch still runs.
+	err = d.launchFault("fault_oob_read", dim3{1, 1, 1}, dim3{32, 1, 1}, 0, args{}.raw(buf-4000).raw(buf).i(0))
+	wantErr(t, err, "out-of-bounds global-memory read", "4000 bytes before the start")
+	if err := d.launch("fill_f32", dim3{1, 1, 1}, dim3{256, 1, 1}, args{}.raw(buf).f(1).i(n/4)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestEmuFaultPoolSlack: a block from the pool is rounded up to its size
 // class, but only the requested bytes are in bounds.
 func TestEmuFaultPoolSlack(t *testing.T) {

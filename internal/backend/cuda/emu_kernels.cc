@@ -226,9 +226,10 @@ bool parse_order(int* order, uint64_t* seed, char* err, int errLen) {
 //
 // Every allocation is its own mapping: data pages, then one PROT_NONE guard
 // page. The live bytes sit flush against the guard page, so the first byte
-// past the end faults. The bytes in front of them (page rounding, and the
-// pool's size-class slack after emu_mem_place) hold a canary that every
-// launch checks. Fresh bytes are poisoned with NaN words; a freed (unplaced)
+// past the end faults. In front of them (page rounding, and the pool's
+// size-class slack after emu_mem_place) the whole pages are PROT_NONE too,
+// and the rest of the first live page holds a canary that every launch
+// checks. Fresh bytes are poisoned with NaN words; a freed (unplaced)
 // block is PROT_NONE until it is placed again.
 
 const unsigned char kCanary = 0xCA;
@@ -261,25 +262,45 @@ Mapping* find(uintptr_t addr) {
   return addr < m.end() + page_size() ? &m : nullptr;
 }
 
-// place_locked makes the last n bytes of m's block the live allocation.
+// front_of is the start of the page that holds m's first live byte: the
+// pages in front of it are PROT_NONE, the bytes from it to the first live
+// byte hold the canary.
+uintptr_t front_of(const Mapping& m) {
+  const size_t pg = page_size();
+  return m.map + (m.user - m.map) / pg * pg;
+}
+
+// place_locked makes the last n bytes of m's block the live allocation: the
+// whole pages in front of it become PROT_NONE (a write or read there faults
+// and is reported with the thread), the rest of its first page holds the
+// canary, and the live bytes are poisoned.
 void place_locked(Mapping& m, size_t n) {
-  if (m.dataLen > 0 && !m.live) mprotect(reinterpret_cast<void*>(m.map), m.dataLen, PROT_READ | PROT_WRITE);
   m.user = m.end() - n;
   m.n = n;
   m.live = true;
-  std::memset(reinterpret_cast<void*>(m.map), kCanary, m.user - m.map);
+  const uintptr_t front = front_of(m);
+  if (front > m.map) mprotect(reinterpret_cast<void*>(m.map), front - m.map, PROT_NONE);
+  if (m.end() > front) mprotect(reinterpret_cast<void*>(front), m.end() - front, PROT_READ | PROT_WRITE);
+  std::memset(reinterpret_cast<void*>(front), kCanary, m.user - front);
   emu::poison_words(reinterpret_cast<unsigned char*>(m.user), n, emu::kGlobalPoison);
 }
 
 // canary_check reports the first live allocation whose front canary changed
-// (a write before its start).
+// (a write before its start, within its first page; a write to the pages in
+// front of that faults). It runs after every launch, so it reads at most a
+// page per allocation.
 bool canary_check(char* err, int errLen, const char* kernel) {
   std::lock_guard<std::mutex> lock(memMu);
   for (auto& kv : mappings) {
     const Mapping& m = kv.second;
     if (!m.live) continue;
     const unsigned char* p = reinterpret_cast<const unsigned char*>(m.map);
-    for (uintptr_t a = m.user; a > m.map; --a) {
+    const uintptr_t front = front_of(m);
+    // Fast path: the whole canary equals a canary page (memcmp is
+    // vectorised); only a changed one is searched byte by byte.
+    static const std::vector<unsigned char> canaryPage(page_size(), kCanary);
+    if (std::memcmp(p + (front - m.map), canaryPage.data(), m.user - front) == 0) continue;
+    for (uintptr_t a = m.user; a > front; --a) {
       if (p[a - 1 - m.map] != kCanary) {
         std::snprintf(err, errLen,
                       "kernel %s wrote before the start of the %zu-byte allocation at %#lx (byte offset %ld); the "
@@ -366,6 +387,11 @@ void describe_fault(uintptr_t addr, int write, char* buf, size_t len) {
   } else if (!m->live) {
     std::snprintf(buf, len, "global-memory %s at %#lx inside a freed %zu-byte block (use after free)", kind,
                   (unsigned long)addr, m->cap);
+  } else if (addr < m->user) {
+    std::snprintf(buf, len,
+                  "out-of-bounds global-memory %s at %#lx: %lu bytes before the start of the %zu-byte allocation at "
+                  "%#lx",
+                  kind, (unsigned long)addr, (unsigned long)(m->user - addr), m->n, (unsigned long)m->user);
   } else if (addr >= m->end()) {
     std::snprintf(buf, len,
                   "out-of-bounds global-memory %s at %#lx: byte offset %lu of the %zu-byte allocation at %#lx "
