@@ -152,3 +152,47 @@ func TestFusedReLUMatchesSequence(t *testing.T) {
 func sameF64(a, b float64) bool {
 	return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
 }
+
+// TestDeinterleave: every even- and odd-indexed element lands in its
+// destination and nothing past the destinations' used lengths is written,
+// for even and odd lengths and with either destination nil.
+func TestDeinterleave(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, n := range []int{0, 1, 2, 3, 7, 14, 15, 28} {
+		for _, which := range []string{"both", "even", "odd"} {
+			src := randomFloats(rng, n, 0)
+			ne, no := (n+1)/2, n/2
+			nan := float32(math.NaN())
+			var even, odd []float32
+			if which != "odd" {
+				even = make([]float32, ne+2)
+				for i := range even {
+					even[i] = nan
+				}
+			}
+			if which != "even" {
+				odd = make([]float32, no+2)
+				for i := range odd {
+					odd[i] = nan
+				}
+			}
+			Deinterleave(even, odd, src)
+			for k := 0; k < len(even); k++ {
+				if k < ne && even[k] != src[2*k] {
+					t.Fatalf("n=%d %s: even[%d] = %v, want src[%d] = %v", n, which, k, even[k], 2*k, src[2*k])
+				}
+				if k >= ne && !math.IsNaN(float64(even[k])) {
+					t.Fatalf("n=%d %s: even[%d] past the end was written", n, which, k)
+				}
+			}
+			for k := 0; k < len(odd); k++ {
+				if k < no && odd[k] != src[2*k+1] {
+					t.Fatalf("n=%d %s: odd[%d] = %v, want src[%d] = %v", n, which, k, odd[k], 2*k+1, src[2*k+1])
+				}
+				if k >= no && !math.IsNaN(float64(odd[k])) {
+					t.Fatalf("n=%d %s: odd[%d] past the end was written", n, which, k)
+				}
+			}
+		}
+	}
+}

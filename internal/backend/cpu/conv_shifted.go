@@ -46,6 +46,10 @@ type shiftedConv struct {
 	usedPhase   []bool // phases some tap reads (1x1 stride-2 kernels read one)
 	nq          int    // output-grid length: (Ho-1)*Wq + Wo
 	rowOffs     []int  // offset in the padded image of each column-matrix row
+
+	// elementPad makes padImage copy strided images element by element
+	// (the loop before padChannelStride2), for the side-by-side benchmark.
+	elementPad bool
 }
 
 // convPathMode selects how convolutions run.
@@ -117,6 +121,10 @@ func (s *shiftedConv) padImage(img, xp []float32, c, h, w int) {
 			vec.CopyRows(xp[ci*s.planeQ+p*s.wq+p:], s.wq, src, w, h, w)
 			continue
 		}
+		if st == 2 && !s.elementPad {
+			s.padChannelStride2(src, xp, ci, h, w)
+			continue
+		}
 		for r := 0; r < h; r++ {
 			pr := r + p // padded row
 			row := src[r*w : (r+1)*w]
@@ -133,6 +141,29 @@ func (s *shiftedConv) padImage(img, xp []float32, c, h, w int) {
 				}
 			}
 		}
+	}
+}
+
+// padChannelStride2 is padImage's copy of channel ci for stride 2: each
+// input row is split into its even and odd columns (vec.Deinterleave),
+// which go to the two phase planes of its padded row's parity. Column iw
+// goes to phase (iw+p)%2 at j = (iw+p)/2: even columns (iw = 2k) to phase
+// p%2 at k + p/2, odd ones to phase (p+1)%2 at k + (p+1)/2.
+func (s *shiftedConv) padChannelStride2(src, xp []float32, ci, h, w int) {
+	p := s.pad
+	ne, no := (w+1)/2, w/2
+	for r := 0; r < h; r++ {
+		pr := r + p // padded row
+		base := (pr / 2) * s.wq
+		phE, phO := (pr%2)*2+p%2, (pr%2)*2+(p+1)%2
+		var even, odd []float32
+		if s.usedPhase[phE] {
+			even = xp[(ci*4+phE)*s.planeQ+base+p/2:][:ne]
+		}
+		if s.usedPhase[phO] {
+			odd = xp[(ci*4+phO)*s.planeQ+base+(p+1)/2:][:no]
+		}
+		vec.Deinterleave(even, odd, src[r*w:(r+1)*w])
 	}
 }
 
