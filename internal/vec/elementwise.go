@@ -90,13 +90,23 @@ func CopyRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 	}
 	_ = src[(rows-1)*lds+cols-1]
 	_ = dst[(rows-1)*ldd+cols-1]
-	if cols < 8 || !haveAVX2 {
-		for i := 0; i < rows; i++ {
-			copy(dst[i*ldd:i*ldd+cols], src[i*lds:i*lds+cols])
-		}
-		return
+	switch {
+	case cols < 4 || !haveAVX2:
+		copyRowsGo(dst, ldd, src, lds, rows, cols)
+	case cols < 8:
+		// Rows of 4-7 floats (7x7 maps): two overlapping 4-float moves
+		// a row instead of a memmove call.
+		copyRowsShortAVX(&dst[0], ldd, &src[0], lds, rows, cols)
+	default:
+		copyRowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols)
 	}
-	copyRowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols)
+}
+
+// copyRowsGo is CopyRows with one copy call a row.
+func copyRowsGo(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	for i := 0; i < rows; i++ {
+		copy(dst[i*ldd:i*ldd+cols], src[i*lds:i*lds+cols])
+	}
 }
 
 // Deinterleave splits src into its even-indexed elements, written to
