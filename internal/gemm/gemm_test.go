@@ -5,7 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 )
 
 // kernelsUnderTest lists every micro-kernel this build and CPU can run, so
@@ -467,5 +469,79 @@ func TestPackBRowsMatchesPortable(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPackBTransPanelMatchesGo: the vec.Transpose packing of a transposed
+// B panel writes exactly what the element loop writes (kc below, at and
+// above multiples of 8, row strides with and without slack) and nothing
+// past kc*nr.
+func TestPackBTransPanelMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, tc := range []struct{ kc, ldb int }{{1, 1}, {7, 9}, {8, 8}, {13, 20}, {64, 64}, {209, 209}, {256, 838}} {
+		src := filled(rng, nr, tc.kc, tc.ldb, 0, false)
+		got := make([]float32, tc.kc*nr+5)
+		want := make([]float32, len(got))
+		for i := range got {
+			got[i], want[i] = -7, -7
+		}
+		packBTransPanel(got, src, tc.kc, tc.ldb)
+		packBTransPanelGo(want, src, tc.kc, tc.ldb)
+		if !bitsEqual(got, want) {
+			t.Errorf("kc=%d ldb=%d: packBTransPanel differs from packBTransPanelGo", tc.kc, tc.ldb)
+		}
+		for p := 0; p < tc.kc; p++ {
+			for j := 0; j < nr; j++ {
+				if w, g := src[j*tc.ldb+p], want[p*nr+j]; g != w {
+					t.Fatalf("packBTransPanelGo row %d col %d = %g, want %g", p, j, g, w)
+				}
+			}
+		}
+		for i := tc.kc * nr; i < len(got); i++ {
+			if got[i] != -7 {
+				t.Fatalf("kc=%d: packBTransPanel wrote past the panel at %d", tc.kc, i)
+			}
+		}
+	}
+}
+
+// BenchmarkPackBTransPanel packs the transposed-B panels of the Fashion-MNIST
+// weight gradients (dy grids of 16, 32 and 64 channels, one k-block of
+// positions: the output grids of 28x28, 14x14 and 7x7 maps are 838, 222
+// and 61 long) with the element loop (old) and vec.Transpose (new),
+// alternating call by call, and reports each one's median ns and old/new.
+func BenchmarkPackBTransPanel(b *testing.B) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for _, tc := range []struct {
+		name    string
+		panels  int
+		kc, ldb int
+	}{{"c16_28x28", 1, min(kBlock(838), 838), 838}, {"c32_14x14", 2, min(kBlock(222), 222), 222}, {"c64_7x7", 4, min(kBlock(61), 61), 61}} {
+		b.Run(tc.name, func(b *testing.B) {
+			src := filled(rng, tc.panels*nr, tc.ldb, tc.ldb, 0, false)
+			d := make([]float32, tc.panels*tc.kc*nr)
+			run := func(pack func(d, src []float32, kc, ldb int)) float64 {
+				start := time.Now()
+				for rep := 0; rep < 64; rep++ {
+					for s := 0; s < tc.panels; s++ {
+						pack(d[s*tc.kc*nr:], src[s*nr*tc.ldb:], tc.kc, tc.ldb)
+					}
+				}
+				return float64(time.Since(start).Nanoseconds()) / 64
+			}
+			run(packBTransPanelGo)
+			run(packBTransPanel)
+			var olds, news []float64
+			for b.Loop() {
+				olds = append(olds, run(packBTransPanelGo))
+				news = append(news, run(packBTransPanel))
+			}
+			slices.Sort(olds)
+			slices.Sort(news)
+			mo, mn := olds[len(olds)/2], news[len(news)/2]
+			b.ReportMetric(mo, "old-ns")
+			b.ReportMetric(mn, "new-ns")
+			b.ReportMetric(mo/mn, "old/new")
+		})
 	}
 }

@@ -1,5 +1,7 @@
 package gemm
 
+import "simclr/internal/vec"
+
 // Packing copies a block of op(A) or op(B) into the contiguous layout the
 // micro-kernels read, resolving transposes and strides once per block so the
 // kernel sees a single layout. Rows or columns past the edge of the matrix are
@@ -112,9 +114,18 @@ func packBRowsGo(dst, src []float32, kc, panels, ldb int) {
 }
 
 // packBTransPanel packs one full micro-panel of a transposed B: the nr rows
-// src[j*ldb : j*ldb+kc] (j = 0..nr-1) become d[p*nr+j]. It reads nr streams
-// at once and writes d front to back.
+// src[j*ldb : j*ldb+kc] (j = 0..nr-1) become d[p*nr+j], a transpose done
+// by vec.Transpose in 8x8 blocks (AVX2 shuffles; the kc mod 8 last columns
+// and machines without AVX2 one element at a time). A pure copy, so the
+// packed panel is the one packBTransPanelGo writes.
 func packBTransPanel(d, src []float32, kc, ldb int) {
+	vec.Transpose(d[:kc*nr], nr, src, ldb, nr, kc)
+}
+
+// packBTransPanelGo is packBTransPanel element by element: it reads nr
+// streams at once and writes d front to back (the packing before
+// vec.Transpose took it over; the reference of its test and benchmark).
+func packBTransPanelGo(d, src []float32, kc, ldb int) {
 	var rows [nr][]float32
 	for j := range rows {
 		rows[j] = src[j*ldb : j*ldb+kc : j*ldb+kc]

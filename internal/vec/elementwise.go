@@ -90,11 +90,50 @@ func CopyRows(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 	}
 	_ = src[(rows-1)*lds+cols-1]
 	_ = dst[(rows-1)*ldd+cols-1]
-	if cols < 8 || !haveAVX2 {
-		for i := 0; i < rows; i++ {
-			copy(dst[i*ldd:i*ldd+cols], src[i*lds:i*lds+cols])
-		}
-		return
+	switch {
+	case cols < 4 || !haveAVX2:
+		copyRowsGo(dst, ldd, src, lds, rows, cols)
+	case cols < 8:
+		// Rows of 4-7 floats (7x7 maps): two overlapping 4-float moves
+		// a row instead of a memmove call.
+		copyRowsShortAVX(&dst[0], ldd, &src[0], lds, rows, cols)
+	default:
+		copyRowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols)
 	}
-	copyRowsAVX2(&dst[0], ldd, &src[0], lds, rows, cols)
+}
+
+// copyRowsGo is CopyRows with one copy call a row.
+func copyRowsGo(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	for i := 0; i < rows; i++ {
+		copy(dst[i*ldd:i*ldd+cols], src[i*lds:i*lds+cols])
+	}
+}
+
+// Deinterleave splits src into its even-indexed elements, written to
+// even[0:(len(src)+1)/2], and its odd-indexed ones, written to
+// odd[0:len(src)/2]. Either destination may be nil: those elements are
+// skipped. It panics if a non-nil destination is too short.
+func Deinterleave(even, odd, src []float32) {
+	n := len(src) / 2
+	switch {
+	case even != nil && odd != nil:
+		e, o := even[:n], odd[:n]
+		for k := range o {
+			pair := src[2*k : 2*k+2 : 2*k+2]
+			e[k], o[k] = pair[0], pair[1]
+		}
+	case odd != nil:
+		o := odd[:n]
+		for k := range o {
+			o[k] = src[2*k+1]
+		}
+	case even != nil:
+		e := even[:n]
+		for k := range e {
+			e[k] = src[2*k]
+		}
+	}
+	if len(src)%2 == 1 && even != nil {
+		even[n] = src[2*n]
+	}
 }

@@ -3,7 +3,9 @@ package vec
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 )
 
 // specialFloats covers every class the ReLU masks distinguish.
@@ -88,7 +90,7 @@ func TestElementwiseInPlace(t *testing.T) {
 // rows is written, for widths below, at and above the 8-float step.
 func TestCopyRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 18))
-	for _, cols := range []int{1, 7, 8, 9, 16, 28, 30} {
+	for _, cols := range []int{1, 3, 4, 5, 6, 7, 8, 9, 16, 28, 30} {
 		for _, rows := range []int{1, 3, 28} {
 			lds, ldd := cols+5, cols+2
 			src := randomFloats(rng, rows*lds, 0)
@@ -151,4 +153,82 @@ func TestFusedReLUMatchesSequence(t *testing.T) {
 
 func sameF64(a, b float64) bool {
 	return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
+}
+
+// TestDeinterleave: every even- and odd-indexed element lands in its
+// destination and nothing past the destinations' used lengths is written,
+// for even and odd lengths and with either destination nil.
+func TestDeinterleave(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, n := range []int{0, 1, 2, 3, 7, 14, 15, 28} {
+		for _, which := range []string{"both", "even", "odd"} {
+			src := randomFloats(rng, n, 0)
+			ne, no := (n+1)/2, n/2
+			nan := float32(math.NaN())
+			var even, odd []float32
+			if which != "odd" {
+				even = make([]float32, ne+2)
+				for i := range even {
+					even[i] = nan
+				}
+			}
+			if which != "even" {
+				odd = make([]float32, no+2)
+				for i := range odd {
+					odd[i] = nan
+				}
+			}
+			Deinterleave(even, odd, src)
+			for k := 0; k < len(even); k++ {
+				if k < ne && even[k] != src[2*k] {
+					t.Fatalf("n=%d %s: even[%d] = %v, want src[%d] = %v", n, which, k, even[k], 2*k, src[2*k])
+				}
+				if k >= ne && !math.IsNaN(float64(even[k])) {
+					t.Fatalf("n=%d %s: even[%d] past the end was written", n, which, k)
+				}
+			}
+			for k := 0; k < len(odd); k++ {
+				if k < no && odd[k] != src[2*k+1] {
+					t.Fatalf("n=%d %s: odd[%d] = %v, want src[%d] = %v", n, which, k, odd[k], 2*k+1, src[2*k+1])
+				}
+				if k >= no && !math.IsNaN(float64(odd[k])) {
+					t.Fatalf("n=%d %s: odd[%d] past the end was written", n, which, k)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkCopyRowsShort pads 512 images of 64 channels of 7x7 into 9x9
+// planes (the Fashion-MNIST stage-3 layout) with a copy call a row (old)
+// and CopyRows (new: two 4-float moves a row), alternating, and reports
+// each one's median ms and old/new.
+func BenchmarkCopyRowsShort(b *testing.B) {
+	const n, c, h, w, wq = 512, 64, 7, 7, 9
+	rng := rand.New(rand.NewPCG(27, 28))
+	src := randomFloats(rng, n*c*h*w, 0)
+	dst := make([]float32, c*wq*wq)
+	run := func(copyRows func(dst []float32, ldd int, src []float32, lds, rows, cols int)) float64 {
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			img := src[i*c*h*w:]
+			for ci := 0; ci < c; ci++ {
+				copyRows(dst[ci*wq*wq+wq+1:], wq, img[ci*h*w:], w, h, w)
+			}
+		}
+		return time.Since(start).Seconds() * 1e3
+	}
+	run(copyRowsGo)
+	run(CopyRows)
+	var olds, news []float64
+	for b.Loop() {
+		olds = append(olds, run(copyRowsGo))
+		news = append(news, run(CopyRows))
+	}
+	slices.Sort(olds)
+	slices.Sort(news)
+	mo, mn := olds[len(olds)/2], news[len(news)/2]
+	b.ReportMetric(mo, "old-ms")
+	b.ReportMetric(mn, "new-ms")
+	b.ReportMetric(mo/mn, "old/new")
 }

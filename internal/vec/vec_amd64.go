@@ -124,6 +124,11 @@ func addBody(dst, a, b []float32) {
 	addAVX2(&dst[0], &a[0], &b[0], len(a))
 }
 
+// copyRowsShortAVX copies rows of 4 <= cols < 8 floats (rows >= 1).
+//
+//go:noescape
+func copyRowsShortAVX(dst *float32, ldd int, src *float32, lds, rows, cols int)
+
 // copyRowsAVX2 copies rows of cols >= 8 floats; the last 8 floats of a row
 // are copied by one unaligned load/store that may overlap the previous one.
 //

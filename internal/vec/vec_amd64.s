@@ -353,6 +353,31 @@ crlast:
 	VZEROUPPER
 	RET
 
+// func copyRowsShortAVX(dst *float32, ldd int, src *float32, lds, rows, cols int)
+// Rows of 4 <= cols < 8 floats: the first 4 and the last 4 floats of each
+// row (overlapping when cols < 8), VEX-encoded 128-bit moves.
+TEXT ·copyRowsShortAVX(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), CX
+	MOVQ rows+32(FP), R8
+	MOVQ cols+40(FP), R9
+	SHLQ $2, DX
+	SHLQ $2, CX
+	SHLQ $2, R9
+	LEAQ -16(R9), R10           // offset of the last 4 floats
+csrow:
+	VMOVUPS (SI), X0
+	VMOVUPS (SI)(R10*1), X1
+	VMOVUPS X0, (DI)
+	VMOVUPS X1, (DI)(R10*1)
+	ADDQ CX, SI
+	ADDQ DX, DI
+	DECQ R8
+	JNZ  csrow
+	RET
+
 // func affineReLUAVX2(dst, src *float32, n int, mean, scale, shift float32)
 // affineAVX2 then the ReLU of reluAVX2 on the result.
 TEXT ·affineReLUAVX2(SB), NOSPLIT, $0-36

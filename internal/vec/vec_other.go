@@ -34,6 +34,10 @@ func copyRowsAVX2(dst *float32, ldd int, src *float32, lds, rows, cols int) {
 	panic("vec: copyRowsAVX2 without AVX2")
 }
 
+func copyRowsShortAVX(dst *float32, ldd int, src *float32, lds, rows, cols int) {
+	panic("vec: copyRowsShortAVX without AVX2")
+}
+
 func affineReLUBody(dst, src []float32, mean, scale, shift float32) {
 	affineReLUGo(dst, src, mean, scale, shift)
 }

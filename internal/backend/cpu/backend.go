@@ -63,6 +63,11 @@ type Backend struct {
 	// convolution paths; tests set it to compare them.
 	convPath convPathMode
 
+	// bnByChannel runs the training-mode batch-norm passes over fixed
+	// channel blocks (part 5's layout) instead of image chunks; tests and
+	// benchmarks set it to compare the two.
+	bnByChannel bool
+
 	// precision is the backend.Precision of the matrix products' operands
 	// (SetMatmulPrecision; precision.go).
 	precision atomic.Int32

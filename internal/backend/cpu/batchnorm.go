@@ -22,6 +22,23 @@ func newBNGeom(g backend.BNGeometry, err error) (bnGeom, error) {
 // into.
 const bnChannelBlocks = 8
 
+// bnImageChunkCount is the number of image chunks the training-mode passes
+// cut the batch into (fewer when there are fewer images).
+const bnImageChunkCount = 16
+
+// bnImageChunks returns the images per chunk and the number of chunks of
+// the image-chunked passes: a function of N alone, so the order in which
+// the per-chunk partial sums are added (chunk by chunk) and hence the
+// results do not depend on GOMAXPROCS. A chunk of images is one contiguous
+// stretch of the tensor: with 16 channels of 28x28 the channel blocks of
+// forChannelBlocks (2 channels) read 6 KiB runs 50 KiB apart, and the
+// passes ran about half as fast as over whole images (docs/benchmarks.md,
+// part 7).
+func bnImageChunks(n int) (per, chunks int) {
+	per = max(1, (n+bnImageChunkCount-1)/bnImageChunkCount)
+	return per, (n + per - 1) / per
+}
+
 // forChannelBlocks runs fn(c0, c1) for fixed blocks of channels, spread
 // over goroutines. Within a block the loops run image by image over all the
 // block's channels, so each image's block is one contiguous stretch of
@@ -75,25 +92,18 @@ func (b *Backend) bnForwardTrain(g bnGeom, relu bool, x, gamma, beta, y, saveMea
 	if relu {
 		affine = vec.AffineReLU
 	}
-	// Per-channel values; each channel block writes only its own entries.
+	// Per-channel values.
 	pivot := make([]float64, g.c)
 	sum := make([]float64, g.c)
 	sq := make([]float64, g.c)
 	mean32 := make([]float32, g.c)
 	scale := make([]float32, g.c)
-	forChannelBlocks(g, func(c0, c1 int) {
-		// One pass over the channels, each shifted by its first value.
-		for c := c0; c < c1; c++ {
-			pivot[c] = float64(xs[c*g.s])
-		}
-		for n := 0; n < g.n; n++ {
-			for c := c0; c < c1; c++ {
-				off := (n*g.c + c) * g.s
-				a, b := vec.SumSqShift(xs[off:off+g.s], pivot[c])
-				sum[c] += a
-				sq[c] += b
-			}
-		}
+	for c := range pivot {
+		pivot[c] = float64(xs[c*g.s]) // each channel shifted by its first value
+	}
+	// stats turns the sums of channels c0..c1-1 into the saved and running
+	// statistics and the affine coefficients.
+	stats := func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			dmean := sum[c] / float64(m)
 			mean := pivot[c] + dmean
@@ -106,8 +116,55 @@ func (b *Backend) bnForwardTrain(g bnGeom, relu bool, x, gamma, beta, y, saveMea
 			mean32[c] = float32(mean)
 			scale[c] = float32(float64(gs[c]) * invStd)
 		}
-		for n := 0; n < g.n; n++ {
-			for c := c0; c < c1; c++ {
+	}
+	if b.bnByChannel {
+		// Part 5's layout: fixed channel blocks, each over all images.
+		forChannelBlocks(g, func(c0, c1 int) {
+			for n := 0; n < g.n; n++ {
+				for c := c0; c < c1; c++ {
+					off := (n*g.c + c) * g.s
+					a, b := vec.SumSqShift(xs[off:off+g.s], pivot[c])
+					sum[c] += a
+					sq[c] += b
+				}
+			}
+			stats(c0, c1)
+			for n := 0; n < g.n; n++ {
+				for c := c0; c < c1; c++ {
+					off := (n*g.c + c) * g.s
+					affine(ys[off:off+g.s], xs[off:off+g.s], mean32[c], scale[c], bs[c])
+				}
+			}
+		})
+		return nil
+	}
+	// Image chunks: each chunk is one contiguous stretch of x; its sums go to
+	// its own partials, added up in chunk order.
+	per, chunks := bnImageChunks(g.n)
+	part := make([]float64, 2*chunks*g.c)
+	parallelFor(chunks, 1, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			ps, pq := part[2*k*g.c:(2*k+1)*g.c], part[(2*k+1)*g.c:(2*k+2)*g.c]
+			for n := k * per; n < min((k+1)*per, g.n); n++ {
+				for c := 0; c < g.c; c++ {
+					off := (n*g.c + c) * g.s
+					a, b := vec.SumSqShift(xs[off:off+g.s], pivot[c])
+					ps[c] += a
+					pq[c] += b
+				}
+			}
+		}
+	})
+	for k := 0; k < chunks; k++ {
+		for c := 0; c < g.c; c++ {
+			sum[c] += part[2*k*g.c+c]
+			sq[c] += part[(2*k+1)*g.c+c]
+		}
+	}
+	stats(0, g.c)
+	parallelFor(chunks, 1, func(lo, hi int) {
+		for n := lo * per; n < min(hi*per, g.n); n++ {
+			for c := 0; c < g.c; c++ {
 				off := (n*g.c + c) * g.s
 				affine(ys[off:off+g.s], xs[off:off+g.s], mean32[c], scale[c], bs[c])
 			}
@@ -187,29 +244,25 @@ func (b *Backend) bnBackward(g bnGeom, dy, y, x, gamma, saveMean, saveInvStd, dx
 	m := float64(g.m())
 	xs, dys, dxs := x.Host, dy.Host, dx.Host
 	gs, sm, si, dgs, dbs := gamma.Host, saveMean.Host, saveInvStd.Host, dgamma.Host, dbeta.Host
-	// Per-channel values; each channel block writes only its own entries.
+	// Per-channel values.
 	sdy := make([]float64, g.c)
 	sdyx := make([]float64, g.c)
 	k := make([]float32, g.c)
 	a := make([]float32, g.c)
 	bcoef := make([]float32, g.c)
-	forChannelBlocks(g, func(c0, c1 int) {
-		for n := 0; n < g.n; n++ {
-			for c := c0; c < c1; c++ {
-				off := (n*g.c + c) * g.s
-				mean := float64(sm[c])
-				var s, d float64
-				if ys != nil {
-					s, d = vec.SumDotDevMasked(xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], mean)
-				} else {
-					s, d = vec.SumDotDev(xs[off:off+g.s], dys[off:off+g.s], mean)
-				}
-				sdy[c] += s
-				sdyx[c] += d
-			}
+	// sums returns sum dy and sum dy*(x-mean) over one (image, channel)
+	// stretch, dy masked by y > 0 when there is a y.
+	sums := func(off, c int) (float64, float64) {
+		mean := float64(sm[c])
+		if ys != nil {
+			return vec.SumDotDevMasked(xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], mean)
 		}
-		// dx = k*(dy - a - (x-mean)*bcoef) with k = gamma*invstd,
-		// a = dbeta/M, bcoef = dgamma*invstd/M.
+		return vec.SumDotDev(xs[off:off+g.s], dys[off:off+g.s], mean)
+	}
+	// coef turns the sums of channels c0..c1-1 into dgamma, dbeta and
+	// dx = k*(dy - a - (x-mean)*bcoef) with k = gamma*invstd,
+	// a = dbeta/M, bcoef = dgamma*invstd/M.
+	coef := func(c0, c1 int) {
 		for c := c0; c < c1; c++ {
 			inv := float64(si[c])
 			dgamma := sdyx[c] * inv
@@ -219,14 +272,59 @@ func (b *Backend) bnBackward(g bnGeom, dy, y, x, gamma, saveMean, saveInvStd, dx
 			a[c] = float32(sdy[c] / m)
 			bcoef[c] = float32(dgamma * inv / m)
 		}
-		for n := 0; n < g.n; n++ {
-			for c := c0; c < c1; c++ {
-				off := (n*g.c + c) * g.s
-				if ys != nil {
-					vec.BatchNormDxMasked(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], k[c], a[c], sm[c], bcoef[c])
-				} else {
-					vec.BatchNormDx(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], k[c], a[c], sm[c], bcoef[c])
+	}
+	writeDx := func(off, c int) {
+		if ys != nil {
+			vec.BatchNormDxMasked(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], ys[off:off+g.s], k[c], a[c], sm[c], bcoef[c])
+		} else {
+			vec.BatchNormDx(dxs[off:off+g.s], xs[off:off+g.s], dys[off:off+g.s], k[c], a[c], sm[c], bcoef[c])
+		}
+	}
+	if b.bnByChannel {
+		// Part 5's layout: fixed channel blocks, each over all images.
+		forChannelBlocks(g, func(c0, c1 int) {
+			for n := 0; n < g.n; n++ {
+				for c := c0; c < c1; c++ {
+					s, d := sums((n*g.c+c)*g.s, c)
+					sdy[c] += s
+					sdyx[c] += d
 				}
+			}
+			coef(c0, c1)
+			for n := 0; n < g.n; n++ {
+				for c := c0; c < c1; c++ {
+					writeDx((n*g.c+c)*g.s, c)
+				}
+			}
+		})
+		return nil
+	}
+	// Image chunks, as in the forward.
+	per, chunks := bnImageChunks(g.n)
+	part := make([]float64, 2*chunks*g.c)
+	parallelFor(chunks, 1, func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			ps, pd := part[2*ch*g.c:(2*ch+1)*g.c], part[(2*ch+1)*g.c:(2*ch+2)*g.c]
+			for n := ch * per; n < min((ch+1)*per, g.n); n++ {
+				for c := 0; c < g.c; c++ {
+					s, d := sums((n*g.c+c)*g.s, c)
+					ps[c] += s
+					pd[c] += d
+				}
+			}
+		}
+	})
+	for ch := 0; ch < chunks; ch++ {
+		for c := 0; c < g.c; c++ {
+			sdy[c] += part[2*ch*g.c+c]
+			sdyx[c] += part[(2*ch+1)*g.c+c]
+		}
+	}
+	coef(0, g.c)
+	parallelFor(chunks, 1, func(lo, hi int) {
+		for n := lo * per; n < min(hi*per, g.n); n++ {
+			for c := 0; c < g.c; c++ {
+				writeDx((n*g.c+c)*g.s, c)
 			}
 		}
 	})

@@ -15,7 +15,7 @@ type bnTensors struct {
 	x, y, gamma, beta, mean, invStd, runMean, runVar *Tensor
 }
 
-func newBN(t *testing.T, b *Backend, seed uint64, shape ...int) *bnTensors {
+func newBN(t testing.TB, b *Backend, seed uint64, shape ...int) *bnTensors {
 	c := shape[1]
 	bn := &bnTensors{
 		x:       randT(t, b, seed, 2, shape...),
@@ -74,7 +74,8 @@ func naiveBN(x, gamma, beta []float32, n, c, s int, eps float64) (y, mean, varia
 	return y, mean, variance
 }
 
-var bnShapes = [][]int{{3, 3, 5, 3}, {2, 2, 1, 1}, {1, 2, 3, 3}, {6, 4}, {2, 3}}
+// {37, 2, 2, 1}: 13 image chunks of 3 (bnImageChunks), the last partial.
+var bnShapes = [][]int{{3, 3, 5, 3}, {2, 2, 1, 1}, {1, 2, 3, 3}, {6, 4}, {2, 3}, {37, 2, 2, 1}}
 
 func TestBatchNormForwardTrainMatchesNaive(t *testing.T) {
 	const eps, momentum = 1e-5, 0.1

@@ -9,7 +9,7 @@ import (
 )
 
 // newT allocates a tensor from b filled with values (or zeros when values is nil).
-func newT(t *testing.T, b *Backend, values []float32, shape ...int) *Tensor {
+func newT(t testing.TB, b *Backend, values []float32, shape ...int) *Tensor {
 	t.Helper()
 	x, err := b.New(shape...)
 	if err != nil {
@@ -24,7 +24,7 @@ func newT(t *testing.T, b *Backend, values []float32, shape ...int) *Tensor {
 }
 
 // randT allocates a tensor with values uniform in [-scale, scale).
-func randT(t *testing.T, b *Backend, seed uint64, scale float32, shape ...int) *Tensor {
+func randT(t testing.TB, b *Backend, seed uint64, scale float32, shape ...int) *Tensor {
 	t.Helper()
 	x := newT(t, b, nil, shape...)
 	v := gradcheck.RandomVector(x.Numel(), seed)
