@@ -13,6 +13,11 @@ import (
 type resBlock interface {
 	Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error)
 	Backward(dy *tensor.Tensor) (*tensor.Tensor, error)
+	// backward is Backward inside a larger pass: it leaves the gradient
+	// pool's other buffers taken and returns dx taken from it; with
+	// consume, dy is a pool buffer that it takes over (overwrites and
+	// puts back).
+	backward(dy *tensor.Tensor, consume bool) (*tensor.Tensor, error)
 	Params() []*Param
 	StateDict() []StateEntry
 	outChannels() int
@@ -50,13 +55,22 @@ func (u *convBN) forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 	return u.bn.forward(c, train)
 }
 
-// backward writes the stage's parameter gradients and returns dx.
-func (u *convBN) backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
-	dc, err := u.bn.backward(dy)
+// backward writes the stage's parameter gradients and returns dx, taken
+// from the gradient pool. dy stays the caller's, or with consume (dy is a
+// pool buffer dead after this stage) is taken over: the BN with a ReLU
+// writes its gradient over it, and it goes back to the pool as soon as
+// it has been read.
+func (u *convBN) backward(dy *tensor.Tensor, consume bool) (*tensor.Tensor, error) {
+	dc, err := u.bn.backward(dy, consume)
+	if consume && dc != dy {
+		u.conv.bufs.put(dy)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return u.conv.backward(dc, true)
+	dx, err := u.conv.backward(dc, true)
+	u.conv.bufs.put(dc)
+	return dx, err
 }
 
 func (u *convBN) params() []*Param {
@@ -137,32 +151,47 @@ func (r *residual) forward(x *tensor.Tensor, train bool, acts []**tensor.Tensor)
 }
 
 // backward takes dL/dout of the last train forward, overwrites every
-// parameter gradient and returns dL/dx (owned by the block).
-func (r *residual) backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
+// parameter gradient and returns dL/dx, taken from the gradient pool. dy
+// stays the caller's, or with consume (a pool buffer the caller is done
+// with) becomes ds, the gradient through the output ReLU, in place. Every
+// other gradient buffer it takes goes back to the pool once its last reader
+// has run: a stage's output gradient after the stage below has consumed it
+// (its ReLU backward in place), ds (read by the main branch, the shortcut
+// and, for the identity, the final sum) after that sum.
+func (r *residual) backward(dy *tensor.Tensor, consume bool) (*tensor.Tensor, error) {
 	if err := checkBackward(r.name+" backward", r.ready, r.out, dy); err != nil {
 		return nil, err
 	}
-	ds, err := r.bufs.like(r.keyDS, r.out)
-	if err != nil {
-		return nil, err
+	ds := dy
+	if !consume {
+		var err error
+		if ds, err = r.bufs.gradLike(r.keyDS, r.out); err != nil {
+			return nil, err
+		}
 	}
+	defer r.bufs.put(ds)
 	if err := r.b.ReLUBackward(r.out, dy, ds); err != nil {
 		return nil, fmt.Errorf("%s output relu: %w", r.name, err)
 	}
 	d := ds
+	var err error
 	for i := len(r.stages) - 1; i >= 0; i-- {
-		if d, err = r.stages[i].backward(d); err != nil {
+		// ds is read again below; the stages' own gradients are not.
+		if d, err = r.stages[i].backward(d, d != ds); err != nil {
 			return nil, err
 		}
 	}
 	// The identity branch's input gradient: ds itself, or the downsample's dx.
 	dxID := ds
 	if r.down != nil {
-		if dxID, err = r.down.backward(ds); err != nil {
+		if dxID, err = r.down.backward(ds, false); err != nil {
+			r.bufs.put(d)
 			return nil, err
 		}
+		defer r.bufs.put(dxID)
 	}
 	if err := r.b.Add(d, dxID, d); err != nil {
+		r.bufs.put(d)
 		return nil, fmt.Errorf("%s residual gradient: %w", r.name, err)
 	}
 	return d, nil
@@ -298,8 +327,12 @@ func (k *BasicBlock) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, erro
 }
 
 // Backward takes dL/dout of the last train Forward, overwrites every
-// parameter gradient of the block and returns dL/dx (owned by the block).
-func (k *BasicBlock) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) { return k.backward(dy) }
+// parameter gradient of the block and returns dL/dx (owned by the block,
+// valid until the next Backward).
+func (k *BasicBlock) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
+	k.bufs.resetGrads()
+	return k.backward(dy, false)
+}
 
 // Params returns the block's parameters in torchvision order.
 func (k *BasicBlock) Params() []*Param { return k.params() }
@@ -352,8 +385,12 @@ func (k *Bottleneck) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, erro
 }
 
 // Backward takes dL/dout of the last train Forward, overwrites every
-// parameter gradient of the block and returns dL/dx (owned by the block).
-func (k *Bottleneck) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) { return k.backward(dy) }
+// parameter gradient of the block and returns dL/dx (owned by the block,
+// valid until the next Backward).
+func (k *Bottleneck) Backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
+	k.bufs.resetGrads()
+	return k.backward(dy, false)
+}
 
 // Params returns the block's parameters in torchvision order.
 func (k *Bottleneck) Params() []*Param { return k.params() }

@@ -87,7 +87,7 @@ func (c *conv2d) forward(x *tensor.Tensor) (*tensor.Tensor, error) {
 }
 
 // backward writes the weight gradient and, when needDX, returns the input
-// gradient.
+// gradient, a buffer taken from the gradient pool (the caller puts it back).
 func (c *conv2d) backward(dy *tensor.Tensor, needDX bool) (*tensor.Tensor, error) {
 	if c.x == nil {
 		return nil, fmt.Errorf("%s: backward called before forward", c.name)
@@ -98,7 +98,7 @@ func (c *conv2d) backward(dy *tensor.Tensor, needDX bool) (*tensor.Tensor, error
 	if !needDX {
 		return nil, nil
 	}
-	dx, err := c.bufs.like(c.keyD, c.x)
+	dx, err := c.bufs.gradLike(c.keyD, c.x)
 	if err != nil {
 		return nil, err
 	}
@@ -200,18 +200,25 @@ func (n *batchNorm) forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error
 }
 
 // backward writes dgamma, dbeta and returns dx of the last train forward
-// (through the ReLU too when n.relu).
-func (n *batchNorm) backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
+// (through the ReLU too when n.relu), taken from the gradient pool. With
+// inPlace (the caller's dy is dead afterwards) a layer with the ReLU
+// writes dx over dy and returns dy (the fused backward allows it and gives
+// the same bits); otherwise dx is a new pool buffer.
+func (n *batchNorm) backward(dy *tensor.Tensor, inPlace bool) (*tensor.Tensor, error) {
 	if n.x == nil {
 		return nil, fmt.Errorf("%s: backward called before a train-mode forward", n.name)
 	}
+	dx := dy
+	if !inPlace || !n.relu {
+		var err error
+		if dx, err = n.bufs.gradLike(n.keyD, n.x); err != nil {
+			return nil, err
+		}
+	}
 	if n.sync != nil {
-		return n.syncBackward(dy)
+		return n.syncBackward(dy, dx)
 	}
-	dx, err := n.bufs.like(n.keyD, n.x)
-	if err != nil {
-		return nil, err
-	}
+	var err error
 	if n.relu {
 		err = n.b.BatchNormReLUBackward(dy, n.y, n.x, n.gamma.Value, n.saveMean, n.saveInvStd, dx, n.gamma.Grad, n.beta.Grad)
 	} else {
@@ -294,7 +301,7 @@ func (l *linear) backward(dy *tensor.Tensor) (*tensor.Tensor, error) {
 	if l.x == nil {
 		return nil, fmt.Errorf("%s: backward called before forward", l.name)
 	}
-	dx, err := l.bufs.like(l.keyD, l.x)
+	dx, err := l.bufs.gradLike(l.keyD, l.x)
 	if err != nil {
 		return nil, err
 	}

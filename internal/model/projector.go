@@ -124,24 +124,33 @@ func (p *Projector) Backward(dz *tensor.Tensor) (*tensor.Tensor, error) {
 	if err := checkBackward("projector backward", p.ready, p.z, dz); err != nil {
 		return nil, err
 	}
+	// Every gradient below is taken from the gradient pool and put back
+	// once the layer below has consumed it; the result stays taken.
+	p.bufs.resetGrads()
 	d, err := p.out.backward(dz)
 	if err != nil {
 		return nil, err
 	}
 	for i := len(p.hidden) - 1; i >= 0; i-- {
 		l := &p.hidden[i]
-		// d is the previous layer's own dx buffer, so ReLU backward in place is safe.
+		// d is a pool buffer of this pass, so ReLU backward in place is safe.
 		if err := p.b.ReLUBackward(l.act, d, d); err != nil {
 			return nil, fmt.Errorf("%s relu backward: %w", l.lin.name, err)
 		}
 		if l.bn != nil {
-			if d, err = l.bn.backward(d); err != nil {
+			dn, err := l.bn.backward(d, false) // no ReLU of its own: not in place
+			p.bufs.put(d)
+			if err != nil {
 				return nil, err
 			}
+			d = dn
 		}
-		if d, err = l.lin.backward(d); err != nil {
+		dl, err := l.lin.backward(d)
+		p.bufs.put(d)
+		if err != nil {
 			return nil, err
 		}
+		d = dl
 	}
 	return d, nil
 }

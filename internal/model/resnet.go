@@ -160,7 +160,10 @@ func (r *ResNet) Backward(dfeat *tensor.Tensor) error {
 	if err := checkBackward("encoder backward", r.ready, r.feat, dfeat); err != nil {
 		return err
 	}
-	dh, err := r.bufs.like("avgpool/dx", r.last)
+	// Every activation gradient below is taken from the gradient pool and
+	// put back once the layer below has consumed it.
+	r.bufs.resetGrads()
+	dh, err := r.bufs.gradLike("avgpool/dx", r.last)
 	if err != nil {
 		return err
 	}
@@ -168,9 +171,11 @@ func (r *ResNet) Backward(dfeat *tensor.Tensor) error {
 		return fmt.Errorf("avgpool backward: %w", err)
 	}
 	for i := len(r.blocks) - 1; i >= 0; i-- {
-		if dh, err = r.blocks[i].Backward(dh); err != nil {
+		dx, err := r.blocks[i].backward(dh, true) // puts dh back
+		if err != nil {
 			return err
 		}
+		dh = dx
 		if r.gradReady != nil {
 			if err := r.gradReady(r.blocks[i].Params()); err != nil {
 				return err
@@ -178,20 +183,26 @@ func (r *ResNet) Backward(dfeat *tensor.Tensor) error {
 		}
 	}
 	if r.maxPool {
-		da, err := r.bufs.like("maxpool/dx", r.stem)
+		da, err := r.bufs.gradLike("maxpool/dx", r.stem)
 		if err != nil {
 			return err
 		}
 		if err := r.b.MaxPool2DBackward(r.stem, dh, da, imagenetPool); err != nil {
 			return fmt.Errorf("maxpool backward: %w", err)
 		}
+		r.bufs.put(dh)
 		dh = da
 	}
-	dc, err := r.bn1.backward(dh) // through bn1's ReLU
+	dc, err := r.bn1.backward(dh, true) // through bn1's ReLU, over dh
 	if err != nil {
 		return err
 	}
-	if _, err = r.conv1.backward(dc, false); err != nil || r.gradReady == nil {
+	if dc != dh {
+		r.bufs.put(dh)
+	}
+	_, err = r.conv1.backward(dc, false)
+	r.bufs.put(dc)
+	if err != nil || r.gradReady == nil {
 		return err
 	}
 	return r.gradReady(append(r.conv1.params(), r.bn1.params()...))

@@ -153,19 +153,17 @@ func (n *batchNorm) syncForward(x, y *tensor.Tensor) (*tensor.Tensor, error) {
 // all-reduce adds the ranks' shares), and their all-reduced totals give dx:
 //
 //	dx = gamma*invstd*(dy - sum(dy)/M - xhat*sum(dy*xhat)/M)  over global M.
-func (n *batchNorm) syncBackward(dy *tensor.Tensor) (*tensor.Tensor, error) {
+//
+// dx may be dy (it is written last, from host copies).
+func (n *batchNorm) syncBackward(dy, dx *tensor.Tensor) (*tensor.Tensor, error) {
 	if n.syncState.localCount > 0 {
-		return n.syncBackwardDevice(dy)
+		return n.syncBackwardDevice(dy, dx)
 	}
 	b, st := n.b, &n.syncState
 	x := n.x
 	N, C, S := bnDims(x)
 	if st.count == 0 || len(st.hx) != x.Numel() {
 		return nil, fmt.Errorf("%s: sync batch-norm backward without its forward", n.name)
-	}
-	dx, err := n.bufs.like(n.keyD, x)
-	if err != nil {
-		return nil, err
 	}
 	st.hdy, st.hdx = grow(st.hdy, x.Numel()), grow(st.hdx, x.Numel())
 	// x and y are read again, as the backend's backward would.

@@ -134,7 +134,9 @@ func (n *batchNorm) syncForwardDevice(x, y *tensor.Tensor) (*tensor.Tensor, erro
 //
 //	A = k*(sdy_local/m - sdy/M), B = k*(dgamma_local/m - dgamma/M),
 //	k = gamma*invstd, dgamma = invstd * sum of dy*(x-mean).
-func (n *batchNorm) syncBackwardDevice(dy *tensor.Tensor) (*tensor.Tensor, error) {
+//
+// dx may be dy only for a layer with the ReLU (the fused backward allows it).
+func (n *batchNorm) syncBackwardDevice(dy, dx *tensor.Tensor) (*tensor.Tensor, error) {
 	b, st := n.b, &n.syncState
 	x := n.x
 	_, C, _ := bnDims(x)
@@ -144,10 +146,7 @@ func (n *batchNorm) syncBackwardDevice(dy *tensor.Tensor) (*tensor.Tensor, error
 	if st.count == 0 || st.localCount == 0 {
 		return nil, fmt.Errorf("%s: sync batch-norm backward without its forward", n.name)
 	}
-	dx, err := n.bufs.like(n.keyD, x)
-	if err != nil {
-		return nil, err
-	}
+	var err error
 	if n.relu {
 		err = b.BatchNormReLUBackward(dy, n.y, x, n.gamma.Value, n.saveMean, n.saveInvStd, dx, n.gamma.Grad, n.beta.Grad)
 	} else {
@@ -197,10 +196,12 @@ func (n *batchNorm) syncBackwardDevice(dy *tensor.Tensor) (*tensor.Tensor, error
 	if err != nil {
 		return nil, err
 	}
-	corr, err := n.bufs.like(n.name+"/sync/corr", x)
+	// corr is dead after the Add: a pooled buffer like a gradient.
+	corr, err := n.bufs.gradLike(n.name+"/sync/corr", x)
 	if err != nil {
 		return nil, err
 	}
+	defer n.bufs.put(corr)
 	for _, p := range []struct {
 		dst *tensor.Tensor
 		src []float32
