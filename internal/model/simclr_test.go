@@ -184,6 +184,60 @@ func TestSteadyStateAllocations(t *testing.T) {
 	}
 }
 
+// TestGradientBuffersPooled: a step keeps no gradient buffer per layer.
+// The activation gradients come from the per-shape pool, which after a
+// step holds at most 3 buffers of any shape (a block's backward needs its
+// output gradient, a stage's gradient and the one below it at once), every
+// one back in the pool after the encoder's backward (the head's result,
+// read by the encoder, is still taken); a second step takes the same
+// buffers.
+func TestGradientBuffersPooled(t *testing.T) {
+	for _, cfg := range []Config{
+		tinyConfig(),
+		{Arch: "resnet50", Stem: StemImageNet, Width: 2, InChannels: 3, HeadLayers: 3, HeadHidden: 16, HeadOut: 8},
+	} {
+		t.Run(cfg.Arch, func(t *testing.T) {
+			cb := &countingBackend{Backend: newBackend(t)}
+			m, err := NewSimCLR(cb, cfg, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := randomInput(t, cb, 1, 4, 3, 16, 16)
+			if _, err := m.Step(x, 0.1); err != nil {
+				t.Fatal(err)
+			}
+			enc := m.Encoder.bufs
+			buffers, news := enc.gradBuffers(), cb.news
+			for k, all := range enc.pool {
+				if len(all) > 3 {
+					t.Errorf("%d gradient buffers of shape %v, want at most 3", len(all), k.dims[:k.rank])
+				}
+			}
+			layers := 0
+			for k := range enc.m {
+				if strings.HasSuffix(k.name, "/dx") || strings.HasSuffix(k.name, "/ds") {
+					t.Errorf("per-layer gradient buffer %s %v", k.name, k.dims[:k.rank])
+				}
+				if strings.HasSuffix(k.name, "/y") {
+					layers++
+				}
+			}
+			if buffers < 2 || 2*buffers > layers {
+				t.Errorf("%d pooled gradient buffers for %d layers, want at least 2 and at most half", buffers, layers)
+			}
+			if enc.gradsTaken() != 0 || m.Projector.bufs.gradsTaken() != 1 {
+				t.Errorf("after a step: encoder %d, head %d gradient buffers taken; want 0 and 1", enc.gradsTaken(), m.Projector.bufs.gradsTaken())
+			}
+			if _, err := m.Step(x, 0.1); err != nil {
+				t.Fatal(err)
+			}
+			if enc.gradBuffers() != buffers || cb.news != news {
+				t.Errorf("second step: %d -> %d gradient buffers, %d new tensors", buffers, enc.gradBuffers(), cb.news-news)
+			}
+		})
+	}
+}
+
 func TestStepErrors(t *testing.T) {
 	b := newBackend(t)
 	m, err := NewSimCLR(b, tinyConfig(), 1)
