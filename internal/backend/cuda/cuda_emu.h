@@ -132,12 +132,20 @@ inline const char* op_name(WarpOp op) {
 // saves and restores only what the SysV x86-64 ABI makes callee-saved (rbx,
 // rbp, r12-r15, rsp, the MXCSR and x87 control words). glibc's swapcontext
 // also saves the signal mask with a system call, which made it 80% of the
-// emulator's time. ASan builds keep ucontext: ASan intercepts swapcontext
-// to track the stack switch, and would not see ours.
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(SIMCLR_EMU_UCONTEXT)
+// emulator's time. Under ASan every switch is announced with the
+// sanitizer's fiber API (EMU_ASAN_FIBERS), so that ASan knows which stack
+// runs. Other architectures, or -DSIMCLR_EMU_UCONTEXT, use ucontext.
+#if defined(__x86_64__) && !defined(SIMCLR_EMU_UCONTEXT)
 #define EMU_FAST_SWITCH 1
 #else
 #define EMU_FAST_SWITCH 0
+#endif
+#if EMU_FAST_SWITCH && defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define EMU_ASAN_FIBERS 1
+#else
+#define EMU_ASAN_FIBERS 0
 #endif
 
 #if EMU_FAST_SWITCH
@@ -149,6 +157,7 @@ extern "C" void emu_ctx_switch(void** save, void* next);
 struct Fiber {
 #if EMU_FAST_SWITCH
   void* sp = nullptr;
+  void* fake = nullptr;  // ASan's fake stack of the fiber while it is switched out
 #else
   ucontext_t ctx;
 #endif
@@ -209,6 +218,11 @@ struct Worker {
 #if EMU_FAST_SWITCH
   void* sched = nullptr;  // the scheduler's saved stack pointer
   void* discard = nullptr;  // where a context that is abandoned saves its own
+  // ASan (EMU_ASAN_FIBERS): the scheduler's fake stack while a fiber runs,
+  // and the scheduler thread's stack, learnt when a fiber first starts.
+  void* schedFake = nullptr;
+  const void* schedBottom = nullptr;
+  size_t schedSize = 0;
 #else
   ucontext_t sched;
 #endif
@@ -291,6 +305,9 @@ __attribute__((format(printf, 2, 3))) inline void sched_fail(Worker* w, const ch
 // its behalf) and resumes the worker's scheduler.
 [[noreturn]] inline void to_scheduler(Worker* w) {
 #if EMU_FAST_SWITCH
+#if EMU_ASAN_FIBERS
+  __sanitizer_start_switch_fiber(nullptr, w->schedBottom, w->schedSize);  // this stack is done
+#endif
   emu_ctx_switch(&w->discard, w->sched);
 #else
   setcontext(&w->sched);
@@ -320,7 +337,13 @@ __attribute__((noinline)) inline void park(FiberState st, WarpOp op = OP_NONE, u
   f.mask = mask;
   w->inFiber = 0;
 #if EMU_FAST_SWITCH
+#if EMU_ASAN_FIBERS
+  __sanitizer_start_switch_fiber(&f.fake, w->schedBottom, w->schedSize);
+#endif
   emu_ctx_switch(&f.sp, w->sched);
+#if EMU_ASAN_FIBERS
+  __sanitizer_finish_switch_fiber(w->fibers[w->current].fake, &w->schedBottom, &w->schedSize);
+#endif
 #else
   swapcontext(&f.ctx, &w->sched);
 #endif
@@ -339,6 +362,10 @@ inline void fiber_main() {
 // fiber_entry is where a new fiber's first switch returns to: it runs the
 // kernel thread and then resumes the scheduler for good.
 [[noreturn]] inline void fiber_entry() {
+#if EMU_ASAN_FIBERS
+  Worker* w = tw;
+  __sanitizer_finish_switch_fiber(nullptr, &w->schedBottom, &w->schedSize);
+#endif
   fiber_main();
   to_scheduler(tw);
 }
@@ -448,6 +475,11 @@ inline BlockResult run_block(Worker* w) {
     f.mask = 0;
     f.tid = tid3(i);
 #if EMU_FAST_SWITCH
+#if EMU_ASAN_FIBERS
+    // Frames a failed block abandoned leave their redzones poisoned.
+    ASAN_UNPOISON_MEMORY_REGION(w->stacks + (size_t)i * w->stackSize, w->stackSize);
+    f.fake = nullptr;
+#endif
     f.sp = fiber_init(w->stacks + (size_t)i * w->stackSize, w->stackSize);
 #else
     getcontext(&f.ctx);
@@ -469,7 +501,13 @@ inline BlockResult run_block(Worker* w) {
       threadIdx = f.tid;
       w->inFiber = 1;
 #if EMU_FAST_SWITCH
+#if EMU_ASAN_FIBERS
+      __sanitizer_start_switch_fiber(&w->schedFake, w->stacks + (size_t)i * w->stackSize, w->stackSize);
+#endif
       emu_ctx_switch(&w->sched, f.sp);
+#if EMU_ASAN_FIBERS
+      __sanitizer_finish_switch_fiber(w->schedFake, nullptr, nullptr);
+#endif
 #else
       swapcontext(&w->sched, &f.ctx);
 #endif
