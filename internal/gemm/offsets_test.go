@@ -173,3 +173,103 @@ func TestOffsetsOutOfRangePanic(t *testing.T) {
 		})
 	}
 }
+
+// TestSgemmRowOffsetsAFilledBMatches: with B packed by a caller's panel
+// filler (the Fill contract) the row-offset product is bit-identical to
+// SgemmRowOffsetsA packing B itself, for every kernel, both transposes,
+// edge tiles, several k-blocks and column blocks; and the filler, run
+// through NewPackedB's Fill, writes exactly the panels PackB writes.
+func TestSgemmRowOffsetsAFilledBMatches(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	shapes := []struct{ m, n, k int }{
+		{1, 1, 1}, {6, 16, 4}, {144, 16, 838}, {288, 32, 222}, {9, 16, 784}, {13, 40, 257}, {7, 600, 30}, {20, 5, 3},
+	}
+	for _, kind := range kernelsUnderTest() {
+		for i, sh := range shapes {
+			for _, transB := range []bool{false, true} {
+				for _, beta := range []float32{0, 1} {
+					g := newGatherSource(rng, sh.m, sh.k)
+					p := newProblem(rng, false, transB, sh.m, sh.n, sh.k, 0, i%3, (i+1)%3, 1.25, beta)
+					opB := func(r, j int) float32 {
+						if transB {
+							return p.b[j*p.ldb+r]
+						}
+						return p.b[r*p.ldb+j]
+					}
+					packed, err := PackB(make([]float32, PackedBSize(sh.k, sh.n)), transB, sh.k, sh.n, p.b, p.ldb)
+					if err != nil {
+						t.Fatal(err)
+					}
+					fill := func(panel []float32, p0, kc, j0 int) {
+						for r := 0; r < kc; r++ {
+							for j := 0; j < PanelWidth; j++ {
+								v := float32(0)
+								if j0+j < sh.n {
+									v = opB(p0+r, j0+j)
+								}
+								panel[r*PanelWidth+j] = v
+							}
+						}
+					}
+					filled, err := NewPackedB(make([]float32, PackedBSize(sh.k, sh.n)), sh.k, sh.n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					filled.Fill(fill)
+					if !bitsEqual(filled.buf, packed.buf) {
+						t.Errorf("m=%d n=%d k=%d transB=%v: Fill's panels differ from PackB's", sh.m, sh.n, sh.k, transB)
+					}
+					want := append([]float32(nil), p.c...)
+					got := append([]float32(nil), p.c...)
+					withKernel(kind, func() {
+						SgemmRowOffsetsA(sh.m, sh.n, sh.k, p.alpha, g.src, g.off, transB, p.b, p.ldb, beta, want, p.ldc)
+						SgemmRowOffsetsAFilledB(sh.m, sh.n, sh.k, p.alpha, g.src, g.off, fill, beta, got, p.ldc)
+					})
+					if !bitsEqual(got, want) {
+						t.Errorf("%v m=%d n=%d k=%d transB=%v beta=%v: filled-B result differs from SgemmRowOffsetsA", kind, sh.m, sh.n, sh.k, transB, beta)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestNewPackedBFill: Fill visits every panel once, in memory order, with
+// a slice that starts at the panel PackB writes and reaches the end of the
+// buffer (slack included); a bad buffer or shape is an error.
+func TestNewPackedBFill(t *testing.T) {
+	for _, sh := range []struct{ k, n int }{{1, 1}, {4, 16}, {838, 16}, {222, 32}, {257, 40}, {300, 600}} {
+		size := PackedBSize(sh.k, sh.n)
+		buf := make([]float32, size+7)
+		pb, err := NewPackedB(buf, sh.k, sh.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		covered := make([]int, len(buf))
+		prevStart := -1
+		pb.Fill(func(panel []float32, p0, kc, j0 int) {
+			start := len(buf) - len(panel)
+			if start <= prevStart {
+				t.Errorf("k=%d n=%d: panel p0=%d j0=%d at %d, not after the previous one at %d", sh.k, sh.n, p0, j0, start, prevStart)
+			}
+			prevStart = start
+			if want := p0*roundUp(sh.n, nr) + j0*kc; start != want {
+				t.Errorf("k=%d n=%d: panel p0=%d j0=%d at %d, PackB's layout has it at %d", sh.k, sh.n, p0, j0, start, want)
+			}
+			for i := start; i < start+kc*PanelWidth; i++ {
+				covered[i]++
+			}
+		})
+		for i, c := range covered {
+			if want := 1; i < size && c != want || i >= size && c != 0 {
+				t.Fatalf("k=%d n=%d: value %d covered by %d panels (size %d)", sh.k, sh.n, i, c, size)
+			}
+		}
+	}
+	if _, err := NewPackedB(make([]float32, 10), 4, 16); err == nil || !strings.Contains(err.Error(), "PackedBSize") {
+		t.Errorf("short buffer: err = %v, want one naming PackedBSize", err)
+	}
+	if _, err := NewPackedB(nil, -1, 16); err == nil {
+		t.Error("negative k: no error")
+	}
+}

@@ -127,3 +127,44 @@ func PackB(buf []float32, transB bool, k, n int, b []float32, ldb int) (*PackedB
 	}
 	return p, nil
 }
+
+// PanelWidth is the number of columns of op(B) in one packed micro-panel.
+const PanelWidth = nr
+
+// NewPackedB returns a k×n packed operand on buf whose panels the caller
+// fills itself (Fill), for a B that is cheaper to pack straight from its
+// own layout than to materialise first. buf must hold at least
+// PackedBSize(k, n) values; values past that are slack the filler may
+// write into (see Fill). buf is referenced, not copied.
+func NewPackedB(buf []float32, k, n int) (*PackedB, error) {
+	if k < 0 || n < 0 {
+		return nil, fmt.Errorf("new packed B: negative shape %dx%d", k, n)
+	}
+	if need := PackedBSize(k, n); len(buf) < need {
+		return nil, fmt.Errorf("new packed B: buffer holds %d values, need %d for a %dx%d operand (use PackedBSize)", len(buf), need, k, n)
+	}
+	p := &PackedB{k: k, n: n, nPad: roundUp(n, nr), buf: buf}
+	if k > 0 && n > 0 {
+		p.kc = kBlock(k)
+	}
+	return p, nil
+}
+
+// Fill calls fill once for every micro-panel of p, in memory order (k-blocks
+// by increasing p0, within a block panels by increasing j0). The panel
+// holds, for p = 0..kc-1 and j = 0..PanelWidth-1, op(B)[p0+p][j0+j] at
+// panel[p*PanelWidth+j]; columns j0+j >= n must be written as zero. panel
+// runs from the panel's start to the end of the buffer given to NewPackedB,
+// so a filler may write past the panel's kc*PanelWidth values into panels
+// it fills later (or the buffer's slack), and must rewrite them then.
+func (p *PackedB) Fill(fill func(panel []float32, p0, kc, j0 int)) {
+	if p.k == 0 || p.n == 0 {
+		return
+	}
+	for p0 := 0; p0 < p.k; p0 += p.kc {
+		kc := min(p.kc, p.k-p0)
+		for j0 := 0; j0 < p.n; j0 += nr {
+			fill(p.buf[p0*p.nPad+j0*kc:], p0, kc, j0)
+		}
+	}
+}
