@@ -33,49 +33,11 @@ func SgemmRowOffsetsA(m, n, k int, alpha float32, a []float32, off []int, transB
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	ws := getWorkspace()
-	defer putWorkspace(ws)
-	rowOffsetsA(ws, m, n, k, kBlock(k), alpha, a, off, beta, c, ldc, func(p0, kc, j0, nt int) []float32 {
-		packB(ws.b, transB, b, ldb, p0, kc, j0, nt)
-		return ws.b
-	})
-}
-
-// SgemmRowOffsetsAFilledB is SgemmRowOffsetsA with B packed by the caller
-// one k-block at a time, right before the block is used: for each k-block
-// and column block the gemm calls fill for every micro-panel in memory
-// order, with the same arguments and panel contract as PackedB.Fill (the
-// panel slice runs to the end of the gemm's B buffer, and what a filler
-// writes past a panel lands in panels it fills next or in unused room).
-// The result is bit-identical to SgemmRowOffsetsA on the B the filler
-// describes.
-func SgemmRowOffsetsAFilledB(m, n, k int, alpha float32, a []float32, off []int, fill func(panel []float32, p0, kc, j0 int), beta float32, c []float32, ldc int) {
-	if err := checkRowOffsetsA(m, n, k, a, off, false, k*n, n, len(c), ldc); err != nil {
-		panic(err) // programming error: callers check shapes first
-	}
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-	ws := getWorkspace()
-	defer putWorkspace(ws)
-	rowOffsetsA(ws, m, n, k, kBlock(k), alpha, a, off, beta, c, ldc, func(p0, kc, j0, nt int) []float32 {
-		for jr := 0; jr < nt; jr += nr {
-			fill(ws.b[jr*kc:], p0, kc, j0+jr)
-		}
-		return ws.b
-	})
-}
-
-// rowOffsetsA is the loop of SgemmRowOffsetsA over k-blocks of depth
-// kcMaxK, column blocks and row tiles; blockB returns the packed B block
-// of rows p0..p0+kc-1 and columns j0..j0+nt-1 (packB's panel layout).
-func rowOffsetsA(ws *workspace, m, n, k, kcMaxK int, alpha float32, a []float32, off []int, beta float32, c []float32, ldc int, blockB func(p0, kc, j0, nt int) []float32) {
 	ks := kernelsFor(activeKernel)
 	kern, rowsKern := ks.tile[0][0], ks.rowsA[0]
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	kcMaxK := kBlock(k)
 	// The row offsets of the current rows live in the workspace: the kernels
 	// are called through func values, so a local array would escape, and a
 	// per-tile array cost a heap allocation per tile.
@@ -89,7 +51,7 @@ func rowOffsetsA(ws *workspace, m, n, k, kcMaxK int, alpha float32, a []float32,
 		}
 		for j0 := 0; j0 < n; j0 += nbMax {
 			nt := min(nbMax, n-j0)
-			bb := blockB(p0, kc, j0, nt)
+			packB(ws.b, transB, b, ldb, p0, kc, j0, nt)
 			for ir := 0; ir < m; {
 				if ks.rowsA12x16 != nil && m-ir >= 2*mr {
 					// Twelve rows: 6x32 tiles (two B panels) where they fit,
@@ -101,12 +63,12 @@ func rowOffsetsA(ws *workspace, m, n, k, kcMaxK int, alpha float32, a []float32,
 					for jr := 0; jr < nt; {
 						if nt-jr >= nr && nt-jr < 2*nr {
 							cOff := ir*ldc + j0 + jr
-							ks.rowsA12x16(kc, a, offs, bb[jr*kc:jr*kc+kc*nr], c[cOff:], ldc, alpha, bEff)
+							ks.rowsA12x16(kc, a, offs, ws.b[jr*kc:jr*kc+kc*nr], c[cOff:], ldc, alpha, bEff)
 							jr += nr
 							continue
 						}
-						rowOffsetsTile(ws, ks, kc, a, lo, mr, bb, nt, jr, c, ir*ldc+j0, ldc, alpha, bEff)
-						jr += rowOffsetsTile(ws, ks, kc, a, hi, mr, bb, nt, jr, c, (ir+mr)*ldc+j0, ldc, alpha, bEff)
+						rowOffsetsTile(ws, ks, kc, a, lo, mr, nt, jr, c, ir*ldc+j0, ldc, alpha, bEff)
+						jr += rowOffsetsTile(ws, ks, kc, a, hi, mr, nt, jr, c, (ir+mr)*ldc+j0, ldc, alpha, bEff)
 					}
 					ir += 2 * mr
 					continue
@@ -125,11 +87,11 @@ func rowOffsetsA(ws *workspace, m, n, k, kcMaxK int, alpha float32, a []float32,
 						}
 					}
 					for jr := 0; jr < nt; jr += nr {
-						packedTile(ws, kern, kc, rows, aPanel, bb[jr*kc:jr*kc+kc*nr], c, ir*ldc+j0+jr, ldc, nt-jr, alpha, bEff)
+						packedTile(ws, kern, kc, rows, aPanel, ws.b[jr*kc:jr*kc+kc*nr], c, ir*ldc+j0+jr, ldc, nt-jr, alpha, bEff)
 					}
 				} else {
 					for jr := 0; jr < nt; {
-						jr += rowOffsetsTile(ws, ks, kc, a, lo, rows, bb, nt, jr, c, ir*ldc+j0, ldc, alpha, bEff)
+						jr += rowOffsetsTile(ws, ks, kc, a, lo, rows, nt, jr, c, ir*ldc+j0, ldc, alpha, bEff)
 					}
 				}
 				ir += mr
@@ -139,17 +101,17 @@ func rowOffsetsA(ws *workspace, m, n, k, kcMaxK int, alpha float32, a []float32,
 }
 
 // rowOffsetsTile computes the tile of SgemmRowOffsetsA at columns jr.. of
-// the packed B block bb (nt columns) for the mr rows at offs (rows of them
+// the packed B block (nt columns) for the mr rows at offs (rows of them
 // valid), C row 0 of the rows at c[cRow+jr:], and returns how many columns
 // it did: two B panels with the wide kernel when they fit, else one
 // (through the scratch tile at an edge).
-func rowOffsetsTile(ws *workspace, ks *kernelSet, kc int, a []float32, offs *[mr]int, rows int, bb []float32, nt, jr int, c []float32, cRow, ldc int, alpha, beta float32) int {
+func rowOffsetsTile(ws *workspace, ks *kernelSet, kc int, a []float32, offs *[mr]int, rows, nt, jr int, c []float32, cRow, ldc int, alpha, beta float32) int {
 	cOff := cRow + jr
 	if rows == mr && nt-jr >= 2*nr && ks.rowsA[1] != nil {
-		ks.rowsA[1](kc, a, offs, bb[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, beta)
+		ks.rowsA[1](kc, a, offs, ws.b[jr*kc:jr*kc+2*kc*nr], c[cOff:], ldc, alpha, beta)
 		return 2 * nr
 	}
-	bPanel := bb[jr*kc : jr*kc+kc*nr]
+	bPanel := ws.b[jr*kc : jr*kc+kc*nr]
 	cols := min(nr, nt-jr)
 	if rows == mr && cols == nr {
 		ks.rowsA[0](kc, a, offs, bPanel, c[cOff:], ldc, alpha, beta)

@@ -50,10 +50,6 @@ type shiftedConv struct {
 	// elementPad makes padImage copy strided images element by element
 	// (the loop before padChannelStride2), for the side-by-side benchmark.
 	elementPad bool
-	// dyViaGrid makes filterChunkShifted copy dy onto the output grid and
-	// let the gemm pack its transpose (the copies before packDyT), for the
-	// side-by-side benchmark.
-	dyViaGrid bool
 }
 
 // convPathMode selects how convolutions run.
@@ -253,35 +249,22 @@ const gridSlack = 8
 // col · dy_gridᵀ to dwT [Cin*K*K, Cout], where the rows of col are read in
 // place from the padded image (gemm.SgemmRowOffsetsA) and dy_grid is dy on
 // the output grid; then dwT is transposed into dw. Grid columns ow >= W of
-// dy_grid are zero, so the wasted positions add nothing. dy_gridᵀ is
-// packed straight from dy (dyPanels) into the gemm's panel layout, one
-// k-block at a time right before the block is used
-// (gemm.SgemmRowOffsetsAFilledB): one pass instead of a copy onto the grid
-// and a transposing pack of the grid.
+// dy_grid are zero, so the wasted positions add nothing.
 func (b *Backend) filterChunkShifted(g *convGeom, s *shiftedConv, xs, dys []float32, i0, i1 int, dw []float32) {
 	inLen, outLen := g.cin*g.h*g.w, g.cout*g.ho*g.wo
 	xp := b.scratch.get(s.paddedLen(g.cin))
+	grid := b.scratch.get(g.cout * s.nq)
 	dwT := b.scratch.get(g.colRows * g.cout)
 	defer b.scratch.put(xp)
+	defer b.scratch.put(grid)
 	defer b.scratch.put(dwT)
 	clear(xp)
-	var grid []float32
-	if s.dyViaGrid {
-		grid = b.scratch.get(g.cout * s.nq)
-		defer b.scratch.put(grid)
-		clear(grid)
-	}
+	clear(grid)
 	beta := float32(0)
 	for i := i0; i < i1; i++ {
 		s.padImage(xs[i*inLen:(i+1)*inLen], xp, g.cin, g.h, g.w)
-		if s.dyViaGrid {
-			s.toGrid(dys[i*outLen:(i+1)*outLen], grid, g.cout, g.ho, g.wo)
-			gemm.SgemmRowOffsetsA(g.colRows, g.cout, s.nq, 1, xp, s.rowOffs, true, grid, s.nq, beta, dwT, g.cout)
-		} else {
-			// dys[i*outLen:]: the pack may read past this image's dy.
-			fill := s.dyPanels(dys[i*outLen:], g.cout, g.ho, g.wo)
-			gemm.SgemmRowOffsetsAFilledB(g.colRows, g.cout, s.nq, 1, xp, s.rowOffs, fill, beta, dwT, g.cout)
-		}
+		s.toGrid(dys[i*outLen:(i+1)*outLen], grid, g.cout, g.ho, g.wo)
+		gemm.SgemmRowOffsetsA(g.colRows, g.cout, s.nq, 1, xp, s.rowOffs, true, grid, s.nq, beta, dwT, g.cout)
 		beta = 1
 	}
 	if i1 <= i0 {
@@ -291,68 +274,6 @@ func (b *Backend) filterChunkShifted(g *convGeom, s *shiftedConv, xs, dys []floa
 		row := dwT[r*g.cout : (r+1)*g.cout]
 		for co, v := range row {
 			dw[co*g.colRows+r] = v
-		}
-	}
-}
-
-// packDySlack is room after a packed operand that lets packDyT round the
-// last run up to 8 positions (up to 7 positions of PanelWidth values past
-// the end); without it the run is transposed at its length.
-const packDySlack = 8 * gemm.PanelWidth
-
-// packDyT fills pb (an nq×c operand: op(B)[q][co] = dy on the output grid,
-// zero at the wasted columns ow >= Wo) straight from dy [C,Ho,Wo] (dy may
-// run on past the image; that is read, never written). Each output row's
-// run of a panel is a vec.Transpose of PanelWidth channel planes; a run
-// whose length is not a multiple of 8 is transposed rounded up (whole 8x8
-// blocks) where dy has the values to read, and the extra positions it
-// writes land on the row's wasted columns, cleared right after, or on
-// positions written later (the next row, the next panel: Fill goes in
-// memory order), or on the buffer's slack (packDySlack; a run is rounded
-// up only where the panel slice has room). Panels past the
-// last channel are filled element by element with zeros for missing
-// channels. A pure copy: the panels are those gemm.PackB writes from the
-// grid (TestPackDyTMatchesGrid).
-func (s *shiftedConv) packDyT(pb *gemm.PackedB, dy []float32, c, ho, wo int) {
-	pb.Fill(s.dyPanels(dy, c, ho, wo))
-}
-
-// dyPanels returns packDyT's panel filler (gemm.PackedB.Fill's contract)
-// for dy [C,Ho,Wo] (possibly running on past the image).
-func (s *shiftedConv) dyPanels(dy []float32, c, ho, wo int) func(panel []float32, p0, kc, j0 int) {
-	const nw = gemm.PanelWidth
-	hw := ho * wo
-	return func(panel []float32, p0, kc, j0 int) {
-		p1 := p0 + kc
-		cols := min(nw, c-j0)
-		src := dy[j0*hw:]
-		if cols < nw {
-			clear(panel[:kc*nw])
-		}
-		for oh := p0 / s.wq; oh < ho && oh*s.wq < p1; oh++ {
-			rowQ := oh * s.wq
-			q0, q1 := max(rowQ, p0), min(rowQ+wo, p1)
-			if q0 < q1 {
-				n := q1 - q0
-				at := oh*wo + q0 - rowQ
-				dst := panel[(q0-p0)*nw:]
-				if cols == nw {
-					if r := (n + 7) &^ 7; r <= hw && (nw-1)*hw+at+r <= len(src) && r*nw <= len(dst) {
-						n = r
-					}
-					vec.Transpose(dst, nw, src[at:], hw, nw, n)
-				} else {
-					for j := 0; j < cols; j++ {
-						for t, v := range src[j*hw+at : j*hw+at+n] {
-							dst[t*nw+j] = v
-						}
-					}
-				}
-			}
-			// The wasted columns of this row (the last row has none in nq).
-			if z0, z1 := max(rowQ+wo, p0), min(rowQ+s.wq, p1); z0 < z1 && oh < ho-1 {
-				clear(panel[(z0-p0)*nw : (z1-p0)*nw])
-			}
 		}
 	}
 }
