@@ -50,6 +50,9 @@ type shiftedConv struct {
 	// elementPad makes padImage copy strided images element by element
 	// (the loop before padChannelStride2), for the side-by-side benchmark.
 	elementPad bool
+	// elementDw makes filterChunkShifted transpose the weight gradient
+	// element by element (dwFromTLoop), for the side-by-side benchmark.
+	elementDw bool
 }
 
 // convPathMode selects how convolutions run.
@@ -270,10 +273,29 @@ func (b *Backend) filterChunkShifted(g *convGeom, s *shiftedConv, xs, dys []floa
 	if i1 <= i0 {
 		clear(dwT)
 	}
-	for r := 0; r < g.colRows; r++ {
-		row := dwT[r*g.cout : (r+1)*g.cout]
+	s.dwFromT(dw, dwT, g.colRows, g.cout)
+}
+
+// dwFromT writes dwT [rows, cout] transposed into dw [cout, rows]: in 8x8
+// AVX2 blocks (vec.Transpose), or with the element loop (dwFromTLoop) when
+// elementDw is set. A pure copy either way.
+func (s *shiftedConv) dwFromT(dw, dwT []float32, rows, cout int) {
+	if s.elementDw {
+		dwFromTLoop(dw, dwT, rows, cout)
+		return
+	}
+	vec.Transpose(dw, rows, dwT, cout, rows, cout)
+}
+
+// dwFromTLoop is dwFromT one element at a time, rows of dwT in order
+// (strided writes into dw: the copy before vec.Transpose took it over,
+// 2.8% of case (a)'s samples; kept as the reference of its test and
+// benchmark).
+func dwFromTLoop(dw, dwT []float32, rows, cout int) {
+	for r := 0; r < rows; r++ {
+		row := dwT[r*cout : (r+1)*cout]
 		for co, v := range row {
-			dw[co*g.colRows+r] = v
+			dw[co*rows+r] = v
 		}
 	}
 }

@@ -92,11 +92,34 @@ func winogradWins(g *convGeom) bool {
 // which convAuto takes the Winograd path (winogradWins).
 const winoMinChannels = 128
 
-// winoTransformWeights writes U = G g Gᵀ of every (co, ci) kernel of ws
-// [Cout, Cin, 3, 3] into u, as 16 matrices [Cout, Cin]: u[(ξ*Cout+co)*Cin+ci].
-func winoTransformWeights(ws, u []float32, cout, cin int) {
+// winoPackedWeights transforms the weights ws [Cout, Cin, 3, 3] into u
+// (16 matrices us floats apart, winoTransformWeights) and packs them into
+// pbuf (16 * gemm.PackedASize(Cout, Cin) floats) as the gemm's left
+// operands. convForwardWinograd passes us = Cout*Cin + winoSkew: with the
+// matrices exactly Cout*Cin floats apart (a power of two times 4 bytes at
+// 128-512 channels) the transform's 16 write streams fell into the same L1
+// sets (BenchmarkWinoWeights).
+func winoPackedWeights(ws, u []float32, us int, pbuf []float32, cout, cin int) [16]*gemm.PackedA {
 	plane := cout * cin
-	u = u[:16*plane]
+	winoTransformWeights(ws, u, us, cout, cin)
+	psz := gemm.PackedASize(cout, cin)
+	var pu [16]*gemm.PackedA
+	for xi := range pu {
+		p, err := gemm.PackA(pbuf[xi*psz:(xi+1)*psz], false, cout, cin, u[xi*us:xi*us+plane], cin)
+		if err != nil {
+			panic(err) // sizes come from PackedASize
+		}
+		pu[xi] = p
+	}
+	return pu
+}
+
+// winoTransformWeights writes U = G g Gᵀ of every (co, ci) kernel of ws
+// [Cout, Cin, 3, 3] into u, as 16 matrices [Cout, Cin] us >= Cout*Cin
+// floats apart: u[ξ*us + co*Cin + ci]. The us - Cout*Cin floats after each
+// matrix are not written.
+func winoTransformWeights(ws, u []float32, us, cout, cin int) {
+	u = u[:15*us+cout*cin]
 	for co := 0; co < cout; co++ {
 		for ci := 0; ci < cin; ci++ {
 			k := ws[(co*cin+ci)*9 : (co*cin+ci)*9+9]
@@ -112,10 +135,10 @@ func winoTransformWeights(ws, u []float32, cout, cin int) {
 			o := co*cin + ci
 			for i := 0; i < 4; i++ {
 				a, b, c := t[i][0], t[i][1], t[i][2]
-				u[(4*i+0)*plane+o] = a
-				u[(4*i+1)*plane+o] = 0.5 * (a + b + c)
-				u[(4*i+2)*plane+o] = 0.5 * (a - b + c)
-				u[(4*i+3)*plane+o] = c
+				u[(4*i+0)*us+o] = a
+				u[(4*i+1)*us+o] = 0.5 * (a + b + c)
+				u[(4*i+2)*us+o] = 0.5 * (a - b + c)
+				u[(4*i+3)*us+o] = c
 			}
 		}
 	}
@@ -143,20 +166,12 @@ func newWinoGeom(g *convGeom) winoGeom {
 func (b *Backend) convForwardWinograd(g *convGeom, xs, ws, ys []float32) {
 	wg := newWinoGeom(g)
 	plane := g.cout * g.cin
-	u := b.scratch.get(16 * plane)
+	us := plane + winoSkew // see winoSkew: the 16 matrices are written at once
+	u := b.scratch.get(16 * us)
 	defer b.scratch.put(u)
-	winoTransformWeights(ws, u, g.cout, g.cin)
-	psz := gemm.PackedASize(g.cout, g.cin)
-	pbuf := b.scratch.get(16 * psz)
+	pbuf := b.scratch.get(16 * gemm.PackedASize(g.cout, g.cin))
 	defer b.scratch.put(pbuf)
-	var pu [16]*gemm.PackedA
-	for xi := range pu {
-		p, err := gemm.PackA(pbuf[xi*psz:(xi+1)*psz], false, g.cout, g.cin, u[xi*plane:(xi+1)*plane], g.cin)
-		if err != nil {
-			panic(err) // sizes come from PackedASize
-		}
-		pu[xi] = p
-	}
+	pu := winoPackedWeights(ws, u, us, pbuf, g.cout, g.cin)
 	groups := (g.n + wg.group - 1) / wg.group
 	inner := innerThreads(groups)
 	inLen, outLen := g.cin*g.h*g.w, g.cout*g.h*g.w
