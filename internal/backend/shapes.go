@@ -162,6 +162,9 @@ func CheckMomentumStep(p, g, buf tensor.Shape, o MomentumOpts) error {
 	if err := checkAll(OpMomentumStep, p, namedShape{"g", g}, namedShape{"buf", buf}); err != nil {
 		return err
 	}
+	if o.Deferred != nil {
+		return fmt.Errorf("%s: a deferred check needs the multi-tensor op (MomentumStepMulti)", OpMomentumStep)
+	}
 	return o.Validate(OpMomentumStep)
 }
 
@@ -216,6 +219,9 @@ func CheckAdamWStepMulti(params, grads, ms, vs []tensor.Shape, decay int, o Adam
 func CheckAdamWStep(p, g, m, v tensor.Shape, o AdamWOpts) error {
 	if err := checkAll(OpAdamWStep, p, namedShape{"g", g}, namedShape{"m", m}, namedShape{"v", v}); err != nil {
 		return err
+	}
+	if o.Deferred != nil {
+		return fmt.Errorf("%s: a deferred check needs the multi-tensor op (AdamWStepMulti)", OpAdamWStep)
 	}
 	return o.Validate(OpAdamWStep)
 }
