@@ -31,7 +31,9 @@ func TestStatusRecordRoundTrip(t *testing.T) {
 			if err != nil || f == nil {
 				t.Fatalf("decode: %+v, %v", f, err)
 			}
-			same := func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b)) }
+			same := func(a, b float64) bool {
+				return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
+			}
 			if f.Step != 41 || f.Index != c.Index || f.What != c.What || !same(f.Value, c.Value) || !same(f.PP, c.PP) || !same(f.DD, c.DD) {
 				t.Fatalf("decoded %+v, want step 41 and %+v", f, c)
 			}
