@@ -234,6 +234,15 @@ type Backend interface {
 	// NaN, for the reader to report.
 	NTXentForwardInto(s *Tensor, tau float32, losses *Tensor, slot int) error
 	NTXentFusedForwardInto(z, stats *Tensor, tau float32, losses *Tensor, slot int) error
+	// NTXentForwardBackwardInto is NTXentForwardInto and NTXentBackward
+	// in one pass over s (the cuda backend: one ntxent_rows launch and
+	// mean_rows_f64), the same bits as each, and like NTXentForwardInto it
+	// never waits for the device: a NaN or infinity in s is not an error
+	// but makes losses[slot] NaN (and ds NaN in the rows that hold it; the
+	// cpu backend fills all of ds with NaN), for the reader of the losses
+	// to report. A training step that leaves its loss on the device uses
+	// it instead of NTXentBackward, whose check of s is a host read.
+	NTXentForwardBackwardInto(s *Tensor, tau float32, ds, losses *Tensor, slot int) error
 
 	// SoftmaxCrossEntropyForward returns the mean cross-entropy of logits
 	// [N,K] against labels (len N, values in [0,K)).
