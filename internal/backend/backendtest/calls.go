@@ -371,7 +371,9 @@ func ntxentForwardInto(s, losses shape, tau float32, slot int) Call {
 
 func ntxentForwardBackwardInto(s, ds, losses shape, tau float32, slot int) Call {
 	return Call{Method: "NTXentForwardBackwardInto", Op: backend.OpNTXentForwardBackwardInto, Operands: ops("s", s, "ds", ds, "losses", losses),
-		Infer: func(s []shape) error { return err1(backend.CheckNTXentForwardBackwardInto(s[0], tau, s[1], s[2], slot)) },
+		Infer: func(s []shape) error {
+			return err1(backend.CheckNTXentForwardBackwardInto(s[0], tau, s[1], s[2], slot))
+		},
 		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
 			if err := b.NTXentForwardBackwardInto(t[0], tau, t[1], t[2], slot); err != nil {
 				return 0, err
