@@ -74,10 +74,16 @@ extern "C" __global__ void adamw_step(float* p, const float* g, float* m, float*
 //                       (each op rounded separately, as Go does on amd64),
 //                       writing q[t] and rec[4t..4t+3] = code, value, pp, dd;
 //                       then thread 0 writes status = the first failing
-//                       tensor's (index, code, value, pp, dd), index -1 if none.
+//                       tensor's (index, code, value, pp, dd), index -1 if none,
+//                       and, when sticky is not null, records that failure
+//                       there (status_record, with step) if it is clear.
 //   lars_apply          grid = total blocks, block 256: momentum_step's update
 //                       with q[t] and wd (0 when not adapted) over block j's
-//                       chunk; nothing when status[0] >= 0.
+//                       chunk; nothing when status[0] >= 0 or the sticky
+//                       record (may be null) is set.
+// sumsq_multi, momentum_multi and adamw_multi take the same optional sticky
+// record: sumsq_multi records the first non-finite sum there (code 1,
+// gradient), the two updates do nothing while it is set.
 #define LARS_DESC 8
 
 #ifdef SIMCLR_EMU
@@ -95,6 +101,47 @@ __device__ __forceinline__ float d2f_rn(double a) { return __double2float_rn(a);
 #endif
 
 __device__ __forceinline__ bool finite64(double v) { return !isnan(v) && !isinf(v); }
+
+// ---------------------------------------------------------------------------
+// The sticky status record (backend.DeferredCheck, backend.StatusWords = 10
+// 32-bit words, in a float32 tensor the host reads back when it logs):
+//   st[0] set (0 = clear, 1 = a check failed), st[1] the step, st[2] the
+//   tensor, st[3] the code (lars_trust's: 1 gradient, 2 value, 3 decayed
+//   gradient, 4 trust ratio), st[4..5] the value, st[6..7] ||p||², st[8..9]
+//   ||g+wd*p||² (float64 bits, low word first).
+// status_record writes it only when it is clear, so it keeps the first
+// failure of a run; a single thread calls it. The update kernels skip all
+// work while st[0] != 0, so parameters never take a non-finite update and
+// stay what they were before the failing step.
+#ifdef SIMCLR_EMU
+static inline long long d_as_ll(double v) {
+  long long u;
+  std::memcpy(&u, &v, 8);
+  return u;
+}
+#else
+__device__ __forceinline__ long long d_as_ll(double v) { return __double_as_longlong(v); }
+#endif
+
+__device__ __forceinline__ void status_put64(int* w, double v) {
+  const long long u = d_as_ll(v);
+  w[0] = (int)(unsigned)(u & 0xffffffffLL);
+  w[1] = (int)(unsigned)((unsigned long long)u >> 32);
+}
+
+__device__ __forceinline__ void status_record(int* st, int step, int t, int code, double value, double pp, double dd) {
+  if (st == 0 || st[0] != 0) return;
+  st[1] = step;
+  st[2] = t;
+  st[3] = code;
+  status_put64(st + 4, value);
+  status_put64(st + 6, pp);
+  status_put64(st + 8, dd);
+  st[0] = 1;
+}
+
+// stopped says whether a sticky record (may be null) holds a failure.
+__device__ __forceinline__ bool stopped(const int* st) { return st != 0 && st[0] != 0; }
 
 extern "C" __global__ void lars_norms_partial(const long long* desc, int ntensors, double* partial) {
   const int j = blockIdx.x;
@@ -125,7 +172,7 @@ extern "C" __global__ void lars_norms_partial(const long long* desc, int ntensor
 }
 
 extern "C" __global__ void lars_trust(const long long* desc, int ntensors, const double* partial, float wdf,
-                                      float etaf, float* q, double* rec, double* status) {
+                                      float etaf, float* q, double* rec, double* status, int* sticky, int step) {
   for (int t = threadIdx.x; t < ntensors; t += blockDim.x) {
     const long long* d = desc + (long long)t * LARS_DESC;
     const int adapted = (int)d[4], first = (int)d[5], blocks = (int)d[6];
@@ -169,6 +216,9 @@ extern "C" __global__ void lars_trust(const long long* desc, int ntensors, const
       if (rec[4 * t] != 0.0) {
         status[0] = (double)t;
         for (int k = 0; k < 4; ++k) status[1 + k] = rec[4 * t + k];
+        const int code = (int)rec[4 * t];  // ||p||² and ||dp||² only for a trust ratio, as backend.LARSTrust
+        status_record(sticky, step, t, code, rec[4 * t + 1], code == 4 ? rec[4 * t + 2] : 0.0,
+                      code == 4 ? rec[4 * t + 3] : 0.0);
         break;
       }
     }
@@ -176,8 +226,8 @@ extern "C" __global__ void lars_trust(const long long* desc, int ntensors, const
 }
 
 extern "C" __global__ void lars_apply(const long long* desc, int ntensors, const float* q, const double* status,
-                                      float lr, float mom, float wdf, int first) {
-  if (status[0] >= 0.0) return;
+                                      const int* sticky, float lr, float mom, float wdf, int first) {
+  if (status[0] >= 0.0 || stopped(sticky)) return;
   const int j = blockIdx.x;
   const int t = (int)desc[(long long)ntensors * LARS_DESC + j];
   const long long* d = desc + (long long)t * LARS_DESC;
@@ -197,7 +247,8 @@ extern "C" __global__ void lars_apply(const long long* desc, int ntensors, const
 // tensor as p, g and buf): out[t] = tensor t's ||x||² partials added in block
 // order, as partialSum adds sumsq_partial's on the host, so out[t] equals
 // SumSquares bit for bit. Launch: grid 1, block 256, thread per tensor.
-extern "C" __global__ void sumsq_multi(const long long* desc, int ntensors, const double* partial, double* out) {
+extern "C" __global__ void sumsq_multi(const long long* desc, int ntensors, const double* partial, double* out,
+                                       int* sticky, int step) {
   for (int t = threadIdx.x; t < ntensors; t += blockDim.x) {
     const long long* d = desc + (long long)t * LARS_DESC;
     const int first = (int)d[5], blocks = (int)d[6];
@@ -205,14 +256,25 @@ extern "C" __global__ void sumsq_multi(const long long* desc, int ntensors, cons
     for (int c = 0; c < blocks; ++c) s = dadd_rn(s, partial[3 * (first + c)]);
     out[t] = s;
   }
+  if (sticky == 0) return;
+  __syncthreads();  // out is written by this block only: visible after the barrier
+  if (threadIdx.x == 0) {
+    for (int t = 0; t < ntensors; ++t) {
+      if (!finite64(out[t])) {
+        status_record(sticky, step, t, 1, out[t], 0.0, 0.0);
+        break;
+      }
+    }
+  }
 }
 
 // momentum_multi: momentum_step over many tensors in one launch
 // (Backend.MomentumStepMulti) over the same descriptor table (word 4: the
 // tensor gets weight decay), one block per chunk as lars_apply; trust ratio
 // tr for every tensor. Element for element momentum_step's arithmetic.
-extern "C" __global__ void momentum_multi(const long long* desc, int ntensors, float lr, float mom, float wdf,
-                                          float tr, int nesterov, int first) {
+extern "C" __global__ void momentum_multi(const long long* desc, int ntensors, const int* sticky, float lr,
+                                          float mom, float wdf, float tr, int nesterov, int first) {
+  if (stopped(sticky)) return;
   const int j = blockIdx.x;
   const int t = (int)desc[(long long)ntensors * LARS_DESC + j];
   const long long* d = desc + (long long)t * LARS_DESC;
@@ -235,9 +297,10 @@ extern "C" __global__ void momentum_multi(const long long* desc, int ntensors, f
 // others 1 (what adamw_step gets with wd = 0). Element for element
 // adamw_step's arithmetic.
 #define ADAMW_DESC 9
-extern "C" __global__ void adamw_multi(const long long* desc, int ntensors, float decay, float beta1, float beta2,
-                                       float oneMinusB1, float oneMinusB2, float stepSize, float bc2Sqrt,
-                                       float eps) {
+extern "C" __global__ void adamw_multi(const long long* desc, int ntensors, const int* sticky, float decay,
+                                       float beta1, float beta2, float oneMinusB1, float oneMinusB2, float stepSize,
+                                       float bc2Sqrt, float eps) {
+  if (stopped(sticky)) return;
   const int j = blockIdx.x;
   const int t = (int)desc[(long long)ntensors * ADAMW_DESC + j];
   const long long* d = desc + (long long)t * ADAMW_DESC;

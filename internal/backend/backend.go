@@ -58,6 +58,9 @@ type MomentumOpts struct {
 	Nesterov    bool
 	// FirstStep marks the first update of this buffer (buf is set to g').
 	FirstStep bool
+	// Deferred, for MomentumStepMulti only: check the gradients on the
+	// device and record a failure instead of waiting (DeferredCheck).
+	Deferred *DeferredCheck
 }
 
 // LARSOpts are the hyper-parameters of one LARS step over many tensors
@@ -79,6 +82,9 @@ type LARSOpts struct {
 	TrustCoef   float32
 	// FirstStep marks the first update of the buffers (buf is set to q*dp).
 	FirstStep bool
+	// Deferred records a failed check instead of returning it, without
+	// waiting for the device (DeferredCheck).
+	Deferred *DeferredCheck
 }
 
 // AdamWOpts are the hyper-parameters of one AdamW update (PyTorch semantics:
@@ -91,6 +97,9 @@ type AdamWOpts struct {
 	Eps         float32
 	WeightDecay float32
 	Step        int
+	// Deferred, for AdamWStepMulti only: check the gradients on the
+	// device and record a failure instead of waiting (DeferredCheck).
+	Deferred *DeferredCheck
 }
 
 // Backend is one implementation of every engine op.
@@ -225,6 +234,15 @@ type Backend interface {
 	// NaN, for the reader to report.
 	NTXentForwardInto(s *Tensor, tau float32, losses *Tensor, slot int) error
 	NTXentFusedForwardInto(z, stats *Tensor, tau float32, losses *Tensor, slot int) error
+	// NTXentForwardBackwardInto is NTXentForwardInto and NTXentBackward
+	// in one pass over s (the cuda backend: one ntxent_rows launch and
+	// mean_rows_f64), the same bits as each, and like NTXentForwardInto it
+	// never waits for the device: a NaN or infinity in s is not an error
+	// but makes losses[slot] NaN (and ds NaN in the rows that hold it; the
+	// cpu backend fills all of ds with NaN), for the reader of the losses
+	// to report. A training step that leaves its loss on the device uses
+	// it instead of NTXentBackward, whose check of s is a host read.
+	NTXentForwardBackwardInto(s *Tensor, tau float32, ds, losses *Tensor, slot int) error
 
 	// SoftmaxCrossEntropyForward returns the mean cross-entropy of logits
 	// [N,K] against labels (len N, values in [0,K)).
@@ -245,7 +263,9 @@ type Backend interface {
 	// MomentumStepMulti applies MomentumStep to every params[i] with
 	// grads[i] and bufs[i], with o.WeightDecay where decay[i] and 0
 	// elsewhere; the same bits as the per-tensor calls in order (the cuda
-	// backend: one launch for all).
+	// backend: one launch for all). With o.Deferred it first checks every
+	// gradient (DeferredCheck; the cuda backend: two more launches, no
+	// host read).
 	MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool, o MomentumOpts) error
 	// LARSStep applies one LARS update (see LARSOpts) to every params[i]
 	// in place, with gradient grads[i] and momentum buffer bufs[i]; adapt
@@ -254,13 +274,16 @@ type Backend interface {
 	// ratio returns a *NonFiniteError naming the first such tensor (in
 	// argument order) and changes nothing. The cuda backend needs no host
 	// round trip per tensor (two multi-tensor reductions, one multi-tensor
-	// update, one status read).
+	// update, one status read; with o.Deferred no read at all: the failure
+	// goes into the status record, see DeferredCheck).
 	LARSStep(params, grads, bufs []*Tensor, adapt []bool, o LARSOpts) error
 	// AdamWStep applies one AdamW update to p in place.
 	AdamWStep(p, g, m, v *Tensor, o AdamWOpts) error
 	// AdamWStepMulti applies AdamWStep to every params[i] with grads[i]
 	// and moments ms[i], vs[i], with o.WeightDecay where decay[i] and 0
 	// elsewhere; the same bits as the per-tensor calls in order (the cuda
-	// backend: one launch for all, no host round trip).
+	// backend: one launch for all, no host round trip). With o.Deferred it
+	// first checks every gradient (DeferredCheck; the cuda backend: two
+	// more launches, still no host read).
 	AdamWStepMulti(params, grads, ms, vs []*Tensor, decay []bool, o AdamWOpts) error
 }

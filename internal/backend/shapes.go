@@ -58,6 +58,7 @@ const (
 	OpNTXentFusedForward          = "nt-xent fused forward"
 	OpNTXentFusedBackward         = "nt-xent fused backward"
 	OpNTXentForwardInto           = "nt-xent forward into"
+	OpNTXentForwardBackwardInto   = "nt-xent forward-backward into"
 	OpNTXentFusedForwardInto      = "nt-xent fused forward into"
 	OpSoftmaxCrossEntropyForward  = "softmax cross-entropy forward"
 	OpSoftmaxCrossEntropyBackward = "softmax cross-entropy backward"
@@ -162,6 +163,9 @@ func CheckMomentumStep(p, g, buf tensor.Shape, o MomentumOpts) error {
 	if err := checkAll(OpMomentumStep, p, namedShape{"g", g}, namedShape{"buf", buf}); err != nil {
 		return err
 	}
+	if o.Deferred != nil {
+		return fmt.Errorf("%s: a deferred check needs the multi-tensor op (MomentumStepMulti)", OpMomentumStep)
+	}
 	return o.Validate(OpMomentumStep)
 }
 
@@ -216,6 +220,9 @@ func CheckAdamWStepMulti(params, grads, ms, vs []tensor.Shape, decay int, o Adam
 func CheckAdamWStep(p, g, m, v tensor.Shape, o AdamWOpts) error {
 	if err := checkAll(OpAdamWStep, p, namedShape{"g", g}, namedShape{"m", m}, namedShape{"v", v}); err != nil {
 		return err
+	}
+	if o.Deferred != nil {
+		return fmt.Errorf("%s: a deferred check needs the multi-tensor op (AdamWStepMulti)", OpAdamWStep)
 	}
 	return o.Validate(OpAdamWStep)
 }
@@ -672,6 +679,20 @@ func CheckNTXentForwardInto(s tensor.Shape, tau float32, losses tensor.Shape, sl
 	const op = OpNTXentForwardInto
 	m, err := ntxentCheck(op, s, tau)
 	if err != nil {
+		return 0, err
+	}
+	return m, lossSlotCheck(op, losses, slot)
+}
+
+// CheckNTXentForwardBackwardInto checks s [2N,2N], the temperature, ds
+// (s's shape), losses [K] and slot; it returns M = 2N.
+func CheckNTXentForwardBackwardInto(s tensor.Shape, tau float32, ds, losses tensor.Shape, slot int) (int, error) {
+	const op = OpNTXentForwardBackwardInto
+	m, err := ntxentCheck(op, s, tau)
+	if err != nil {
+		return 0, err
+	}
+	if err := tensor.CheckShape(op, "ds", ds, s); err != nil {
 		return 0, err
 	}
 	return m, lossSlotCheck(op, losses, slot)

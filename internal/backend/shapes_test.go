@@ -235,6 +235,7 @@ var acceptedMutations = map[string]bool{
 	"NTXentFusedForwardInto/valid, z[1]+1":               true, // any D
 	"NTXentFusedForwardInto/valid one slot, z[1]+1":      true,
 	"NTXentForwardInto/valid, losses[0]+1":               true, // any K > slot
+	"NTXentForwardBackwardInto/valid, losses[0]+1":       true,
 	"NTXentFusedForwardInto/valid, losses[0]+1":          true,
 	"NTXentFusedForwardInto/valid one slot, losses[0]+1": true,
 	"SoftmaxCrossEntropyForward/valid, logits[1]+1":      true, // more classes

@@ -133,7 +133,7 @@ func (o MomentumOpts) Validate(op string) error {
 	if o.Momentum < 0 {
 		return fmt.Errorf("%s: momentum %g must be >= 0", op, o.Momentum)
 	}
-	return nil
+	return o.Deferred.Validate(op)
 }
 
 // Validate checks the LARS options; op names the caller's op.
@@ -147,7 +147,7 @@ func (o LARSOpts) Validate(op string) error {
 	if !(o.TrustCoef > 0) || !Finite32(o.TrustCoef) {
 		return fmt.Errorf("%s: trust coefficient %g must be positive and finite", op, o.TrustCoef)
 	}
-	return nil
+	return o.Deferred.Validate(op)
 }
 
 // Validate checks the AdamW options; op names the caller's op.
@@ -164,5 +164,5 @@ func (o AdamWOpts) Validate(op string) error {
 	if o.Eps < 0 {
 		return fmt.Errorf("%s: eps %g must be >= 0", op, o.Eps)
 	}
-	return nil
+	return o.Deferred.Validate(op)
 }

@@ -191,31 +191,43 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 	}
 	defer b.Free(x)
 
-	var loss float32
+	// The training loop's step (internal/train): each step leaves its loss
+	// in its slot of losses and the optimizer's non-finite check in the
+	// status record after them (optim StepDeferred), with no host read;
+	// both are read back once, after the timed steps (checkRun). The Sync
+	// after each step only times it.
+	total0 := o.Warmup + o.Steps
+	losses, err := b.New(total0 + backend.StatusWords)
+	if err != nil {
+		return nil, fmt.Errorf("bench: allocate the loss buffer of %d steps: %w", total0, err)
+	}
+	defer b.Free(losses)
+	phases := make([]string, 0, total0)
 	step := func(i int, phase string) error {
+		n := len(phases) + 1 // the optimizer step, from 1 over warm-up and timed steps
 		if err := b.Upload(x, host); err != nil {
 			return fmt.Errorf("bench: %s step %d: upload: %w", phase, i+1, err)
 		}
-		var l float32
+		slot := model.LossSlot{T: losses, I: n - 1}
 		var err error
 		if tc != nil {
-			l, err = m.StepGathered(x, tau, tc, counts)
+			err = m.StepGatheredInto(x, tau, tc, counts, slot)
 			if err == nil {
 				err = model.AllReduceGrads(b, m.Params(), tc, 1, &grads)
 			}
 		} else {
-			l, err = m.Step(x, tau)
+			err = m.StepInto(x, tau, slot)
 		}
 		if err != nil {
 			return fmt.Errorf("bench: %s step %d: %w", phase, i+1, err)
 		}
-		if err := opt.Step(lr); err != nil {
+		if err := opt.StepDeferred(lr, backend.DeferredCheck{Status: losses, At: total0, Step: n}); err != nil {
 			return fmt.Errorf("bench: %s step %d: optimizer: %w", phase, i+1, err)
 		}
 		if err := b.Sync(); err != nil {
 			return fmt.Errorf("bench: %s step %d: sync: %w", phase, i+1, err)
 		}
-		loss = l
+		phases = append(phases, fmt.Sprintf("%s step %d", phase, i+1))
 		return nil
 	}
 
@@ -261,6 +273,10 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	loss, err := checkRun(b, losses, phases, opt)
+	if err != nil {
+		return nil, err
+	}
 	heapPeak := heap.stop()
 	backendPeak := b.PeakBytes()
 
@@ -295,6 +311,41 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		res.CommCallsPerStep = tc.Calls / o.Steps
 	}
 	return res, nil
+}
+
+// checkRun reads back the losses of the steps (phases names each) and the
+// optimizer's status record after them, in one host read, and returns the
+// last step's loss; a non-finite loss or a failed check (whichever step
+// comes first; the loss on a tie) is an error naming the step.
+func checkRun(b backend.Backend, losses *tensor.Tensor, phases []string, opt optim.Optimizer) (float32, error) {
+	n := len(phases)
+	v := make([]float32, losses.Numel())
+	if err := b.Download(v, losses); err != nil {
+		return 0, fmt.Errorf("bench: read back the losses: %w", err)
+	}
+	f, err := backend.DecodeStatus(v[len(v)-backend.StatusWords:])
+	if err != nil {
+		return 0, fmt.Errorf("bench: read back the optimizer's check: %w", err)
+	}
+	for i, l := range v[:n] {
+		if f != nil && f.Step <= i {
+			break
+		}
+		if math.IsNaN(float64(l)) || math.IsInf(float64(l), 0) {
+			return 0, fmt.Errorf("bench: %s: the loss is %v; check the input batch for NaN/Inf values, or lower the learning rate (--lr) if training diverged", phases[i], l)
+		}
+	}
+	if f != nil {
+		at := fmt.Sprintf("step %d", f.Step)
+		if f.Step >= 1 && f.Step <= n {
+			at = phases[f.Step-1]
+		}
+		return 0, fmt.Errorf("bench: %s: optimizer: %w", at, opt.FailureError(f))
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return v[n-1], nil
 }
 
 // freeModel releases every tensor the model allocated on b.

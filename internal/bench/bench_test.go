@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"simclr/internal/backend"
 	"simclr/internal/backend/cpu"
 	"simclr/internal/model"
 	"simclr/internal/optim"
@@ -20,17 +21,24 @@ func tinyConfig() model.Config {
 	return model.Config{Arch: "resnet18", Stem: model.StemCIFAR, Width: 2, InChannels: 1, HeadLayers: 2, HeadOut: 8}
 }
 
-// countingOptimizer wraps a real optimizer and counts its Step calls.
+// countingOptimizer wraps a real optimizer and counts its StepDeferred
+// calls (the training loop's step, which Run uses); poisonAt (1-based, 0 =
+// never) writes NaN into the first gradient before that call.
 type countingOptimizer struct {
 	optim.Optimizer
-	steps int
-	lrs   []float32
+	steps    int
+	lrs      []float32
+	params   []*model.Param
+	poisonAt int
 }
 
-func (c *countingOptimizer) Step(lr float32) error {
+func (c *countingOptimizer) StepDeferred(lr float32, d backend.DeferredCheck) error {
 	c.steps++
 	c.lrs = append(c.lrs, lr)
-	return c.Optimizer.Step(lr)
+	if c.steps == c.poisonAt {
+		c.params[0].Grad.Host[0] = float32(math.NaN())
+	}
+	return c.Optimizer.StepDeferred(lr, d)
 }
 
 func larsFactory(b *cpu.Backend) OptimizerFactory {
@@ -312,5 +320,33 @@ func TestRunDataParallelLocalBN(t *testing.T) {
 	}
 	if res[0].CommCallsPerStep != 2 {
 		t.Errorf("per-rank batch norm: %d collectives per step, want 2", res[0].CommCallsPerStep)
+	}
+}
+
+// TestRunStopsOnNonFinite: Run reads the losses and the optimizer's
+// deferred check back after the steps and fails with the step of a NaN
+// gradient (warm-up 1, so the second optimizer step is timed step 1) or
+// of a NaN loss (a learning rate of 1e30 diverges at step 2), naming it.
+func TestRunStopsOnNonFinite(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		lr       float32
+		poisonAt int
+		want     string
+	}{
+		{"NaN gradient", 0.02, 2, "bench: timed step 1: optimizer: optim sgd: gradient of parameter conv1.weight has a NaN or Inf norm"},
+		{"diverged loss", 1e30, 0, "bench: timed step 1: the loss is NaN"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := cpu.New()
+			factory := func(ps []*model.Param) (optim.Optimizer, error) {
+				o, err := optim.NewSGD(b, ps, optim.SGDOptions{Momentum: 0.9})
+				return &countingOptimizer{Optimizer: o, params: ps, poisonAt: c.poisonAt}, err
+			}
+			_, err := Run(b, tinyConfig(), 8, 0.5, factory, Options{Steps: 3, Warmup: 1, BatchPairs: 4, LR: c.lr, Seed: 3})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
 	}
 }

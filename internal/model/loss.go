@@ -94,8 +94,9 @@ type LossSlot struct {
 // through L2 normalisation and the fused or materialised similarity path.
 // With out nil it returns the loss (a host read) and refuses a non-finite
 // one before the backward; otherwise it writes the loss into out
-// (NTXent*ForwardInto, no host read), returns 0 and runs the backward
-// whatever the loss (non-finite gradients stop the optimizer).
+// (NTXentFusedForwardInto, or NTXentForwardBackwardInto with the
+// gradient; no host read), returns 0 and runs the backward whatever the
+// loss (non-finite gradients stop the optimizer).
 func (m *SimCLR) ntxent(z, dz *tensor.Tensor, tau float32, out *LossSlot) (float32, error) {
 	rows, dim := z.Shape[0], z.Shape[1]
 	fused, err := FusedLossFor(m.lossFused, m.b.Name(), rows)
@@ -146,8 +147,14 @@ func (m *SimCLR) ntxent(z, dz *tensor.Tensor, tau float32, out *LossSlot) (float
 		if err := m.b.SimilarityForward(zn, sim); err != nil {
 			return 0, fmt.Errorf("similarity: %w", err)
 		}
+		dsim, err := m.bufs.get("dsim", rows, rows)
+		if err != nil {
+			return 0, err
+		}
 		if out != nil {
-			err = m.b.NTXentForwardInto(sim, tau, out.T, out.I)
+			// The loss and ds in one pass, with no host read: a
+			// non-finite sim shows as NaN in the loss slot and in ds.
+			err = m.b.NTXentForwardBackwardInto(sim, tau, dsim, out.T, out.I)
 		} else {
 			loss, err = m.b.NTXentForward(sim, tau)
 		}
@@ -155,12 +162,10 @@ func (m *SimCLR) ntxent(z, dz *tensor.Tensor, tau float32, out *LossSlot) (float
 			return 0, fmt.Errorf("nt-xent: %w", err)
 		}
 		backward = func() error {
-			dsim, err := m.bufs.get("dsim", rows, rows)
-			if err != nil {
-				return err
-			}
-			if err := m.b.NTXentBackward(sim, tau, dsim); err != nil {
-				return fmt.Errorf("nt-xent backward: %w", err)
+			if out == nil {
+				if err := m.b.NTXentBackward(sim, tau, dsim); err != nil {
+					return fmt.Errorf("nt-xent backward: %w", err)
+				}
 			}
 			if err := m.b.SimilarityBackward(zn, dsim, dzn); err != nil {
 				return fmt.Errorf("similarity backward: %w", err)

@@ -52,15 +52,26 @@ func NewAdamW(b backend.Backend, params []*model.Param, o AdamWOptions) (*AdamW,
 }
 
 // Step applies one AdamW update with learning rate lr.
-func (a *AdamW) Step(lr float32) error {
+func (a *AdamW) Step(lr float32) error { return a.step(lr, nil) }
+
+// StepDeferred is Step with the gradient check on the device (see
+// Optimizer).
+func (a *AdamW) StepDeferred(lr float32, d backend.DeferredCheck) error { return a.step(lr, &d) }
+
+// FailureError names the parameter of a failure StepDeferred recorded.
+func (a *AdamW) FailureError(f *backend.StepFailure) error { return a.failureError(f) }
+
+func (a *AdamW) step(lr float32, d *backend.DeferredCheck) error {
 	if err := a.ready(); err != nil {
 		return err
 	}
 	if err := checkLR("adamw", lr); err != nil {
 		return err
 	}
-	if _, err := a.checkGradNorms(); err != nil {
-		return err
+	if d == nil {
+		if _, err := a.checkGradNorms(); err != nil {
+			return err
+		}
 	}
 	n := len(a.params)
 	ps, gs, decayed := make([]*backend.Tensor, n), make([]*backend.Tensor, n), make([]bool, n)
@@ -75,6 +86,7 @@ func (a *AdamW) Step(lr float32) error {
 		Eps:         a.o.Eps,
 		WeightDecay: a.o.WeightDecay,
 		Step:        a.steps + 1,
+		Deferred:    d,
 	})
 	if err != nil {
 		return fmt.Errorf("optim adamw: update: %w", err)

@@ -114,7 +114,25 @@ func (l *LARS) nonFinite(p *model.Param, nf *backend.NonFiniteError) error {
 
 // Step applies one LARS update with learning rate lr. All trust ratios are
 // computed (and checked for NaN/Inf) before any parameter changes.
-func (l *LARS) Step(lr float32) error {
+func (l *LARS) Step(lr float32) error { return l.step(lr, nil) }
+
+// StepDeferred is Step with the check's result left in d's status record
+// (see Optimizer): on the cuda backend three launches and no host read.
+func (l *LARS) StepDeferred(lr float32, d backend.DeferredCheck) error { return l.step(lr, &d) }
+
+// FailureError names the parameter of a failure StepDeferred recorded.
+func (l *LARS) FailureError(f *backend.StepFailure) error {
+	if f == nil {
+		return nil
+	}
+	if f.Index < 0 || f.Index >= len(l.params) {
+		return l.failureError(f)
+	}
+	nf := f.NonFiniteError
+	return l.nonFinite(l.params[f.Index], &nf)
+}
+
+func (l *LARS) step(lr float32, d *backend.DeferredCheck) error {
 	if err := l.ready(); err != nil {
 		return err
 	}
@@ -132,6 +150,7 @@ func (l *LARS) Step(lr float32) error {
 		WeightDecay: l.o.WeightDecay,
 		TrustCoef:   l.o.TrustCoef,
 		FirstStep:   l.steps == 0,
+		Deferred:    d,
 	})
 	if nf := (*backend.NonFiniteError)(nil); errors.As(err, &nf) && nf.Index >= 0 && nf.Index < n {
 		return l.nonFinite(l.params[nf.Index], nf)

@@ -5,7 +5,9 @@
 // the same code runs on any backend. A Step first measures every gradient
 // (and, for LARS, every parameter norm); when one of them is NaN or Inf it
 // returns an error naming the parameter and changes nothing. Only then are
-// the parameters updated.
+// the parameters updated. StepDeferred does the same checks without
+// waiting for the device: a failure goes into a sticky status record on
+// the device, which the training loop reads with its losses.
 //
 // Optimizer state (momentum buffers, Adam moments) is exposed by State under
 // PyTorch-like names such as "optim.layer1.0.conv1.weight.momentum_buffer"
@@ -27,6 +29,18 @@ type Optimizer interface {
 	// Step applies one update of every parameter from its Grad with
 	// learning rate lr.
 	Step(lr float32) error
+	// StepDeferred is Step without a host wait: the gradients (and, for
+	// LARS, the trust ratios) are checked on the device, a failure is
+	// recorded in d's status record with d.Step (backend.DeferredCheck)
+	// and every update is skipped from then on, so the parameters stay as
+	// they were before the failing step. The caller reads the record back
+	// (with its losses) and turns a failure into Step's error with
+	// FailureError.
+	StepDeferred(lr float32, d backend.DeferredCheck) error
+	// FailureError is the error Step would have returned for the failure
+	// f that StepDeferred recorded (naming the parameter; it wraps
+	// ErrNonFinite), nil for nil.
+	FailureError(f *backend.StepFailure) error
 	// State returns the optimizer's state tensors (owned by the optimizer's
 	// backend) for checkpoints; Steps gives the matching step count.
 	State() []NamedTensor
@@ -250,4 +264,16 @@ func checkNonNeg(kind, name string, x float32) error {
 		return fmt.Errorf("optim %s: %s %v must be finite and >= 0", kind, name, x)
 	}
 	return nil
+}
+
+// failureError is FailureError for the optimizers whose deferred check is
+// a gradient check (SGD, AdamW).
+func (o *base) failureError(f *backend.StepFailure) error {
+	if f == nil {
+		return nil
+	}
+	if f.Index < 0 || f.Index >= len(o.params) {
+		return fmt.Errorf("optim %s: step %d: the device check names tensor %d of %d: %w", o.kind, f.Step, f.Index, len(o.params), ErrNonFinite)
+	}
+	return finite(o.kind, f.What, o.params[f.Index].Name, f.Value)
 }

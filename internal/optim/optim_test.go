@@ -452,3 +452,77 @@ func TestConstructorErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestStepDeferredRecordsWhatStepReturns: StepDeferred with a NaN or Inf
+// gradient in the second parameter returns nil, changes nothing and leaves
+// a status record whose FailureError is exactly Step's error (naming the
+// parameter, wrapping ErrNonFinite) at the step given; a later
+// StepDeferred with finite gradients changes nothing either (the record is
+// sticky), and a finite first step matches Step bit for bit.
+func TestStepDeferredRecordsWhatStepReturns(t *testing.T) {
+	b := cpu.New()
+	for _, kind := range kinds {
+		for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(-1))} {
+			t.Run(kind.name, func(t *testing.T) {
+				ref, ps := twoParams(t), twoParams(t)
+				optRef, err := kind.make(b, ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				opt, err := kind.make(b, ps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				status, err := b.New(backend.StatusWords + 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := backend.DeferredCheck{Status: status, At: 1, Step: 7}
+				if err := optRef.Step(0.1); err != nil {
+					t.Fatal(err)
+				}
+				if err := opt.StepDeferred(0.1, d); err != nil {
+					t.Fatal(err)
+				}
+				for k := range ps {
+					for i, v := range ps[k].Value.Host {
+						if math.Float32bits(v) != math.Float32bits(ref[k].Value.Host[i]) {
+							t.Fatalf("param %d[%d]: deferred %v, Step %v", k, i, v, ref[k].Value.Host[i])
+						}
+					}
+				}
+				if f, err := backend.DecodeStatus(status.Host[1:]); f != nil || err != nil {
+					t.Fatalf("record after a finite step: %+v, %v", f, err)
+				}
+				ps[1].Grad.Host[1], ref[1].Grad.Host[1] = bad, bad
+				before := append([]float32(nil), ps[0].Value.Host...)
+				d.Step = 8
+				if err := opt.StepDeferred(0.1, d); err != nil {
+					t.Fatalf("StepDeferred returned %v; the failure belongs in the record", err)
+				}
+				ps[1].Grad.Host[1] = 0.25
+				d.Step = 9
+				if err := opt.StepDeferred(0.1, d); err != nil {
+					t.Fatal(err)
+				}
+				for i, v := range ps[0].Value.Host {
+					if v != before[i] {
+						t.Fatalf("param 0 changed after the recorded failure")
+					}
+				}
+				f, err := backend.DecodeStatus(status.Host[1:])
+				if err != nil || f == nil || f.Step != 8 || f.Index != 1 {
+					t.Fatalf("record %+v, %v: want step 8, tensor 1", f, err)
+				}
+				want := optRef.Step(0.1)
+				got := opt.FailureError(f)
+				if got == nil || want == nil || got.Error() != want.Error() || !errors.Is(got, ErrNonFinite) {
+					t.Fatalf("FailureError %v, Step's error %v", got, want)
+				}
+				if opt.FailureError(nil) != nil {
+					t.Fatal("FailureError(nil) is not nil")
+				}
+			})
+		}
+	}
+}

@@ -49,15 +49,26 @@ func NewSGD(b backend.Backend, params []*model.Param, o SGDOptions) (*SGD, error
 }
 
 // Step applies one SGD update with learning rate lr.
-func (s *SGD) Step(lr float32) error {
+func (s *SGD) Step(lr float32) error { return s.step(lr, nil) }
+
+// StepDeferred is Step with the gradient check on the device (see
+// Optimizer).
+func (s *SGD) StepDeferred(lr float32, d backend.DeferredCheck) error { return s.step(lr, &d) }
+
+// FailureError names the parameter of a failure StepDeferred recorded.
+func (s *SGD) FailureError(f *backend.StepFailure) error { return s.failureError(f) }
+
+func (s *SGD) step(lr float32, d *backend.DeferredCheck) error {
 	if err := s.ready(); err != nil {
 		return err
 	}
 	if err := checkLR("sgd", lr); err != nil {
 		return err
 	}
-	if _, err := s.checkGradNorms(); err != nil {
-		return err
+	if d == nil {
+		if _, err := s.checkGradNorms(); err != nil {
+			return err
+		}
 	}
 	n := len(s.params)
 	ps, gs, decayed := make([]*backend.Tensor, n), make([]*backend.Tensor, n), make([]bool, n)
@@ -72,6 +83,7 @@ func (s *SGD) Step(lr float32) error {
 		TrustRatio:  1,
 		Nesterov:    s.o.Nesterov,
 		FirstStep:   s.steps == 0,
+		Deferred:    d,
 	})
 	if err != nil {
 		return fmt.Errorf("optim sgd: update: %w", err)

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"simclr/internal/backend"
 	"simclr/internal/backend/cpu"
 	"simclr/internal/dist"
+	"simclr/internal/optim"
 	"simclr/internal/runlog"
 	"simclr/internal/tensor"
 )
@@ -72,6 +74,18 @@ func (s *lossSpy) NTXentForwardInto(sim *tensor.Tensor, tau float32, losses *ten
 	}
 	loss, err := s.NTXentForward(sim, tau)
 	if err := s.Backend.NTXentForwardInto(sim, tau, losses, slot); err != nil {
+		return err
+	}
+	return s.record(loss, err, losses, slot)
+}
+
+func (s *lossSpy) NTXentForwardBackwardInto(sim *tensor.Tensor, tau float32, ds, losses *tensor.Tensor, slot int) error {
+	s.step()
+	if s.markOnly {
+		return s.Backend.NTXentForwardBackwardInto(sim, tau, ds, losses, slot)
+	}
+	loss, err := s.NTXentForward(sim, tau)
+	if err := s.Backend.NTXentForwardBackwardInto(sim, tau, ds, losses, slot); err != nil {
 		return err
 	}
 	return s.record(loss, err, losses, slot)
@@ -204,9 +218,9 @@ func TestLogEveryStopsOnNaN(t *testing.T) {
 
 // TestPretrainStopsOnNaNLogEvery: the divergence of a learning rate of
 // 1e30 stops the run at the same step, naming the learning rate, whatever
-// the interval (with 4 the cpu NT-Xent backward refuses the non-finite
-// similarities before the read, and the pending losses are read to say
-// why); nothing is saved.
+// the interval (with 4 the NaN loss of step 2 and the optimizer's failed
+// check of the same step are read together at the epoch's end, and the
+// loss, the cause, names it); nothing is saved.
 func TestPretrainStopsOnNaNLogEvery(t *testing.T) {
 	for _, every := range []int{1, 4} {
 		t.Run(fmt.Sprint(every), func(t *testing.T) {
@@ -264,6 +278,101 @@ func TestLogEveryDistributed(t *testing.T) {
 					t.Fatalf("row at step %d: loss %v, want the mean %v of steps %d-%d", r.Step, r.Loss, want, prev+1, r.Step)
 				}
 				prev = r.Step
+			}
+		})
+	}
+}
+
+// gradSpy is a backend that poisons one gradient before the optimizer's
+// multi-tensor update of step nanAt (1-based; counting those updates):
+// element 0 of grads[index] becomes NaN, a divergence the loss of that
+// step does not show (only the optimizer's deferred check sees it).
+type gradSpy struct {
+	backend.Backend
+	nanAt, index, steps int
+	// onUpdate, when set, is called with the update count after each
+	// update call (before the read-back of a logging step).
+	onUpdate func(step int)
+}
+
+func (s *gradSpy) poison(grads []*tensor.Tensor) error {
+	s.steps++
+	if s.steps != s.nanAt {
+		return nil
+	}
+	g := grads[s.index]
+	v := make([]float32, g.Numel())
+	if err := s.Download(v, g); err != nil {
+		return err
+	}
+	v[0] = float32(math.NaN())
+	return s.Upload(g, v)
+}
+
+func (s *gradSpy) done() {
+	if s.onUpdate != nil {
+		s.onUpdate(s.steps)
+	}
+}
+
+func (s *gradSpy) LARSStep(params, grads, bufs []*tensor.Tensor, adapt []bool, o backend.LARSOpts) error {
+	if err := s.poison(grads); err != nil {
+		return err
+	}
+	defer s.done()
+	return s.Backend.LARSStep(params, grads, bufs, adapt, o)
+}
+
+func (s *gradSpy) MomentumStepMulti(params, grads, bufs []*tensor.Tensor, decay []bool, o backend.MomentumOpts) error {
+	if err := s.poison(grads); err != nil {
+		return err
+	}
+	defer s.done()
+	return s.Backend.MomentumStepMulti(params, grads, bufs, decay, o)
+}
+
+func (s *gradSpy) AdamWStepMulti(params, grads, ms, vs []*tensor.Tensor, decay []bool, o backend.AdamWOpts) error {
+	if err := s.poison(grads); err != nil {
+		return err
+	}
+	defer s.done()
+	return s.Backend.AdamWStepMulti(params, grads, ms, vs, decay, o)
+}
+
+// TestLogEveryStopsOnNaNGradient: a NaN gradient at step 4 (epoch 2),
+// inside the interval of train.log_every=5 (its loss finite), stops the
+// run at the read of step 5 with the optimizer's error naming step 4, its
+// epoch and the parameter (wrapping optim.ErrNonFinite), for every
+// optimizer; the checkpoint of epoch 1 stays as it was and no later one
+// is written.
+func TestLogEveryStopsOnNaNGradient(t *testing.T) {
+	for _, opt := range []string{"lars", "sgd", "adamw"} {
+		t.Run(opt, func(t *testing.T) {
+			spy := &gradSpy{Backend: cpu.New(), nanAt: 4, index: 1}
+			cfg := tinyConfig(t, "train.epochs=3", "train.log_every=5", "train.checkpoint_every=1", "optim.name="+opt)
+			out := filepath.Join(t.TempDir(), "run")
+			var ckpt []byte
+			spy.onUpdate = func(step int) {
+				if step == 4 { // the checkpoint of epoch 1, written after step 3
+					var err error
+					if ckpt, err = os.ReadFile(filepath.Join(out, CheckpointFile)); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			job := &PretrainJob{Plan: pretrainPlan(t, cfg), Backend: spy, Out: out}
+			_, err := job.Run(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "step 4 (epoch 2): optimizer: optim "+opt+": gradient of parameter ") ||
+				!strings.Contains(err.Error(), "NaN or Inf norm") || !strings.Contains(err.Error(), "last good checkpoint") || !errors.Is(err, optim.ErrNonFinite) {
+				t.Fatalf("err = %v, want the optimizer's stop naming step 4 of epoch 2 and a parameter", err)
+			}
+			t.Logf("%s: %v", opt, err)
+			if spy.steps != 5 {
+				t.Fatalf("ran %d optimizer steps, want 5 (stopped at the read of step 5)", spy.steps)
+			}
+			got, rerr := os.ReadFile(filepath.Join(out, CheckpointFile))
+			if rerr != nil || len(ckpt) == 0 || string(got) != string(ckpt) {
+				t.Fatalf("checkpoint changed after the divergence (read error %v)", rerr)
 			}
 		})
 	}

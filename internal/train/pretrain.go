@@ -441,12 +441,14 @@ func (r *pretrainRun) appendPending() error {
 // trainStep is one optimizer step on a batch of N images: the 2N views go
 // to the device as one batch, the forward and backward passes fill every
 // gradient and leave the NT-Xent loss in the step's slot of the loss log,
-// and the optimizer steps with the schedule's learning rate. When the
-// logging interval ends at this step its losses are read back first (read),
-// so a loss that is not finite there stops the run before the optimizer
-// touches the weights; between reads, a diverged loss gives non-finite
-// gradients, which the optimizer refuses, and the error names the step
-// whose loss first went non-finite (failed).
+// and the optimizer steps with the schedule's learning rate, its
+// non-finite check deferred into the loss log's status record
+// (optim StepDeferred): no host read. When the logging interval ends at
+// this step its losses and that record are read back (read, one host
+// read): a non-finite loss or a failed check stops the run there, with an
+// error that names the first such step. A failed check skips the update
+// of its step and of every later one, so the weights stay those before
+// the failing step, and no checkpoint is written (save follows a read).
 func (r *pretrainRun) trainStep(batch *data.Batch, epoch int) (read *lossRead, err error) {
 	b, n := r.b, batch.N
 	imgLen := r.c * r.h * r.w
@@ -471,15 +473,15 @@ func (r *pretrainRun) trainStep(batch *data.Batch, epoch int) (read *lossRead, e
 		return nil, r.failed(fmt.Errorf("step %d: %w", this.step, err), &this)
 	}
 	r.losses.wrote(this)
+	if err := r.opt.StepDeferred(float32(lr), r.losses.check(this.step)); err != nil {
+		return nil, r.failed(fmt.Errorf("step %d: optimizer: %w", this.step, err), nil)
+	}
+	r.step++
 	if r.losses.due(this.step) {
 		if read, err = r.readLosses(); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.opt.Step(float32(lr)); err != nil {
-		return nil, r.failed(fmt.Errorf("step %d: optimizer: %w", this.step, err), nil)
-	}
-	r.step++
 	return read, nil
 }
 
@@ -515,6 +517,11 @@ func (r *pretrainRun) endEpoch(epoch int, pending *runlog.Row) error {
 // save writes the training checkpoint, the encoder and the loss plot.
 func (r *pretrainRun) save() error {
 	j := r.job
+	if n := len(r.losses.steps); n > 0 {
+		// Every save follows a read: the optimizer's check of the steps
+		// since then is on the device, unread.
+		return fmt.Errorf("internal error: checkpoint at step %d with the losses and checks of %d steps unread", r.step, n)
+	}
 	if !j.isRoot() {
 		return nil // rank 0 writes the run directory
 	}

@@ -369,6 +369,19 @@ func ntxentForwardInto(s, losses shape, tau float32, slot int) Call {
 		}}
 }
 
+func ntxentForwardBackwardInto(s, ds, losses shape, tau float32, slot int) Call {
+	return Call{Method: "NTXentForwardBackwardInto", Op: backend.OpNTXentForwardBackwardInto, Operands: ops("s", s, "ds", ds, "losses", losses),
+		Infer: func(s []shape) error {
+			return err1(backend.CheckNTXentForwardBackwardInto(s[0], tau, s[1], s[2], slot))
+		},
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			if err := b.NTXentForwardBackwardInto(t[0], tau, t[1], t[2], slot); err != nil {
+				return 0, err
+			}
+			return lossAt(b, t[2], slot)
+		}}
+}
+
 func ntxentFusedForwardInto(z, stats, losses shape, tau float32, slot int) Call {
 	return Call{Method: "NTXentFusedForwardInto", Op: backend.OpNTXentFusedForwardInto, Operands: ops("z", z, "stats", stats, "losses", losses),
 		Infer: func(s []shape) error { return err2(backend.CheckNTXentFusedForwardInto(s[0], s[1], tau, s[2], slot)) },
@@ -573,6 +586,7 @@ func Valid() []Call {
 		ntxentFusedBackward(shape{4, 3}, shape{4, 2}, shape{4, 3}, temperature),
 		named("valid N=1", ntxentFusedForward(shape{2, 5}, shape{2, 2}, temperature)),
 		ntxentForwardInto(shape{4, 4}, shape{3}, temperature, 1),
+		ntxentForwardBackwardInto(shape{4, 4}, shape{4, 4}, shape{2}, temperature, 1),
 		ntxentFusedForwardInto(shape{4, 3}, shape{4, 2}, shape{3}, temperature, 2),
 		named("valid one slot", ntxentFusedForwardInto(shape{2, 5}, shape{2, 2}, shape{1}, temperature, 0)),
 		ceForward(shape{2, 3}, labels2),
@@ -652,6 +666,8 @@ func BadParams() []Call {
 		named("slot -1", ntxentForwardInto(shape{4, 4}, shape{3}, temperature, -1)),
 		named("slot 3 of 3", ntxentFusedForwardInto(shape{4, 3}, shape{4, 2}, shape{3}, temperature, 3)),
 		named("no losses", ntxentForwardInto(shape{4, 4}, shape{0}, temperature, 0)),
+		named("slot 2 of 2", ntxentForwardBackwardInto(shape{4, 4}, shape{4, 4}, shape{2}, temperature, 2)),
+		named("temperature -1", ntxentForwardBackwardInto(shape{4, 4}, shape{4, 4}, shape{2}, -1, 0)),
 		named("temperature 0", ntxentFusedForwardInto(shape{4, 3}, shape{4, 2}, shape{3}, 0, 0)),
 		named("3 labels for 2 rows", ceForward(shape{2, 3}, []int32{0, 1, 2})),
 		named("label 3 of 3 classes", ceBackward(shape{2, 3}, shape{2, 3}, []int32{0, 3})),

@@ -63,6 +63,30 @@ func (b *Backend) NTXentForwardInto(s *Tensor, tau float32, losses *Tensor, slot
 	return nil
 }
 
+// NTXentForwardBackwardInto writes NTXentForwardInto's loss into
+// losses[slot] and NTXentBackward's gradient into ds; a NaN or infinity in
+// s makes the loss and every element of ds NaN (see backend.Backend).
+func (b *Backend) NTXentForwardBackwardInto(s *Tensor, tau float32, ds, losses *Tensor, slot int) error {
+	const op = backend.OpNTXentForwardBackwardInto
+	if err := checkHost(op, "s ds losses", s, ds, losses); err != nil {
+		return err
+	}
+	m, err := backend.CheckNTXentForwardBackwardInto(s.Shape, tau, ds.Shape, losses.Shape, slot)
+	if err != nil {
+		return err
+	}
+	if backend.FirstNonFinite(op, "s", s.Host, m) != nil {
+		losses.Host[slot] = float32(math.NaN())
+		for i := range ds.Host {
+			ds.Host[i] = float32(math.NaN())
+		}
+		return nil
+	}
+	losses.Host[slot] = ntxentMean(s.Host, m, tau)
+	ntxentGrad(s.Host, ds.Host, m, tau)
+	return nil
+}
+
 // ntxentMean is the NT-Xent loss of the finite matrix sv [m,m].
 func ntxentMean(sv []float32, m int, tau float32) float32 {
 	invTau := 1 / float64(tau)
@@ -101,9 +125,15 @@ func (b *Backend) NTXentBackward(s *Tensor, tau float32, ds *Tensor) error {
 	if err := backend.FirstNonFinite(op, "s", s.Host, m); err != nil {
 		return err
 	}
+	ntxentGrad(s.Host, ds.Host, m, tau)
+	return nil
+}
+
+// ntxentGrad writes dv, NTXentBackward's gradient of the finite matrix sv
+// [m,m].
+func ntxentGrad(sv, dv []float32, m int, tau float32) {
 	invTau := 1 / float64(tau)
 	scale := invTau / float64(m)
-	sv, dv := s.Host, ds.Host
 	parallelFor(m, grainFor(m, elemGrain/4), func(lo, hi int) {
 		logits := make([]float64, m)
 		for i := lo; i < hi; i++ {
@@ -120,7 +150,6 @@ func (b *Backend) NTXentBackward(s *Tensor, tau float32, ds *Tensor) error {
 			out[i] = 0
 		}
 	})
-	return nil
 }
 
 // rowLSE returns the max and log-sum-exp of a row (float64).

@@ -317,3 +317,53 @@ func TestNTXentForwardIntoMatchesForward(t *testing.T) {
 		})
 	}
 }
+
+// TestNTXentForwardBackwardIntoMatches: NTXentForwardBackwardInto writes
+// bit for bit NTXentForward's loss into its slot (the other slots left
+// alone) and NTXentBackward's ds; a non-finite s makes the loss and all
+// of ds NaN instead of an error.
+func TestNTXentForwardBackwardIntoMatches(t *testing.T) {
+	b := New()
+	for _, tc := range []struct {
+		n, slots, slot int
+		tau            float32
+	}{{1, 1, 0, 0.5}, {2, 4, 3, 0.1}, {37, 2, 0, 0.2}} {
+		t.Run(fmt.Sprintf("N=%d slot %d of %d", tc.n, tc.slot, tc.slots), func(t *testing.T) {
+			m := 2 * tc.n
+			s := cosineLike(t, b, m, uint64(m))
+			want, err := b.NTXentForward(s, tc.tau)
+			must(t, err)
+			wantDS := newT(t, b, nil, m, m)
+			must(t, b.NTXentBackward(s, tc.tau, wantDS))
+			ds := newT(t, b, nil, m, m)
+			losses := newT(t, b, nil, tc.slots)
+			for i := range losses.Host {
+				losses.Host[i] = -7
+			}
+			must(t, b.NTXentForwardBackwardInto(s, tc.tau, ds, losses, tc.slot))
+			for i, v := range losses.Host {
+				switch {
+				case i == tc.slot && math.Float32bits(v) != math.Float32bits(want):
+					t.Fatalf("losses[%d] = %v, NTXentForward gives %v", i, v, want)
+				case i != tc.slot && v != -7:
+					t.Fatalf("losses[%d] = %v, want the untouched -7", i, v)
+				}
+			}
+			for i, v := range ds.Host {
+				if math.Float32bits(v) != math.Float32bits(wantDS.Host[i]) {
+					t.Fatalf("ds[%d] = %v, NTXentBackward gives %v", i, v, wantDS.Host[i])
+				}
+			}
+			s.Host[m+1] = float32(math.NaN())
+			must(t, b.NTXentForwardBackwardInto(s, tc.tau, ds, losses, tc.slot))
+			if v := losses.Host[tc.slot]; !math.IsNaN(float64(v)) {
+				t.Fatalf("loss of an s holding NaN = %v, want NaN", v)
+			}
+			for i, v := range ds.Host {
+				if !math.IsNaN(float64(v)) {
+					t.Fatalf("ds[%d] = %v after an s holding NaN, want NaN", i, v)
+				}
+			}
+		})
+	}
+}

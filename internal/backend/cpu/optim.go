@@ -115,6 +115,10 @@ func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backen
 	if err := backend.CheckLARSStep(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(adapt), o); err != nil {
 		return err
 	}
+	st, err := deferredRecord(op, o.Deferred)
+	if err != nil || (st != nil && backend.StatusSet(st)) {
+		return err // an earlier step failed: change nothing
+	}
 	qs := make([]float32, len(params))
 	for i, p := range params {
 		gg, _ := b.SumSquares(grads[i])
@@ -128,6 +132,10 @@ func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backen
 		q, e := backend.LARSTrust(gg, pp, gp, adapt[i], o.WeightDecay, o.TrustCoef)
 		if e != nil {
 			e.Index = i
+			if st != nil {
+				backend.EncodeStatus(st, o.Deferred.Step, e)
+				return nil
+			}
 			return e
 		}
 		qs[i] = q
@@ -170,8 +178,12 @@ func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool,
 	if err := backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o); err != nil {
 		return err
 	}
+	if stop, err := b.deferredGradCheck(op, grads, o.Deferred); stop || err != nil {
+		return err
+	}
 	for i, p := range params {
 		oi := o
+		oi.Deferred = nil
 		if !decay[i] {
 			oi.WeightDecay = 0
 		}
@@ -197,8 +209,12 @@ func (b *Backend) AdamWStepMulti(params, grads, ms, vs []*Tensor, decay []bool, 
 	if err := backend.CheckAdamWStepMulti(shapesOf(params), shapesOf(grads), shapesOf(ms), shapesOf(vs), len(decay), o); err != nil {
 		return err
 	}
+	if stop, err := b.deferredGradCheck(op, grads, o.Deferred); stop || err != nil {
+		return err
+	}
 	for i, p := range params {
 		oi := o
+		oi.Deferred = nil
 		if !decay[i] {
 			oi.WeightDecay = 0
 		}
@@ -207,4 +223,38 @@ func (b *Backend) AdamWStepMulti(params, grads, ms, vs []*Tensor, decay []bool, 
 		}
 	}
 	return nil
+}
+
+// deferredRecord returns the status record of d (nil when d is nil),
+// after checking that the status tensor is a host tensor.
+func deferredRecord(op string, d *backend.DeferredCheck) ([]float32, error) {
+	if d == nil {
+		return nil, nil
+	}
+	if err := checkHost(op, "status", d.Status); err != nil {
+		return nil, err
+	}
+	return d.Status.Host[d.At : d.At+backend.StatusWords], nil
+}
+
+// deferredGradCheck is the gradient check of a multi-tensor update with a
+// DeferredCheck: stop when the record already holds a failure or one of
+// grads has a NaN or Inf sum of squares (recorded, as the first such
+// tensor, code "gradient"). Without d it does nothing.
+func (b *Backend) deferredGradCheck(op string, grads []*Tensor, d *backend.DeferredCheck) (stop bool, err error) {
+	st, err := deferredRecord(op, d)
+	if err != nil || st == nil {
+		return false, err
+	}
+	if backend.StatusSet(st) {
+		return true, nil
+	}
+	for i, g := range grads {
+		gg, _ := b.SumSquares(g)
+		if math.IsNaN(gg) || math.IsInf(gg, 0) {
+			backend.EncodeStatus(st, d.Step, &backend.NonFiniteError{Index: i, What: "gradient", Value: gg})
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -162,10 +162,11 @@ type markedLARS struct {
 	log       *[]Launch
 }
 
-func (m *markedLARS) Step(lr float32) error {
+// StepDeferred is the step bench.Run (like the training loop) calls.
+func (m *markedLARS) StepDeferred(lr float32, d backend.DeferredCheck) error {
 	defer func() { *m.log = append(*m.log, Launch{Kernel: stepEnd}) }()
 	if !m.perTensor {
-		return m.LARS.Step(lr)
+		return m.LARS.StepDeferred(lr, d)
 	}
 	qs, err := m.TrustRatios()
 	if err != nil {
@@ -217,10 +218,12 @@ func TestRecordStepLaunches(t *testing.T) {
 			t.Errorf("%s launched %d times in one step, want 0 (LARS is multi-tensor)", k, count[k])
 		}
 	}
-	// The loss (NT-Xent forward's row losses), NT-Xent backward's NaN
-	// check of the same rows, LARS's status word.
-	if count["<dtoh>"] > 3 {
-		t.Errorf("%d host reads in one step, want at most 3 (the loss, NT-Xent backward's check, LARS's status)", count["<dtoh>"])
+	// The loss stays in a device slot, NT-Xent's NaN check and LARS's
+	// status go into the deferred status record: bench.Run reads them
+	// once after its steps, so a step that does not log reads nothing
+	// (before: the loss, NT-Xent backward's check and LARS's status).
+	if count["<dtoh>"] != 0 {
+		t.Errorf("%d host reads in one step, want 0 (the loss and the checks are read once after the steps)", count["<dtoh>"])
 	}
 	t.Logf("%d launches and %d host reads in one step", len(log)-count["<dtoh>"], count["<dtoh>"])
 }

@@ -101,6 +101,30 @@ func (b *Backend) NTXentForwardInto(s *Tensor, tau float32, losses *Tensor, slot
 	return b.meanInto(op, buf.ptr, m, losses, slot)
 }
 
+// NTXentForwardBackwardInto is NTXentForwardInto and NTXentBackward in
+// one ntxent_rows launch (row losses into scratch, gradient into ds) and
+// mean_rows_f64 into losses[slot]: the same bits as each, no host read. A
+// non-finite s leaves NaN in losses[slot] and in ds's rows holding it.
+func (b *Backend) NTXentForwardBackwardInto(s *Tensor, tau float32, ds, losses *Tensor, slot int) error {
+	const op = backend.OpNTXentForwardBackwardInto
+	if err := b.checkDev(op, "s ds losses", s, ds, losses); err != nil {
+		return err
+	}
+	m, err := backend.CheckNTXentForwardBackwardInto(s.Shape, tau, ds.Shape, losses.Shape, slot)
+	if err != nil {
+		return err
+	}
+	buf, err := b.scratch(int64(m) * 8)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer buf.release()
+	if err := b.launch(op, "ntxent_rows", dim3{m, 1, 1}, block1D(), args{}.ptr(s).i(m).f(tau).raw(buf.ptr).ptr(ds), s.Shape, ds.Shape); err != nil {
+		return err
+	}
+	return b.meanInto(op, buf.ptr, m, losses, slot)
+}
+
 // meanInto queues mean_rows_f64: losses[slot] = the mean of the n float64
 // row losses at rowLoss, added in row order.
 func (b *Backend) meanInto(op string, rowLoss uintptr, n int, losses *Tensor, slot int) error {

@@ -103,3 +103,46 @@ func TestNTXentForwardIntoBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestNTXentForwardBackwardIntoBitIdentical: on the cuda backend
+// NTXentForwardBackwardInto writes bit for bit NTXentForward's loss and
+// NTXentBackward's ds with no host read; an s holding NaN gives a NaN loss
+// and NaN in that row of ds (not an error). Every thread order.
+func TestNTXentForwardBackwardIntoBitIdentical(t *testing.T) {
+	for _, order := range []string{"index", "random:7"} {
+		for _, m := range []int{2, 16} {
+			t.Run(fmt.Sprintf("%s/M%d", order, m), func(t *testing.T) {
+				t.Setenv("CUDAEMU_ORDER", order)
+				e := newEnv(t)
+				const tau, slot = 0.2, 1
+				s, ds, want := e.rand(m, m), e.zeros(m, m), e.zeros(m, m)
+				loss, err := e.gpu.NTXentForward(s.g, tau)
+				e.mustGPU("forward", err)
+				e.mustGPU("backward", e.gpu.NTXentBackward(s.g, tau, want.g))
+				losses := e.make([]float32{-7, -7, -7}, 3)
+				reads := e.gpu.CountHostReads()
+				before := reads.Load()
+				e.mustGPU("forward-backward into", e.gpu.NTXentForwardBackwardInto(s.g, tau, ds.g, losses.g, slot))
+				if n := reads.Load() - before; n != 0 {
+					t.Errorf("NTXentForwardBackwardInto made %d host reads, want 0", n)
+				}
+				e.sameBits("ds vs NTXentBackward", ds, want)
+				_, got := e.download(losses)
+				if math.Float32bits(got[slot]) != math.Float32bits(loss) || got[0] != -7 || got[2] != -7 {
+					t.Fatalf("losses %v, want [-7 %v -7]", got, loss)
+				}
+				vals := make([]float32, m*m)
+				e.mustGPU("download s", e.gpu.Download(vals, s.g))
+				row := m - 1
+				vals[row*m] = float32(math.NaN())
+				e.mustGPU("upload s", e.gpu.Upload(s.g, vals))
+				e.mustGPU("forward-backward into, NaN", e.gpu.NTXentForwardBackwardInto(s.g, tau, ds.g, losses.g, slot))
+				_, got = e.download(losses)
+				_, dsv := e.download(ds)
+				if !math.IsNaN(float64(got[slot])) || !math.IsNaN(float64(dsv[row*m])) {
+					t.Fatalf("loss %v, ds[%d,0] %v of an s holding NaN there, want NaN and NaN", got[slot], row, dsv[row*m])
+				}
+			})
+		}
+	}
+}

@@ -155,7 +155,9 @@ func (b *Backend) tableFor(t *larsTable, key []uint64, blocks, nt int) (*larsTab
 // failed). The norms and updates are bit-identical to the per-tensor path
 // (SumSquares, Dot, backend.LARSTrust, MomentumStep). The only host round
 // trip is one 40-byte status read at the end, which reports a non-finite
-// norm as a *backend.NonFiniteError.
+// norm as a *backend.NonFiniteError; with o.Deferred there is none:
+// lars_trust records the failure in the status record and lars_apply
+// skips while that holds one.
 func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backend.LARSOpts) error {
 	const op = backend.OpLARSStep
 	b.tablesMu.Lock()
@@ -167,6 +169,9 @@ func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backen
 		if err := b.checkDev(op, fmt.Sprintf("params[%d] grads[%d] bufs[%d]", i, i, i), params[i], grads[i], bufs[i]); err != nil {
 			return err
 		}
+	}
+	if err := b.checkStatus(op, o.Deferred); err != nil {
+		return err
 	}
 	if err := backend.CheckLARSStep(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(adapt), o); err != nil {
 		return err
@@ -189,15 +194,19 @@ func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backen
 			return err
 		}
 	}
-	a := args{}.raw(t.desc).i(nt).raw(t.partial).f(o.WeightDecay).f(o.TrustCoef).raw(t.q).raw(t.rec).raw(t.status)
+	sticky, step := stickyOf(o.Deferred)
+	a := args{}.raw(t.desc).i(nt).raw(t.partial).f(o.WeightDecay).f(o.TrustCoef).raw(t.q).raw(t.rec).raw(t.status).raw(sticky).i(step)
 	if err := b.launch(op, "lars_trust", dim3{1, 1, 1}, block1D(), a, tensor.Shape{nt}); err != nil {
 		return err
 	}
 	if t.blocks > 0 {
-		a := args{}.raw(t.desc).i(nt).raw(t.q).raw(t.status).f(o.LR).f(o.Momentum).f(o.WeightDecay).flag(o.FirstStep)
+		a := args{}.raw(t.desc).i(nt).raw(t.q).raw(t.status).raw(sticky).f(o.LR).f(o.Momentum).f(o.WeightDecay).flag(o.FirstStep)
 		if err := b.launch(op, "lars_apply", dim3{t.blocks, 1, 1}, block1D(), a, total, total, total); err != nil {
 			return err
 		}
+	}
+	if o.Deferred != nil {
+		return nil // the failure, if any, is in the status record
 	}
 	st, err := b.downloadF64(t.status, 5)
 	if err != nil {
@@ -210,6 +219,50 @@ func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backen
 		return fmt.Errorf("%s: status %v from lars_trust is not a known code", op, st)
 	}
 	return nil
+}
+
+// sumSquaresQueue queues SumSquaresMulti's two launches (the sums land in
+// the table's rec) and returns the table; with d, sumsq_multi also records
+// the first non-finite sum in d's status record (code 1, gradient).
+// b.tablesMu is held.
+func (b *Backend) sumSquaresQueue(op string, ts []*Tensor, d *backend.DeferredCheck) (*larsTable, error) {
+	t, err := b.larsTableFor(&b.sumsq, ts, ts, ts, make([]bool, len(ts)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	total := tensor.Shape{0}
+	for _, x := range ts {
+		total[0] += x.Numel()
+	}
+	if t.blocks > 0 {
+		a := args{}.raw(t.desc).i(t.ntensors).raw(t.partial)
+		if err := b.launch(op, "lars_norms_partial", dim3{t.blocks, 1, 1}, block1D(), a, total); err != nil {
+			return nil, err
+		}
+	}
+	sticky, step := stickyOf(d)
+	a := args{}.raw(t.desc).i(t.ntensors).raw(t.partial).raw(t.rec).raw(sticky).i(step)
+	if err := b.launch(op, "sumsq_multi", dim3{1, 1, 1}, block1D(), a, tensor.Shape{t.ntensors}); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// stickyOf is the device address of d's status record (0 without d) and
+// the step it records.
+func stickyOf(d *backend.DeferredCheck) (uintptr, int) {
+	if d == nil {
+		return 0, 0
+	}
+	return d.Status.Dev + 4*uintptr(d.At), d.Step
+}
+
+// checkStatus checks that d's status tensor lives on this backend.
+func (b *Backend) checkStatus(op string, d *backend.DeferredCheck) error {
+	if d == nil || d.Status == nil {
+		return nil // no check, or one Validate rejects
+	}
+	return b.checkDev(op, "status", d.Status)
 }
 
 func shapesOf(ts []*Tensor) []tensor.Shape {
@@ -237,22 +290,8 @@ func (b *Backend) SumSquaresMulti(ts []*Tensor) ([]float64, error) {
 	if len(ts) == 0 {
 		return []float64{}, nil
 	}
-	t, err := b.larsTableFor(&b.sumsq, ts, ts, ts, make([]bool, len(ts)))
+	t, err := b.sumSquaresQueue(op, ts, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	total := tensor.Shape{0}
-	for _, x := range ts {
-		total[0] += x.Numel()
-	}
-	if t.blocks > 0 {
-		a := args{}.raw(t.desc).i(t.ntensors).raw(t.partial)
-		if err := b.launch(op, "lars_norms_partial", dim3{t.blocks, 1, 1}, block1D(), a, total); err != nil {
-			return nil, err
-		}
-	}
-	a := args{}.raw(t.desc).i(t.ntensors).raw(t.partial).raw(t.rec)
-	if err := b.launch(op, "sumsq_multi", dim3{1, 1, 1}, block1D(), a, tensor.Shape{t.ntensors}); err != nil {
 		return nil, err
 	}
 	out, err := b.downloadF64(t.rec, t.ntensors)
@@ -277,11 +316,19 @@ func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool,
 			return err
 		}
 	}
+	if err := b.checkStatus(op, o.Deferred); err != nil {
+		return err
+	}
 	if err := backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o); err != nil {
 		return err
 	}
 	if len(params) == 0 {
 		return nil
+	}
+	if o.Deferred != nil {
+		if _, err := b.sumSquaresQueue(op, grads, o.Deferred); err != nil {
+			return err
+		}
 	}
 	t, err := b.larsTableFor(&b.mom, params, grads, bufs, decay)
 	if err != nil {
@@ -294,7 +341,8 @@ func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool,
 	for _, p := range params {
 		total[0] += p.Numel()
 	}
-	a := args{}.raw(t.desc).i(t.ntensors).f(o.LR).f(o.Momentum).f(o.WeightDecay).f(o.TrustRatio).flag(o.Nesterov).flag(o.FirstStep)
+	sticky, _ := stickyOf(o.Deferred)
+	a := args{}.raw(t.desc).i(t.ntensors).raw(sticky).f(o.LR).f(o.Momentum).f(o.WeightDecay).f(o.TrustRatio).flag(o.Nesterov).flag(o.FirstStep)
 	return b.launch(op, "momentum_multi", dim3{t.blocks, 1, 1}, block1D(), a, total)
 }
 
@@ -325,11 +373,19 @@ func (b *Backend) AdamWStepMulti(params, grads, ms, vs []*Tensor, decay []bool, 
 			return err
 		}
 	}
+	if err := b.checkStatus(op, o.Deferred); err != nil {
+		return err
+	}
 	if err := backend.CheckAdamWStepMulti(shapesOf(params), shapesOf(grads), shapesOf(ms), shapesOf(vs), len(decay), o); err != nil {
 		return err
 	}
 	if len(params) == 0 {
 		return nil
+	}
+	if o.Deferred != nil {
+		if _, err := b.sumSquaresQueue(op, grads, o.Deferred); err != nil {
+			return err
+		}
 	}
 	key, blocks := adamwKey(params, grads, ms, vs, decay)
 	t, err := b.tableFor(&b.adamw, key, blocks, len(params))
@@ -344,7 +400,8 @@ func (b *Backend) AdamWStepMulti(params, grads, ms, vs []*Tensor, decay []bool, 
 		total[0] += p.Numel()
 	}
 	c := adamwConsts(o)
-	a := args{}.raw(t.desc).i(t.ntensors).f(c.decay).f(o.Beta1).f(o.Beta2).
+	sticky, _ := stickyOf(o.Deferred)
+	a := args{}.raw(t.desc).i(t.ntensors).raw(sticky).f(c.decay).f(o.Beta1).f(o.Beta2).
 		f(c.oneMinusB1).f(c.oneMinusB2).f(c.stepSize).f(c.bc2Sqrt).f(o.Eps)
 	return b.launch(op, "adamw_multi", dim3{t.blocks, 1, 1}, block1D(), a, total)
 }

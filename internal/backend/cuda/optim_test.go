@@ -256,3 +256,114 @@ func TestAdamWStepMultiMatchesPerTensor(t *testing.T) {
 		}
 	}
 }
+
+// TestDeferredCheckOptim: LARSStep, MomentumStepMulti and AdamWStepMulti
+// with a backend.DeferredCheck make no host read; a finite step updates as
+// the CPU backend does and leaves the status record clear; a NaN gradient
+// at step 2 is recorded (step 2, that tensor, "gradient", NaN) identically
+// by both backends and stops every update from then on (step 3, finite
+// again, changes nothing either), so the parameters stay those after step 1.
+func TestDeferredCheckOptim(t *testing.T) {
+	shapes := [][]int{{9000}, {8, 3, 3, 3}, {1}, {64}}
+	flags := []bool{true, false, true, false}
+	const bad, at = 2, 3
+	for _, kind := range []string{"lars", "momentum", "adamw"} {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t)
+			s := e.larsSet(shapes)
+			var vs []pair
+			for _, sh := range shapes {
+				vs = append(vs, e.zeros(sh...))
+			}
+			status := e.zeros(at + backend.StatusWords + 2)
+			pC, pG := sides(s.p)
+			gC, gG := sides(s.g)
+			bC, bG := sides(s.buf)
+			vC, vG := sides(vs)
+			step := func(b backend.Backend, cpu bool, n int) error {
+				d := &backend.DeferredCheck{Status: status.g, At: at, Step: n}
+				ps, gs, bs, v := pG, gG, bG, vG
+				if cpu {
+					d.Status, ps, gs, bs, v = status.c, pC, gC, bC, vC
+				}
+				switch kind {
+				case "lars":
+					return b.LARSStep(ps, gs, bs, flags, backend.LARSOpts{LR: 0.3, Momentum: 0.9, WeightDecay: 1e-4, TrustCoef: 0.001, FirstStep: n == 1, Deferred: d})
+				case "momentum":
+					return b.MomentumStepMulti(ps, gs, bs, flags, backend.MomentumOpts{LR: 0.1, Momentum: 0.9, WeightDecay: 1e-3, TrustRatio: 1, FirstStep: n == 1, Deferred: d})
+				}
+				return b.AdamWStepMulti(ps, gs, bs, v, flags, backend.AdamWOpts{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.05, Step: n, Deferred: d})
+			}
+			reads := e.gpu.CountHostReads()
+			record := func(n int) (*backend.StepFailure, *backend.StepFailure) {
+				t.Helper()
+				c, g := e.download(status)
+				for i, w := range c {
+					if math.Float32bits(w) != math.Float32bits(g[i]) {
+						t.Fatalf("after step %d: status word %d: cpu %#x, cuda %#x", n, i, math.Float32bits(w), math.Float32bits(g[i]))
+					}
+				}
+				fc, err := backend.DecodeStatus(c[at : at+backend.StatusWords])
+				if err != nil {
+					t.Fatal(err)
+				}
+				fg, err := backend.DecodeStatus(g[at : at+backend.StatusWords])
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fc, fg
+			}
+			before := reads.Load()
+			e.must("step 1", step(e.cpu, true, 1), step(e.gpu, false, 1))
+			if n := reads.Load() - before; n != 0 {
+				t.Errorf("deferred step 1 made %d host reads, want 0", n)
+			}
+			if fc, fg := record(1); fc != nil || fg != nil {
+				t.Fatalf("after a finite step the record holds cpu %+v, cuda %+v", fc, fg)
+			}
+			for i := range s.p {
+				e.check(fmt.Sprintf("p[%d] after step 1", i), s.p[i], tol{abs: 1e-7, rel: 1e-6})
+			}
+			var after1 [][]float32
+			for i := range s.p {
+				_, g := e.download(s.p[i])
+				after1 = append(after1, g)
+			}
+			gc, _ := e.download(s.g[bad])
+			nan := slicesRepeatNaN(len(gc))
+			e.must("upload NaN", e.cpu.Upload(s.g[bad].c, nan), e.gpu.Upload(s.g[bad].g, nan))
+			before = reads.Load()
+			e.must("step 2", step(e.cpu, true, 2), step(e.gpu, false, 2))
+			e.must("upload finite", e.cpu.Upload(s.g[bad].c, gc), e.gpu.Upload(s.g[bad].g, gc))
+			e.must("step 3", step(e.cpu, true, 3), step(e.gpu, false, 3))
+			if n := reads.Load() - before; n != 0 {
+				t.Errorf("deferred steps 2 and 3 made %d host reads, want 0", n)
+			}
+			fc, fg := record(3)
+			for name, f := range map[string]*backend.StepFailure{"cpu": fc, "cuda": fg} {
+				if f == nil || f.Step != 2 || f.Index != bad || f.What != "gradient" || !math.IsNaN(f.Value) {
+					t.Errorf("%s: record %+v, want step 2, tensor %d, gradient NaN", name, f, bad)
+				}
+			}
+			for i := range s.p {
+				c, g := e.download(s.p[i])
+				for k := range g {
+					if math.Float32bits(g[k]) != math.Float32bits(after1[i][k]) {
+						t.Fatalf("cuda p[%d][%d] changed from %v to %v after the recorded failure", i, k, after1[i][k], g[k])
+					}
+					if math.IsNaN(float64(c[k])) {
+						t.Fatalf("cpu p[%d][%d] is NaN after the recorded failure", i, k)
+					}
+				}
+			}
+		})
+	}
+}
+
+func slicesRepeatNaN(n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(math.NaN())
+	}
+	return v
+}

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "6d19866956d626be88c8d12a09d559ce547f08cd4801642b8d3390c2bb968a3e"
+const Sources = "ec8d7fd60747e4e9f5fdae3a2eb0962b7af3187f4f8904e2b9632c7a67bcdfc5"
