@@ -33,7 +33,7 @@ type Backend struct {
 	// prec is the matmul operand format (a backend.Precision), set by
 	// SetMatmulPrecision.
 	prec atomic.Int32
-	// rung is the GEMM rung (a gemmRung: auto, ffma, tc128, tc64), set by
+	// rung is the GEMM rung (a gemmRung: auto, ffma, tc128, tc64, tcgeneral), set by
 	// SetGEMMRung or SIMCLR_CUDA_GEMM; tcShared guards raising the
 	// tensor-core kernels' dynamic shared memory limit once.
 	rung     atomic.Int32

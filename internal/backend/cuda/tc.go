@@ -22,16 +22,17 @@ import (
 type gemmRung int32
 
 const (
-	rungAuto  gemmRung = iota // tensor cores where they apply, tile by size
-	rungFFMA                  // the FFMA rung always (gemm_tile.cuh)
-	rungTC128                 // tensor cores where they apply, 128x128 tile
-	rungTC64                  // tensor cores where they apply, 64x64 tile
+	rungAuto      gemmRung = iota // tensor cores where they apply, tile by size
+	rungFFMA                      // the FFMA rung always (gemm_tile.cuh)
+	rungTC128                     // tensor cores where they apply, 128x128 tile
+	rungTC64                      // tensor cores where they apply, 64x64 tile
+	rungTCGeneral                 // as auto, but the convolutions always on the general gather kernels (no _tap)
 )
 
-var rungNames = map[string]gemmRung{"auto": rungAuto, "ffma": rungFFMA, "tc128": rungTC128, "tc64": rungTC64}
+var rungNames = map[string]gemmRung{"auto": rungAuto, "ffma": rungFFMA, "tc128": rungTC128, "tc64": rungTC64, "tcgeneral": rungTCGeneral}
 
 // GEMMRungEnv names the environment variable New reads the GEMM rung from:
-// auto (default), ffma, tc128 or tc64.
+// auto (default), ffma, tc128, tc64 or tcgeneral.
 const GEMMRungEnv = "SIMCLR_CUDA_GEMM"
 
 func parseRung(s string) (gemmRung, error) {
@@ -40,7 +41,7 @@ func parseRung(s string) (gemmRung, error) {
 	}
 	r, ok := rungNames[s]
 	if !ok {
-		return rungAuto, fmt.Errorf("cuda: GEMM rung %q not understood; use auto (tensor cores where they apply), ffma, tc128 or tc64", s)
+		return rungAuto, fmt.Errorf("cuda: GEMM rung %q not understood; use auto (tensor cores where they apply), ffma, tc128, tc64 or tcgeneral", s)
 	}
 	return r, nil
 }
@@ -56,7 +57,9 @@ func rungFromEnv() (gemmRung, error) {
 // SetGEMMRung selects the GEMM rung of the matrix ops in BF16 precision:
 // "auto" (tensor cores where the shapes allow, the 128x128 tile for large
 // products and 64x64 for small ones), "ffma" (the CUDA-core rung, always),
-// "tc128" or "tc64" (tensor cores with that tile where the shapes allow).
+// "tc128" or "tc64" (tensor cores with that tile where the shapes allow),
+// "tcgeneral" (as auto, but the convolutions on the general gather kernels
+// even where the tap-uniform _tap kernels apply: the previous version).
 // For tests and measurements; SIMCLR_CUDA_GEMM sets it for New.
 func (b *Backend) SetGEMMRung(r string) error {
 	g, err := parseRung(r)
@@ -88,6 +91,21 @@ func (b *Backend) tcOn() bool {
 	return backend.Precision(b.prec.Load()) == backend.BF16 && gemmRung(b.rung.Load()) != rungFFMA
 }
 
+// tcTapChannels: the tap-uniform convolution kernels (NAME_tap, gemm_tc.cuh
+// TcIm2colTap / TcDyGatherTap) need the reduction's channel count to be a
+// multiple of the 32-wide K tile, so that every K tile lies in one tap.
+const tcTapChannels = 32
+
+// tcTap returns kernel's tap-uniform version (kernel + "_tap") when the
+// reduction's channel count c allows it and the rung is not tcgeneral, else
+// kernel (the general gather, any c % 8 == 0).
+func (b *Backend) tcTap(kernel string, c int) string {
+	if c%tcTapChannels == 0 && gemmRung(b.rung.Load()) != rungTCGeneral {
+		return kernel + "_tap"
+	}
+	return kernel
+}
+
 // tcLaunch picks the tile for an m x n product and launches kernel (its
 // _s variant for the small tile) with the tensor-core launch shape. The
 // shapes logged for gemm_nt_bf16_tc are its operands [m][k] and [n][k].
@@ -101,14 +119,15 @@ func (b *Backend) tcLaunchSplit(op, kernel string, m, n, splits int, a args, sha
 	switch gemmRung(b.rung.Load()) {
 	case rungTC128:
 		large = true
-	case rungAuto:
+	case rungAuto, rungTCGeneral:
 		large = ceilDiv(m, tcLargeTile)*ceilDiv(n, tcLargeTile) >= tcLargeMinBlocks
 	}
 	tile, threads, shared := tcSmallTile, tcSmallThreads, tcSmallShared
 	if large {
 		tile, threads, shared = tcLargeTile, tcLargeThreads, tcLargeShared
 		b.tcShared.Do(func() {
-			for _, k := range []string{"gemm_nt_bf16_tc", "conv2d_fwd_bf16_tc", "conv2d_bwd_data_bf16_tc", "conv2d_bwd_filter_bf16_tc"} {
+			for _, k := range []string{"gemm_nt_bf16_tc", "conv2d_fwd_bf16_tc", "conv2d_fwd_bf16_tc_tap", "conv2d_bwd_data_bf16_tc",
+				"conv2d_bwd_data_bf16_tc_tap", "conv2d_bwd_filter_bf16_tc"} {
 				if err := b.drv.setMaxDynamicShared(k, tcLargeShared); err != nil {
 					b.tcErr = fmt.Errorf("raise the dynamic shared memory limit of %s to %d bytes: %w", k, tcLargeShared, err)
 					return
@@ -239,7 +258,7 @@ func (b *Backend) convForwardTC(op string, x, w, y *Tensor, g convGeom) error {
 	}
 	defer releaseAll(wr)
 	a := g.kernelArgs(args{}.raw(xh.ptr).raw(wr.ptr).ptr(y))
-	return b.tcLaunch(op, "conv2d_fwd_bf16_tc", g.cout, g.n*g.ho*g.wo, a, x.Shape, w.Shape, y.Shape)
+	return b.tcLaunch(op, b.tcTap("conv2d_fwd_bf16_tc", g.cin), g.cout, g.n*g.ho*g.wo, a, x.Shape, w.Shape, y.Shape)
 }
 
 // convBackwardDataTC: dx on tensor cores with dy in NHWC and w as
@@ -256,7 +275,7 @@ func (b *Backend) convBackwardDataTC(op string, dy, w, dx *Tensor, g convGeom) e
 	}
 	defer releaseAll(wt)
 	a := g.kernelArgs(args{}.raw(dyh.ptr).raw(wt.ptr).ptr(dx))
-	return b.tcLaunch(op, "conv2d_bwd_data_bf16_tc", g.cin, g.n*g.h*g.w, a, dy.Shape, w.Shape, dx.Shape)
+	return b.tcLaunch(op, b.tcTap("conv2d_bwd_data_bf16_tc", g.cout), g.cin, g.n*g.h*g.w, a, dy.Shape, w.Shape, dx.Shape)
 }
 
 // convBackwardFilterTC: dw on tensor cores, K-major (gemm_tc_tn): A = dy

@@ -136,13 +136,18 @@ func TestTensorCoreConvForward(t *testing.T) {
 	cases := []struct {
 		n, cin, h, w, cout, k, stride, pad int
 		rung                               string
-		tc                                 bool // Cin % 8 == 0: tensor cores
+		want                               string // the tensor-core kernel (Cin % 8 == 0; _tap: Cin % 32 == 0), "" for the FFMA fallback
 	}{
-		{2, 8, 6, 6, 12, 3, 1, 1, "tc64", true},
-		{2, 16, 7, 7, 20, 3, 2, 1, "tc64", true},
-		{1, 24, 5, 5, 8, 1, 1, 0, "tc128", true},
-		{2, 8, 9, 9, 130, 3, 1, 1, "tc128", true}, // Cout crosses the 128 tile
-		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", false},   // RGB stem: FFMA fallback
+		{2, 8, 6, 6, 12, 3, 1, 1, "tc64", "conv2d_fwd_bf16_tc_s"},
+		{2, 16, 7, 7, 20, 3, 2, 1, "tc64", "conv2d_fwd_bf16_tc_s"},
+		{1, 24, 5, 5, 8, 1, 1, 0, "tc128", "conv2d_fwd_bf16_tc"},
+		{2, 8, 9, 9, 130, 3, 1, 1, "tc128", "conv2d_fwd_bf16_tc"},      // Cout crosses the 128 tile
+		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", ""},                           // RGB stem: FFMA fallback
+		{2, 32, 5, 5, 8, 3, 1, 1, "tc64", "conv2d_fwd_bf16_tc_tap_s"},  // one tap per K tile, rows past N
+		{2, 32, 5, 5, 8, 3, 1, 1, "tcgeneral", "conv2d_fwd_bf16_tc_s"}, // the same on the general gather
+		{1, 64, 7, 7, 12, 3, 2, 1, "tc128", "conv2d_fwd_bf16_tc_tap"},  // two channel blocks per tap, stride 2
+		{2, 32, 6, 5, 16, 1, 2, 0, "tc64", "conv2d_fwd_bf16_tc_tap_s"}, // 1x1 stride 2 (downsample), H != W
+		{1, 32, 6, 6, 8, 5, 1, 2, "auto", "conv2d_fwd_bf16_tc_tap_s"},  // 5x5, pad 2: the tap carry across rows
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
@@ -165,8 +170,8 @@ func TestTensorCoreConvForward(t *testing.T) {
 					tcRan = true
 				}
 			}
-			if tcRan != c.tc || (!c.tc && kT["conv2d_fwd_bf16"] != 1) {
-				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			if tcRan != (c.want != "") || (c.want == "" && kT["conv2d_fwd_bf16"] != 1) || (c.want != "" && kT[c.want] != 1) {
+				t.Fatalf("launched %v; want %q (\"\": conv2d_fwd_bf16)", kT, c.want)
 			}
 			k := c.cin * c.k * c.k
 			e.checkGPU("forward vs ffma", yT, e.gpuValues(yF), gemmTol(k, 1))
@@ -180,15 +185,20 @@ func TestTensorCoreConvBackwardData(t *testing.T) {
 	cases := []struct {
 		n, cin, h, w, cout, k, stride, pad int
 		rung                               string
-		tc                                 bool // Cout % 8 == 0 and stride 1 or 2
+		want                               string // the tensor-core kernel (Cout % 8 == 0, stride 1 or 2; _tap: Cout % 32 == 0), "" for FFMA
 	}{
-		{2, 5, 6, 6, 8, 3, 1, 1, "tc64", true},
-		{2, 4, 7, 7, 16, 3, 2, 1, "tc64", true},   // stride 2, odd image
-		{1, 6, 8, 8, 24, 1, 2, 0, "tc128", true},  // 1x1 stride 2 (downsample)
-		{2, 3, 6, 6, 8, 4, 2, 2, "tc64", true},    // even kernel, pad 2
-		{1, 130, 4, 4, 8, 3, 1, 1, "tc128", true}, // Cin crosses the 128 tile
-		{2, 4, 6, 6, 6, 3, 1, 1, "tc64", false},   // Cout % 8 != 0: FFMA
-		{1, 4, 9, 9, 8, 3, 3, 0, "tc64", false},   // stride 3: FFMA
+		{2, 5, 6, 6, 8, 3, 1, 1, "tc64", "conv2d_bwd_data_bf16_tc_s"},
+		{2, 4, 7, 7, 16, 3, 2, 1, "tc64", "conv2d_bwd_data_bf16_tc_s"},     // stride 2, odd image
+		{1, 6, 8, 8, 24, 1, 2, 0, "tc128", "conv2d_bwd_data_bf16_tc"},      // 1x1 stride 2 (downsample)
+		{2, 3, 6, 6, 8, 4, 2, 2, "tc64", "conv2d_bwd_data_bf16_tc_s"},      // even kernel, pad 2
+		{1, 130, 4, 4, 8, 3, 1, 1, "tc128", "conv2d_bwd_data_bf16_tc"},     // Cin crosses the 128 tile
+		{2, 4, 6, 6, 6, 3, 1, 1, "tc64", ""},                               // Cout % 8 != 0: FFMA
+		{1, 4, 9, 9, 8, 3, 3, 0, "tc64", ""},                               // stride 3: FFMA
+		{2, 5, 6, 6, 32, 3, 1, 1, "tc64", "conv2d_bwd_data_bf16_tc_tap_s"}, // one tap per K tile
+		{2, 5, 6, 6, 32, 3, 1, 1, "tcgeneral", "conv2d_bwd_data_bf16_tc_s"},
+		{2, 4, 7, 7, 32, 3, 2, 1, "tc64", "conv2d_bwd_data_bf16_tc_tap_s"}, // stride 2, odd image: parity
+		{1, 6, 8, 7, 64, 1, 2, 0, "tc128", "conv2d_bwd_data_bf16_tc_tap"},  // 1x1 stride 2, two channel blocks
+		{2, 3, 6, 6, 32, 4, 2, 2, "auto", "conv2d_bwd_data_bf16_tc_tap_s"}, // even kernel, pad 2
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
@@ -211,8 +221,8 @@ func TestTensorCoreConvBackwardData(t *testing.T) {
 					tcRan = true
 				}
 			}
-			if tcRan != c.tc || (!c.tc && kT["conv2d_bwd_data_bf16"] != 1) {
-				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			if tcRan != (c.want != "") || (c.want == "" && kT["conv2d_bwd_data_bf16"] != 1) || (c.want != "" && kT[c.want] != 1) {
+				t.Fatalf("launched %v; want %q (\"\": conv2d_bwd_data_bf16)", kT, c.want)
 			}
 			k := c.cout * c.k * c.k
 			e.checkGPU("backward data vs ffma", dxT, e.gpuValues(dxF), gemmTol(k, 1))

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "6d19866956d626be88c8d12a09d559ce547f08cd4801642b8d3390c2bb968a3e"
+const Sources = "35992c11e7e9e27288a380fd5779a983e20dc49a4c479d9267bcfa43a51a2b12"
