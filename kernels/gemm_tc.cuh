@@ -369,24 +369,33 @@ SIMCLR_UNROLL
     }
 }
 
-template <class Cfg, class OA, class OB, class S>
+// G (1 or 2) is how many of a thread's chunks share one cursor: with G =
+// 2 a thread's chunks come in pairs that are adjacent along the row (k
+// and k + 8 here, m / n and m / n + 8 in gemm_tc_tn), the pair's second
+// chunk is the first's address + 8 elements and has the first's
+// validity. Only for operands where that holds (the _tap kernels: the
+// pair lies in one tap and one row, and a zero-filled pair's address + 8
+// stays inside the operand, which has at least 16 elements).
+template <class Cfg, int G = 1, class OA, class OB, class S>
 __device__ __forceinline__ void gemm_tc(int M, int N, int K, const OA& opA, const OB& opB, const S& store) {
+  static_assert((G == 1 || G == 2) && Cfg::A_CHUNKS % G == 0 && Cfg::B_CHUNKS % G == 0, "chunk groups");
+  constexpr int AC = Cfg::A_CHUNKS / G, BC = Cfg::B_CHUNKS / G;
   DYNAMIC_SHARED(unsigned short, tc_smem);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp / Cfg::WARPS_N, wn = warp - wm * Cfg::WARPS_N;
   const int m0 = blockIdx.y * Cfg::BM, n0 = blockIdx.x * Cfg::BN;
-  typename OA::Cursor ca[Cfg::A_CHUNKS];
-  typename OB::Cursor cb[Cfg::B_CHUNKS];
-  int aoff[Cfg::A_CHUNKS], boff[Cfg::B_CHUNKS];
+  typename OA::Cursor ca[AC];
+  typename OB::Cursor cb[BC];
+  int aoff[AC], boff[BC];
 SIMCLR_UNROLL
-  for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
-    const int c = tid + i * Cfg::THREADS, row = c >> 2, kc = (c & 3) * 8;
+  for (int i = 0; i < AC; ++i) {
+    const int c = (tid + i * Cfg::THREADS) * G, row = c >> 2, kc = (c & 3) * 8;
     ca[i] = opA.start(m0 + row, kc);
     aoff[i] = row * TC_LDS + kc;
   }
 SIMCLR_UNROLL
-  for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
-    const int c = tid + i * Cfg::THREADS, row = c >> 2, kc = (c & 3) * 8;
+  for (int i = 0; i < BC; ++i) {
+    const int c = (tid + i * Cfg::THREADS) * G, row = c >> 2, kc = (c & 3) * 8;
     cb[i] = opB.start(n0 + row, kc);
     boff[i] = Cfg::A_ELEMS + row * TC_LDS + kc;
   }
@@ -396,17 +405,19 @@ SIMCLR_UNROLL
   typename OB::Tile tb = opB.first();
   auto load_stage = [&](int so) {
 SIMCLR_UNROLL
-    for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
+    for (int i = 0; i < AC; ++i) {
       const unsigned short* src;
       const bool v = opA.chunk(ca[i], ta, src);
-      cp_async_cg16(tc_smem, so + aoff[i], src, v ? 16 : 0);
+SIMCLR_UNROLL
+      for (int h = 0; h < G; ++h) cp_async_cg16(tc_smem, so + aoff[i] + 8 * h, src + 8 * h, v ? 16 : 0);
       opA.advance(ca[i]);
     }
 SIMCLR_UNROLL
-    for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
+    for (int i = 0; i < BC; ++i) {
       const unsigned short* src;
       const bool v = opB.chunk(cb[i], tb, src);
-      cp_async_cg16(tc_smem, so + boff[i], src, v ? 16 : 0);
+SIMCLR_UNROLL
+      for (int h = 0; h < G; ++h) cp_async_cg16(tc_smem, so + boff[i] + 8 * h, src + 8 * h, v ? 16 : 0);
       opB.advance(cb[i]);
     }
     opA.next(ta);
@@ -570,26 +581,30 @@ struct TcIm2colK {
   }
 };
 
-template <class Cfg, class OA, class OB, class S>
+template <class Cfg, int G = 1, class OA, class OB, class S>
 __device__ __forceinline__ void gemm_tc_tn(int M, int N, int kBegin, int kEnd, const OA& opA, const OB& opB,
                                            const S& store) {
   typedef TcTnCfg<Cfg> T;
+  static_assert((G == 1 || G == 2) && Cfg::A_CHUNKS % G == 0 && Cfg::B_CHUNKS % G == 0 && T::A_PER_ROW % G == 0 &&
+                    T::B_PER_ROW % G == 0,
+                "chunk groups");
+  constexpr int AC = Cfg::A_CHUNKS / G, BC = Cfg::B_CHUNKS / G;
   DYNAMIC_SHARED(unsigned short, tc_smem);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp / Cfg::WARPS_N, wn = warp - wm * Cfg::WARPS_N;
   const int m0 = blockIdx.y * Cfg::BM, n0 = blockIdx.x * Cfg::BN;
-  typename OA::Cursor ca[Cfg::A_CHUNKS];
-  typename OB::Cursor cb[Cfg::B_CHUNKS];
-  int aoff[Cfg::A_CHUNKS], boff[Cfg::B_CHUNKS];
+  typename OA::Cursor ca[AC];
+  typename OB::Cursor cb[BC];
+  int aoff[AC], boff[BC];
 SIMCLR_UNROLL
-  for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
-    const int c = tid + i * Cfg::THREADS, kr = c / T::A_PER_ROW, mc = (c - kr * T::A_PER_ROW) * 8;
+  for (int i = 0; i < AC; ++i) {
+    const int c = (tid + i * Cfg::THREADS) * G, kr = c / T::A_PER_ROW, mc = (c - kr * T::A_PER_ROW) * 8;
     ca[i] = opA.start(kBegin + kr, m0 + mc);
     aoff[i] = kr * T::LDA + mc;
   }
 SIMCLR_UNROLL
-  for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
-    const int c = tid + i * Cfg::THREADS, kr = c / T::B_PER_ROW, nc = (c - kr * T::B_PER_ROW) * 8;
+  for (int i = 0; i < BC; ++i) {
+    const int c = (tid + i * Cfg::THREADS) * G, kr = c / T::B_PER_ROW, nc = (c - kr * T::B_PER_ROW) * 8;
     cb[i] = opB.start(kBegin + kr, n0 + nc);
     boff[i] = T::A_ELEMS + kr * T::LDB + nc;
   }
@@ -597,17 +612,19 @@ SIMCLR_UNROLL
   typename OB::Tile tb = opB.first();
   auto load_stage = [&](int so) {
 SIMCLR_UNROLL
-    for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
+    for (int i = 0; i < AC; ++i) {
       const unsigned short* src;
       const bool v = opA.chunk(ca[i], ta, src);
-      cp_async_cg16(tc_smem, so + aoff[i], src, v ? 16 : 0);
+SIMCLR_UNROLL
+      for (int h = 0; h < G; ++h) cp_async_cg16(tc_smem, so + aoff[i] + 8 * h, src + 8 * h, v ? 16 : 0);
       opA.advance(ca[i]);
     }
 SIMCLR_UNROLL
-    for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
+    for (int i = 0; i < BC; ++i) {
       const unsigned short* src;
       const bool v = opB.chunk(cb[i], tb, src);
-      cp_async_cg16(tc_smem, so + boff[i], src, v ? 16 : 0);
+SIMCLR_UNROLL
+      for (int h = 0; h < G; ++h) cp_async_cg16(tc_smem, so + boff[i] + 8 * h, src + 8 * h, v ? 16 : 0);
       opB.advance(cb[i]);
     }
     opA.next(ta);

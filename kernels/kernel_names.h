@@ -55,6 +55,8 @@ SIMCLR_KERNEL(conv2d_bwd_data_bf16_tc_tap)
 SIMCLR_KERNEL(conv2d_bwd_data_bf16_tc_tap_s)
 SIMCLR_KERNEL(conv2d_bwd_filter_bf16_tc)
 SIMCLR_KERNEL(conv2d_bwd_filter_bf16_tc_s)
+SIMCLR_KERNEL(conv2d_bwd_filter_bf16_tc_tap)
+SIMCLR_KERNEL(conv2d_bwd_filter_bf16_tc_tap_s)
 // similarity.cu
 SIMCLR_KERNEL(similarity_fwd)
 SIMCLR_KERNEL(similarity_bwd)

@@ -105,7 +105,7 @@ __device__ __forceinline__ void conv2d_fwd_bf16_tc_tap_t(const unsigned short* x
   TcRowsFull a{wr, Cout, R};
   TcIm2colTap b{xh, N * P_, Cin, H, W, K, stride, pad, Ho, Wo};
   StoreNCHW st{y, Cout, P_};
-  gemm_tc<Cfg>(Cout, N * P_, R, a, b, st);
+  gemm_tc<Cfg, 2>(Cout, N * P_, R, a, b, st);
 }
 
 extern "C" __global__ void __launch_bounds__(256)
@@ -144,7 +144,7 @@ __device__ __forceinline__ void conv2d_bwd_data_bf16_tc_tap_t(const unsigned sho
   TcRowsFull a{wt, Cin, R};
   TcDyGatherTap b{dyh, N * HW, Cout, H, W, K, stride, pad, Ho, Wo};
   StoreNCHW st{dx, Cin, HW};
-  gemm_tc<Cfg>(Cin, N * HW, R, a, b, st);
+  gemm_tc<Cfg, 2>(Cin, N * HW, R, a, b, st);
 }
 
 extern "C" __global__ void __launch_bounds__(256)
@@ -173,7 +173,7 @@ struct StoreFilterKKC {
   __device__ __forceinline__ void put(Row r, Col c, float v) const { c[r] = v; }
 };
 
-template <class Cfg>
+template <class Cfg, int G>
 __device__ __forceinline__ void conv2d_bwd_filter_bf16_tc_t(const unsigned short* xh, const unsigned short* dyh,
                                                             float* partial, CONV_PARAMS, int kChunk) {
   const int R = Cin * K * K, total = N * Ho * Wo;
@@ -182,16 +182,30 @@ __device__ __forceinline__ void conv2d_bwd_filter_bf16_tc_t(const unsigned short
   TcIm2colK b{xh, Cin, H, W, K, stride, pad, Ho, Wo, R, kEnd};
   b.set_step();
   StoreFilterKKC st{partial + (size_t)blockIdx.z * Cout * R, Cin, K};
-  gemm_tc_tn<Cfg>(Cout, R, kBegin, kEnd, a, b, st);
+  gemm_tc_tn<Cfg, G>(Cout, R, kBegin, kEnd, a, b, st);
 }
 
 extern "C" __global__ void __launch_bounds__(256)
 conv2d_bwd_filter_bf16_tc(const unsigned short* xh, const unsigned short* dyh, float* partial, CONV_PARAMS,
                           int kChunk) {
-  conv2d_bwd_filter_bf16_tc_t<TcLarge>(xh, dyh, partial, CONV_ARGS, kChunk);
+  conv2d_bwd_filter_bf16_tc_t<TcLarge, 1>(xh, dyh, partial, CONV_ARGS, kChunk);
 }
 extern "C" __global__ void __launch_bounds__(128)
 conv2d_bwd_filter_bf16_tc_s(const unsigned short* xh, const unsigned short* dyh, float* partial, CONV_PARAMS,
                             int kChunk) {
-  conv2d_bwd_filter_bf16_tc_t<TcSmall>(xh, dyh, partial, CONV_ARGS, kChunk);
+  conv2d_bwd_filter_bf16_tc_t<TcSmall, 1>(xh, dyh, partial, CONV_ARGS, kChunk);
+}
+
+// The paired filter gradient (Cin % 16 == 0 and Cout % 16 == 0): each
+// thread's two chunks of a tile row are adjacent (8 + 8 channels of one
+// pixel and one tap), so they share one cursor (gemm_tc_tn G = 2).
+extern "C" __global__ void __launch_bounds__(256)
+conv2d_bwd_filter_bf16_tc_tap(const unsigned short* xh, const unsigned short* dyh, float* partial, CONV_PARAMS,
+                              int kChunk) {
+  conv2d_bwd_filter_bf16_tc_t<TcLarge, 2>(xh, dyh, partial, CONV_ARGS, kChunk);
+}
+extern "C" __global__ void __launch_bounds__(128)
+conv2d_bwd_filter_bf16_tc_tap_s(const unsigned short* xh, const unsigned short* dyh, float* partial, CONV_PARAMS,
+                                int kChunk) {
+  conv2d_bwd_filter_bf16_tc_t<TcSmall, 2>(xh, dyh, partial, CONV_ARGS, kChunk);
 }

@@ -39,6 +39,10 @@ type Backend struct {
 	rung     atomic.Int32
 	tcShared sync.Once
 	tcErr    error
+	// splitChunk overrides splitKChunk (the conv filter gradient's pixels
+	// per split-K slice) when > 0; only tests set it (export_test.go), so
+	// that small shapes exercise several slices.
+	splitChunk atomic.Int32
 
 	// debugSync makes every launch wait for the kernel and check for a
 	// fault (EnableDebugSync, SIMCLR_CUDA_SYNC=1, --debug-sync).

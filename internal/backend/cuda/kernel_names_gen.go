@@ -45,6 +45,8 @@ var kernelNames = []string{
 	"conv2d_bwd_data_bf16_tc_tap_s",
 	"conv2d_bwd_filter_bf16_tc",
 	"conv2d_bwd_filter_bf16_tc_s",
+	"conv2d_bwd_filter_bf16_tc_tap",
+	"conv2d_bwd_filter_bf16_tc_tap_s",
 	"similarity_fwd",
 	"similarity_bwd",
 	"bn_sum_partial",

@@ -91,16 +91,22 @@ func (b *Backend) tcOn() bool {
 	return backend.Precision(b.prec.Load()) == backend.BF16 && gemmRung(b.rung.Load()) != rungFFMA
 }
 
-// tcTapChannels: the tap-uniform convolution kernels (NAME_tap, gemm_tc.cuh
-// TcIm2colTap / TcDyGatherTap) need the reduction's channel count to be a
-// multiple of the 32-wide K tile, so that every K tile lies in one tap.
-const tcTapChannels = 32
+// The tap-uniform convolution kernels (NAME_tap): the forward and the data
+// gradient (gemm_tc.cuh TcIm2colTap, TcDyGatherTap) need the reduction's
+// channel count to be a multiple of the 32-wide K tile, so that every K
+// tile lies in one tap; the filter gradient (paired chunks, gemm_tc_tn G =
+// 2) needs Cin and Cout multiples of 16, so that a pair of 8-channel
+// chunks lies in one tap.
+const (
+	tcTapChannels       = 32
+	tcTapFilterChannels = 16
+)
 
-// tcTap returns kernel's tap-uniform version (kernel + "_tap") when the
-// reduction's channel count c allows it and the rung is not tcgeneral, else
-// kernel (the general gather, any c % 8 == 0).
-func (b *Backend) tcTap(kernel string, c int) string {
-	if c%tcTapChannels == 0 && gemmRung(b.rung.Load()) != rungTCGeneral {
+// tcTap returns kernel's tap-uniform version (kernel + "_tap") when ok (the
+// shape allows it) and the rung is not tcgeneral, else kernel (the general
+// gather: any channel count % 8 == 0).
+func (b *Backend) tcTap(kernel string, ok bool) string {
+	if ok && gemmRung(b.rung.Load()) != rungTCGeneral {
 		return kernel + "_tap"
 	}
 	return kernel
@@ -127,7 +133,7 @@ func (b *Backend) tcLaunchSplit(op, kernel string, m, n, splits int, a args, sha
 		tile, threads, shared = tcLargeTile, tcLargeThreads, tcLargeShared
 		b.tcShared.Do(func() {
 			for _, k := range []string{"gemm_nt_bf16_tc", "conv2d_fwd_bf16_tc", "conv2d_fwd_bf16_tc_tap", "conv2d_bwd_data_bf16_tc",
-				"conv2d_bwd_data_bf16_tc_tap", "conv2d_bwd_filter_bf16_tc"} {
+				"conv2d_bwd_data_bf16_tc_tap", "conv2d_bwd_filter_bf16_tc", "conv2d_bwd_filter_bf16_tc_tap"} {
 				if err := b.drv.setMaxDynamicShared(k, tcLargeShared); err != nil {
 					b.tcErr = fmt.Errorf("raise the dynamic shared memory limit of %s to %d bytes: %w", k, tcLargeShared, err)
 					return
@@ -258,7 +264,7 @@ func (b *Backend) convForwardTC(op string, x, w, y *Tensor, g convGeom) error {
 	}
 	defer releaseAll(wr)
 	a := g.kernelArgs(args{}.raw(xh.ptr).raw(wr.ptr).ptr(y))
-	return b.tcLaunch(op, b.tcTap("conv2d_fwd_bf16_tc", g.cin), g.cout, g.n*g.ho*g.wo, a, x.Shape, w.Shape, y.Shape)
+	return b.tcLaunch(op, b.tcTap("conv2d_fwd_bf16_tc", g.cin%tcTapChannels == 0), g.cout, g.n*g.ho*g.wo, a, x.Shape, w.Shape, y.Shape)
 }
 
 // convBackwardDataTC: dx on tensor cores with dy in NHWC and w as
@@ -275,7 +281,7 @@ func (b *Backend) convBackwardDataTC(op string, dy, w, dx *Tensor, g convGeom) e
 	}
 	defer releaseAll(wt)
 	a := g.kernelArgs(args{}.raw(dyh.ptr).raw(wt.ptr).ptr(dx))
-	return b.tcLaunch(op, b.tcTap("conv2d_bwd_data_bf16_tc", g.cout), g.cin, g.n*g.h*g.w, a, dy.Shape, w.Shape, dx.Shape)
+	return b.tcLaunch(op, b.tcTap("conv2d_bwd_data_bf16_tc", g.cout%tcTapChannels == 0), g.cin, g.n*g.h*g.w, a, dy.Shape, w.Shape, dx.Shape)
 }
 
 // convBackwardFilterTC: dw on tensor cores, K-major (gemm_tc_tn): A = dy
@@ -294,9 +300,10 @@ func (b *Backend) convBackwardFilterTC(op string, x, dy, dw *Tensor, g convGeom,
 	}
 	defer releaseAll(dyh)
 	r := g.cin * g.k * g.k
+	kernel := b.tcTap("conv2d_bwd_filter_bf16_tc", g.cin%tcTapFilterChannels == 0 && g.cout%tcTapFilterChannels == 0)
 	if splits == 1 {
 		a := g.kernelArgs(args{}.raw(xh.ptr).raw(dyh.ptr).ptr(dw)).i(chunk)
-		return b.tcLaunchSplit(op, "conv2d_bwd_filter_bf16_tc", g.cout, r, 1, a, x.Shape, dy.Shape, dw.Shape)
+		return b.tcLaunchSplit(op, kernel, g.cout, r, 1, a, x.Shape, dy.Shape, dw.Shape)
 	}
 	wLen := dw.Numel()
 	part, err := b.scratch(int64(splits) * int64(wLen) * 4)
@@ -305,7 +312,7 @@ func (b *Backend) convBackwardFilterTC(op string, x, dy, dw *Tensor, g convGeom,
 	}
 	defer part.release()
 	a := g.kernelArgs(args{}.raw(xh.ptr).raw(dyh.ptr).raw(part.ptr)).i(chunk)
-	if err := b.tcLaunchSplit(op, "conv2d_bwd_filter_bf16_tc", g.cout, r, splits, a, x.Shape, dy.Shape, dw.Shape); err != nil {
+	if err := b.tcLaunchSplit(op, kernel, g.cout, r, splits, a, x.Shape, dy.Shape, dw.Shape); err != nil {
 		return err
 	}
 	return b.launch(op, "splitk_reduce", elemGrid(wLen), block1D(), args{}.raw(part.ptr).ptr(dw).i(splits).i(wLen), dw.Shape)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"simclr/internal/backend"
+	"simclr/internal/backend/cuda"
 )
 
 // withRung sets the shared cuda backend's GEMM rung for one test.
@@ -236,14 +237,21 @@ func TestTensorCoreConvBackwardFilter(t *testing.T) {
 	cases := []struct {
 		n, cin, h, w, cout, k, stride, pad int
 		rung                               string
-		tc                                 bool // Cin and Cout multiples of 8
+		want                               string // the tensor-core kernel (Cin and Cout % 8 == 0; _tap: % 16 == 0), "" for FFMA
+		split                              int    // pixels per split-K slice (0: the default, 16384)
 	}{
-		{2, 8, 6, 6, 8, 3, 1, 1, "tc64", true},
-		{2, 16, 7, 7, 8, 3, 2, 1, "tc64", true},    // stride 2, R = 144 crosses the 64 tile
-		{1, 8, 8, 8, 24, 1, 2, 0, "tc128", true},   // 1x1 stride 2
-		{1, 16, 4, 4, 136, 3, 1, 1, "tc128", true}, // Cout and R cross the 128 tile
-		{1, 8, 129, 128, 8, 1, 1, 0, "tc64", true}, // N*Ho*Wo = 16512: two split-K slices
-		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", false},    // RGB stem: FFMA
+		{2, 8, 6, 6, 8, 3, 1, 1, "tc64", "conv2d_bwd_filter_bf16_tc_s", 0},
+		{2, 16, 7, 7, 8, 3, 2, 1, "tc64", "conv2d_bwd_filter_bf16_tc_s", 0},        // stride 2, R = 144 crosses the 64 tile
+		{1, 8, 8, 8, 24, 1, 2, 0, "tc128", "conv2d_bwd_filter_bf16_tc", 0},         // 1x1 stride 2
+		{1, 16, 4, 4, 136, 3, 1, 1, "tc128", "conv2d_bwd_filter_bf16_tc", 0},       // Cout and R cross the 128 tile
+		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", "", 0},                                    // RGB stem: FFMA
+		{2, 16, 7, 7, 16, 3, 2, 1, "tc64", "conv2d_bwd_filter_bf16_tc_tap_s", 0},   // paired chunks, stride 2, R = 144 crosses the 64 tile
+		{2, 16, 7, 7, 16, 3, 2, 1, "tcgeneral", "conv2d_bwd_filter_bf16_tc_s", 0},  // the same unpaired
+		{1, 16, 4, 4, 144, 3, 1, 1, "tc128", "conv2d_bwd_filter_bf16_tc_tap", 0},   // Cout and R cross the 128 tile
+		{1, 32, 9, 7, 16, 1, 2, 0, "auto", "conv2d_bwd_filter_bf16_tc_tap_s", 0},   // 1x1 stride 2, odd pixel count
+		{1, 8, 13, 12, 8, 1, 1, 0, "tc64", "conv2d_bwd_filter_bf16_tc_s", 40},      // N*Ho*Wo = 156: four split-K slices of 39 pixels (not on a K tile)
+		{2, 16, 9, 9, 16, 3, 2, 1, "tc64", "conv2d_bwd_filter_bf16_tc_tap_s", 20},  // 50 pixels: three slices of 17
+		{2, 16, 9, 9, 16, 3, 2, 1, "tcgeneral", "conv2d_bwd_filter_bf16_tc_s", 20}, // the same unpaired
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
@@ -253,6 +261,8 @@ func TestTensorCoreConvBackwardFilter(t *testing.T) {
 			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
 			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
 			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+			cuda.SetSplitKChunk(e.gpu, c.split)
+			t.Cleanup(func() { cuda.SetSplitKChunk(e.gpu, 0) })
 			x, dy := e.operand(backend.BF16, c.n, c.cin, c.h, c.w), e.operand(backend.BF16, c.n, c.cout, ho, wo)
 			dwT, dwF := e.zeros(c.cout, c.cin, c.k, c.k), e.zeros(c.cout, c.cin, c.k, c.k)
 			kT := e.launched(func() { e.mustGPU("backward filter", e.gpu.Conv2DBackwardFilter(x.g, dy.g, dwT.g, p)) })
@@ -266,8 +276,11 @@ func TestTensorCoreConvBackwardFilter(t *testing.T) {
 					tcRan = true
 				}
 			}
-			if tcRan != c.tc || (!c.tc && kT["conv2d_bwd_filter_bf16"] != 1) {
-				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			if tcRan != (c.want != "") || (c.want == "" && kT["conv2d_bwd_filter_bf16"] != 1) || (c.want != "" && kT[c.want] != 1) {
+				t.Fatalf("launched %v; want %q (\"\": conv2d_bwd_filter_bf16)", kT, c.want)
+			}
+			if split := kT["splitk_reduce"] == 1; split != (c.split > 0) {
+				t.Fatalf("launched %v; split-K (splitk_reduce) %v, want %v", kT, split, c.split > 0)
 			}
 			k := c.n * ho * wo
 			e.checkGPU("backward filter vs ffma", dwT, e.gpuValues(dwF), gemmTol(k, 1))

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "35992c11e7e9e27288a380fd5779a983e20dc49a4c479d9267bcfa43a51a2b12"
+const Sources = "a5e24e5ab438ce25850f192380887b564fc2c87f534aee9172cf9763a0d1fe3f"
