@@ -543,19 +543,18 @@ struct TcIm2colK {
     dow = rem - doh * Wo;
   }
   struct Cursor {
-    const unsigned short* xc;  // x + ci
-    int n, oh, ow, q, khp, kwp;  // khp = kh - pad, kwp = kw - pad
-    bool ok;
+    const unsigned short* xc;    // x + ci
+    int n, oh, ow, q, khp, kwp;  // khp = kh - pad, kwp = kw - pad; q past kEnd for r >= R
   };
   __device__ __forceinline__ Cursor start(int q, int r) const {
     Cursor c;
-    c.ok = r < R;
-    const int rr = c.ok ? r : 0, P = Ho * Wo;
+    const bool ok = r < R;
+    const int rr = ok ? r : 0, P = Ho * Wo;
     const int ci = rr % Cin, t = rr / Cin, kw = t % KS, kh = t / KS;
     c.xc = x + ci;
     c.khp = kh - pad;
     c.kwp = kw - pad;
-    c.q = q;
+    c.q = ok ? q : kEnd + (1 << 29);  // a column past R never reaches kEnd
     c.n = q / P;
     const int p = q - c.n * P;
     c.oh = p / Wo;
@@ -564,10 +563,11 @@ struct TcIm2colK {
   }
   __device__ __forceinline__ bool chunk(const Cursor& c, const TcNoTile&, const unsigned short*& src) const {
     const int ih = c.oh * stride + c.khp, iw = c.ow * stride + c.kwp;
-    src = x;
-    if (!c.ok || c.q >= kEnd || (unsigned)ih >= (unsigned)H || (unsigned)iw >= (unsigned)W) return false;
-    src = c.xc + (size_t)((c.n * H + ih) * W + iw) * Cin;
-    return true;
+    // Branch-free: the address is formed for every chunk and selected (a
+    // window in the padding gives an address before or past x, never read).
+    const bool v = c.q < kEnd && (unsigned)ih < (unsigned)H && (unsigned)iw < (unsigned)W;
+    src = v ? c.xc + (ptrdiff_t)((c.n * H + ih) * W + iw) * Cin : x;
+    return v;
   }
   __device__ __forceinline__ void advance(Cursor& c) const {
     c.q += TC_BK;

@@ -126,7 +126,8 @@ func (b *Backend) tcLaunchSplit(op, kernel string, m, n, splits int, a args, sha
 	case rungTC128:
 		large = true
 	case rungAuto, rungTCGeneral:
-		large = ceilDiv(m, tcLargeTile)*ceilDiv(n, tcLargeTile) >= tcLargeMinBlocks
+		// The split-K slices (grid.z) are blocks too.
+		large = ceilDiv(m, tcLargeTile)*ceilDiv(n, tcLargeTile)*splits >= tcLargeMinBlocks
 	}
 	tile, threads, shared := tcSmallTile, tcSmallThreads, tcSmallShared
 	if large {
@@ -284,11 +285,37 @@ func (b *Backend) convBackwardDataTC(op string, dy, w, dx *Tensor, g convGeom) e
 	return b.tcLaunch(op, b.tcTap("conv2d_bwd_data_bf16_tc", g.cout%tcTapChannels == 0), g.cin, g.n*g.h*g.w, a, dy.Shape, w.Shape, dx.Shape)
 }
 
+// Split-K on the tensor-core filter gradient: a product of few tiles (the
+// 1x1 downsample convolutions: Cout x Cin) would fill only a few SMs with
+// the FFMA rung's split; it is split further, up to tcMaxSplitK slices of
+// at least tcMinSplitPixels pixels, until it has tcLargeMinBlocks blocks.
+const (
+	tcMaxSplitK      = 64
+	tcMinSplitPixels = 512
+)
+
+// tcFilterSplits returns the split-K slice count and slice length for the
+// tensor-core filter gradient of an m x n product over total pixels, given
+// the FFMA rung's (splits, chunk). It depends only on the shapes.
+func tcFilterSplits(m, n, total, splits, chunk int) (int, int) {
+	tiles := ceilDiv(m, tcSmallTile) * ceilDiv(n, tcSmallTile)
+	if tiles*splits >= tcLargeMinBlocks {
+		return splits, chunk
+	}
+	want := min(tcMaxSplitK, ceilDiv(tcLargeMinBlocks, tiles), total/tcMinSplitPixels)
+	if want <= splits {
+		return splits, chunk
+	}
+	chunk = ceilDiv(total, want)
+	return ceilDiv(total, chunk), chunk
+}
+
 // convBackwardFilterTC: dw on tensor cores, K-major (gemm_tc_tn): A = dy
 // and B = im2col(x), both NHWC bf16, the reduction over the output pixels
-// split into splits slices of chunk pixels (as on the FFMA rung) and the
-// slices added in order by splitk_reduce.
+// split into slices of chunk pixels (as on the FFMA rung, or more:
+// tcFilterSplits) and the slices added in order by splitk_reduce.
 func (b *Backend) convBackwardFilterTC(op string, x, dy, dw *Tensor, g convGeom, splits, chunk int) error {
+	splits, chunk = tcFilterSplits(g.cout, g.cin*g.k*g.k, g.n*g.ho*g.wo, splits, chunk)
 	xh, err := b.bf16Inner(op, x, g.n, g.cin, g.h*g.w)
 	if err != nil {
 		return err

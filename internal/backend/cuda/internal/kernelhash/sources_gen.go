@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "a5e24e5ab438ce25850f192380887b564fc2c87f534aee9172cf9763a0d1fe3f"
+const Sources = "d27df108abc05a4c8e70ce71f3e7f5fbebac9d995b8771661b35942eb301bcb8"
