@@ -33,6 +33,13 @@
 #define TC_LDS 40
 #define TC_STAGES 3
 
+// TcStage<S> names pipeline slot S at compile time (the K loops pass it
+// to a generic lambda and read decltype(stage)::value).
+template <int S>
+struct TcStage {
+  static constexpr int value = S;
+};
+
 template <int BM_, int BN_, int WM_, int WN_>
 struct TcCfg {
   static constexpr int BM = BM_, BN = BN_, WM = WM_, WN = WN_;
@@ -442,15 +449,18 @@ SIMCLR_UNROLL
   // (n 8-15, k 8-15)).
   const int aLane = (wm * Cfg::WM + (lane & 15)) * TC_LDS + (lane >> 4) * 8;
   const int bLane = Cfg::A_ELEMS + (wn * Cfg::WN + (lane & 7) + ((lane >> 4) << 3)) * TC_LDS + ((lane >> 3) & 1) * 8;
-  int rs = 0, ws = (TC_STAGES - 1) * Cfg::STAGE, kNext = TC_STAGES - 1;
-  for (int kt = 0; kt < numK; ++kt) {
+  // One K tile in stage slot s (a compile-time constant: the K loop is
+  // unrolled by TC_STAGES, so every shared-memory address is a register
+  // plus an immediate and nothing rotates at run time): wait for it,
+  // barrier, issue the copy of tile kt + 2 into the slot read in the
+  // previous tile, multiply.
+  auto tile = [&](auto stage, int kt) {
+    constexpr int rs = decltype(stage)::value * Cfg::STAGE;
+    constexpr int ws = (decltype(stage)::value + TC_STAGES - 1) % TC_STAGES * Cfg::STAGE;
     cp_async_wait<TC_STAGES - 2>();
     __syncthreads();  // stage kt visible to all; slot ws no longer read
-    if (kNext < numK) load_stage(ws);
+    if (kt + TC_STAGES - 1 < numK) load_stage(ws);
     cp_async_commit();
-    ++kNext;
-    ws += Cfg::STAGE;
-    if (ws == TC_STAGES * Cfg::STAGE) ws = 0;
 SIMCLR_UNROLL
     for (int kk = 0; kk < TC_BK; kk += 16) {
       unsigned af[Cfg::MT][4], bfr[Cfg::NT][2];
@@ -470,8 +480,12 @@ SIMCLR_UNROLL
 SIMCLR_UNROLL
         for (int j = 0; j < Cfg::NT; ++j) mma_bf16_16816(acc[i][j], af[i], bfr[j], acc[i][j]);
     }
-    rs += Cfg::STAGE;
-    if (rs == TC_STAGES * Cfg::STAGE) rs = 0;
+  };
+  static_assert(TC_STAGES == 3, "the K loop is unrolled by 3");
+  for (int kt = 0; kt < numK; kt += TC_STAGES) {
+    tile(TcStage<0>(), kt);
+    if (kt + 1 < numK) tile(TcStage<1>(), kt + 1);
+    if (kt + 2 < numK) tile(TcStage<2>(), kt + 2);
   }
   cp_async_wait<0>();
   tc_epilogue<Cfg>(M, N, m0 + wm * Cfg::WM, n0 + wn * Cfg::WN, lane, acc, store);
@@ -650,15 +664,13 @@ SIMCLR_UNROLL
   const int j = lane >> 3, r8 = lane & 7;
   const int aLane = ((j >> 1) * 8 + r8) * T::LDA + wm * Cfg::WM + (j & 1) * 8;
   const int bLane = T::A_ELEMS + ((j & 1) * 8 + r8) * T::LDB + wn * Cfg::WN + (j >> 1) * 8;
-  int rs = 0, ws = (TC_STAGES - 1) * T::STAGE, kNext = TC_STAGES - 1;
-  for (int kt = 0; kt < numK; ++kt) {
+  auto tile = [&](auto stage, int kt) {  // as in gemm_tc
+    constexpr int rs = decltype(stage)::value * T::STAGE;
+    constexpr int ws = (decltype(stage)::value + TC_STAGES - 1) % TC_STAGES * T::STAGE;
     cp_async_wait<TC_STAGES - 2>();
     __syncthreads();
-    if (kNext < numK) load_stage(ws);
+    if (kt + TC_STAGES - 1 < numK) load_stage(ws);
     cp_async_commit();
-    ++kNext;
-    ws += T::STAGE;
-    if (ws == TC_STAGES * T::STAGE) ws = 0;
 SIMCLR_UNROLL
     for (int kk = 0; kk < TC_BK; kk += 16) {
       unsigned af[Cfg::MT][4], bfr[Cfg::NT][2];
@@ -678,8 +690,12 @@ SIMCLR_UNROLL
 SIMCLR_UNROLL
         for (int jj = 0; jj < Cfg::NT; ++jj) mma_bf16_16816(acc[i][jj], af[i], bfr[jj], acc[i][jj]);
     }
-    rs += T::STAGE;
-    if (rs == TC_STAGES * T::STAGE) rs = 0;
+  };
+  static_assert(TC_STAGES == 3, "the K loop is unrolled by 3");
+  for (int kt = 0; kt < numK; kt += TC_STAGES) {
+    tile(TcStage<0>(), kt);
+    if (kt + 1 < numK) tile(TcStage<1>(), kt + 1);
+    if (kt + 2 < numK) tile(TcStage<2>(), kt + 2);
   }
   cp_async_wait<0>();
   tc_epilogue<Cfg>(M, N, m0 + wm * Cfg::WM, n0 + wn * Cfg::WN, lane, acc, store);

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "d27df108abc05a4c8e70ce71f3e7f5fbebac9d995b8771661b35942eb301bcb8"
+const Sources = "ed1a36471251e26fb0c6347b5d71dc3060f3973587b54002bbf783efead7f822"
