@@ -30,6 +30,13 @@
 //                           x[n][ih][iw][ci] (both NHWC bf16, K-major:
 //                           gemm_tc_tn, ldmatrix.trans), slices added by
 //                           splitk_reduce (Cin and Cout multiples of 8).
+//   conv2d_fwd_bf16_tc_tap{,_s}, conv2d_bwd_data_bf16_tc_tap{,_s}: the
+//                           same products with the tap-uniform gathers
+//                           (gemm_tc.cuh TcIm2colTap, TcDyGatherTap; the
+//                           reduction's channels a multiple of 32) and
+//                           paired chunks; conv2d_bwd_filter_bf16_tc_tap
+//                           {,_s}: the filter gradient with paired chunks
+//                           (Cin and Cout multiples of 16).
 #include "gemm_tc.cuh"
 
 extern "C" __global__ void convert_bf16(const float* x, unsigned short* y, int n) {

@@ -11,12 +11,13 @@ import (
 )
 
 // The GEMM ladder (docs/cuda.md, "GEMM rungs"): in BF16 precision the
-// linear layer (forward and both gradients) and the forward convolution
-// run on the tensor-core rung (kernels/gemm_tc.cuh, tc.cu) when the
-// reduction length allows (a multiple of 8: cp.async moves 16-byte chunks
-// of bf16; for the convolution, Cin a multiple of 8), else on the FFMA
-// rung's _bf16 kernels, which round the same operands the same way.
-// TF32, and the two convolution gradients, stay on the FFMA rung.
+// linear layer (forward and both gradients) and the convolution (forward,
+// data and filter gradients) run on the tensor-core rung
+// (kernels/gemm_tc.cuh, tc.cu) when the channel counts allow (multiples of
+// 8: cp.async moves 16-byte chunks of bf16; the data gradient also needs
+// stride 1 or 2), else on the FFMA rung's _bf16 kernels, which round the
+// same operands the same way. The conv kernels come in the general gather
+// and the tap-uniform _tap version (tcTap). TF32 stays on the FFMA rung.
 
 // gemmRung selects the GEMM rung.
 type gemmRung int32

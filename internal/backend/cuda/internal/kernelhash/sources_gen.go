@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "ed1a36471251e26fb0c6347b5d71dc3060f3973587b54002bbf783efead7f822"
+const Sources = "6d16d5c99f30427c6bd27617ab6a04c1e400e684bf3f561e1dc27ca209b74532"
