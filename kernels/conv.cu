@@ -50,6 +50,17 @@ struct StoreNCHW {
     const int n = col / P, p = col % P;
     out[((size_t)n * M + m) * P + p] = v;
   }
+  // Separable form for the tensor-core epilogue (gemm_tc.cuh tc_epilogue):
+  // the column's image and pixel (one division per column), the row's
+  // channel offset m*P (within one image: an int).
+  typedef int Row;
+  typedef float* Col;
+  __device__ __forceinline__ Row row(int m) const { return m * P; }
+  __device__ __forceinline__ Col col(int c) const {
+    const int n = c / P, p = c - n * P;
+    return out + (size_t)n * M * P + p;
+  }
+  __device__ __forceinline__ void put(Row r, Col c, float v) const { c[r] = v; }
 };
 
 // WeightT is A for the data gradient: A(ci, (co,kh,kw)) = w[co,ci,kh,kw].

@@ -33,6 +33,13 @@
 #define TC_LDS 40
 #define TC_STAGES 3
 
+// TcStage<S> names pipeline slot S at compile time (the K loops pass it
+// to a generic lambda and read decltype(stage)::value).
+template <int S>
+struct TcStage {
+  static constexpr int value = S;
+};
+
 template <int BM_, int BN_, int WM_, int WN_>
 struct TcCfg {
   static constexpr int BM = BM_, BN = BN_, WM = WM_, WN = WN_;
@@ -47,9 +54,19 @@ struct TcCfg {
 typedef TcCfg<128, 128, 64, 32> TcLarge;  // 8 warps, 256 threads, 60 KB shared
 typedef TcCfg<64, 64, 32, 32> TcSmall;    // 4 warps, 128 threads, 30 KB shared
 
+// Operands may keep per-K-tile state shared by all of a thread's chunks
+// (Tile: first(), next() once per K tile); the operands whose chunks are
+// independent use TcNoTile.
+struct TcNoTile {};
+#define TC_NO_TILE                                                          \
+  typedef TcNoTile Tile;                                                    \
+  __device__ __forceinline__ TcNoTile first() const { return TcNoTile{}; } \
+  __device__ __forceinline__ void next(TcNoTile&) const {}
+
 // TcRows is a plain row operand: row r of a row-major bf16 [rows][K]
 // matrix. Its cursor walks one thread's chunk of one row along K.
 struct TcRows {
+  TC_NO_TILE
   const unsigned short* p;
   int rows, K;
   struct Cursor {
@@ -65,10 +82,13 @@ struct TcRows {
     c.K = K;
     return c;
   }
-  __device__ __forceinline__ const unsigned short* base() const { return p; }
-  // chunk returns the chunk's address, or null when it is all zero.
-  __device__ __forceinline__ static const unsigned short* chunk(const Cursor& c) {
-    return c.ok && c.k < c.K ? c.p : nullptr;
+  // chunk reports whether the chunk has data and sets src to its address
+  // (to the operand's own base when it is all zero: zero-filled, nothing
+  // read). Every operand's chunk does the same.
+  __device__ __forceinline__ bool chunk(const Cursor& c, const TcNoTile&, const unsigned short*& src) const {
+    const bool v = c.ok && c.k < c.K;
+    src = v ? c.p : p;
+    return v;
   }
   __device__ __forceinline__ static void advance(Cursor& c) {
     c.p += TC_BK;
@@ -81,6 +101,7 @@ struct TcRows {
 // in NHWC bf16; zero in the padding. Cin must be a multiple of 8, so a
 // chunk of 8 consecutive k is 8 consecutive channels of one pixel.
 struct TcIm2colNHWC {
+  TC_NO_TILE
   const unsigned short* x;
   int rows, Cin, H, W, KS, stride, pad, Ho, Wo, K;
   struct Cursor {
@@ -109,11 +130,12 @@ struct TcIm2colNHWC {
     }
     return c;
   }
-  __device__ __forceinline__ const unsigned short* base() const { return x; }
-  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
+  __device__ __forceinline__ bool chunk(const Cursor& c, const TcNoTile&, const unsigned short*& src) const {
     const int ih = c.ih0 + c.kh, iw = c.iw0 + c.kw;
-    if (!c.ok || c.k >= K || ih < 0 || ih >= H || iw < 0 || iw >= W) return nullptr;
-    return c.img + ((size_t)ih * W + iw) * Cin + c.ci;
+    src = x;
+    if (!c.ok || c.k >= K || ih < 0 || ih >= H || iw < 0 || iw >= W) return false;
+    src = c.img + ((size_t)ih * W + iw) * Cin + c.ci;
+    return true;
   }
   __device__ __forceinline__ void advance(Cursor& c) const {
     c.k += TC_BK;
@@ -128,12 +150,144 @@ struct TcIm2colNHWC {
   }
 };
 
+// ---- tap-uniform operands (the _tap kernels; C % 32 == 0) ----
+//
+// When the reduction's channel count (Cin for the forward, Cout for the
+// data gradient) is a multiple of TC_BK = 32, K = C*K*K is a multiple of
+// 32 and every 32-wide K tile lies inside one tap (kh, kw) and one
+// 32-channel block ci0: the tap is the same for every chunk of the block.
+// So the tap walk is kept once per thread in a Tile (first(), next() per K
+// tile: an add and two rare carries), each chunk keeps only its pixel, and
+// a chunk costs two bounds tests and one address add; there is no K-tail
+// test (numK = K/32 exactly). The A operand is TcRowsFull.
+
+// TcRowsFull is TcRows for K % 32 == 0: no K-tail test; its chunk is the
+// row pointer, advanced by 32 per tile (rows past M: zero-filled).
+struct TcRowsFull {
+  TC_NO_TILE
+  const unsigned short* p;
+  int rows, K;
+  struct Cursor {
+    const unsigned short* p;
+    bool ok;
+  };
+  __device__ __forceinline__ Cursor start(int r, int k) const {
+    Cursor c;
+    c.ok = r < rows;
+    c.p = p + (size_t)(c.ok ? r : 0) * K + k;
+    return c;
+  }
+  __device__ __forceinline__ bool chunk(const Cursor& c, const TcNoTile&, const unsigned short*& src) const {
+    src = c.ok ? c.p : p;
+    return c.ok;
+  }
+  __device__ __forceinline__ static void advance(Cursor& c) { c.p += TC_BK; }
+};
+
+// TcTapTile is the block-uniform tap of the current K tile: (kh, kw), the
+// channel block's first channel ci and off = (kh*W + kw)*C + ci, the
+// element offset of the tap from the window origin (W: the gathered
+// image's width, C its channels).
+struct TcTapTile {
+  int kh, kw, ci, off;
+};
+__device__ __forceinline__ void tc_tap_next(TcTapTile& t, int C, int KS, int W) {
+  t.ci += TC_BK;
+  t.off += TC_BK;
+  if (t.ci == C) {
+    t.ci = 0;
+    if (++t.kw == KS) {
+      t.kw = 0;
+      ++t.kh;
+      t.off += (W - KS) * C;
+    }
+  }
+}
+
+// TcIm2colTap is TcIm2colNHWC for Cin % 32 == 0. A chunk keeps its window
+// origin (ih0, iw0; rows past N get an origin no tap can bring into the
+// image) and the address of the origin's channel kc (possibly outside x:
+// only formed into a load when the tap is inside the image).
+struct TcIm2colTap {
+  typedef TcTapTile Tile;
+  const unsigned short* x;
+  int rows, Cin, H, W, KS, stride, pad, Ho, Wo;
+  struct Cursor {
+    const unsigned short* org;  // x + ((n*H + ih0)*W + iw0)*Cin + kc
+    int ih0, iw0;
+  };
+  __device__ __forceinline__ Cursor start(int q, int kc) const {
+    Cursor c;
+    const bool ok = q < rows;
+    const int qq = ok ? q : 0, P = Ho * Wo;
+    const int n = qq / P, p = qq - n * P, oh = p / Wo, ow = p - oh * Wo;
+    const int ih0 = oh * stride - pad;
+    c.iw0 = ow * stride - pad;
+    c.org = x + ((ptrdiff_t)(n * H + ih0) * W + c.iw0) * Cin + kc;
+    c.ih0 = ok ? ih0 : -(1 << 28);
+    return c;
+  }
+  __device__ __forceinline__ Tile first() const { return Tile{0, 0, 0, 0}; }
+  __device__ __forceinline__ void next(Tile& t) const { tc_tap_next(t, Cin, KS, W); }
+  __device__ __forceinline__ bool chunk(const Cursor& c, const Tile& t, const unsigned short*& src) const {
+    const bool v = (unsigned)(c.ih0 + t.kh) < (unsigned)H && (unsigned)(c.iw0 + t.kw) < (unsigned)W;
+    src = v ? c.org + t.off : x;
+    return v;
+  }
+  __device__ __forceinline__ static void advance(Cursor&) {}
+};
+
+// TcDyGatherTap is TcDyGatherNHWC for Cout % 32 == 0 (stride 1 or 2:
+// sh = stride - 1 is the shift and the parity mask). The tap's offset in
+// dy depends on the parity of (h + pad - kh), so the Tile keeps only the
+// tap and each chunk computes oh, ow.
+struct TcDyGatherTap {
+  typedef TcTapTile Tile;
+  const unsigned short* dy;
+  int rows, Cout, H, W, KS, stride, pad, Ho, Wo;
+  struct Cursor {
+    const unsigned short* img;  // dy + n*Ho*Wo*Cout + kc
+    int th0, tw0;               // h + pad, w + pad
+  };
+  __device__ __forceinline__ Cursor start(int q, int kc) const {
+    Cursor c;
+    const bool ok = q < rows;
+    const int qq = ok ? q : 0, HW = H * W;
+    const int n = qq / HW, hw = qq - n * HW, h = hw / W, w = hw - h * W;
+    c.img = dy + (size_t)n * Ho * Wo * Cout + kc;
+    c.th0 = ok ? h + pad : -(1 << 28);
+    c.tw0 = w + pad;
+    return c;
+  }
+  __device__ __forceinline__ Tile first() const { return Tile{0, 0, 0, 0}; }
+  __device__ __forceinline__ void next(Tile& t) const {
+    t.ci += TC_BK;
+    if (t.ci == Cout) {
+      t.ci = 0;
+      if (++t.kw == KS) {
+        t.kw = 0;
+        ++t.kh;
+      }
+    }
+  }
+  __device__ __forceinline__ bool chunk(const Cursor& c, const Tile& t, const unsigned short*& src) const {
+    const int sh = stride - 1;
+    const int oh2 = c.th0 - t.kh, ow2 = c.tw0 - t.kw, oh = oh2 >> sh, ow = ow2 >> sh;
+    src = dy;
+    if (((oh2 | ow2) & sh) || (unsigned)oh >= (unsigned)Ho || (unsigned)ow >= (unsigned)Wo) return false;
+    src = c.img + (oh * Wo + ow) * Cout + t.ci;
+    return true;
+  }
+  __device__ __forceinline__ static void advance(Cursor&) {}
+};
+
 // TcDyGatherNHWC is the B operand of the data gradient of a convolution
 // with stride 1 or 2: row q = (n, h, w) of dx, k = (kh, kw, co) with co
 // fastest, B[q][k] = dy[n][oh][ow][co] (NHWC bf16) where oh*stride - pad +
 // kh == h and ow*stride - pad + kw == w, else zero. Cout must be a
 // multiple of 8. The stride is tested with a bit test, not a modulo.
 struct TcDyGatherNHWC {
+  TC_NO_TILE
   const unsigned short* dy;
   int rows, Cout, H, W, KS, stride, pad, Ho, Wo, K;
   struct Cursor {
@@ -162,17 +316,18 @@ struct TcDyGatherNHWC {
     }
     return c;
   }
-  __device__ __forceinline__ const unsigned short* base() const { return dy; }
-  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
+  __device__ __forceinline__ bool chunk(const Cursor& c, const TcNoTile&, const unsigned short*& src) const {
     int oh = c.th0 - c.kh, ow = c.tw0 - c.kw;
-    if (!c.ok || c.k >= K || oh < 0 || ow < 0) return nullptr;
+    src = dy;
+    if (!c.ok || c.k >= K || oh < 0 || ow < 0) return false;
     if (stride == 2) {
-      if ((oh | ow) & 1) return nullptr;
+      if ((oh | ow) & 1) return false;
       oh >>= 1;
       ow >>= 1;
     }
-    if (oh >= Ho || ow >= Wo) return nullptr;
-    return c.img + ((size_t)oh * Wo + ow) * Cout + c.co;
+    if (oh >= Ho || ow >= Wo) return false;
+    src = c.img + ((size_t)oh * Wo + ow) * Cout + c.co;
+    return true;
   }
   __device__ __forceinline__ void advance(Cursor& c) const {
     c.k += TC_BK;
@@ -187,42 +342,93 @@ struct TcDyGatherNHWC {
   }
 };
 
-template <class Cfg, class OA, class OB, class S>
+// tc_epilogue hands each in-range accumulator of the warp tile at (wm0,
+// wn0) to the store functor, which is separable: the address of element
+// (m, n) is store.row(m) + store.col(n). The thread's MT*2 rows and NT*2
+// columns are resolved once each (a column may divide: NCHW pixel, filter
+// tap), then each element costs an add and a store.
+template <class Cfg, class S>
+__device__ __forceinline__ void tc_epilogue(int M, int N, int wm0, int wn0, int lane,
+                                            const float (&acc)[Cfg::MT][Cfg::NT][4], const S& store) {
+  const int g = lane >> 2, t = lane & 3;
+  typename S::Row rows[Cfg::MT][2];
+  bool rok[Cfg::MT][2];
+SIMCLR_UNROLL
+  for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      const int m = wm0 + i * 16 + g + 8 * h;
+      rok[i][h] = m < M;
+      rows[i][h] = store.row(rok[i][h] ? m : 0);
+    }
+SIMCLR_UNROLL
+  for (int j = 0; j < Cfg::NT; ++j)
+SIMCLR_UNROLL
+    for (int c = 0; c < 2; ++c) {
+      const int n = wn0 + j * 8 + 2 * t + c;
+      if (n >= N) continue;
+      const typename S::Col col = store.col(n);
+SIMCLR_UNROLL
+      for (int i = 0; i < Cfg::MT; ++i)
+SIMCLR_UNROLL
+        for (int h = 0; h < 2; ++h)
+          if (rok[i][h]) store.put(rows[i][h], col, acc[i][j][2 * h + c]);
+    }
+}
+
+// G (1 or 2) is how many of a thread's chunks share one cursor: with G =
+// 2 a thread's chunks come in pairs that are adjacent along the row (k
+// and k + 8 here, m / n and m / n + 8 in gemm_tc_tn), the pair's second
+// chunk is the first's address + 8 elements and has the first's
+// validity. Only for operands where that holds (the _tap kernels: the
+// pair lies in one tap and one row, and a zero-filled pair's address + 8
+// stays inside the operand, which has at least 16 elements).
+template <class Cfg, int G = 1, class OA, class OB, class S>
 __device__ __forceinline__ void gemm_tc(int M, int N, int K, const OA& opA, const OB& opB, const S& store) {
+  static_assert((G == 1 || G == 2) && Cfg::A_CHUNKS % G == 0 && Cfg::B_CHUNKS % G == 0, "chunk groups");
+  constexpr int AC = Cfg::A_CHUNKS / G, BC = Cfg::B_CHUNKS / G;
   DYNAMIC_SHARED(unsigned short, tc_smem);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp / Cfg::WARPS_N, wn = warp - wm * Cfg::WARPS_N;
   const int m0 = blockIdx.y * Cfg::BM, n0 = blockIdx.x * Cfg::BN;
-  typename OA::Cursor ca[Cfg::A_CHUNKS];
-  typename OB::Cursor cb[Cfg::B_CHUNKS];
-  int aoff[Cfg::A_CHUNKS], boff[Cfg::B_CHUNKS];
+  typename OA::Cursor ca[AC];
+  typename OB::Cursor cb[BC];
+  int aoff[AC], boff[BC];
 SIMCLR_UNROLL
-  for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
-    const int c = tid + i * Cfg::THREADS, row = c >> 2, kc = (c & 3) * 8;
+  for (int i = 0; i < AC; ++i) {
+    const int c = (tid + i * Cfg::THREADS) * G, row = c >> 2, kc = (c & 3) * 8;
     ca[i] = opA.start(m0 + row, kc);
     aoff[i] = row * TC_LDS + kc;
   }
 SIMCLR_UNROLL
-  for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
-    const int c = tid + i * Cfg::THREADS, row = c >> 2, kc = (c & 3) * 8;
+  for (int i = 0; i < BC; ++i) {
+    const int c = (tid + i * Cfg::THREADS) * G, row = c >> 2, kc = (c & 3) * 8;
     cb[i] = opB.start(n0 + row, kc);
     boff[i] = Cfg::A_ELEMS + row * TC_LDS + kc;
   }
   // load_stage copies the next K tile of this thread's chunks into stage
   // slot s (element offset so = s * STAGE) and advances the cursors.
+  typename OA::Tile ta = opA.first();
+  typename OB::Tile tb = opB.first();
   auto load_stage = [&](int so) {
 SIMCLR_UNROLL
-    for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
-      const unsigned short* src = opA.chunk(ca[i]);
-      cp_async_cg16(tc_smem, so + aoff[i], src ? src : opA.base(), src ? 16 : 0);
+    for (int i = 0; i < AC; ++i) {
+      const unsigned short* src;
+      const bool v = opA.chunk(ca[i], ta, src);
+SIMCLR_UNROLL
+      for (int h = 0; h < G; ++h) cp_async_cg16(tc_smem, so + aoff[i] + 8 * h, src + 8 * h, v ? 16 : 0);
       opA.advance(ca[i]);
     }
 SIMCLR_UNROLL
-    for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
-      const unsigned short* src = opB.chunk(cb[i]);
-      cp_async_cg16(tc_smem, so + boff[i], src ? src : opB.base(), src ? 16 : 0);
+    for (int i = 0; i < BC; ++i) {
+      const unsigned short* src;
+      const bool v = opB.chunk(cb[i], tb, src);
+SIMCLR_UNROLL
+      for (int h = 0; h < G; ++h) cp_async_cg16(tc_smem, so + boff[i] + 8 * h, src + 8 * h, v ? 16 : 0);
       opB.advance(cb[i]);
     }
+    opA.next(ta);
+    opB.next(tb);
   };
   const int numK = (K + TC_BK - 1) / TC_BK;
 SIMCLR_UNROLL
@@ -243,15 +449,18 @@ SIMCLR_UNROLL
   // (n 8-15, k 8-15)).
   const int aLane = (wm * Cfg::WM + (lane & 15)) * TC_LDS + (lane >> 4) * 8;
   const int bLane = Cfg::A_ELEMS + (wn * Cfg::WN + (lane & 7) + ((lane >> 4) << 3)) * TC_LDS + ((lane >> 3) & 1) * 8;
-  int rs = 0, ws = (TC_STAGES - 1) * Cfg::STAGE, kNext = TC_STAGES - 1;
-  for (int kt = 0; kt < numK; ++kt) {
+  // One K tile in stage slot s (a compile-time constant: the K loop is
+  // unrolled by TC_STAGES, so every shared-memory address is a register
+  // plus an immediate and nothing rotates at run time): wait for it,
+  // barrier, issue the copy of tile kt + 2 into the slot read in the
+  // previous tile, multiply.
+  auto tile = [&](auto stage, int kt) {
+    constexpr int rs = decltype(stage)::value * Cfg::STAGE;
+    constexpr int ws = (decltype(stage)::value + TC_STAGES - 1) % TC_STAGES * Cfg::STAGE;
     cp_async_wait<TC_STAGES - 2>();
     __syncthreads();  // stage kt visible to all; slot ws no longer read
-    if (kNext < numK) load_stage(ws);
+    if (kt + TC_STAGES - 1 < numK) load_stage(ws);
     cp_async_commit();
-    ++kNext;
-    ws += Cfg::STAGE;
-    if (ws == TC_STAGES * Cfg::STAGE) ws = 0;
 SIMCLR_UNROLL
     for (int kk = 0; kk < TC_BK; kk += 16) {
       unsigned af[Cfg::MT][4], bfr[Cfg::NT][2];
@@ -271,21 +480,15 @@ SIMCLR_UNROLL
 SIMCLR_UNROLL
         for (int j = 0; j < Cfg::NT; ++j) mma_bf16_16816(acc[i][j], af[i], bfr[j], acc[i][j]);
     }
-    rs += Cfg::STAGE;
-    if (rs == TC_STAGES * Cfg::STAGE) rs = 0;
+  };
+  static_assert(TC_STAGES == 3, "the K loop is unrolled by 3");
+  for (int kt = 0; kt < numK; kt += TC_STAGES) {
+    tile(TcStage<0>(), kt);
+    if (kt + 1 < numK) tile(TcStage<1>(), kt + 1);
+    if (kt + 2 < numK) tile(TcStage<2>(), kt + 2);
   }
   cp_async_wait<0>();
-  const int g = lane >> 2, t = lane & 3;
-SIMCLR_UNROLL
-  for (int i = 0; i < Cfg::MT; ++i)
-SIMCLR_UNROLL
-    for (int j = 0; j < Cfg::NT; ++j)
-SIMCLR_UNROLL
-      for (int e = 0; e < 4; ++e) {
-        const int m = m0 + wm * Cfg::WM + i * 16 + g + 8 * (e >> 1);
-        const int n = n0 + wn * Cfg::WN + j * 8 + 2 * t + (e & 1);
-        if (m < M && n < N) store(m, n, acc[i][j][e]);
-      }
+  tc_epilogue<Cfg>(M, N, m0 + wm * Cfg::WM, n0 + wn * Cfg::WN, lane, acc, store);
 }
 
 // ---- the K-major variant (filter gradient) ----
@@ -308,6 +511,7 @@ struct TcTnCfg {
 // TcKRows is a K-major operand: element (k, m) of a row-major bf16
 // [Krows][M] matrix (dy in NHWC: k = pixel, m = channel). M % 8 == 0.
 struct TcKRows {
+  TC_NO_TILE
   const unsigned short* p;
   int M, kEnd;
   struct Cursor {
@@ -322,9 +526,10 @@ struct TcKRows {
     c.p = p + (size_t)k * M + (c.ok ? m : 0);
     return c;
   }
-  __device__ __forceinline__ const unsigned short* base() const { return p; }
-  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
-    return c.ok && c.k < kEnd ? c.p : nullptr;
+  __device__ __forceinline__ bool chunk(const Cursor& c, const TcNoTile&, const unsigned short*& src) const {
+    const bool v = c.ok && c.k < kEnd;
+    src = v ? c.p : p;
+    return v;
   }
   __device__ __forceinline__ void advance(Cursor& c) const {
     c.k += TC_BK;
@@ -334,85 +539,110 @@ struct TcKRows {
 
 // TcIm2colK is the im2col of x (NHWC bf16) K-major: element (q, r) with q
 // = (n, oh, ow) the output pixel and r = (kh, kw, ci), ci fastest: x[n][oh*s
-// - pad + kh][ow*s - pad + kw][ci], zero in the padding. Cin % 8 == 0. The
-// pixel cursor advances by 32 with a carry loop, no division.
+// - pad + kh][ow*s - pad + kw][ci], zero in the padding. Cin % 8 == 0. A
+// thread's chunk keeps its r (tap and channels) for the whole K loop; its
+// pixel advances by 32 per K tile as a mixed-radix add of the constant
+// (dn, doh, dow) = 32 in (n, oh, ow) digits (set_step, once per thread),
+// one carry per digit: no division, no loop.
 struct TcIm2colK {
+  TC_NO_TILE
   const unsigned short* x;
   int Cin, H, W, KS, stride, pad, Ho, Wo, R, kEnd;
+  int dn, doh, dow;
+  __device__ __forceinline__ void set_step() {
+    const int P = Ho * Wo;
+    dn = TC_BK / P;
+    const int rem = TC_BK - dn * P;
+    doh = rem / Wo;
+    dow = rem - doh * Wo;
+  }
   struct Cursor {
-    int n, oh, ow, q, kh, kw, ci;
-    bool ok;
+    const unsigned short* xc;    // x + ci
+    int n, oh, ow, q, khp, kwp;  // khp = kh - pad, kwp = kw - pad; q past kEnd for r >= R
   };
   __device__ __forceinline__ Cursor start(int q, int r) const {
     Cursor c;
-    c.ok = r < R;
-    const int rr = c.ok ? r : 0, P = Ho * Wo;
-    c.ci = rr % Cin;
-    const int t = rr / Cin;
-    c.kw = t % KS;
-    c.kh = t / KS;
-    c.q = q;
+    const bool ok = r < R;
+    const int rr = ok ? r : 0, P = Ho * Wo;
+    const int ci = rr % Cin, t = rr / Cin, kw = t % KS, kh = t / KS;
+    c.xc = x + ci;
+    c.khp = kh - pad;
+    c.kwp = kw - pad;
+    c.q = ok ? q : kEnd + (1 << 29);  // a column past R never reaches kEnd
     c.n = q / P;
     const int p = q - c.n * P;
     c.oh = p / Wo;
     c.ow = p - c.oh * Wo;
     return c;
   }
-  __device__ __forceinline__ const unsigned short* base() const { return x; }
-  __device__ __forceinline__ const unsigned short* chunk(const Cursor& c) const {
-    const int ih = c.oh * stride - pad + c.kh, iw = c.ow * stride - pad + c.kw;
-    if (!c.ok || c.q >= kEnd || ih < 0 || ih >= H || iw < 0 || iw >= W) return nullptr;
-    return x + (((size_t)c.n * H + ih) * W + iw) * Cin + c.ci;
+  __device__ __forceinline__ bool chunk(const Cursor& c, const TcNoTile&, const unsigned short*& src) const {
+    const int ih = c.oh * stride + c.khp, iw = c.ow * stride + c.kwp;
+    // Branch-free: the address is formed for every chunk and selected (a
+    // window in the padding gives an address before or past x, never read).
+    const bool v = c.q < kEnd && (unsigned)ih < (unsigned)H && (unsigned)iw < (unsigned)W;
+    src = v ? c.xc + (ptrdiff_t)((c.n * H + ih) * W + iw) * Cin : x;
+    return v;
   }
   __device__ __forceinline__ void advance(Cursor& c) const {
     c.q += TC_BK;
-    c.ow += TC_BK;
-    while (c.ow >= Wo) {
-      c.ow -= Wo;
-      if (++c.oh == Ho) {
-        c.oh = 0;
-        ++c.n;
-      }
-    }
+    c.ow += dow;
+    int carry = c.ow >= Wo;
+    c.ow -= carry ? Wo : 0;
+    c.oh += doh + carry;
+    carry = c.oh >= Ho;
+    c.oh -= carry ? Ho : 0;
+    c.n += dn + carry;
   }
 };
 
-template <class Cfg, class OA, class OB, class S>
+template <class Cfg, int G = 1, class OA, class OB, class S>
 __device__ __forceinline__ void gemm_tc_tn(int M, int N, int kBegin, int kEnd, const OA& opA, const OB& opB,
                                            const S& store) {
   typedef TcTnCfg<Cfg> T;
+  static_assert((G == 1 || G == 2) && Cfg::A_CHUNKS % G == 0 && Cfg::B_CHUNKS % G == 0 && T::A_PER_ROW % G == 0 &&
+                    T::B_PER_ROW % G == 0,
+                "chunk groups");
+  constexpr int AC = Cfg::A_CHUNKS / G, BC = Cfg::B_CHUNKS / G;
   DYNAMIC_SHARED(unsigned short, tc_smem);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp / Cfg::WARPS_N, wn = warp - wm * Cfg::WARPS_N;
   const int m0 = blockIdx.y * Cfg::BM, n0 = blockIdx.x * Cfg::BN;
-  typename OA::Cursor ca[Cfg::A_CHUNKS];
-  typename OB::Cursor cb[Cfg::B_CHUNKS];
-  int aoff[Cfg::A_CHUNKS], boff[Cfg::B_CHUNKS];
+  typename OA::Cursor ca[AC];
+  typename OB::Cursor cb[BC];
+  int aoff[AC], boff[BC];
 SIMCLR_UNROLL
-  for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
-    const int c = tid + i * Cfg::THREADS, kr = c / T::A_PER_ROW, mc = (c - kr * T::A_PER_ROW) * 8;
+  for (int i = 0; i < AC; ++i) {
+    const int c = (tid + i * Cfg::THREADS) * G, kr = c / T::A_PER_ROW, mc = (c - kr * T::A_PER_ROW) * 8;
     ca[i] = opA.start(kBegin + kr, m0 + mc);
     aoff[i] = kr * T::LDA + mc;
   }
 SIMCLR_UNROLL
-  for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
-    const int c = tid + i * Cfg::THREADS, kr = c / T::B_PER_ROW, nc = (c - kr * T::B_PER_ROW) * 8;
+  for (int i = 0; i < BC; ++i) {
+    const int c = (tid + i * Cfg::THREADS) * G, kr = c / T::B_PER_ROW, nc = (c - kr * T::B_PER_ROW) * 8;
     cb[i] = opB.start(kBegin + kr, n0 + nc);
     boff[i] = T::A_ELEMS + kr * T::LDB + nc;
   }
+  typename OA::Tile ta = opA.first();
+  typename OB::Tile tb = opB.first();
   auto load_stage = [&](int so) {
 SIMCLR_UNROLL
-    for (int i = 0; i < Cfg::A_CHUNKS; ++i) {
-      const unsigned short* src = opA.chunk(ca[i]);
-      cp_async_cg16(tc_smem, so + aoff[i], src ? src : opA.base(), src ? 16 : 0);
+    for (int i = 0; i < AC; ++i) {
+      const unsigned short* src;
+      const bool v = opA.chunk(ca[i], ta, src);
+SIMCLR_UNROLL
+      for (int h = 0; h < G; ++h) cp_async_cg16(tc_smem, so + aoff[i] + 8 * h, src + 8 * h, v ? 16 : 0);
       opA.advance(ca[i]);
     }
 SIMCLR_UNROLL
-    for (int i = 0; i < Cfg::B_CHUNKS; ++i) {
-      const unsigned short* src = opB.chunk(cb[i]);
-      cp_async_cg16(tc_smem, so + boff[i], src ? src : opB.base(), src ? 16 : 0);
+    for (int i = 0; i < BC; ++i) {
+      const unsigned short* src;
+      const bool v = opB.chunk(cb[i], tb, src);
+SIMCLR_UNROLL
+      for (int h = 0; h < G; ++h) cp_async_cg16(tc_smem, so + boff[i] + 8 * h, src + 8 * h, v ? 16 : 0);
       opB.advance(cb[i]);
     }
+    opA.next(ta);
+    opB.next(tb);
   };
   const int numK = kEnd > kBegin ? (kEnd - kBegin + TC_BK - 1) / TC_BK : 0;
 SIMCLR_UNROLL
@@ -434,15 +664,13 @@ SIMCLR_UNROLL
   const int j = lane >> 3, r8 = lane & 7;
   const int aLane = ((j >> 1) * 8 + r8) * T::LDA + wm * Cfg::WM + (j & 1) * 8;
   const int bLane = T::A_ELEMS + ((j & 1) * 8 + r8) * T::LDB + wn * Cfg::WN + (j >> 1) * 8;
-  int rs = 0, ws = (TC_STAGES - 1) * T::STAGE, kNext = TC_STAGES - 1;
-  for (int kt = 0; kt < numK; ++kt) {
+  auto tile = [&](auto stage, int kt) {  // as in gemm_tc
+    constexpr int rs = decltype(stage)::value * T::STAGE;
+    constexpr int ws = (decltype(stage)::value + TC_STAGES - 1) % TC_STAGES * T::STAGE;
     cp_async_wait<TC_STAGES - 2>();
     __syncthreads();
-    if (kNext < numK) load_stage(ws);
+    if (kt + TC_STAGES - 1 < numK) load_stage(ws);
     cp_async_commit();
-    ++kNext;
-    ws += T::STAGE;
-    if (ws == TC_STAGES * T::STAGE) ws = 0;
 SIMCLR_UNROLL
     for (int kk = 0; kk < TC_BK; kk += 16) {
       unsigned af[Cfg::MT][4], bfr[Cfg::NT][2];
@@ -462,21 +690,15 @@ SIMCLR_UNROLL
 SIMCLR_UNROLL
         for (int jj = 0; jj < Cfg::NT; ++jj) mma_bf16_16816(acc[i][jj], af[i], bfr[jj], acc[i][jj]);
     }
-    rs += T::STAGE;
-    if (rs == TC_STAGES * T::STAGE) rs = 0;
+  };
+  static_assert(TC_STAGES == 3, "the K loop is unrolled by 3");
+  for (int kt = 0; kt < numK; kt += TC_STAGES) {
+    tile(TcStage<0>(), kt);
+    if (kt + 1 < numK) tile(TcStage<1>(), kt + 1);
+    if (kt + 2 < numK) tile(TcStage<2>(), kt + 2);
   }
   cp_async_wait<0>();
-  const int g = lane >> 2, t = lane & 3;
-SIMCLR_UNROLL
-  for (int i = 0; i < Cfg::MT; ++i)
-SIMCLR_UNROLL
-    for (int jj = 0; jj < Cfg::NT; ++jj)
-SIMCLR_UNROLL
-      for (int e = 0; e < 4; ++e) {
-        const int m = m0 + wm * Cfg::WM + i * 16 + g + 8 * (e >> 1);
-        const int n = n0 + wn * Cfg::WN + jj * 8 + 2 * t + (e & 1);
-        if (m < M && n < N) store(m, n, acc[i][jj][e]);
-      }
+  tc_epilogue<Cfg>(M, N, m0 + wm * Cfg::WM, n0 + wn * Cfg::WN, lane, acc, store);
 }
 
 #endif  // SIMCLR_GEMM_TC_CUH

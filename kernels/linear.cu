@@ -21,6 +21,15 @@ struct StoreBias {
   __device__ __forceinline__ void operator()(int r, int c, float v) const {
     y[(size_t)r * ld + c] = bias ? fadd_rn(v, bias[c]) : v;
   }
+  // Separable form for the tensor-core epilogue (gemm_tc.cuh).
+  typedef size_t Row;
+  struct Col {
+    float* y;
+    float b;
+  };
+  __device__ __forceinline__ Row row(int r) const { return (size_t)r * ld; }
+  __device__ __forceinline__ Col col(int c) const { return Col{y + c, bias ? bias[c] : 0.0f}; }
+  __device__ __forceinline__ void put(Row r, const Col& c, float v) const { c.y[r] = bias ? fadd_rn(v, c.b) : v; }
 };
 
 // The three GEMMs are templates over the operand rounding P (mma.cuh),

@@ -30,6 +30,13 @@
 //                           x[n][ih][iw][ci] (both NHWC bf16, K-major:
 //                           gemm_tc_tn, ldmatrix.trans), slices added by
 //                           splitk_reduce (Cin and Cout multiples of 8).
+//   conv2d_fwd_bf16_tc_tap{,_s}, conv2d_bwd_data_bf16_tc_tap{,_s}: the
+//                           same products with the tap-uniform gathers
+//                           (gemm_tc.cuh TcIm2colTap, TcDyGatherTap; the
+//                           reduction's channels a multiple of 32) and
+//                           paired chunks; conv2d_bwd_filter_bf16_tc_tap
+//                           {,_s}: the filter gradient with paired chunks
+//                           (Cin and Cout multiples of 16).
 #include "gemm_tc.cuh"
 
 extern "C" __global__ void convert_bf16(const float* x, unsigned short* y, int n) {
@@ -96,6 +103,27 @@ conv2d_fwd_bf16_tc_s(const unsigned short* xh, const unsigned short* wr, float* 
   conv2d_fwd_bf16_tc_t<TcSmall>(xh, wr, y, CONV_ARGS);
 }
 
+// The tap-uniform forward (Cin % 32 == 0; gemm_tc.cuh TcIm2colTap): the
+// same product with a cheaper K loop.
+template <class Cfg>
+__device__ __forceinline__ void conv2d_fwd_bf16_tc_tap_t(const unsigned short* xh, const unsigned short* wr, float* y,
+                                                         CONV_PARAMS) {
+  const int R = Cin * K * K, P_ = Ho * Wo;
+  TcRowsFull a{wr, Cout, R};
+  TcIm2colTap b{xh, N * P_, Cin, H, W, K, stride, pad, Ho, Wo};
+  StoreNCHW st{y, Cout, P_};
+  gemm_tc<Cfg, 2>(Cout, N * P_, R, a, b, st);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+conv2d_fwd_bf16_tc_tap(const unsigned short* xh, const unsigned short* wr, float* y, CONV_PARAMS) {
+  conv2d_fwd_bf16_tc_tap_t<TcLarge>(xh, wr, y, CONV_ARGS);
+}
+extern "C" __global__ void __launch_bounds__(128)
+conv2d_fwd_bf16_tc_tap_s(const unsigned short* xh, const unsigned short* wr, float* y, CONV_PARAMS) {
+  conv2d_fwd_bf16_tc_tap_t<TcSmall>(xh, wr, y, CONV_ARGS);
+}
+
 template <class Cfg>
 __device__ __forceinline__ void conv2d_bwd_data_bf16_tc_t(const unsigned short* dyh, const unsigned short* wt,
                                                           float* dx, CONV_PARAMS) {
@@ -115,35 +143,76 @@ conv2d_bwd_data_bf16_tc_s(const unsigned short* dyh, const unsigned short* wt, f
   conv2d_bwd_data_bf16_tc_t<TcSmall>(dyh, wt, dx, CONV_ARGS);
 }
 
+// The tap-uniform data gradient (Cout % 32 == 0; TcDyGatherTap).
+template <class Cfg>
+__device__ __forceinline__ void conv2d_bwd_data_bf16_tc_tap_t(const unsigned short* dyh, const unsigned short* wt,
+                                                              float* dx, CONV_PARAMS) {
+  const int R = Cout * K * K, HW = H * W;
+  TcRowsFull a{wt, Cin, R};
+  TcDyGatherTap b{dyh, N * HW, Cout, H, W, K, stride, pad, Ho, Wo};
+  StoreNCHW st{dx, Cin, HW};
+  gemm_tc<Cfg, 2>(Cin, N * HW, R, a, b, st);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+conv2d_bwd_data_bf16_tc_tap(const unsigned short* dyh, const unsigned short* wt, float* dx, CONV_PARAMS) {
+  conv2d_bwd_data_bf16_tc_tap_t<TcLarge>(dyh, wt, dx, CONV_ARGS);
+}
+extern "C" __global__ void __launch_bounds__(128)
+conv2d_bwd_data_bf16_tc_tap_s(const unsigned short* dyh, const unsigned short* wt, float* dx, CONV_PARAMS) {
+  conv2d_bwd_data_bf16_tc_tap_t<TcSmall>(dyh, wt, dx, CONV_ARGS);
+}
+
 // StoreFilterKKC writes C[co][r], r = (kh, kw, ci) with ci fastest, to
-// out[co][ci][kh][kw] (the epilogue divides; the K loop does not).
+// out[co][ci][kh][kw] (the epilogue divides, once per column; the K loop
+// does not). Separable (gemm_tc.cuh tc_epilogue): row co*Cin*K*K, column
+// ci*K*K + kh*K + kw.
 struct StoreFilterKKC {
   float* out;
   int Cin, KS;
-  __device__ __forceinline__ void operator()(int co, int r, float v) const {
-    const int ci = r % Cin, khw = r / Cin;
-    out[((size_t)co * Cin + ci) * KS * KS + khw] = v;
+  typedef int Row;
+  typedef float* Col;
+  __device__ __forceinline__ Row row(int co) const { return co * Cin * KS * KS; }
+  __device__ __forceinline__ Col col(int r) const {
+    const int khw = r / Cin, ci = r - khw * Cin;
+    return out + ci * KS * KS + khw;
   }
+  __device__ __forceinline__ void put(Row r, Col c, float v) const { c[r] = v; }
 };
 
-template <class Cfg>
+template <class Cfg, int G>
 __device__ __forceinline__ void conv2d_bwd_filter_bf16_tc_t(const unsigned short* xh, const unsigned short* dyh,
                                                             float* partial, CONV_PARAMS, int kChunk) {
   const int R = Cin * K * K, total = N * Ho * Wo;
   const int kBegin = blockIdx.z * kChunk, kEnd = imin(kBegin + kChunk, total);
   TcKRows a{dyh, Cout, kEnd};
   TcIm2colK b{xh, Cin, H, W, K, stride, pad, Ho, Wo, R, kEnd};
+  b.set_step();
   StoreFilterKKC st{partial + (size_t)blockIdx.z * Cout * R, Cin, K};
-  gemm_tc_tn<Cfg>(Cout, R, kBegin, kEnd, a, b, st);
+  gemm_tc_tn<Cfg, G>(Cout, R, kBegin, kEnd, a, b, st);
 }
 
 extern "C" __global__ void __launch_bounds__(256)
 conv2d_bwd_filter_bf16_tc(const unsigned short* xh, const unsigned short* dyh, float* partial, CONV_PARAMS,
                           int kChunk) {
-  conv2d_bwd_filter_bf16_tc_t<TcLarge>(xh, dyh, partial, CONV_ARGS, kChunk);
+  conv2d_bwd_filter_bf16_tc_t<TcLarge, 1>(xh, dyh, partial, CONV_ARGS, kChunk);
 }
 extern "C" __global__ void __launch_bounds__(128)
 conv2d_bwd_filter_bf16_tc_s(const unsigned short* xh, const unsigned short* dyh, float* partial, CONV_PARAMS,
                             int kChunk) {
-  conv2d_bwd_filter_bf16_tc_t<TcSmall>(xh, dyh, partial, CONV_ARGS, kChunk);
+  conv2d_bwd_filter_bf16_tc_t<TcSmall, 1>(xh, dyh, partial, CONV_ARGS, kChunk);
+}
+
+// The paired filter gradient (Cin % 16 == 0 and Cout % 16 == 0): each
+// thread's two chunks of a tile row are adjacent (8 + 8 channels of one
+// pixel and one tap), so they share one cursor (gemm_tc_tn G = 2).
+extern "C" __global__ void __launch_bounds__(256)
+conv2d_bwd_filter_bf16_tc_tap(const unsigned short* xh, const unsigned short* dyh, float* partial, CONV_PARAMS,
+                              int kChunk) {
+  conv2d_bwd_filter_bf16_tc_t<TcLarge, 2>(xh, dyh, partial, CONV_ARGS, kChunk);
+}
+extern "C" __global__ void __launch_bounds__(128)
+conv2d_bwd_filter_bf16_tc_tap_s(const unsigned short* xh, const unsigned short* dyh, float* partial, CONV_PARAMS,
+                                int kChunk) {
+  conv2d_bwd_filter_bf16_tc_t<TcSmall, 2>(xh, dyh, partial, CONV_ARGS, kChunk);
 }

@@ -33,12 +33,16 @@ type Backend struct {
 	// prec is the matmul operand format (a backend.Precision), set by
 	// SetMatmulPrecision.
 	prec atomic.Int32
-	// rung is the GEMM rung (a gemmRung: auto, ffma, tc128, tc64), set by
+	// rung is the GEMM rung (a gemmRung: auto, ffma, tc128, tc64, tcgeneral), set by
 	// SetGEMMRung or SIMCLR_CUDA_GEMM; tcShared guards raising the
 	// tensor-core kernels' dynamic shared memory limit once.
 	rung     atomic.Int32
 	tcShared sync.Once
 	tcErr    error
+	// splitChunk overrides splitKChunk (the conv filter gradient's pixels
+	// per split-K slice) when > 0; only tests set it (export_test.go), so
+	// that small shapes exercise several slices.
+	splitChunk atomic.Int32
 
 	// debugSync makes every launch wait for the kernel and check for a
 	// fault (EnableDebugSync, SIMCLR_CUDA_SYNC=1, --debug-sync).

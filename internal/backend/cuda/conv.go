@@ -109,7 +109,11 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	if total == 0 {
 		return b.fill(dw, 0)
 	}
-	splits := min(maxSplitK, ceilDiv(total, splitKChunk))
+	perSplit := splitKChunk
+	if v := b.splitChunk.Load(); v > 0 {
+		perSplit = int(v)
+	}
+	splits := min(maxSplitK, ceilDiv(total, perSplit))
 	chunk := ceilDiv(total, splits)
 	splits = ceilDiv(total, chunk)
 	if g.cin%8 == 0 && g.cout%8 == 0 && b.tcOn() {

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -75,9 +76,10 @@ func checkNoSpills(t *testing.T, ptxas string) {
 // TestTensorCoreKernelsSASS checks the tensor-core GEMM kernels of the
 // embedded fatbin (simclr.fatbin, built by make kernels) on sm_80 and
 // sm_90: their SASS has HMMA.16816.F32.BF16, LDSM (.MT88, transposed, for
-// the K-major filter gradient) and LDGSTS, and no
-// kernel of the image uses local memory (a spill) or a stack. It needs
-// cuobjdump and skips without it.
+// the K-major filter gradient) and LDGSTS, their main loop (the loop with
+// the most HMMA) has no integer division, and no kernel of the image uses
+// local memory (a spill) or a stack. It needs cuobjdump and skips without
+// it.
 func TestTensorCoreKernelsSASS(t *testing.T) {
 	if _, err := exec.LookPath("cuobjdump"); err != nil {
 		t.Skip("cuobjdump not found: the SASS check needs the CUDA toolkit")
@@ -88,7 +90,9 @@ func TestTensorCoreKernelsSASS(t *testing.T) {
 	// The K-major filter gradient loads its fragments transposed.
 	tc := map[string]string{"gemm_nt_bf16_tc": "M88", "gemm_nt_bf16_tc_s": "M88", "conv2d_fwd_bf16_tc": "M88",
 		"conv2d_fwd_bf16_tc_s": "M88", "conv2d_bwd_data_bf16_tc": "M88", "conv2d_bwd_data_bf16_tc_s": "M88",
-		"conv2d_bwd_filter_bf16_tc": "MT88", "conv2d_bwd_filter_bf16_tc_s": "MT88"}
+		"conv2d_bwd_filter_bf16_tc": "MT88", "conv2d_bwd_filter_bf16_tc_s": "MT88",
+		"conv2d_fwd_bf16_tc_tap": "M88", "conv2d_fwd_bf16_tc_tap_s": "M88", "conv2d_bwd_data_bf16_tc_tap": "M88",
+		"conv2d_bwd_data_bf16_tc_tap_s": "M88", "conv2d_bwd_filter_bf16_tc_tap": "MT88", "conv2d_bwd_filter_bf16_tc_tap_s": "MT88"}
 	for _, arch := range []string{"sm_80", "sm_90"} {
 		t.Run(arch, func(t *testing.T) {
 			for k, ldsm := range tc {
@@ -101,6 +105,13 @@ func TestTensorCoreKernelsSASS(t *testing.T) {
 					if !re.Match(sass) {
 						t.Errorf("%s %s: no %s in its SASS", arch, k, re)
 					}
+				}
+				loop, hmma := mainLoopSASS(string(sass))
+				if hmma == 0 {
+					t.Errorf("%s %s: no loop with HMMA in its SASS", arch, k)
+				}
+				if div := intDivision.FindString(loop); div != "" {
+					t.Errorf("%s %s: integer division (%s) in the main loop", arch, k, div)
 				}
 			}
 			res, err := exec.Command("cuobjdump", "-res-usage", "-arch", arch, "simclr.fatbin").CombinedOutput()
@@ -125,5 +136,91 @@ func TestTensorCoreKernelsSASS(t *testing.T) {
 				t.Fatalf("cuobjdump -res-usage listed %d functions for %s", seen, arch)
 			}
 		})
+	}
+}
+
+// intDivision matches the start of nvcc's integer division (and modulo)
+// sequence by a run-time divisor: the reciprocal of the divisor.
+var intDivision = regexp.MustCompile(`I2F(\.U32)?\.RP|MUFU\.RCP`)
+
+var (
+	sassInst = regexp.MustCompile(`^\s*/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;`)
+	sassBra  = regexp.MustCompile(`\bBRA\s+(?:` + "`" + `\()?0x([0-9a-f]+)`)
+)
+
+// mainLoopSASS returns the instructions of the kernel's main loop (of the
+// backward branches, the loop with the most HMMA, the smallest of those)
+// as text, and its HMMA count.
+func mainLoopSASS(sass string) (string, int) {
+	type inst struct {
+		addr int64
+		text string
+	}
+	var insts []inst
+	for _, line := range strings.Split(sass, "\n") {
+		if m := sassInst.FindStringSubmatch(line); m != nil {
+			a, _ := strconv.ParseInt(m[1], 16, 64)
+			insts = append(insts, inst{a, m[2]})
+		}
+	}
+	best, bestLen, body := 0, int64(-1), ""
+	for _, br := range insts {
+		m := sassBra.FindStringSubmatch(br.text)
+		if m == nil {
+			continue
+		}
+		target, _ := strconv.ParseInt(m[1], 16, 64)
+		if target >= br.addr {
+			continue
+		}
+		var b strings.Builder
+		n := 0
+		for _, in := range insts {
+			if in.addr >= target && in.addr <= br.addr {
+				b.WriteString(in.text + "\n")
+				if strings.Contains(in.text, "HMMA") {
+					n++
+				}
+			}
+		}
+		if n > best || (n == best && n > 0 && br.addr-target < bestLen) {
+			best, bestLen, body = n, br.addr-target, b.String()
+		}
+	}
+	return body, best
+}
+
+// TestMainLoopSASS: mainLoopSASS picks the loop with the most HMMA and
+// intDivision finds a division in it, not one outside it.
+func TestMainLoopSASS(t *testing.T) {
+	const head = `        /*0000*/                   S2R R0, SR_TID.X ;                  /* 0x000000 */
+        /*0010*/                   I2F.U32.RP R1, R0 ;                 /* 0x000000 */
+        /*0020*/                   IMAD R2, R0, R0, RZ ;               /* 0x000000 */
+        /*0030*/                   HMMA.16816.F32.BF16 R4, R8, R12, R4 ;  /* 0x000000 */
+        /*0040*/                   @P0 BRA 0x20 ;                      /* 0x000000 */
+        /*0050*/                   IADD3 R3, R3, 0x1, RZ ;             /* 0x000000 */
+`
+	cases := []struct {
+		name, sass string
+		hmma       int
+		div        bool
+	}{
+		{"division before the loop", head + `        /*0060*/                   EXIT ;                              /* 0x000000 */
+`, 1, false},
+		{"division in the loop", head + `        /*0060*/                   MUFU.RCP R5, R1 ;                   /* 0x000000 */
+        /*0070*/                   HMMA.16816.F32.BF16 R4, R8, R12, R4 ;  /* 0x000000 */
+        /*0080*/                   HMMA.16816.F32.BF16 R4, R8, R12, R4 ;  /* 0x000000 */
+        /*0090*/                   @P1 BRA 0x50 ;                      /* 0x000000 */
+`, 2, true},
+		{"the loop with more HMMA", head + `        /*0060*/                   HMMA.16816.F32.BF16 R4, R8, R12, R4 ;  /* 0x000000 */
+        /*0070*/                   I2F.RP R5, R1 ;                     /* 0x000000 */
+        /*0080*/                   @P1 BRA 0x0 ;                       /* 0x000000 */
+`, 2, true},
+	}
+	for _, c := range cases {
+		loop, n := mainLoopSASS(c.sass)
+		if n != c.hmma || (intDivision.FindString(loop) != "") != c.div {
+			t.Errorf("%s: %d HMMA, division %q; want %d HMMA, division %v\n%s", c.name, n, intDivision.FindString(loop), c.hmma, c.div, loop)
+		}
 	}
 }

@@ -11,27 +11,29 @@ import (
 )
 
 // The GEMM ladder (docs/cuda.md, "GEMM rungs"): in BF16 precision the
-// linear layer (forward and both gradients) and the forward convolution
-// run on the tensor-core rung (kernels/gemm_tc.cuh, tc.cu) when the
-// reduction length allows (a multiple of 8: cp.async moves 16-byte chunks
-// of bf16; for the convolution, Cin a multiple of 8), else on the FFMA
-// rung's _bf16 kernels, which round the same operands the same way.
-// TF32, and the two convolution gradients, stay on the FFMA rung.
+// linear layer (forward and both gradients) and the convolution (forward,
+// data and filter gradients) run on the tensor-core rung
+// (kernels/gemm_tc.cuh, tc.cu) when the channel counts allow (multiples of
+// 8: cp.async moves 16-byte chunks of bf16; the data gradient also needs
+// stride 1 or 2), else on the FFMA rung's _bf16 kernels, which round the
+// same operands the same way. The conv kernels come in the general gather
+// and the tap-uniform _tap version (tcTap). TF32 stays on the FFMA rung.
 
 // gemmRung selects the GEMM rung.
 type gemmRung int32
 
 const (
-	rungAuto  gemmRung = iota // tensor cores where they apply, tile by size
-	rungFFMA                  // the FFMA rung always (gemm_tile.cuh)
-	rungTC128                 // tensor cores where they apply, 128x128 tile
-	rungTC64                  // tensor cores where they apply, 64x64 tile
+	rungAuto      gemmRung = iota // tensor cores where they apply, tile by size
+	rungFFMA                      // the FFMA rung always (gemm_tile.cuh)
+	rungTC128                     // tensor cores where they apply, 128x128 tile
+	rungTC64                      // tensor cores where they apply, 64x64 tile
+	rungTCGeneral                 // as auto, but the convolutions always on the general gather kernels (no _tap)
 )
 
-var rungNames = map[string]gemmRung{"auto": rungAuto, "ffma": rungFFMA, "tc128": rungTC128, "tc64": rungTC64}
+var rungNames = map[string]gemmRung{"auto": rungAuto, "ffma": rungFFMA, "tc128": rungTC128, "tc64": rungTC64, "tcgeneral": rungTCGeneral}
 
 // GEMMRungEnv names the environment variable New reads the GEMM rung from:
-// auto (default), ffma, tc128 or tc64.
+// auto (default), ffma, tc128, tc64 or tcgeneral.
 const GEMMRungEnv = "SIMCLR_CUDA_GEMM"
 
 func parseRung(s string) (gemmRung, error) {
@@ -40,7 +42,7 @@ func parseRung(s string) (gemmRung, error) {
 	}
 	r, ok := rungNames[s]
 	if !ok {
-		return rungAuto, fmt.Errorf("cuda: GEMM rung %q not understood; use auto (tensor cores where they apply), ffma, tc128 or tc64", s)
+		return rungAuto, fmt.Errorf("cuda: GEMM rung %q not understood; use auto (tensor cores where they apply), ffma, tc128, tc64 or tcgeneral", s)
 	}
 	return r, nil
 }
@@ -56,7 +58,9 @@ func rungFromEnv() (gemmRung, error) {
 // SetGEMMRung selects the GEMM rung of the matrix ops in BF16 precision:
 // "auto" (tensor cores where the shapes allow, the 128x128 tile for large
 // products and 64x64 for small ones), "ffma" (the CUDA-core rung, always),
-// "tc128" or "tc64" (tensor cores with that tile where the shapes allow).
+// "tc128" or "tc64" (tensor cores with that tile where the shapes allow),
+// "tcgeneral" (as auto, but the convolutions on the general gather kernels
+// even where the tap-uniform _tap kernels apply: the previous version).
 // For tests and measurements; SIMCLR_CUDA_GEMM sets it for New.
 func (b *Backend) SetGEMMRung(r string) error {
 	g, err := parseRung(r)
@@ -88,6 +92,27 @@ func (b *Backend) tcOn() bool {
 	return backend.Precision(b.prec.Load()) == backend.BF16 && gemmRung(b.rung.Load()) != rungFFMA
 }
 
+// The tap-uniform convolution kernels (NAME_tap): the forward and the data
+// gradient (gemm_tc.cuh TcIm2colTap, TcDyGatherTap) need the reduction's
+// channel count to be a multiple of the 32-wide K tile, so that every K
+// tile lies in one tap; the filter gradient (paired chunks, gemm_tc_tn G =
+// 2) needs Cin and Cout multiples of 16, so that a pair of 8-channel
+// chunks lies in one tap.
+const (
+	tcTapChannels       = 32
+	tcTapFilterChannels = 16
+)
+
+// tcTap returns kernel's tap-uniform version (kernel + "_tap") when ok (the
+// shape allows it) and the rung is not tcgeneral, else kernel (the general
+// gather: any channel count % 8 == 0).
+func (b *Backend) tcTap(kernel string, ok bool) string {
+	if ok && gemmRung(b.rung.Load()) != rungTCGeneral {
+		return kernel + "_tap"
+	}
+	return kernel
+}
+
 // tcLaunch picks the tile for an m x n product and launches kernel (its
 // _s variant for the small tile) with the tensor-core launch shape. The
 // shapes logged for gemm_nt_bf16_tc are its operands [m][k] and [n][k].
@@ -101,14 +126,16 @@ func (b *Backend) tcLaunchSplit(op, kernel string, m, n, splits int, a args, sha
 	switch gemmRung(b.rung.Load()) {
 	case rungTC128:
 		large = true
-	case rungAuto:
-		large = ceilDiv(m, tcLargeTile)*ceilDiv(n, tcLargeTile) >= tcLargeMinBlocks
+	case rungAuto, rungTCGeneral:
+		// The split-K slices (grid.z) are blocks too.
+		large = ceilDiv(m, tcLargeTile)*ceilDiv(n, tcLargeTile)*splits >= tcLargeMinBlocks
 	}
 	tile, threads, shared := tcSmallTile, tcSmallThreads, tcSmallShared
 	if large {
 		tile, threads, shared = tcLargeTile, tcLargeThreads, tcLargeShared
 		b.tcShared.Do(func() {
-			for _, k := range []string{"gemm_nt_bf16_tc", "conv2d_fwd_bf16_tc", "conv2d_bwd_data_bf16_tc", "conv2d_bwd_filter_bf16_tc"} {
+			for _, k := range []string{"gemm_nt_bf16_tc", "conv2d_fwd_bf16_tc", "conv2d_fwd_bf16_tc_tap", "conv2d_bwd_data_bf16_tc",
+				"conv2d_bwd_data_bf16_tc_tap", "conv2d_bwd_filter_bf16_tc", "conv2d_bwd_filter_bf16_tc_tap"} {
 				if err := b.drv.setMaxDynamicShared(k, tcLargeShared); err != nil {
 					b.tcErr = fmt.Errorf("raise the dynamic shared memory limit of %s to %d bytes: %w", k, tcLargeShared, err)
 					return
@@ -239,7 +266,7 @@ func (b *Backend) convForwardTC(op string, x, w, y *Tensor, g convGeom) error {
 	}
 	defer releaseAll(wr)
 	a := g.kernelArgs(args{}.raw(xh.ptr).raw(wr.ptr).ptr(y))
-	return b.tcLaunch(op, "conv2d_fwd_bf16_tc", g.cout, g.n*g.ho*g.wo, a, x.Shape, w.Shape, y.Shape)
+	return b.tcLaunch(op, b.tcTap("conv2d_fwd_bf16_tc", g.cin%tcTapChannels == 0), g.cout, g.n*g.ho*g.wo, a, x.Shape, w.Shape, y.Shape)
 }
 
 // convBackwardDataTC: dx on tensor cores with dy in NHWC and w as
@@ -256,14 +283,40 @@ func (b *Backend) convBackwardDataTC(op string, dy, w, dx *Tensor, g convGeom) e
 	}
 	defer releaseAll(wt)
 	a := g.kernelArgs(args{}.raw(dyh.ptr).raw(wt.ptr).ptr(dx))
-	return b.tcLaunch(op, "conv2d_bwd_data_bf16_tc", g.cin, g.n*g.h*g.w, a, dy.Shape, w.Shape, dx.Shape)
+	return b.tcLaunch(op, b.tcTap("conv2d_bwd_data_bf16_tc", g.cout%tcTapChannels == 0), g.cin, g.n*g.h*g.w, a, dy.Shape, w.Shape, dx.Shape)
+}
+
+// Split-K on the tensor-core filter gradient: a product of few tiles (the
+// 1x1 downsample convolutions: Cout x Cin) would fill only a few SMs with
+// the FFMA rung's split; it is split further, up to tcMaxSplitK slices of
+// at least tcMinSplitPixels pixels, until it has tcLargeMinBlocks blocks.
+const (
+	tcMaxSplitK      = 64
+	tcMinSplitPixels = 512
+)
+
+// tcFilterSplits returns the split-K slice count and slice length for the
+// tensor-core filter gradient of an m x n product over total pixels, given
+// the FFMA rung's (splits, chunk). It depends only on the shapes.
+func tcFilterSplits(m, n, total, splits, chunk int) (int, int) {
+	tiles := ceilDiv(m, tcSmallTile) * ceilDiv(n, tcSmallTile)
+	if tiles*splits >= tcLargeMinBlocks {
+		return splits, chunk
+	}
+	want := min(tcMaxSplitK, ceilDiv(tcLargeMinBlocks, tiles), total/tcMinSplitPixels)
+	if want <= splits {
+		return splits, chunk
+	}
+	chunk = ceilDiv(total, want)
+	return ceilDiv(total, chunk), chunk
 }
 
 // convBackwardFilterTC: dw on tensor cores, K-major (gemm_tc_tn): A = dy
 // and B = im2col(x), both NHWC bf16, the reduction over the output pixels
-// split into splits slices of chunk pixels (as on the FFMA rung) and the
-// slices added in order by splitk_reduce.
+// split into slices of chunk pixels (as on the FFMA rung, or more:
+// tcFilterSplits) and the slices added in order by splitk_reduce.
 func (b *Backend) convBackwardFilterTC(op string, x, dy, dw *Tensor, g convGeom, splits, chunk int) error {
+	splits, chunk = tcFilterSplits(g.cout, g.cin*g.k*g.k, g.n*g.ho*g.wo, splits, chunk)
 	xh, err := b.bf16Inner(op, x, g.n, g.cin, g.h*g.w)
 	if err != nil {
 		return err
@@ -275,9 +328,10 @@ func (b *Backend) convBackwardFilterTC(op string, x, dy, dw *Tensor, g convGeom,
 	}
 	defer releaseAll(dyh)
 	r := g.cin * g.k * g.k
+	kernel := b.tcTap("conv2d_bwd_filter_bf16_tc", g.cin%tcTapFilterChannels == 0 && g.cout%tcTapFilterChannels == 0)
 	if splits == 1 {
 		a := g.kernelArgs(args{}.raw(xh.ptr).raw(dyh.ptr).ptr(dw)).i(chunk)
-		return b.tcLaunchSplit(op, "conv2d_bwd_filter_bf16_tc", g.cout, r, 1, a, x.Shape, dy.Shape, dw.Shape)
+		return b.tcLaunchSplit(op, kernel, g.cout, r, 1, a, x.Shape, dy.Shape, dw.Shape)
 	}
 	wLen := dw.Numel()
 	part, err := b.scratch(int64(splits) * int64(wLen) * 4)
@@ -286,7 +340,7 @@ func (b *Backend) convBackwardFilterTC(op string, x, dy, dw *Tensor, g convGeom,
 	}
 	defer part.release()
 	a := g.kernelArgs(args{}.raw(xh.ptr).raw(dyh.ptr).raw(part.ptr)).i(chunk)
-	if err := b.tcLaunchSplit(op, "conv2d_bwd_filter_bf16_tc", g.cout, r, splits, a, x.Shape, dy.Shape, dw.Shape); err != nil {
+	if err := b.tcLaunchSplit(op, kernel, g.cout, r, splits, a, x.Shape, dy.Shape, dw.Shape); err != nil {
 		return err
 	}
 	return b.launch(op, "splitk_reduce", elemGrid(wLen), block1D(), args{}.raw(part.ptr).ptr(dw).i(splits).i(wLen), dw.Shape)

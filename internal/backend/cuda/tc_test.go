@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"simclr/internal/backend"
+	"simclr/internal/backend/cuda"
 )
 
 // withRung sets the shared cuda backend's GEMM rung for one test.
@@ -136,13 +137,18 @@ func TestTensorCoreConvForward(t *testing.T) {
 	cases := []struct {
 		n, cin, h, w, cout, k, stride, pad int
 		rung                               string
-		tc                                 bool // Cin % 8 == 0: tensor cores
+		want                               string // the tensor-core kernel (Cin % 8 == 0; _tap: Cin % 32 == 0), "" for the FFMA fallback
 	}{
-		{2, 8, 6, 6, 12, 3, 1, 1, "tc64", true},
-		{2, 16, 7, 7, 20, 3, 2, 1, "tc64", true},
-		{1, 24, 5, 5, 8, 1, 1, 0, "tc128", true},
-		{2, 8, 9, 9, 130, 3, 1, 1, "tc128", true}, // Cout crosses the 128 tile
-		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", false},   // RGB stem: FFMA fallback
+		{2, 8, 6, 6, 12, 3, 1, 1, "tc64", "conv2d_fwd_bf16_tc_s"},
+		{2, 16, 7, 7, 20, 3, 2, 1, "tc64", "conv2d_fwd_bf16_tc_s"},
+		{1, 24, 5, 5, 8, 1, 1, 0, "tc128", "conv2d_fwd_bf16_tc"},
+		{2, 8, 9, 9, 130, 3, 1, 1, "tc128", "conv2d_fwd_bf16_tc"},      // Cout crosses the 128 tile
+		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", ""},                           // RGB stem: FFMA fallback
+		{2, 32, 5, 5, 8, 3, 1, 1, "tc64", "conv2d_fwd_bf16_tc_tap_s"},  // one tap per K tile, rows past N
+		{2, 32, 5, 5, 8, 3, 1, 1, "tcgeneral", "conv2d_fwd_bf16_tc_s"}, // the same on the general gather
+		{1, 64, 7, 7, 12, 3, 2, 1, "tc128", "conv2d_fwd_bf16_tc_tap"},  // two channel blocks per tap, stride 2
+		{2, 32, 6, 5, 16, 1, 2, 0, "tc64", "conv2d_fwd_bf16_tc_tap_s"}, // 1x1 stride 2 (downsample), H != W
+		{1, 32, 6, 6, 8, 5, 1, 2, "auto", "conv2d_fwd_bf16_tc_tap_s"},  // 5x5, pad 2: the tap carry across rows
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
@@ -165,8 +171,8 @@ func TestTensorCoreConvForward(t *testing.T) {
 					tcRan = true
 				}
 			}
-			if tcRan != c.tc || (!c.tc && kT["conv2d_fwd_bf16"] != 1) {
-				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			if tcRan != (c.want != "") || (c.want == "" && kT["conv2d_fwd_bf16"] != 1) || (c.want != "" && kT[c.want] != 1) {
+				t.Fatalf("launched %v; want %q (\"\": conv2d_fwd_bf16)", kT, c.want)
 			}
 			k := c.cin * c.k * c.k
 			e.checkGPU("forward vs ffma", yT, e.gpuValues(yF), gemmTol(k, 1))
@@ -180,15 +186,20 @@ func TestTensorCoreConvBackwardData(t *testing.T) {
 	cases := []struct {
 		n, cin, h, w, cout, k, stride, pad int
 		rung                               string
-		tc                                 bool // Cout % 8 == 0 and stride 1 or 2
+		want                               string // the tensor-core kernel (Cout % 8 == 0, stride 1 or 2; _tap: Cout % 32 == 0), "" for FFMA
 	}{
-		{2, 5, 6, 6, 8, 3, 1, 1, "tc64", true},
-		{2, 4, 7, 7, 16, 3, 2, 1, "tc64", true},   // stride 2, odd image
-		{1, 6, 8, 8, 24, 1, 2, 0, "tc128", true},  // 1x1 stride 2 (downsample)
-		{2, 3, 6, 6, 8, 4, 2, 2, "tc64", true},    // even kernel, pad 2
-		{1, 130, 4, 4, 8, 3, 1, 1, "tc128", true}, // Cin crosses the 128 tile
-		{2, 4, 6, 6, 6, 3, 1, 1, "tc64", false},   // Cout % 8 != 0: FFMA
-		{1, 4, 9, 9, 8, 3, 3, 0, "tc64", false},   // stride 3: FFMA
+		{2, 5, 6, 6, 8, 3, 1, 1, "tc64", "conv2d_bwd_data_bf16_tc_s"},
+		{2, 4, 7, 7, 16, 3, 2, 1, "tc64", "conv2d_bwd_data_bf16_tc_s"},     // stride 2, odd image
+		{1, 6, 8, 8, 24, 1, 2, 0, "tc128", "conv2d_bwd_data_bf16_tc"},      // 1x1 stride 2 (downsample)
+		{2, 3, 6, 6, 8, 4, 2, 2, "tc64", "conv2d_bwd_data_bf16_tc_s"},      // even kernel, pad 2
+		{1, 130, 4, 4, 8, 3, 1, 1, "tc128", "conv2d_bwd_data_bf16_tc"},     // Cin crosses the 128 tile
+		{2, 4, 6, 6, 6, 3, 1, 1, "tc64", ""},                               // Cout % 8 != 0: FFMA
+		{1, 4, 9, 9, 8, 3, 3, 0, "tc64", ""},                               // stride 3: FFMA
+		{2, 5, 6, 6, 32, 3, 1, 1, "tc64", "conv2d_bwd_data_bf16_tc_tap_s"}, // one tap per K tile
+		{2, 5, 6, 6, 32, 3, 1, 1, "tcgeneral", "conv2d_bwd_data_bf16_tc_s"},
+		{2, 4, 7, 7, 32, 3, 2, 1, "tc64", "conv2d_bwd_data_bf16_tc_tap_s"}, // stride 2, odd image: parity
+		{1, 6, 8, 7, 64, 1, 2, 0, "tc128", "conv2d_bwd_data_bf16_tc_tap"},  // 1x1 stride 2, two channel blocks
+		{2, 3, 6, 6, 32, 4, 2, 2, "auto", "conv2d_bwd_data_bf16_tc_tap_s"}, // even kernel, pad 2
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
@@ -211,8 +222,8 @@ func TestTensorCoreConvBackwardData(t *testing.T) {
 					tcRan = true
 				}
 			}
-			if tcRan != c.tc || (!c.tc && kT["conv2d_bwd_data_bf16"] != 1) {
-				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			if tcRan != (c.want != "") || (c.want == "" && kT["conv2d_bwd_data_bf16"] != 1) || (c.want != "" && kT[c.want] != 1) {
+				t.Fatalf("launched %v; want %q (\"\": conv2d_bwd_data_bf16)", kT, c.want)
 			}
 			k := c.cout * c.k * c.k
 			e.checkGPU("backward data vs ffma", dxT, e.gpuValues(dxF), gemmTol(k, 1))
@@ -226,14 +237,22 @@ func TestTensorCoreConvBackwardFilter(t *testing.T) {
 	cases := []struct {
 		n, cin, h, w, cout, k, stride, pad int
 		rung                               string
-		tc                                 bool // Cin and Cout multiples of 8
+		want                               string // the tensor-core kernel (Cin and Cout % 8 == 0; _tap: % 16 == 0), "" for FFMA
+		split                              int    // pixels per split-K slice (0: the default, 16384; -1: the default, and split-K expected)
 	}{
-		{2, 8, 6, 6, 8, 3, 1, 1, "tc64", true},
-		{2, 16, 7, 7, 8, 3, 2, 1, "tc64", true},    // stride 2, R = 144 crosses the 64 tile
-		{1, 8, 8, 8, 24, 1, 2, 0, "tc128", true},   // 1x1 stride 2
-		{1, 16, 4, 4, 136, 3, 1, 1, "tc128", true}, // Cout and R cross the 128 tile
-		{1, 8, 129, 128, 8, 1, 1, 0, "tc64", true}, // N*Ho*Wo = 16512: two split-K slices
-		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", false},    // RGB stem: FFMA
+		{2, 8, 6, 6, 8, 3, 1, 1, "tc64", "conv2d_bwd_filter_bf16_tc_s", 0},
+		{2, 16, 7, 7, 8, 3, 2, 1, "tc64", "conv2d_bwd_filter_bf16_tc_s", 0},         // stride 2, R = 144 crosses the 64 tile
+		{1, 8, 8, 8, 24, 1, 2, 0, "tc128", "conv2d_bwd_filter_bf16_tc", 0},          // 1x1 stride 2
+		{1, 16, 4, 4, 136, 3, 1, 1, "tc128", "conv2d_bwd_filter_bf16_tc", 0},        // Cout and R cross the 128 tile
+		{2, 3, 9, 9, 8, 3, 2, 1, "tc64", "", 0},                                     // RGB stem: FFMA
+		{2, 16, 7, 7, 16, 3, 2, 1, "tc64", "conv2d_bwd_filter_bf16_tc_tap_s", 0},    // paired chunks, stride 2, R = 144 crosses the 64 tile
+		{2, 16, 7, 7, 16, 3, 2, 1, "tcgeneral", "conv2d_bwd_filter_bf16_tc_s", 0},   // the same unpaired
+		{1, 16, 4, 4, 144, 3, 1, 1, "tc128", "conv2d_bwd_filter_bf16_tc_tap", 0},    // Cout and R cross the 128 tile
+		{1, 32, 9, 7, 16, 1, 2, 0, "auto", "conv2d_bwd_filter_bf16_tc_tap_s", 0},    // 1x1 stride 2, odd pixel count
+		{1, 8, 13, 12, 8, 1, 1, 0, "tc64", "conv2d_bwd_filter_bf16_tc_s", 40},       // N*Ho*Wo = 156: four split-K slices of 39 pixels (not on a K tile)
+		{2, 16, 9, 9, 16, 3, 2, 1, "tc64", "conv2d_bwd_filter_bf16_tc_tap_s", 20},   // 50 pixels: three slices of 17
+		{2, 16, 9, 9, 16, 3, 2, 1, "tcgeneral", "conv2d_bwd_filter_bf16_tc_s", 20},  // the same unpaired
+		{1, 16, 32, 32, 16, 1, 1, 0, "tc64", "conv2d_bwd_filter_bf16_tc_tap_s", -1}, // 1024 pixels, one tile: tcFilterSplits makes 2 slices
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad), func(t *testing.T) {
@@ -243,6 +262,8 @@ func TestTensorCoreConvBackwardFilter(t *testing.T) {
 			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
 			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
 			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+			cuda.SetSplitKChunk(e.gpu, max(c.split, 0))
+			t.Cleanup(func() { cuda.SetSplitKChunk(e.gpu, 0) })
 			x, dy := e.operand(backend.BF16, c.n, c.cin, c.h, c.w), e.operand(backend.BF16, c.n, c.cout, ho, wo)
 			dwT, dwF := e.zeros(c.cout, c.cin, c.k, c.k), e.zeros(c.cout, c.cin, c.k, c.k)
 			kT := e.launched(func() { e.mustGPU("backward filter", e.gpu.Conv2DBackwardFilter(x.g, dy.g, dwT.g, p)) })
@@ -256,13 +277,43 @@ func TestTensorCoreConvBackwardFilter(t *testing.T) {
 					tcRan = true
 				}
 			}
-			if tcRan != c.tc || (!c.tc && kT["conv2d_bwd_filter_bf16"] != 1) {
-				t.Fatalf("launched %v; want the tensor-core kernel: %v", kT, c.tc)
+			if tcRan != (c.want != "") || (c.want == "" && kT["conv2d_bwd_filter_bf16"] != 1) || (c.want != "" && kT[c.want] != 1) {
+				t.Fatalf("launched %v; want %q (\"\": conv2d_bwd_filter_bf16)", kT, c.want)
+			}
+			if split := kT["splitk_reduce"] == 1; split != (c.split != 0) {
+				t.Fatalf("launched %v; split-K (splitk_reduce) %v, want %v", kT, split, c.split != 0)
 			}
 			k := c.n * ho * wo
 			e.checkGPU("backward filter vs ffma", dwT, e.gpuValues(dwF), gemmTol(k, 1))
 			e.must("cpu backward filter", e.cpu.Conv2DBackwardFilter(x.c, dy.c, dwT.c, p), nil)
 			e.check("backward filter vs cpu", dwT, gemmTol(k, 1))
 		})
+	}
+}
+
+// TestTCFilterSplits: the tensor-core filter gradient splits a product of
+// few tiles further (up to 64 slices of at least 512 pixels) until it has
+// 132 blocks, and leaves the others at the FFMA rung's split.
+func TestTCFilterSplits(t *testing.T) {
+	cases := []struct {
+		m, n, total, splits, chunk int
+		wantSplits, wantChunk      int
+	}{
+		{128, 64, 262144, 16, 16384, 64, 4096},   // 1x1 downsample 64 -> 128 at b512: 2 tiles
+		{256, 128, 65536, 4, 16384, 17, 3856},    // 128 -> 256: 8 tiles
+		{512, 256, 16384, 1, 16384, 5, 3277},     // 256 -> 512: 32 tiles
+		{512, 2304, 16384, 1, 16384, 1, 16384},   // 288 tiles: enough
+		{64, 576, 1048576, 16, 65536, 16, 65536}, // 9 tiles x 16 = 144 blocks: enough
+		{16, 16, 1024, 1, 1024, 2, 512},          // limited by 512 pixels per slice
+		{16, 16, 1000, 1, 1000, 1, 1000},         // too few pixels to split
+	}
+	for _, c := range cases {
+		s, ch := cuda.TCFilterSplits(c.m, c.n, c.total, c.splits, c.chunk)
+		if s != c.wantSplits || ch != c.wantChunk {
+			t.Errorf("tcFilterSplits(%d, %d, %d, %d, %d) = %d, %d; want %d, %d", c.m, c.n, c.total, c.splits, c.chunk, s, ch, c.wantSplits, c.wantChunk)
+		}
+		if s > 1 && (ch*(s-1) >= c.total || ch*s < c.total) {
+			t.Errorf("%d slices of %d do not cover %d pixels exactly", s, ch, c.total)
+		}
 	}
 }

@@ -72,15 +72,17 @@ func flops(l Launch) float64 {
 }
 
 // baseKernel strips the precision suffix of the FFMA rung's kernels
-// (_tf32, _bf16: the same work) and the small-tile suffix _s of the
-// tensor-core ones.
+// (_tf32, _bf16: the same work), the small-tile suffix _s of the
+// tensor-core ones and the _tap of their tap-uniform convolutions.
 func baseKernel(k string) string {
 	for _, suf := range []string{"_tf32", "_bf16", "_s"} {
 		if strings.HasSuffix(k, suf) && k != "convert_bf16" && k != "nchw_to_nhwc_bf16" {
-			return strings.TrimSuffix(k, suf)
+			k = strings.TrimSuffix(k, suf)
+			break
 		}
 	}
-	return k
+	// The tap-uniform tensor-core convolutions do the same work.
+	return strings.TrimSuffix(k, "_tap")
 }
 
 // touches is how many times a launch reads or writes a tensor of its

@@ -157,3 +157,27 @@ func TestMainLoopVector(t *testing.T) {
 		t.Errorf("warp instructions %v, want %v", got, want)
 	}
 }
+
+// TestBaseKernel: the precision, small-tile and tap-uniform suffixes name
+// the same work, so a _tap launch gets the general kernel's FLOPs and bytes.
+func TestBaseKernel(t *testing.T) {
+	cases := []struct{ kernel, want string }{
+		{"conv2d_fwd_bf16", "conv2d_fwd"},
+		{"conv2d_fwd_bf16_tc_s", "conv2d_fwd_bf16_tc"},
+		{"conv2d_fwd_bf16_tc_tap", "conv2d_fwd_bf16_tc"},
+		{"conv2d_bwd_data_bf16_tc_tap_s", "conv2d_bwd_data_bf16_tc"},
+		{"conv2d_bwd_filter_bf16_tc_tap_s", "conv2d_bwd_filter_bf16_tc"},
+		{"nchw_to_nhwc_bf16", "nchw_to_nhwc_bf16"},
+	}
+	for _, c := range cases {
+		if got := baseKernel(c.kernel); got != c.want {
+			t.Errorf("baseKernel(%q) = %q, want %q", c.kernel, got, c.want)
+		}
+	}
+	shapes := [][]int{{2, 32, 8, 8}, {16, 32, 3, 3}, {2, 16, 8, 8}}
+	gen := Launch{Kernel: "conv2d_fwd_bf16_tc_s", Grid: [3]int{2, 1, 1}, Shapes: shapes}
+	tap := Launch{Kernel: "conv2d_fwd_bf16_tc_tap_s", Grid: [3]int{2, 1, 1}, Shapes: shapes}
+	if flops(tap) != flops(gen) || flops(tap) != 2*2*16*8*8*32*9 || bytesOf(tap) != bytesOf(gen) || bytesOf(tap) == 0 {
+		t.Errorf("_tap launch: %g FLOP, %g bytes; general: %g FLOP, %g bytes", flops(tap), bytesOf(tap), flops(gen), bytesOf(gen))
+	}
+}

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "ec8d7fd60747e4e9f5fdae3a2eb0962b7af3187f4f8904e2b9632c7a67bcdfc5"
+const Sources = "5caa4aad5b8cd5f5453cec561f0d99cee9d95fd28b93c36a11bdbf36d5079087"
