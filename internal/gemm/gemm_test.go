@@ -5,7 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
+	"simclr/internal/benchcmp"
 	"testing"
 	"time"
 )
@@ -531,17 +531,7 @@ func BenchmarkPackBTransPanel(b *testing.B) {
 			}
 			run(packBTransPanelGo)
 			run(packBTransPanel)
-			var olds, news []float64
-			for b.Loop() {
-				olds = append(olds, run(packBTransPanelGo))
-				news = append(news, run(packBTransPanel))
-			}
-			slices.Sort(olds)
-			slices.Sort(news)
-			mo, mn := olds[len(olds)/2], news[len(news)/2]
-			b.ReportMetric(mo, "old-ns")
-			b.ReportMetric(mn, "new-ns")
-			b.ReportMetric(mo/mn, "old/new")
+			benchcmp.Alternate(b, "ns", func() float64 { return run(packBTransPanelGo) }, func() float64 { return run(packBTransPanel) })
 		})
 	}
 }

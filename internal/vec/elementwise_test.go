@@ -3,7 +3,7 @@ package vec
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
+	"simclr/internal/benchcmp"
 	"testing"
 	"time"
 )
@@ -220,15 +220,5 @@ func BenchmarkCopyRowsShort(b *testing.B) {
 	}
 	run(copyRowsGo)
 	run(CopyRows)
-	var olds, news []float64
-	for b.Loop() {
-		olds = append(olds, run(copyRowsGo))
-		news = append(news, run(CopyRows))
-	}
-	slices.Sort(olds)
-	slices.Sort(news)
-	mo, mn := olds[len(olds)/2], news[len(news)/2]
-	b.ReportMetric(mo, "old-ms")
-	b.ReportMetric(mn, "new-ms")
-	b.ReportMetric(mo/mn, "old/new")
+	benchcmp.Alternate(b, "ms", func() float64 { return run(copyRowsGo) }, func() float64 { return run(CopyRows) })
 }

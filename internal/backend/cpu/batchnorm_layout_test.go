@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"simclr/internal/benchcmp"
 	"slices"
 	"testing"
 	"time"
@@ -151,18 +152,8 @@ func BenchmarkBatchNormLayout(b *testing.B) {
 			}
 			run(true)
 			run(false)
-			var olds, news []float64
 			b.ResetTimer()
-			for b.Loop() {
-				olds = append(olds, run(true).Seconds()*1e3)
-				news = append(news, run(false).Seconds()*1e3)
-			}
-			slices.Sort(olds)
-			slices.Sort(news)
-			mo, mn := olds[len(olds)/2], news[len(news)/2]
-			b.ReportMetric(mo, "old-ms")
-			b.ReportMetric(mn, "new-ms")
-			b.ReportMetric(mo/mn, "old/new")
+			benchcmp.Alternate(b, "ms", func() float64 { return run(true).Seconds() * 1e3 }, func() float64 { return run(false).Seconds() * 1e3 })
 		})
 	}
 }

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"simclr/internal/benchcmp"
 	"slices"
 	"testing"
 	"time"
@@ -94,17 +95,7 @@ func BenchmarkPadImageStride2(b *testing.B) {
 			}
 			run(true)
 			run(false)
-			var olds, news []float64
-			for b.Loop() {
-				olds = append(olds, run(true).Seconds()*1e3)
-				news = append(news, run(false).Seconds()*1e3)
-			}
-			slices.Sort(olds)
-			slices.Sort(news)
-			mo, mn := olds[len(olds)/2], news[len(news)/2]
-			b.ReportMetric(mo, "old-ms")
-			b.ReportMetric(mn, "new-ms")
-			b.ReportMetric(mo/mn, "old/new")
+			benchcmp.Alternate(b, "ms", func() float64 { return run(true).Seconds() * 1e3 }, func() float64 { return run(false).Seconds() * 1e3 })
 		})
 	}
 }
@@ -178,17 +169,7 @@ func BenchmarkFromGridT(b *testing.B) {
 			}
 			run(true)
 			run(false)
-			var olds, news []float64
-			for b.Loop() {
-				olds = append(olds, run(true))
-				news = append(news, run(false))
-			}
-			slices.Sort(olds)
-			slices.Sort(news)
-			mo, mn := olds[len(olds)/2], news[len(news)/2]
-			b.ReportMetric(mo, "old-ms")
-			b.ReportMetric(mn, "new-ms")
-			b.ReportMetric(mo/mn, "old/new")
+			benchcmp.Alternate(b, "ms", func() float64 { return run(true) }, func() float64 { return run(false) })
 		})
 	}
 }

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"simclr/internal/benchcmp"
 	"slices"
 	"testing"
 	"time"
@@ -70,22 +71,7 @@ func BenchmarkAddPartials(b *testing.B) {
 			}
 			run(true)
 			run(false)
-			var olds, news []float64
-			for i := 0; b.Loop(); i++ {
-				if i%2 == 0 {
-					olds = append(olds, run(true).Seconds()*1e3)
-					news = append(news, run(false).Seconds()*1e3)
-				} else {
-					news = append(news, run(false).Seconds()*1e3)
-					olds = append(olds, run(true).Seconds()*1e3)
-				}
-			}
-			slices.Sort(olds)
-			slices.Sort(news)
-			mo, mn := olds[len(olds)/2], news[len(news)/2]
-			b.ReportMetric(mo, "old-ms")
-			b.ReportMetric(mn, "new-ms")
-			b.ReportMetric(mo/mn, "old/new")
+			benchcmp.Alternate(b, "ms", func() float64 { return run(true).Seconds() * 1e3 }, func() float64 { return run(false).Seconds() * 1e3 })
 		})
 	}
 }

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"simclr/internal/benchcmp"
 	"slices"
 	"testing"
 	"time"
@@ -76,22 +77,7 @@ func BenchmarkWinoWeights(b *testing.B) {
 			}
 			run(plane)
 			run(plane + winoSkew)
-			var olds, news []float64
-			for i := 0; b.Loop(); i++ {
-				if i%2 == 0 {
-					olds = append(olds, run(plane).Seconds()*1e3)
-					news = append(news, run(plane+winoSkew).Seconds()*1e3)
-				} else {
-					news = append(news, run(plane+winoSkew).Seconds()*1e3)
-					olds = append(olds, run(plane).Seconds()*1e3)
-				}
-			}
-			slices.Sort(olds)
-			slices.Sort(news)
-			mo, mn := olds[len(olds)/2], news[len(news)/2]
-			b.ReportMetric(mo, "old-ms")
-			b.ReportMetric(mn, "new-ms")
-			b.ReportMetric(mo/mn, "old/new")
+			benchcmp.Alternate(b, "ms", func() float64 { return run(plane).Seconds() * 1e3 }, func() float64 { return run(plane+winoSkew).Seconds() * 1e3 })
 		})
 	}
 }
