@@ -48,7 +48,12 @@
 #define SIMCLR_CUDA_EMU_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <ucontext.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>  // the fiber API (EMU_ASAN_FIBERS)
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -141,8 +146,6 @@ inline const char* op_name(WarpOp op) {
 #define EMU_FAST_SWITCH 0
 #endif
 #if EMU_FAST_SWITCH && defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
 #define EMU_ASAN_FIBERS 1
 #else
 #define EMU_ASAN_FIBERS 0
