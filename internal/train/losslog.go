@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"os"
 	"time"
 
 	"simclr/internal/backend"
@@ -194,15 +195,24 @@ func (r *pretrainRun) optimizerDiverged(steps []loggedStep, f *backend.StepFailu
 			at = fmt.Sprintf("step %d (epoch %d)", s.step, s.epoch+1)
 		}
 	}
-	return fmt.Errorf("%s: optimizer: %w; stopping, no weight was updated from this step on. The last good checkpoint in %s is kept",
-		at, r.opt.FailureError(f), r.job.Out)
+	return fmt.Errorf("%s: optimizer: %w; stopping, no weight was updated from this step on. %s",
+		at, r.opt.FailureError(f), r.keptCheckpoint())
+}
+
+// keptCheckpoint says what a stopped run leaves on disk: the last good
+// checkpoint, or that none was written yet.
+func (r *pretrainRun) keptCheckpoint() string {
+	if _, err := os.Stat(r.ckptPath); err == nil {
+		return fmt.Sprintf("The last good checkpoint in %s is kept", r.job.Out)
+	}
+	return fmt.Sprintf("No checkpoint was written before the stop (train.checkpoint_every=%d), so %s holds nothing to resume", r.cfg.Train.CheckpointEvery, r.job.Out)
 }
 
 // divergedError is the stop message for a non-finite loss at step s.
 func (r *pretrainRun) divergedError(s loggedStep, loss float64) error {
 	cfg := r.cfg
-	return fmt.Errorf("step %d (epoch %d): the loss is %v; stopping. Likely causes: a learning rate too high for this batch size (optim.lr=%g, scaled %g) or a temperature too low (loss.temperature=%g). The last good checkpoint in %s is kept",
-		s.step, s.epoch+1, float32(loss), cfg.Optim.LR, r.baseLR, cfg.Loss.Temperature, r.job.Out)
+	return fmt.Errorf("step %d (epoch %d): the loss is %v; stopping. Likely causes: a learning rate too high for this batch size (optim.lr=%g, scaled %g) or a temperature too low (loss.temperature=%g). %s",
+		s.step, s.epoch+1, float32(loss), cfg.Optim.LR, r.baseLR, cfg.Loss.Temperature, r.keptCheckpoint())
 }
 
 // readLosses reads the pending interval and stops on a non-finite loss or

@@ -339,6 +339,24 @@ func (s *gradSpy) AdamWStepMulti(params, grads, ms, vs []*tensor.Tensor, decay [
 	return s.Backend.AdamWStepMulti(params, grads, ms, vs, decay, o)
 }
 
+// TestStopBeforeAnyCheckpoint: a NaN loss at step 1, before the first
+// checkpoint, says that none was written instead of promising a kept one,
+// and leaves no checkpoint file.
+func TestStopBeforeAnyCheckpoint(t *testing.T) {
+	spy := &lossSpy{Backend: cpu.New(), nanAt: 1}
+	cfg := tinyConfig(t, "train.epochs=2", "train.log_every=1", "train.checkpoint_every=1")
+	out := filepath.Join(t.TempDir(), "run")
+	job := &PretrainJob{Plan: pretrainPlan(t, cfg), Backend: spy, Out: out}
+	_, err := job.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "step 1 (epoch 1): the loss is NaN") ||
+		!strings.Contains(err.Error(), "No checkpoint was written before the stop (train.checkpoint_every=1)") || strings.Contains(err.Error(), "last good checkpoint") {
+		t.Fatalf("err = %v, want the NaN stop at step 1 saying no checkpoint was written", err)
+	}
+	if _, serr := os.Stat(filepath.Join(out, CheckpointFile)); !os.IsNotExist(serr) {
+		t.Fatalf("a checkpoint exists after a stop at step 1 (stat: %v)", serr)
+	}
+}
+
 // TestLogEveryStopsOnNaNGradient: a NaN gradient at step 4 (epoch 2),
 // inside the interval of train.log_every=5 (its loss finite), stops the
 // run at the read of step 5 with the optimizer's error naming step 4, its
