@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"unsafe"
 
 	"simclr/internal/backend"
@@ -165,12 +166,7 @@ func (b *Backend) LARSStep(params, grads, bufs []*Tensor, adapt []bool, o backen
 	if len(grads) != len(params) || len(bufs) != len(params) || len(adapt) != len(params) {
 		return backend.CheckLARSStep(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(adapt), o)
 	}
-	for i := range params {
-		if err := b.checkDev(op, fmt.Sprintf("params[%d] grads[%d] bufs[%d]", i, i, i), params[i], grads[i], bufs[i]); err != nil {
-			return err
-		}
-	}
-	if err := b.checkStatus(op, o.Deferred); err != nil {
+	if err := b.checkMultiDev(op, o.Deferred, []string{"params", "grads", "bufs"}, params, grads, bufs); err != nil {
 		return err
 	}
 	if err := backend.CheckLARSStep(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(adapt), o); err != nil {
@@ -257,8 +253,21 @@ func stickyOf(d *backend.DeferredCheck) (uintptr, int) {
 	return d.Status.Dev + 4*uintptr(d.At), d.Step
 }
 
-// checkStatus checks that d's status tensor lives on this backend.
-func (b *Backend) checkStatus(op string, d *backend.DeferredCheck) error {
+// checkMultiDev checks that the i-th tensor of every list (the lists named
+// by names, of one length: the caller checked that) and d's status tensor
+// live on this backend, naming the failing group ("params[3] grads[3] ...").
+func (b *Backend) checkMultiDev(op string, d *backend.DeferredCheck, names []string, lists ...[]*Tensor) error {
+	group := make([]*Tensor, len(lists))
+	label := make([]string, len(lists))
+	for i := range lists[0] {
+		for k, l := range lists {
+			group[k] = l[i]
+			label[k] = fmt.Sprintf("%s[%d]", names[k], i)
+		}
+		if err := b.checkDev(op, strings.Join(label, " "), group...); err != nil {
+			return err
+		}
+	}
 	if d == nil || d.Status == nil {
 		return nil // no check, or one Validate rejects
 	}
@@ -311,12 +320,7 @@ func (b *Backend) MomentumStepMulti(params, grads, bufs []*Tensor, decay []bool,
 	if len(grads) != len(params) || len(bufs) != len(params) || len(decay) != len(params) {
 		return backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o)
 	}
-	for i := range params {
-		if err := b.checkDev(op, fmt.Sprintf("params[%d] grads[%d] bufs[%d]", i, i, i), params[i], grads[i], bufs[i]); err != nil {
-			return err
-		}
-	}
-	if err := b.checkStatus(op, o.Deferred); err != nil {
+	if err := b.checkMultiDev(op, o.Deferred, []string{"params", "grads", "bufs"}, params, grads, bufs); err != nil {
 		return err
 	}
 	if err := backend.CheckMomentumStepMulti(shapesOf(params), shapesOf(grads), shapesOf(bufs), len(decay), o); err != nil {
@@ -368,12 +372,7 @@ func (b *Backend) AdamWStepMulti(params, grads, ms, vs []*Tensor, decay []bool, 
 	if len(grads) != len(params) || len(ms) != len(params) || len(vs) != len(params) || len(decay) != len(params) {
 		return backend.CheckAdamWStepMulti(shapesOf(params), shapesOf(grads), shapesOf(ms), shapesOf(vs), len(decay), o)
 	}
-	for i := range params {
-		if err := b.checkDev(op, fmt.Sprintf("params[%d] grads[%d] ms[%d] vs[%d]", i, i, i, i), params[i], grads[i], ms[i], vs[i]); err != nil {
-			return err
-		}
-	}
-	if err := b.checkStatus(op, o.Deferred); err != nil {
+	if err := b.checkMultiDev(op, o.Deferred, []string{"params", "grads", "ms", "vs"}, params, grads, ms, vs); err != nil {
 		return err
 	}
 	if err := backend.CheckAdamWStepMulti(shapesOf(params), shapesOf(grads), shapesOf(ms), shapesOf(vs), len(decay), o); err != nil {
