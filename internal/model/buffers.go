@@ -57,11 +57,10 @@ func newBufCache(b backend.Backend) *bufCache {
 // caller's until put or resetGrads; it is never the same tensor as a buffer
 // still taken, so an op's output gradient cannot alias its input gradient.
 func (c *bufCache) grad(name string, shape ...int) (*tensor.Tensor, error) {
-	if len(shape) > maxRank {
-		return nil, fmt.Errorf("buffer %s: rank %d is more than %d", name, len(shape), maxRank)
+	k, err := keyOf("", name, shape)
+	if err != nil {
+		return nil, err
 	}
-	k := bufKey{rank: len(shape)}
-	copy(k.dims[:], shape)
 	if f := c.free[k]; len(f) > 0 {
 		t := f[len(f)-1]
 		c.free[k] = f[:len(f)-1]
@@ -100,9 +99,7 @@ func (c *bufCache) put(t *tensor.Tensor) {
 // start of a module's backward pass, whose previous result (still taken)
 // is then out of date.
 func (c *bufCache) resetGrads() {
-	for t := range c.taken {
-		delete(c.taken, t)
-	}
+	clear(c.taken)
 	for k, all := range c.pool {
 		c.free[k] = append(c.free[k][:0], all...)
 	}
@@ -120,13 +117,23 @@ func (c *bufCache) gradBuffers() int {
 	return n
 }
 
+// keyOf is the cache key of role (empty for the gradient pool, keyed by
+// shape alone) and shape; name is the buffer named in the error.
+func keyOf(role, name string, shape []int) (bufKey, error) {
+	if len(shape) > maxRank {
+		return bufKey{}, fmt.Errorf("buffer %s: rank %d is more than %d", name, len(shape), maxRank)
+	}
+	k := bufKey{name: role, rank: len(shape)}
+	copy(k.dims[:], shape)
+	return k, nil
+}
+
 // get returns the buffer for role name with the given shape.
 func (c *bufCache) get(name string, shape ...int) (*tensor.Tensor, error) {
-	if len(shape) > maxRank {
-		return nil, fmt.Errorf("buffer %s: rank %d is more than %d", name, len(shape), maxRank)
+	k, err := keyOf(name, name, shape)
+	if err != nil {
+		return nil, err
 	}
-	k := bufKey{name: name, rank: len(shape)}
-	copy(k.dims[:], shape)
 	if t, ok := c.m[k]; ok {
 		return t, nil
 	}
@@ -157,9 +164,7 @@ func (c *bufCache) release() {
 		delete(c.pool, k)
 		delete(c.free, k)
 	}
-	for t := range c.taken {
-		delete(c.taken, t)
-	}
+	clear(c.taken)
 }
 
 // len reports how many buffers are cached, the gradient pool's included.
