@@ -345,7 +345,7 @@ __attribute__((noinline)) inline void park(FiberState st, WarpOp op = OP_NONE, u
 #endif
   emu_ctx_switch(&f.sp, w->sched);
 #if EMU_ASAN_FIBERS
-  __sanitizer_finish_switch_fiber(w->fibers[w->current].fake, &w->schedBottom, &w->schedSize);
+  __sanitizer_finish_switch_fiber(f.fake, &w->schedBottom, &w->schedSize);
 #endif
 #else
   swapcontext(&f.ctx, &w->sched);
