@@ -58,14 +58,9 @@ func newLossLog(b backend.Backend, every int) (*lossLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("allocate the loss buffer of train.log_every=%d steps: %w", every, err)
 	}
-	// Zeros: a slot a failed step never wrote reads as finite (below),
-	// and the status record starts clear.
-	host := make([]float32, every+backend.StatusWords)
-	if err := b.Upload(buf, host); err != nil {
-		b.Free(buf)
-		return nil, fmt.Errorf("clear the loss buffer: %w", err)
-	}
-	return &lossLog{b: b, buf: buf, host: host, every: every}, nil
+	// New's tensor is zeroed: a slot a failed step never wrote reads as
+	// finite (below), and the status record starts clear.
+	return &lossLog{b: b, buf: buf, host: make([]float32, every+backend.StatusWords), every: every}, nil
 }
 
 func (l *lossLog) close() { l.b.Free(l.buf) }
