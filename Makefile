@@ -35,6 +35,7 @@ test: ## vet and run every test, the CUDA kernels under the CPU emulator (in eac
 	@for o in $(EMU_ORDERS); do echo "CUDAEMU_ORDER=$$o"; \
 	  CUDAEMU_ORDER=$$o $(GO) test -count=1 -timeout 20m -tags cudaemu ./internal/backend/cuda/... || exit 1; done
 	$(GO) test -count=1 -tags cudaemu -run 'KernelTimes|DebugSync' ./internal/cli/
+	$(GO) test -count=1 -tags cudaemu -run 'CUDA' ./internal/train/
 	$(MAKE) test-mpi
 
 test-mpi: ## data-parallel tests under mpirun on loopback: collectives, 2 and 3 ranks against one process, rank failure (Open MPI)
@@ -42,10 +43,11 @@ test-mpi: ## data-parallel tests under mpirun on loopback: collectives, 2 and 3 
 	CGO_ENABLED=1 $(GO) vet -tags mpi ./internal/dist/... ./internal/train/... ./internal/cli/...
 	CGO_ENABLED=1 $(GO) test -count=1 -timeout 15m -tags mpi -run MPI ./internal/dist/... ./internal/train/... ./internal/cli/...
 
-test-cudaemu: ## only the CUDA kernels' parity suite (in each of EMU_ORDERS) and `bench --kernel-times`, run by the CPU emulator (g++, no GPU)
+test-cudaemu: ## only the CUDA kernels' parity suite (in each of EMU_ORDERS), `bench --kernel-times` and the training loop's CUDA tests (host reads, NaN stop), run by the CPU emulator (g++, no GPU)
 	@for o in $(EMU_ORDERS); do echo "CUDAEMU_ORDER=$$o"; \
 	  CUDAEMU_ORDER=$$o $(GO) test -count=1 -timeout 20m -tags cudaemu ./internal/backend/cuda/... || exit 1; done
 	$(GO) test -count=1 -tags cudaemu -run 'KernelTimes|DebugSync' ./internal/cli/
+	$(GO) test -count=1 -tags cudaemu -run 'CUDA' ./internal/train/
 
 test-cudaemu-asan: ## the emulated parity suite under ASan + UBSan (run before every kernel change)
 	CGO_CFLAGS="-O1 -g $(SAN_FLAGS)" CGO_CXXFLAGS="-O1 -g $(SAN_FLAGS)" CGO_LDFLAGS="$(SAN_FLAGS)" \
