@@ -39,6 +39,47 @@ func bnImageChunks(n int) (per, chunks int) {
 	return per, (n + per - 1) / per
 }
 
+// sumPlanesByImageChunks adds f(off, c) = (du, dv) over every plane (image
+// n, channel c, starting at off) of g into u[c] and v[c]. The images are
+// cut into bnImageChunks' fixed chunks, each one contiguous stretch of the
+// tensor, summed into its own partials in parallel; the partials are added
+// in chunk order, so the sums do not depend on GOMAXPROCS.
+func sumPlanesByImageChunks(g bnGeom, u, v []float64, f func(off, c int) (float64, float64)) {
+	per, chunks := bnImageChunks(g.n)
+	part := make([]float64, 2*chunks*g.c)
+	parallelFor(chunks, 1, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			pu, pv := part[2*k*g.c:(2*k+1)*g.c], part[(2*k+1)*g.c:(2*k+2)*g.c]
+			for n := k * per; n < min((k+1)*per, g.n); n++ {
+				for c := 0; c < g.c; c++ {
+					du, dv := f((n*g.c+c)*g.s, c)
+					pu[c] += du
+					pv[c] += dv
+				}
+			}
+		}
+	})
+	for k := 0; k < chunks; k++ {
+		for c := 0; c < g.c; c++ {
+			u[c] += part[2*k*g.c+c]
+			v[c] += part[(2*k+1)*g.c+c]
+		}
+	}
+}
+
+// forPlanesByImageChunks calls f(off, c) for every plane of g, the image
+// chunks of sumPlanesByImageChunks in parallel.
+func forPlanesByImageChunks(g bnGeom, f func(off, c int)) {
+	per, chunks := bnImageChunks(g.n)
+	parallelFor(chunks, 1, func(lo, hi int) {
+		for n := lo * per; n < min(hi*per, g.n); n++ {
+			for c := 0; c < g.c; c++ {
+				f((n*g.c+c)*g.s, c)
+			}
+		}
+	})
+}
+
 // forChannelBlocks runs fn(c0, c1) for fixed blocks of channels, spread
 // over goroutines. Within a block the loops run image by image over all the
 // block's channels, so each image's block is one contiguous stretch of
@@ -138,37 +179,13 @@ func (b *Backend) bnForwardTrain(g bnGeom, relu bool, x, gamma, beta, y, saveMea
 		})
 		return nil
 	}
-	// Image chunks: each chunk is one contiguous stretch of x; its sums go to
-	// its own partials, added up in chunk order.
-	per, chunks := bnImageChunks(g.n)
-	part := make([]float64, 2*chunks*g.c)
-	parallelFor(chunks, 1, func(lo, hi int) {
-		for k := lo; k < hi; k++ {
-			ps, pq := part[2*k*g.c:(2*k+1)*g.c], part[(2*k+1)*g.c:(2*k+2)*g.c]
-			for n := k * per; n < min((k+1)*per, g.n); n++ {
-				for c := 0; c < g.c; c++ {
-					off := (n*g.c + c) * g.s
-					a, b := vec.SumSqShift(xs[off:off+g.s], pivot[c])
-					ps[c] += a
-					pq[c] += b
-				}
-			}
-		}
+	// Image chunks: each chunk is one contiguous stretch of x.
+	sumPlanesByImageChunks(g, sum, sq, func(off, c int) (float64, float64) {
+		return vec.SumSqShift(xs[off:off+g.s], pivot[c])
 	})
-	for k := 0; k < chunks; k++ {
-		for c := 0; c < g.c; c++ {
-			sum[c] += part[2*k*g.c+c]
-			sq[c] += part[(2*k+1)*g.c+c]
-		}
-	}
 	stats(0, g.c)
-	parallelFor(chunks, 1, func(lo, hi int) {
-		for n := lo * per; n < min(hi*per, g.n); n++ {
-			for c := 0; c < g.c; c++ {
-				off := (n*g.c + c) * g.s
-				affine(ys[off:off+g.s], xs[off:off+g.s], mean32[c], scale[c], bs[c])
-			}
-		}
+	forPlanesByImageChunks(g, func(off, c int) {
+		affine(ys[off:off+g.s], xs[off:off+g.s], mean32[c], scale[c], bs[c])
 	})
 	return nil
 }
@@ -300,33 +317,8 @@ func (b *Backend) bnBackward(g bnGeom, dy, y, x, gamma, saveMean, saveInvStd, dx
 		return nil
 	}
 	// Image chunks, as in the forward.
-	per, chunks := bnImageChunks(g.n)
-	part := make([]float64, 2*chunks*g.c)
-	parallelFor(chunks, 1, func(lo, hi int) {
-		for ch := lo; ch < hi; ch++ {
-			ps, pd := part[2*ch*g.c:(2*ch+1)*g.c], part[(2*ch+1)*g.c:(2*ch+2)*g.c]
-			for n := ch * per; n < min((ch+1)*per, g.n); n++ {
-				for c := 0; c < g.c; c++ {
-					s, d := sums((n*g.c+c)*g.s, c)
-					ps[c] += s
-					pd[c] += d
-				}
-			}
-		}
-	})
-	for ch := 0; ch < chunks; ch++ {
-		for c := 0; c < g.c; c++ {
-			sdy[c] += part[2*ch*g.c+c]
-			sdyx[c] += part[(2*ch+1)*g.c+c]
-		}
-	}
+	sumPlanesByImageChunks(g, sdy, sdyx, sums)
 	coef(0, g.c)
-	parallelFor(chunks, 1, func(lo, hi int) {
-		for n := lo * per; n < min(hi*per, g.n); n++ {
-			for c := 0; c < g.c; c++ {
-				writeDx((n*g.c+c)*g.s, c)
-			}
-		}
-	})
+	forPlanesByImageChunks(g, writeDx)
 	return nil
 }
