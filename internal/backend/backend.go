@@ -121,6 +121,15 @@ type Backend interface {
 	Zero(t *Tensor) error
 	// Copy copies src into dst (same number of elements).
 	Copy(dst, src *Tensor) error
+	// View returns a tensor of the given shape over the first
+	// shape.Numel() elements of t's storage, without copying: a write
+	// through either is seen through the other. It lets one buffer serve
+	// tensors of several shapes at different times (the model's gradient
+	// and recomputation arena). The view is valid while t is (a view of
+	// a view shares the same storage); Free of a view does nothing: free
+	// t. A shape with more elements than t, or a negative dimension, is
+	// an error.
+	View(t *Tensor, shape ...int) (*Tensor, error)
 	// Sync waits until all queued work is done.
 	Sync() error
 	// PeakBytes is the largest number of bytes the backend held at once.

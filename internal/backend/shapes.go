@@ -32,6 +32,7 @@ const (
 	OpDownload                    = "download"
 	OpZero                        = "zero"
 	OpCopy                        = "copy"
+	OpView                        = "view"
 	OpAdd                         = "add"
 	OpConv2DForward               = "conv2d forward"
 	OpConv2DBackwardData          = "conv2d backward data"
@@ -134,6 +135,21 @@ func CheckDownload(n int, src tensor.Shape) error {
 func CheckCopy(dst, src tensor.Shape) error {
 	if dst.Numel() != src.Numel() {
 		return &tensor.ShapeError{Op: OpCopy, What: "dst vs src (element count)", Got: dst.Clone(), Wanted: src.Clone()}
+	}
+	return nil
+}
+
+// CheckView checks a view of the given shape over a tensor of shape t:
+// no negative dimension, no more elements than t.
+func CheckView(t, shape tensor.Shape) error {
+	for i, d := range shape {
+		if d < 0 {
+			return fmt.Errorf("%s: dimension %d of shape %v is negative; every size must be >= 0", OpView, i, shape)
+		}
+	}
+	if shape.Numel() > t.Numel() {
+		return fmt.Errorf("%s: shape %v has %d elements, more than the %d of the tensor %v it views; view a larger tensor",
+			OpView, shape, shape.Numel(), t.Numel(), t)
 	}
 	return nil
 }

@@ -150,6 +150,19 @@ func (b *Backend) Free(t *Tensor) {
 	b.storage.put(buf)
 }
 
+// View returns a tensor of shape over the first elements of t's values
+// (no copy). It is valid while t is; Free of a view does nothing.
+func (b *Backend) View(t *Tensor, shape ...int) (*Tensor, error) {
+	if err := checkHost(backend.OpView, "t", t); err != nil {
+		return nil, err
+	}
+	if err := backend.CheckView(t.Shape, shape); err != nil {
+		return nil, err
+	}
+	n := tensor.Shape(shape).Numel()
+	return &Tensor{Shape: tensor.Shape(shape).Clone(), Host: t.Host[:n:n]}, nil
+}
+
 // PeakBytes is the largest number of bytes held at once by tensors that
 // New created and Free has not released.
 func (b *Backend) PeakBytes() int64 {

@@ -213,3 +213,9 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+// TestViews: View shares storage, Free of a view is harmless, bad shapes
+// are errors (backendtest.CheckViews, which the cuda backend also runs).
+func TestViews(t *testing.T) {
+	backendtest.CheckViews(t, New())
+}

@@ -66,6 +66,7 @@ type Backend struct {
 
 	mu     sync.Mutex
 	owned  map[*Tensor]int64 // live tensors created by New -> bytes
+	views  map[*Tensor]*Tensor // live views (View) -> the tensor from New they view
 	closed bool
 }
 
@@ -166,7 +167,11 @@ func (b *Backend) Close() error {
 	for t := range b.owned {
 		t.Dev = 0
 	}
+	for v := range b.views {
+		v.Dev = 0
+	}
 	b.owned = make(map[*Tensor]int64)
+	b.views = nil
 	b.mu.Unlock()
 	return errors.Join(b.Sync(), b.releaseStaging(), b.pool.close(), b.drv.close())
 }
@@ -214,12 +219,46 @@ func (b *Backend) Free(t *Tensor) {
 	b.mu.Lock()
 	_, ok := b.owned[t]
 	delete(b.owned, t)
+	if _, view := b.views[t]; view {
+		delete(b.views, t) // a view owns no storage
+	} else if ok {
+		for v, root := range b.views {
+			if root == t {
+				v.Dev = 0
+				delete(b.views, v)
+			}
+		}
+	}
 	b.mu.Unlock()
 	if !ok {
 		return
 	}
 	b.pool.put(t.Dev)
 	t.Dev = 0
+}
+
+// View returns a tensor of shape over the first elements of t's device
+// storage (no copy, no launch). It is valid while t is: freeing t
+// invalidates its views, and Free of a view does nothing.
+func (b *Backend) View(t *Tensor, shape ...int) (*Tensor, error) {
+	if err := b.checkDev(backend.OpView, "t", t); err != nil {
+		return nil, err
+	}
+	if err := backend.CheckView(t.Shape, shape); err != nil {
+		return nil, err
+	}
+	v := &Tensor{Shape: tensor.Shape(shape).Clone(), Dev: t.Dev}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	root := t
+	if r, ok := b.views[t]; ok {
+		root = r
+	}
+	if b.views == nil {
+		b.views = make(map[*Tensor]*Tensor)
+	}
+	b.views[v] = root
+	return v, nil
 }
 
 // PeakBytes is the largest number of bytes the backend held at once in
@@ -384,6 +423,9 @@ func (b *Backend) checkDevTensor(op, name string, t *Tensor) error {
 	}
 	b.mu.Lock()
 	_, ok := b.owned[t]
+	if root, view := b.views[t]; view {
+		_, ok = b.owned[root]
+	}
 	b.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%s: %s %v was not created by this cuda backend (or was freed); use its New", op, name, t.Shape)

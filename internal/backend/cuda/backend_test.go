@@ -3,8 +3,10 @@
 package cuda_test
 
 import (
+	"strings"
 	"testing"
 
+	"simclr/internal/backend/backendtest"
 	"simclr/internal/backend/cuda"
 	"simclr/internal/tensor"
 )
@@ -53,5 +55,28 @@ func TestTensorLifecycle(t *testing.T) {
 	devs, err := cuda.Devices()
 	if err != nil || len(devs) == 0 {
 		t.Errorf("Devices() = %v, %v; want at least one device", devs, err)
+	}
+}
+
+// TestViews: View shares device storage (ops read and write views), Free
+// of a view is harmless, bad shapes are errors; a view of a freed tensor
+// is refused like the tensor.
+func TestViews(t *testing.T) {
+	e := newEnv(t)
+	backendtest.CheckViews(t, e.gpu)
+	base, err := e.gpu.New(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.gpu.View(base, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.gpu.Free(base)
+	if err := e.gpu.Zero(v); err == nil || !strings.Contains(err.Error(), "freed") {
+		t.Errorf("Zero of a view of a freed tensor: error %v, want one saying it was freed", err)
+	}
+	if _, err := e.gpu.View(v, 1); err == nil {
+		t.Error("View of a view of a freed tensor: want an error")
 	}
 }
