@@ -23,58 +23,83 @@ type bufKey struct {
 // tensor, so a training loop with a fixed batch shape allocates nothing after
 // its first step.
 //
-// Gradients of activations come from a second part, a pool of buffers
-// shared by shape: a gradient is dead once the layer below has consumed it,
-// so a backward pass needs a few buffers of each shape at a time rather than
-// one per layer. grad takes a buffer of a shape out of the pool (allocating
-// one only when every buffer of that shape is taken), put hands it back
-// once its last reader has run, and resetGrads, at the start of a module's
-// backward pass, takes back every buffer (the previous pass's result
-// included). A pass makes the same requests in the same order every step,
-// so it gets the same buffers and, after its first step, allocates nothing.
+// Gradients of activations (and, with recomputation, the activations a
+// block rebuilds in its backward) come from a second part, an arena of
+// slabs: a gradient is dead once the layer below has consumed it, so a
+// backward pass needs a few buffers at a time rather than one per layer,
+// and only one resolution's buffers are live at once, so the slabs are
+// shared by every shape. A slab holds as many elements as the largest
+// activation (or request) seen, and grad hands out a view of it
+// (backend.View) in the requested shape. grad takes a free slab
+// (allocating one only when every large enough slab is taken), put hands
+// it back once its last reader has run, and resetGrads, at the start of a
+// module's backward pass, takes back every slab (the previous pass's
+// result included). A pass makes the same requests in the same order every
+// step, so it gets the same slabs and views and, after its first step,
+// allocates nothing.
 type bufCache struct {
 	b backend.Backend
 	m map[bufKey]*tensor.Tensor
 	// bns lists the batch-norm layers built with this cache (SetSyncBN).
 	bns []*batchNorm
+	// maxAct is the most elements of any buffer get handed out: the size
+	// new slabs get, so that one slab fits any activation's gradient.
+	maxAct int
 
-	// The gradient pool: every buffer of a shape (in allocation order),
-	// the ones free now (taken from the end), and the ones handed out.
-	pool  map[bufKey][]*tensor.Tensor
-	free  map[bufKey][]*tensor.Tensor
-	taken map[*tensor.Tensor]bufKey
+	// The arena: every slab (in allocation order), the free ones (taken
+	// from the end), and the views handed out with their slabs.
+	slabs []*slab
+	free  []*slab
+	taken map[*tensor.Tensor]*slab
+}
+
+// slab is one arena buffer and the views of it handed out so far, by
+// shape (reused, so steady steps create none).
+type slab struct {
+	t     *tensor.Tensor
+	views map[bufKey]*tensor.Tensor
 }
 
 func newBufCache(b backend.Backend) *bufCache {
-	return &bufCache{b: b, m: make(map[bufKey]*tensor.Tensor),
-		pool: make(map[bufKey][]*tensor.Tensor), free: make(map[bufKey][]*tensor.Tensor),
-		taken: make(map[*tensor.Tensor]bufKey)}
+	return &bufCache{b: b, m: make(map[bufKey]*tensor.Tensor), taken: make(map[*tensor.Tensor]*slab)}
 }
 
-// grad takes a gradient buffer of the given shape out of the pool, for role
-// name (named in errors only). Its contents are stale: the op writing it
-// must overwrite every element (backend backward ops do). It is the
-// caller's until put or resetGrads; it is never the same tensor as a buffer
-// still taken, so an op's output gradient cannot alias its input gradient.
+// grad takes an arena buffer of the given shape, for role name (named in
+// errors only). Its contents are stale: the op writing it must overwrite
+// every element (backend backward ops do). It is the caller's until put or
+// resetGrads; it never shares storage with a buffer still taken, so an
+// op's output gradient cannot alias its input gradient.
 func (c *bufCache) grad(name string, shape ...int) (*tensor.Tensor, error) {
 	k, err := keyOf("", name, shape)
 	if err != nil {
 		return nil, err
 	}
-	if f := c.free[k]; len(f) > 0 {
-		t := f[len(f)-1]
-		c.free[k] = f[:len(f)-1]
-		c.taken[t] = k
-		return t, nil
+	n := tensor.Shape(shape).Numel()
+	var s *slab
+	for i := len(c.free) - 1; i >= 0; i-- {
+		if c.free[i].t.Numel() >= n {
+			s = c.free[i]
+			c.free = append(c.free[:i], c.free[i+1:]...)
+			break
+		}
 	}
-	dims := append([]int(nil), shape...)
-	t, err := c.b.New(dims...)
-	if err != nil {
-		return nil, fmt.Errorf("allocate %s %v: %w", name, tensor.Shape(dims), err)
+	if s == nil {
+		t, err := c.b.New(max(n, c.maxAct))
+		if err != nil {
+			return nil, fmt.Errorf("allocate %s %v: %w", name, tensor.Shape(shape), err)
+		}
+		s = &slab{t: t, views: make(map[bufKey]*tensor.Tensor)}
+		c.slabs = append(c.slabs, s)
 	}
-	c.pool[k] = append(c.pool[k], t)
-	c.taken[t] = k
-	return t, nil
+	v, ok := s.views[k]
+	if !ok {
+		if v, err = c.b.View(s.t, shape...); err != nil {
+			return nil, fmt.Errorf("view %s %v: %w", name, tensor.Shape(shape), err)
+		}
+		s.views[k] = v
+	}
+	c.taken[v] = s
+	return v, nil
 }
 
 // gradLike is grad with the shape of t.
@@ -82,40 +107,32 @@ func (c *bufCache) gradLike(name string, t *tensor.Tensor) (*tensor.Tensor, erro
 	return c.grad(name, t.Shape...)
 }
 
-// put hands a gradient buffer back to the pool: its last reader has been
-// issued (ops run in order on the backend's stream, so a later writer of
-// the buffer runs after it). A tensor that is not taken from this pool (a
-// caller's gradient, or nil) is left alone.
+// put hands an arena buffer back: its last reader has been issued (ops
+// run in order on the backend's stream, so a later writer of the slab runs
+// after it). A tensor that is not taken from the arena (a caller's
+// gradient, a cached activation, or nil) is left alone.
 func (c *bufCache) put(t *tensor.Tensor) {
-	k, ok := c.taken[t]
+	s, ok := c.taken[t]
 	if !ok {
 		return
 	}
 	delete(c.taken, t)
-	c.free[k] = append(c.free[k], t)
+	c.free = append(c.free, s)
 }
 
-// resetGrads makes every pool buffer free again, in allocation order: the
-// start of a module's backward pass, whose previous result (still taken)
-// is then out of date.
+// resetGrads makes every slab free again, in allocation order: the start
+// of a module's backward pass, whose previous result (still taken) is
+// then out of date.
 func (c *bufCache) resetGrads() {
 	clear(c.taken)
-	for k, all := range c.pool {
-		c.free[k] = append(c.free[k][:0], all...)
-	}
+	c.free = append(c.free[:0], c.slabs...)
 }
 
 // gradsTaken reports how many gradient buffers are handed out.
 func (c *bufCache) gradsTaken() int { return len(c.taken) }
 
-// gradBuffers reports how many gradient buffers the pool holds.
-func (c *bufCache) gradBuffers() int {
-	n := 0
-	for _, all := range c.pool {
-		n += len(all)
-	}
-	return n
-}
+// gradBuffers reports how many slabs the arena holds.
+func (c *bufCache) gradBuffers() int { return len(c.slabs) }
 
 // keyOf is the cache key of role (empty for the gradient pool, keyed by
 // shape alone) and shape; name is the buffer named in the error.
@@ -137,6 +154,7 @@ func (c *bufCache) get(name string, shape ...int) (*tensor.Tensor, error) {
 	if t, ok := c.m[k]; ok {
 		return t, nil
 	}
+	c.maxAct = max(c.maxAct, tensor.Shape(shape).Numel())
 	dims := append([]int(nil), shape...)
 	t, err := c.b.New(dims...)
 	if err != nil {
@@ -157,13 +175,13 @@ func (c *bufCache) release() {
 		c.b.Free(t)
 		delete(c.m, k)
 	}
-	for k, all := range c.pool {
-		for _, t := range all {
-			c.b.Free(t)
+	for _, s := range c.slabs {
+		for _, v := range s.views {
+			c.b.Free(v)
 		}
-		delete(c.pool, k)
-		delete(c.free, k)
+		c.b.Free(s.t)
 	}
+	c.slabs, c.free, c.maxAct = nil, c.free[:0], 0
 	clear(c.taken)
 }
 

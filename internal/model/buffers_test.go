@@ -6,10 +6,10 @@ import (
 	"simclr/internal/tensor"
 )
 
-// TestGradientPool: the pool hands out distinct buffers while they are
-// taken, reuses a buffer once it is put back (last put, first reused),
-// keeps shapes apart, ignores tensors that are not its own, takes every
-// buffer back on resetGrads and frees them on release.
+// TestGradientPool: the arena hands out distinct slabs while they are
+// taken, reuses a slab once it is put back (last put, first reused), for
+// any shape that fits, ignores tensors that are not its own, takes every
+// slab back on resetGrads and frees them on release.
 func TestGradientPool(t *testing.T) {
 	cb := &countingBackend{Backend: newBackend(t)}
 	c := newBufCache(cb)
@@ -28,9 +28,12 @@ func TestGradientPool(t *testing.T) {
 	if a == b {
 		t.Fatal("two taken buffers of one shape are the same tensor")
 	}
-	d := take(3, 2) // same size, other shape: its own buffer
+	d := take(3, 2) // both slabs taken: a third
 	if d == a || d == b || cb.news != 3 {
-		t.Fatalf("shape [3 2] reused a [2 3] buffer or allocation count %d, want 3", cb.news)
+		t.Fatalf("shape [3 2] aliases a taken [2 3] buffer or allocation count %d, want 3", cb.news)
+	}
+	if c.taken[d] == c.taken[a] || c.taken[d] == c.taken[b] {
+		t.Fatal("a taken view shares its slab with another taken view")
 	}
 	c.put(a)
 	c.put(a) // a second put of a free buffer changes nothing
@@ -71,5 +74,63 @@ func TestGradientPool(t *testing.T) {
 	}
 	if g := take(2, 3); g == a || g == b || cb.news != news+1 {
 		t.Fatal("after release the pool handed out a freed buffer")
+	}
+}
+
+// TestArenaSharesSlabsAcrossShapes: a slab put back serves the next
+// request of any shape that fits (a new view of the same storage, no
+// allocation); a request larger than every free slab allocates one; new
+// slabs are as large as the largest activation get has handed out, so a
+// later larger gradient fits them.
+func TestArenaSharesSlabsAcrossShapes(t *testing.T) {
+	cb := &countingBackend{Backend: newBackend(t)}
+	c := newBufCache(cb)
+	if _, err := c.get("act/y", 4, 8, 3, 3); err != nil { // 288 elements
+		t.Fatal(err)
+	}
+	news := cb.news
+	g, err := c.grad("a/dx", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cb.news != news+1 || c.taken[g].t.Numel() != 288 {
+		t.Fatalf("first slab: %d allocations, %d elements; want 1 of 288 (the largest activation)", cb.news-news, c.taken[g].t.Numel())
+	}
+	slab0 := c.taken[g]
+	c.put(g)
+	h, err := c.grad("b/dx", 4, 8, 3, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.taken[h] != slab0 || cb.news != news+1 || h == g {
+		t.Fatalf("a [4 8 3 3] request after put: slab reused %v, %d allocations, view distinct %v; want the same slab, no allocation, a new view",
+			c.taken[h] == slab0, cb.news-news, h != g)
+	}
+	if _, err := c.grad("c/dx", 10, 30); err != nil { // 300 > 288, slab0 taken anyway
+		t.Fatal(err)
+	}
+	c.put(h)
+	big, err := c.grad("d/dx", 17, 17) // 289: slab0 is too small, the 300 one is taken
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.taken[big] == slab0 || c.gradBuffers() != 3 {
+		t.Fatalf("289 elements: got the 288-element slab or %d slabs, want a third slab", c.gradBuffers())
+	}
+	// The same request sequence after resetGrads takes the same slabs and views.
+	c.resetGrads()
+	again := []*tensor.Tensor{}
+	for _, shape := range [][]int{{2, 3}, {10, 30}} {
+		v, err := c.grad("x", shape...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again = append(again, v)
+	}
+	if cb.news != news+3 {
+		t.Fatalf("after resetGrads: %d new allocations, want none", cb.news-news-3)
+	}
+	if again[0] == again[1] || c.taken[again[0]] == c.taken[again[1]] {
+		t.Fatal("two taken views share a slab")
 	}
 }

@@ -185,12 +185,13 @@ func TestSteadyStateAllocations(t *testing.T) {
 }
 
 // TestGradientBuffersPooled: a step keeps no gradient buffer per layer.
-// The activation gradients come from the per-shape pool, which after a
-// step holds at most 3 buffers of any shape (a block's backward needs its
-// output gradient, a stage's gradient and the one below it at once), every
-// one back in the pool after the encoder's backward (the head's result,
-// read by the encoder, is still taken); a second step takes the same
-// buffers.
+// The activation gradients come from the arena, which after a step holds
+// at most 4 slabs for every shape together (a downsampling block's
+// backward holds its output gradient, the main branch's input gradient and
+// the shortcut's two gradients at once), each
+// as large as the largest activation, every one back in the arena after
+// the encoder's backward (the head's result, read by the encoder, is
+// still taken); a second step takes the same slabs.
 func TestGradientBuffersPooled(t *testing.T) {
 	for _, cfg := range []Config{
 		tinyConfig(),
@@ -208,9 +209,12 @@ func TestGradientBuffersPooled(t *testing.T) {
 			}
 			enc := m.Encoder.bufs
 			buffers, news := enc.gradBuffers(), cb.news
-			for k, all := range enc.pool {
-				if len(all) > 3 {
-					t.Errorf("%d gradient buffers of shape %v, want at most 3", len(all), k.dims[:k.rank])
+			if buffers > 4 {
+				t.Errorf("%d gradient slabs, want at most 4", buffers)
+			}
+			for _, s := range enc.slabs {
+				if s.t.Numel() < enc.maxAct {
+					t.Errorf("a slab of %d elements, want at least the largest activation's %d", s.t.Numel(), enc.maxAct)
 				}
 			}
 			layers := 0
