@@ -65,7 +65,7 @@ type Backend struct {
 	launchLog func(op, kernel string, grid, block dim3, shapes []tensor.Shape)
 
 	mu     sync.Mutex
-	owned  map[*Tensor]int64 // live tensors created by New -> bytes
+	owned  map[*Tensor]int64   // live tensors created by New -> bytes
 	views  map[*Tensor]*Tensor // live views (View) -> the tensor from New they view
 	closed bool
 }
