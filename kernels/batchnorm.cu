@@ -5,11 +5,15 @@
 //   forward train: per channel c, mean and biased variance of the M = N*S
 //     values (two passes, float64), saveMean = mean, saveInvStd = invstd =
 //     1/sqrt(var+eps), runMean/runVar updated like PyTorch (unbiased
-//     variance for runVar), y = (x-mean)*scale + beta with scale =
-//     float(gamma*invstd); with relu, y = v < 0 ? 0 : v of that value
+//     variance for runVar), y = (x-mean)*scale + beta with mean = saveMean
+//     and scale = float(gamma*(double)saveInvStd) (from the float invstd,
+//     so that BatchNormApply recomputes y from the saved statistics bit for
+//     bit); with relu, y = v < 0 ? 0 : v of that value
 //     (relu_fwd's rule: NaN and -0 pass), so BatchNormReLUForwardTrain
 //     equals bn + relu_fwd bit for bit without the extra read and write.
 //   forward eval: y = (x-runMean)*scale + beta, scale = gamma/sqrt(runVar+eps).
+//   apply (BatchNormApply): the training forward's y from saveMean and
+//     saveInvStd (the same scale, then bn_apply), running statistics untouched.
 //   backward: with g = dy (masked by the ReLU output y: g = y > 0 ? dy : 0,
 //     relu_bwd's rule, when y is not null), dbeta = sum g, dgamma = invstd *
 //     sum g*(x-mean) (float64), dx = k*(g - dbeta/M - (x-mean)*dgamma*invstd/M),
@@ -33,6 +37,7 @@
 //     bn_train_finish  ceil(C/256): thread per channel: mean, var, invstd,
 //                      saveMean, saveInvStd, runMean, runVar, scale[c].
 //     bn_eval_scale    ceil(C/256): scale[c] from the running variance.
+//     bn_apply_scale   ceil(C/256): scale[c] from gamma and saveInvStd.
 //     bn_bwd_partial   (C, chunks): pg[2*(c*chunks+k)+{0,1}] = sum g,
 //                      sum g*(x-mean).
 //     bn_bwd_finish    ceil(C/256): dgamma, dbeta and coef[3c..3c+2] =
@@ -189,6 +194,13 @@ extern "C" __global__ void bn_sq_partial(const float* x, const double* psum, int
   if (threadIdx.x == 0) psq[(size_t)c * gridDim.y + blockIdx.y] = acc;
 }
 
+// bn_train_scale is the training-mode output's per-channel factor, gamma *
+// invstd from the rounded (saved) invstd, one rounding to float; the CPU
+// backend's bnScale.
+__device__ __forceinline__ float bn_train_scale(float gamma, float invStd) {
+  return (float)((double)gamma * (double)invStd);
+}
+
 extern "C" __global__ void bn_train_finish(const double* psum, const double* psq, int chunks, const float* gamma,
                                            float* saveMean, float* saveInvStd, float* runMean, float* runVar,
                                            float* scale, int C, int M, float momentum, float eps) {
@@ -199,11 +211,21 @@ extern "C" __global__ void bn_train_finish(const double* psum, const double* psq
   const double invStd = 1.0 / sqrt(var + (double)eps);
   const double mom = (double)momentum;
   const double unbias = (double)M / (double)(M - 1);
+  const float inv32 = (float)invStd;
   saveMean[c] = (float)mean;
-  saveInvStd[c] = (float)invStd;
+  saveInvStd[c] = inv32;
   runMean[c] = (float)((1.0 - mom) * (double)runMean[c] + mom * mean);
   runVar[c] = (float)((1.0 - mom) * (double)runVar[c] + mom * var * unbias);
-  scale[c] = (float)((double)gamma[c] * invStd);
+  scale[c] = bn_train_scale(gamma[c], inv32);
+}
+
+// bn_apply_scale is BatchNormApply's per-channel factor from the saved
+// statistics: scale[c] = bn_train_scale(gamma[c], saveInvStd[c]), the value
+// bn_train_finish computed, so bn_apply recomputes y bit for bit.
+extern "C" __global__ void bn_apply_scale(const float* gamma, const float* saveInvStd, float* scale, int C) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  scale[c] = bn_train_scale(gamma[c], saveInvStd[c]);
 }
 
 extern "C" __global__ void bn_eval_scale(const float* gamma, const float* runVar, float* scale, int C, float eps) {

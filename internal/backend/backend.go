@@ -173,6 +173,14 @@ type Backend interface {
 	// output of BatchNormReLUForwardTrain. The same results bit for bit;
 	// dx may alias dy.
 	BatchNormReLUBackward(dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta *Tensor) error
+	// BatchNormApply recomputes the output of a training-mode forward from
+	// its saved statistics: y = (x-saveMean)*scale + beta, scale =
+	// float32(float64(gamma)*float64(saveInvStd)), through a ReLU when relu;
+	// the same bits as BatchNormForwardTrain / BatchNormReLUForwardTrain
+	// wrote with those statistics (activation recomputation). Running
+	// statistics are not touched and nothing is reduced over the batch (no
+	// collective either). y may alias x.
+	BatchNormApply(x, gamma, beta, saveMean, saveInvStd, y *Tensor, relu bool) error
 
 	// ReLUForward: y = max(x, 0). y may alias x.
 	ReLUForward(x, y *Tensor) error

@@ -42,6 +42,7 @@ const (
 	OpBatchNormForwardEval        = "batchnorm forward eval"
 	OpBatchNormBackward           = "batchnorm backward"
 	OpBatchNormReLUBackward       = "batchnorm+relu backward"
+	OpBatchNormApply              = "batchnorm apply"
 	OpReLUForward                 = "relu forward"
 	OpReLUBackward                = "relu backward"
 	OpMaxPool2DForward            = "maxpool2d forward"
@@ -382,6 +383,14 @@ func CheckBatchNormBackward(dy, x, gamma, saveMean, saveInvStd, dx, dgamma, dbet
 // [C] vectors.
 func CheckBatchNormReLUBackward(dy, y, x, gamma, saveMean, saveInvStd, dx, dgamma, dbeta tensor.Shape) (BNGeometry, error) {
 	return bnCheck(OpBatchNormReLUBackward, x, []namedShape{{"dy", dy}, {"y", y}, {"dx", dx}}, bnBackwardVecs(gamma, saveMean, saveInvStd, dgamma, dbeta))
+}
+
+// CheckBatchNormApply checks y against x ([N,C,H,W] or [N,C]) and the four
+// [C] vectors. Unlike the training forward it accepts one value per
+// channel: nothing is reduced.
+func CheckBatchNormApply(x, gamma, beta, saveMean, saveInvStd, y tensor.Shape) (BNGeometry, error) {
+	return bnCheck(OpBatchNormApply, x, []namedShape{{"y", y}},
+		[]namedShape{{"gamma", gamma}, {"beta", beta}, {"saveMean", saveMean}, {"saveInvStd", saveInvStd}})
 }
 
 func bnBackwardVecs(gamma, saveMean, saveInvStd, dgamma, dbeta tensor.Shape) []namedShape {

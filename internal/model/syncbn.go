@@ -57,7 +57,8 @@ func bnDims(x *tensor.Tensor) (n, c, s int) {
 // mean, then the sums of (x-mean) and (x-mean)^2 to the biased variance
 // (two passes, each accumulated in float64). y and the running statistics
 // follow the backend's BatchNormForwardTrain exactly, with the unbiased
-// variance of the global count for running_var.
+// variance of the global count for running_var: y is what BatchNormApply
+// computes from the saved global mean and invstd, bit for bit.
 func (n *batchNorm) syncForward(x, y *tensor.Tensor) (*tensor.Tensor, error) {
 	if n.useDevicePath(x) && x.Numel()/n.c >= 2 {
 		return n.syncForwardDevice(x, y)
@@ -122,7 +123,9 @@ func (n *batchNorm) syncForward(x, y *tensor.Tensor) (*tensor.Tensor, error) {
 		st.mean32[c], st.invStd32[c] = float32(mu), float32(invStd)
 		rm[c] = float32((1-mom)*float64(rm[c]) + mom*mu)
 		rv[c] = float32((1-mom)*float64(rv[c]) + mom*variance*unbias)
-		scale[c] = float32(float64(gamma[c]) * invStd)
+		// From the rounded invstd, as the backends' training forward and
+		// BatchNormApply: a recomputation from saveInvStd gives these bits.
+		scale[c] = float32(float64(gamma[c]) * float64(st.invStd32[c]))
 	}
 	affine := vec.Affine
 	if n.relu {

@@ -22,19 +22,21 @@ func (n *batchNorm) useDevicePath(x *tensor.Tensor) bool {
 // activations: the backend's training forward gives this rank's mean and
 // 1/std (into scratch, running statistics untouched), from which Chan's
 // combination gives the global mean and variance with two all-reduces of
-// per-channel values; the eval-mode forward then normalises x with them.
+// per-channel values; BatchNormApply then normalises x with the saved
+// global mean and invstd (ReLU fused), so y has the bits of the host path
+// and of a later recomputation from the same statistics.
 func (n *batchNorm) syncForwardDevice(x, y *tensor.Tensor) (*tensor.Tensor, error) {
 	b, st := n.b, &n.syncState
 	N, C, S := bnDims(x)
 	fail := func(err error) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("%s sync batch norm: %w", n.name, err)
 	}
-	var lm, li, lrm, lrv, gm, gv *tensor.Tensor
+	var lm, li, lrm, lrv *tensor.Tensor
 	var err error
 	for _, p := range []struct {
 		t   **tensor.Tensor
 		key string
-	}{{&lm, "/sync/mean"}, {&li, "/sync/invstd"}, {&lrm, "/sync/rm"}, {&lrv, "/sync/rv"}, {&gm, "/sync/gmean"}, {&gv, "/sync/gvar"}} {
+	}{{&lm, "/sync/mean"}, {&li, "/sync/invstd"}, {&lrm, "/sync/rm"}, {&lrv, "/sync/rv"}} {
 		if *p.t, err = n.bufs.get(n.name+p.key, C); err != nil {
 			return fail(err)
 		}
@@ -106,18 +108,13 @@ func (n *batchNorm) syncForwardDevice(x, y *tensor.Tensor) (*tensor.Tensor, erro
 	for _, p := range []struct {
 		dst *tensor.Tensor
 		src []float32
-	}{{gm, st.mean32}, {gv, gvar}, {n.saveMean, st.mean32}, {n.saveInvStd, st.invStd32}, {n.runMean, rm}, {n.runVar, rv}} {
+	}{{n.saveMean, st.mean32}, {n.saveInvStd, st.invStd32}, {n.runMean, rm}, {n.runVar, rv}} {
 		if err := b.Upload(p.dst, p.src); err != nil {
 			return fail(err)
 		}
 	}
-	if err := b.BatchNormForwardEval(x, n.gamma.Value, n.beta.Value, gm, gv, y, bnEps); err != nil {
+	if err := b.BatchNormApply(x, n.gamma.Value, n.beta.Value, n.saveMean, n.saveInvStd, y, n.relu); err != nil {
 		return fail(err)
-	}
-	if n.relu {
-		if err := relu(b, n.name, y); err != nil {
-			return nil, err
-		}
 	}
 	st.localCount = mr
 	n.numBatches++

@@ -212,6 +212,18 @@ func bnBackward(x, c shape) Call {
 		}}
 }
 
+// bnApply is BatchNormApply on x and channel vectors of shape c.
+func bnApply(x, y, c shape, relu bool) Call {
+	return Call{Method: "BatchNormApply", Op: backend.OpBatchNormApply,
+		Operands: ops("x", x, "gamma", c, "beta", c, "saveMean", c, "saveInvStd", c, "y", y),
+		Infer: func(s []shape) error {
+			return err1(backend.CheckBatchNormApply(s[0], s[1], s[2], s[3], s[4], s[5]))
+		},
+		Run: func(b backend.Backend, t []*tensor.Tensor) (float64, error) {
+			return 0, b.BatchNormApply(t[0], t[1], t[2], t[3], t[4], t[5], relu)
+		}}
+}
+
 func bnReLUBackward(x, c shape) Call {
 	return Call{Method: "BatchNormReLUBackward", Op: backend.OpBatchNormReLUBackward,
 		Operands: ops("dy", x, "y", x, "x", x, "gamma", c, "saveMean", c, "saveInvStd", c, "dx", x, "dgamma", c, "dbeta", c),
@@ -566,6 +578,9 @@ func Valid() []Call {
 		bnBackward(x4, c3),
 		named("valid 2-D", bnBackward(x2, c3)),
 		bnReLUBackward(x4, c3),
+		bnApply(x4, x4, c3, false),
+		named("valid 2-D relu", bnApply(x2, x2, c3, true)),
+		named("valid one value per channel", bnApply(shape{1, 3}, shape{1, 3}, c3, true)),
 		reluForward(shape{2, 3}, shape{2, 3}),
 		reluBackward(shape{2, 3}, shape{2, 3}, shape{2, 3}),
 		maxPoolForward(shape{1, 2, 8, 8}, shape{1, 2, 4, 4}, pool),
@@ -658,6 +673,8 @@ func BadParams() []Call {
 		named("one value per channel", bnTrain(false, shape{1, 3}, shape{1, 3}, c3, bnMom, bnEps)),
 		named("eps -1", bnEval(x4, x4, c3, -1)),
 		named("3-D x", bnBackward(shape{2, 3, 4}, c3)),
+		named("3-D x", bnApply(shape{2, 3, 4}, shape{2, 3, 4}, c3, false)),
+		named("5-D x", bnApply(shape{2, 3, 1, 2, 2}, shape{2, 3, 1, 2, 2}, c3, true)),
 		named("3x3 s", ntxentForward(shape{3, 3}, temperature)),
 		named("temperature 0", ntxentBackward(shape{4, 4}, shape{4, 4}, 0)),
 		named("3 rows of z", ntxentFusedForward(shape{3, 4}, shape{3, 2}, temperature)),

@@ -155,7 +155,9 @@ func (b *Backend) bnForwardTrain(g bnGeom, relu bool, x, gamma, beta, y, saveMea
 			rm[c] = float32((1-mom)*float64(rm[c]) + mom*mean)
 			rv[c] = float32((1-mom)*float64(rv[c]) + mom*variance*unbias)
 			mean32[c] = float32(mean)
-			scale[c] = float32(float64(gs[c]) * invStd)
+			// From the rounded invstd, as BatchNormApply computes it
+			// from saveInvStd: a recomputation gives the same bits.
+			scale[c] = bnScale(gs[c], si[c])
 		}
 	}
 	if b.bnByChannel {
@@ -186,6 +188,41 @@ func (b *Backend) bnForwardTrain(g bnGeom, relu bool, x, gamma, beta, y, saveMea
 	stats(0, g.c)
 	forPlanesByImageChunks(g, func(off, c int) {
 		affine(ys[off:off+g.s], xs[off:off+g.s], mean32[c], scale[c], bs[c])
+	})
+	return nil
+}
+
+// bnScale is the per-channel factor of the training-mode output:
+// gamma*invstd rounded once, from the saved (float32) invstd.
+func bnScale(gamma, invStd float32) float32 {
+	return float32(float64(gamma) * float64(invStd))
+}
+
+// BatchNormApply recomputes the output of a training-mode forward from its
+// saved statistics, y = (x-saveMean)*scale + beta with scale =
+// bnScale(gamma, saveInvStd), through the ReLU when relu: the elementwise
+// pass of bnForwardTrain on the same per-channel values, so the same bits.
+// Running statistics are not read or written. y may alias x.
+func (b *Backend) BatchNormApply(x, gamma, beta, saveMean, saveInvStd, y *Tensor, relu bool) error {
+	if err := checkHost(backend.OpBatchNormApply, "x gamma beta saveMean saveInvStd y", x, gamma, beta, saveMean, saveInvStd, y); err != nil {
+		return err
+	}
+	g, err := newBNGeom(backend.CheckBatchNormApply(x.Shape, gamma.Shape, beta.Shape, saveMean.Shape, saveInvStd.Shape, y.Shape))
+	if err != nil {
+		return err
+	}
+	xs, ys := x.Host, y.Host
+	gs, bs, sm, si := gamma.Host, beta.Host, saveMean.Host, saveInvStd.Host
+	scale := make([]float32, g.c)
+	for c := range scale {
+		scale[c] = bnScale(gs[c], si[c])
+	}
+	affine := vec.Affine
+	if relu {
+		affine = vec.AffineReLU
+	}
+	forPlanesByImageChunks(g, func(off, c int) {
+		affine(ys[off:off+g.s], xs[off:off+g.s], sm[c], scale[c], bs[c])
 	})
 	return nil
 }

@@ -132,6 +132,36 @@ func (b *Backend) bnApply(op string, g bnGeom, w int, relu bool, x *Tensor, mean
 	return b.launch(op, "bn_apply", bnApplyGrid(x.Numel()/w), block1D(), a, x.Shape, y.Shape)
 }
 
+// BatchNormApply recomputes the output of a training-mode forward from its
+// saved statistics: bn_apply_scale (scale[c] from gamma and saveInvStd,
+// as bn_train_finish computes it) and bn_apply with mean = saveMean and
+// shift = beta, the same kernel and values as the training forward, so the
+// same bits. Running statistics are untouched, nothing is read back to the
+// host, nothing is reduced. y may alias x (bn_apply is elementwise).
+func (b *Backend) BatchNormApply(x, gamma, beta, saveMean, saveInvStd, y *Tensor, relu bool) error {
+	const op = backend.OpBatchNormApply
+	if err := b.checkDev(op, "x gamma beta saveMean saveInvStd y", x, gamma, beta, saveMean, saveInvStd, y); err != nil {
+		return err
+	}
+	g, err := newBNGeom(backend.CheckBatchNormApply(x.Shape, gamma.Shape, beta.Shape, saveMean.Shape, saveInvStd.Shape, y.Shape))
+	if err != nil {
+		return err
+	}
+	if x.Numel() == 0 {
+		return nil
+	}
+	buf, err := b.scratch(4 * int64(g.c))
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer buf.release()
+	a := args{}.ptr(gamma).ptr(saveInvStd).raw(buf.ptr).i(g.c)
+	if err := b.launch(op, "bn_apply_scale", dim3{ceilDiv(g.c, blockThreads), 1, 1}, block1D(), a, tensor.Shape{g.c}); err != nil {
+		return err
+	}
+	return b.bnApply(op, g, bnWidth(g.s, x, y), relu, x, saveMean.Dev, buf.ptr, beta, y)
+}
+
 // BatchNormForwardEval normalises x with the running statistics. Like the
 // CPU backend it rejects invalid running statistics (downloading the C
 // values to check them).

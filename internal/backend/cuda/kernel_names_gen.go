@@ -53,6 +53,7 @@ var kernelNames = []string{
 	"bn_sq_partial",
 	"bn_train_finish",
 	"bn_eval_scale",
+	"bn_apply_scale",
 	"bn_apply",
 	"bn_bwd_partial",
 	"bn_bwd_finish",

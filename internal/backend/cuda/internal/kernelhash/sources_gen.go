@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "5caa4aad5b8cd5f5453cec561f0d99cee9d95fd28b93c36a11bdbf36d5079087"
+const Sources = "de282b9fb767cd8cf98aab38580eb0f979d0fd49b6ba4c07a9b555a9dd198f82"
