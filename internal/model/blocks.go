@@ -18,6 +18,9 @@ type resBlock interface {
 	// consume, dy is a pool buffer that it takes over (overwrites and
 	// puts back).
 	backward(dy *tensor.Tensor, consume bool) (*tensor.Tensor, error)
+	// setRecompute switches the block's activation recomputation (see
+	// residual.recompute).
+	setRecompute(on bool)
 	Params() []*Param
 	StateDict() []StateEntry
 	outChannels() int
@@ -68,6 +71,11 @@ func (u *convBN) backward(dy *tensor.Tensor, consume bool) (*tensor.Tensor, erro
 	if err != nil {
 		return nil, err
 	}
+	// A recomputed stage's conv output and BN output (arena buffers) are
+	// dead now: the conv above has already read the BN output. Cached
+	// activations are not the arena's, and put leaves them alone.
+	u.conv.bufs.put(u.bn.x)
+	u.conv.bufs.put(u.bn.y)
 	dx, err := u.conv.backward(dc, true)
 	u.conv.bufs.put(dc)
 	return dx, err
@@ -105,10 +113,21 @@ type residual struct {
 	name   string
 	stages []*convBN
 	down   *convBN // nil: identity shortcut
+	in     *tensor.Tensor
 	out    *tensor.Tensor
 	keyDS  string
+	keyOut string
 	ready  bool
+	// recompute keeps only the block's input and output from a train
+	// forward: the stages' conv and BN outputs go to the arena and are
+	// rebuilt from the input in the backward (the same ops on the same
+	// values, so the same bits: BN from its saved statistics), trading
+	// one more forward of the block for most of its activation memory.
+	recompute bool
+	lean      bool // the last train forward was forwardLean
 }
+
+func (r *residual) setRecompute(on bool) { r.recompute = on }
 
 // forward runs the chain and the shortcut on x. acts receives the output of
 // every stage but the last (the ReLU outputs the gradient tests watch).
@@ -116,6 +135,15 @@ func (r *residual) forward(x *tensor.Tensor, train bool, acts []**tensor.Tensor)
 	r.ready = false
 	if x == nil {
 		return nil, fmt.Errorf("%s: input is nil", r.name)
+	}
+	// Any forward ends the last one's claim on a kept output.
+	r.bufs.drop(r.out)
+	r.out = nil
+	if train && r.recompute {
+		for _, p := range acts {
+			*p = nil // not kept
+		}
+		return r.forwardLean(x)
 	}
 	a := x
 	kept := make([]*tensor.Tensor, 0, len(acts))
@@ -146,8 +174,104 @@ func (r *residual) forward(x *tensor.Tensor, train bool, acts []**tensor.Tensor)
 	for i, p := range acts {
 		*p = kept[i]
 	}
-	r.out, r.ready = a, train
+	r.in, r.out, r.ready, r.lean = x, a, train, false
 	return a, nil
+}
+
+// forwardLean is the train forward with recomputation: every stage's
+// conv and BN output but the last BN's (the block's output, a cached
+// buffer) is an arena buffer handed back as soon as the next op has read
+// it. The ops, their order and their inputs are forward's.
+func (r *residual) forwardLean(x *tensor.Tensor) (*tensor.Tensor, error) {
+	a := x
+	for i, s := range r.stages {
+		c, err := r.convInto(s, a)
+		if err != nil {
+			return nil, err
+		}
+		if a != x {
+			r.bufs.put(a) // read by the conv
+		}
+		var y *tensor.Tensor
+		if i == len(r.stages)-1 {
+			y, err = r.bufs.keep(r.keyOut, c.Shape...) // dropped by backward
+		} else {
+			y, err = r.bufs.gradLike(s.bn.keyY, c)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := s.bn.forwardTo(c, y, true); err != nil {
+			return nil, err
+		}
+		r.bufs.put(c)
+		a = y
+	}
+	id := x
+	if r.down != nil {
+		c, err := r.convInto(r.down, x)
+		if err != nil {
+			return nil, err
+		}
+		if id, err = r.bufs.gradLike(r.down.bn.keyY, c); err != nil {
+			return nil, err
+		}
+		if err := r.down.bn.forwardTo(c, id, true); err != nil {
+			return nil, err
+		}
+		r.bufs.put(c)
+		defer r.bufs.put(id)
+	}
+	if err := r.b.Add(a, id, a); err != nil {
+		return nil, fmt.Errorf("%s residual add: %w", r.name, err)
+	}
+	if err := relu(r.b, r.name+" output", a); err != nil {
+		return nil, err
+	}
+	r.in, r.out, r.ready, r.lean = x, a, true, true
+	return a, nil
+}
+
+// convInto runs stage s's conv on x into an arena buffer it returns.
+func (r *residual) convInto(s *convBN, x *tensor.Tensor) (*tensor.Tensor, error) {
+	shape, err := s.conv.outShape(x)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.bufs.grad(s.conv.keyY, shape...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.conv.forwardTo(x, c); err != nil {
+		r.bufs.put(c)
+		return nil, err
+	}
+	return c, nil
+}
+
+// rebuild recomputes, for the backward of a lean forward, what the stages'
+// backward passes read: each conv's output (into the arena, the conv
+// keeping its input) and each BN+ReLU output (BatchNormApply); the last
+// BN, without ReLU, reads only its input. convBN.backward hands them back.
+func (r *residual) rebuild() error {
+	a := r.in
+	for i, s := range r.stages {
+		c, err := r.convInto(s, a)
+		if err != nil {
+			return err
+		}
+		var y *tensor.Tensor
+		if i < len(r.stages)-1 {
+			if y, err = r.bufs.gradLike(s.bn.keyY, c); err != nil {
+				return err
+			}
+		}
+		if err := s.bn.recompute(c, y); err != nil {
+			return err
+		}
+		a = y
+	}
+	return nil
 }
 
 // backward takes dL/dout of the last train forward, overwrites every
@@ -173,6 +297,17 @@ func (r *residual) backward(dy *tensor.Tensor, consume bool) (*tensor.Tensor, er
 	if err := r.b.ReLUBackward(r.out, dy, ds); err != nil {
 		return nil, fmt.Errorf("%s output relu: %w", r.name, err)
 	}
+	lean := r.lean
+	if lean {
+		// The output is dead: this was its last reader (the block above
+		// has run its backward). Its memory can serve the rest of the
+		// step; the forward is spent.
+		r.bufs.drop(r.out)
+		r.ready = false
+		if err := r.rebuild(); err != nil {
+			return nil, err
+		}
+	}
 	d := ds
 	var err error
 	for i := len(r.stages) - 1; i >= 0; i-- {
@@ -184,6 +319,17 @@ func (r *residual) backward(dy *tensor.Tensor, consume bool) (*tensor.Tensor, er
 	// The identity branch's input gradient: ds itself, or the downsample's dx.
 	dxID := ds
 	if r.down != nil {
+		if lean {
+			c, err := r.convInto(r.down, r.in)
+			if err != nil {
+				r.bufs.put(d)
+				return nil, err
+			}
+			if err := r.down.bn.recompute(c, nil); err != nil {
+				r.bufs.put(d)
+				return nil, err
+			}
+		}
 		if dxID, err = r.down.backward(ds, false); err != nil {
 			r.bufs.put(d)
 			return nil, err
@@ -225,7 +371,7 @@ type stageSpec struct {
 // newResidual builds the stages conv1/bn1, conv2/bn2, ... in order and then
 // the shortcut, drawing the conv weights from rng in that order.
 func newResidual(b backend.Backend, bufs *bufCache, prefix string, inC, outC, stride int, specs []stageSpec, rng *rand.Rand) (residual, error) {
-	r := residual{b: b, bufs: bufs, name: blockName(prefix), keyDS: prefix + "/ds"}
+	r := residual{b: b, bufs: bufs, name: blockName(prefix), keyDS: prefix + "/ds", keyOut: prefix + "/out"}
 	for i, sp := range specs {
 		n := strconv.Itoa(i + 1)
 		s, err := newConvBN(b, bufs, prefix+"conv"+n, prefix+"bn"+n, sp.inC, sp.outC, sp.k, sp.stride, sp.pad, sp.relu, rng)

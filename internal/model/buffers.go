@@ -42,8 +42,9 @@ type bufCache struct {
 	m map[bufKey]*tensor.Tensor
 	// bns lists the batch-norm layers built with this cache (SetSyncBN).
 	bns []*batchNorm
-	// maxAct is the most elements of any buffer get handed out: the size
-	// new slabs get, so that one slab fits any activation's gradient.
+	// maxAct is the most elements of any buffer get, keep or grad handed
+	// out: the size new slabs get, so that one slab fits any activation's
+	// gradient.
 	maxAct int
 
 	// The arena: every slab (in allocation order), the free ones (taken
@@ -51,6 +52,11 @@ type bufCache struct {
 	slabs []*slab
 	free  []*slab
 	taken map[*tensor.Tensor]*slab
+
+	// kept are the tensors a lean (recomputing) forward keeps for its
+	// backward, each freed by drop once the backward has read it, so that
+	// the backend can reuse the memory within the step (keep, drop).
+	kept map[*tensor.Tensor]bool
 }
 
 // slab is one arena buffer and the views of it handed out so far, by
@@ -84,7 +90,8 @@ func (c *bufCache) grad(name string, shape ...int) (*tensor.Tensor, error) {
 		}
 	}
 	if s == nil {
-		t, err := c.b.New(max(n, c.maxAct))
+		c.maxAct = max(c.maxAct, n)
+		t, err := c.b.New(c.maxAct)
 		if err != nil {
 			return nil, fmt.Errorf("allocate %s %v: %w", name, tensor.Shape(shape), err)
 		}
@@ -126,6 +133,29 @@ func (c *bufCache) put(t *tensor.Tensor) {
 func (c *bufCache) resetGrads() {
 	clear(c.taken)
 	c.free = append(c.free[:0], c.slabs...)
+}
+
+// keep allocates a tensor for role name that lives from a lean forward to
+// the point of its backward where it is dead; drop frees it.
+func (c *bufCache) keep(name string, shape ...int) (*tensor.Tensor, error) {
+	t, err := c.b.New(shape...)
+	if err != nil {
+		return nil, fmt.Errorf("allocate %s %v: %w", name, tensor.Shape(shape), err)
+	}
+	c.maxAct = max(c.maxAct, t.Numel())
+	if c.kept == nil {
+		c.kept = make(map[*tensor.Tensor]bool)
+	}
+	c.kept[t] = true
+	return t, nil
+}
+
+// drop frees a tensor from keep; any other tensor (or nil) is left alone.
+func (c *bufCache) drop(t *tensor.Tensor) {
+	if c.kept[t] {
+		delete(c.kept, t)
+		c.b.Free(t)
+	}
 }
 
 // gradsTaken reports how many gradient buffers are handed out.
@@ -183,6 +213,10 @@ func (c *bufCache) release() {
 	}
 	c.slabs, c.free, c.maxAct = nil, c.free[:0], 0
 	clear(c.taken)
+	for t := range c.kept {
+		c.b.Free(t)
+	}
+	clear(c.kept)
 }
 
 // len reports how many buffers are cached, the gradient pool's included.

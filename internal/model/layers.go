@@ -66,6 +66,20 @@ func newConv2d(b backend.Backend, bufs *bufCache, name string, cin, cout, k, str
 }
 
 func (c *conv2d) forward(x *tensor.Tensor) (*tensor.Tensor, error) {
+	shape, err := c.outShape(x)
+	if err != nil {
+		return nil, err
+	}
+	y, err := c.bufs.get(c.keyY, shape...)
+	if err != nil {
+		return nil, err
+	}
+	return y, c.forwardTo(x, y)
+}
+
+// outShape is the output shape of the conv on x, or an error naming the
+// layer when x does not fit it.
+func (c *conv2d) outShape(x *tensor.Tensor) ([]int, error) {
 	if len(x.Shape) != 4 || x.Shape[1] != c.cin {
 		return nil, fmt.Errorf("%s: input shape %v, want [N %d H W]", c.name, x.Shape, c.cin)
 	}
@@ -75,15 +89,17 @@ func (c *conv2d) forward(x *tensor.Tensor) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("%s: input %dx%d is too small for a %dx%d kernel with stride %d and padding %d; use larger images",
 			c.name, x.Shape[2], x.Shape[3], c.k, c.k, c.p.Stride, c.p.Pad)
 	}
-	y, err := c.bufs.get(c.keyY, x.Shape[0], c.cout, ho, wo)
-	if err != nil {
-		return nil, err
-	}
+	return []int{x.Shape[0], c.cout, ho, wo}, nil
+}
+
+// forwardTo writes conv(x) into y (of outShape(x)) and keeps x for the
+// backward.
+func (c *conv2d) forwardTo(x, y *tensor.Tensor) error {
 	if err := c.b.Conv2DForward(x, c.w.Value, y, c.p); err != nil {
-		return nil, fmt.Errorf("%s: %w", c.name, err)
+		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	c.x = x
-	return y, nil
+	return nil
 }
 
 // backward writes the weight gradient and, when needDX, returns the input
@@ -162,29 +178,43 @@ func newBatchNorm(b backend.Backend, bufs *bufCache, name string, c int) (*batch
 // train uses and updates batch statistics, eval uses the running
 // statistics.
 func (n *batchNorm) forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
-	if (len(x.Shape) != 2 && len(x.Shape) != 4) || x.Shape[1] != n.c {
-		return nil, fmt.Errorf("%s: input shape %v, want [N %d] or [N %d H W]", n.name, x.Shape, n.c, n.c)
+	if err := n.checkInput(x); err != nil {
+		return nil, err
 	}
 	y, err := n.bufs.like(n.keyY, x)
 	if err != nil {
 		return nil, err
 	}
+	return y, n.forwardTo(x, y, train)
+}
+
+func (n *batchNorm) checkInput(x *tensor.Tensor) error {
+	if (len(x.Shape) != 2 && len(x.Shape) != 4) || x.Shape[1] != n.c {
+		return fmt.Errorf("%s: input shape %v, want [N %d] or [N %d H W]", n.name, x.Shape, n.c, n.c)
+	}
+	return nil
+}
+
+// forwardTo is forward writing into y (x's shape).
+func (n *batchNorm) forwardTo(x, y *tensor.Tensor, train bool) error {
+	if err := n.checkInput(x); err != nil {
+		return err
+	}
 	if !train {
 		if err := n.b.BatchNormForwardEval(x, n.gamma.Value, n.beta.Value, n.runMean, n.runVar, y, bnEps); err != nil {
-			return nil, fmt.Errorf("%s: %w", n.name, err)
+			return fmt.Errorf("%s: %w", n.name, err)
 		}
 		if n.relu {
-			if err := relu(n.b, n.name, y); err != nil {
-				return nil, err
-			}
+			return relu(n.b, n.name, y)
 		}
-		return y, nil
+		return nil
 	}
 	if n.sync != nil {
-		return n.syncForward(x, y)
+		_, err := n.syncForward(x, y)
+		return err
 	}
 	if x.Numel()/n.c < 2 {
-		return nil, fmt.Errorf("%s: training needs more than 1 value per channel, got input shape %v; use a batch size of at least 2", n.name, x.Shape)
+		return fmt.Errorf("%s: training needs more than 1 value per channel, got input shape %v; use a batch size of at least 2", n.name, x.Shape)
 	}
 	forwardTrain := n.b.BatchNormForwardTrain
 	if n.relu {
@@ -192,11 +222,30 @@ func (n *batchNorm) forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error
 	}
 	if err := forwardTrain(x, n.gamma.Value, n.beta.Value, y, n.saveMean, n.saveInvStd,
 		n.runMean, n.runVar, bnMomentum, bnEps); err != nil {
-		return nil, fmt.Errorf("%s: %w", n.name, err)
+		return fmt.Errorf("%s: %w", n.name, err)
 	}
 	n.numBatches++
 	n.x, n.y = x, y
-	return y, nil
+	return nil
+}
+
+// recompute rebuilds the last train forward for the backward (the caller
+// has run one), from x, an input equal to that forward's: with y, it writes the forward's output
+// again (backend.BatchNormApply with the saved statistics: the same bits,
+// running statistics and batch count untouched, no collective); without
+// (a layer without ReLU, whose backward reads only x, or one whose output
+// is kept), it only takes x.
+func (n *batchNorm) recompute(x, y *tensor.Tensor) error {
+	if y != nil {
+		if err := n.b.BatchNormApply(x, n.gamma.Value, n.beta.Value, n.saveMean, n.saveInvStd, y, n.relu); err != nil {
+			return fmt.Errorf("%s recompute: %w", n.name, err)
+		}
+	}
+	n.x = x
+	if y != nil {
+		n.y = y
+	}
+	return nil
 }
 
 // backward writes dgamma, dbeta and returns dx of the last train forward

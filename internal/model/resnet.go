@@ -26,6 +26,10 @@ type ResNet struct {
 	feat  *tensor.Tensor
 	ready bool
 
+	// recompute (SetRecompute) makes a train Forward lean: lean says the
+	// last one was, so Backward rebuilds conv1's output from the input.
+	recompute, lean bool
+
 	// gradReady, when set, is called by Backward with each group of
 	// parameters whose gradients are final: every block's, from the last,
 	// then the stem's (SimCLR.SetGradReady).
@@ -119,11 +123,30 @@ func (r *ResNet) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("encoder forward: input shape %v, want [N %d H W] (N, H, W >= 1; in_channels %d)",
 			x.Shape, r.cfg.InChannels, r.cfg.InChannels)
 	}
-	c, err := r.conv1.forward(x)
+	lean := train && r.recompute
+	r.bufs.drop(r.stem) // a lean forward's output no backward read
+	r.stem = nil
+	var c *tensor.Tensor
+	var err error
+	if lean {
+		c, err = r.stemConv(x) // an arena buffer, rebuilt in Backward
+	} else {
+		c, err = r.conv1.forward(x)
+	}
 	if err != nil {
 		return nil, err
 	}
-	a, err := r.bn1.forward(c, train) // bn1 + ReLU
+	var a *tensor.Tensor
+	if lean {
+		// The stem's output, layer1.0's input, lives until Backward has
+		// finished with it.
+		if a, err = r.bufs.keep(r.bn1.keyY, c.Shape...); err == nil {
+			err = r.bn1.forwardTo(c, a, true) // bn1 + ReLU
+		}
+		r.bufs.put(c)
+	} else {
+		a, err = r.bn1.forward(c, train) // bn1 + ReLU
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -150,8 +173,25 @@ func (r *ResNet) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 	if err := r.b.GlobalAvgPoolForward(h, feat); err != nil {
 		return nil, fmt.Errorf("avgpool: %w", err)
 	}
-	r.stem, r.last, r.feat, r.ready = a, h, feat, train
+	r.stem, r.last, r.feat, r.ready, r.lean = a, h, feat, train, lean
 	return feat, nil
+}
+
+// stemConv runs conv1 on x into an arena buffer it returns.
+func (r *ResNet) stemConv(x *tensor.Tensor) (*tensor.Tensor, error) {
+	shape, err := r.conv1.outShape(x)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.bufs.grad(r.conv1.keyY, shape...)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.conv1.forwardTo(x, c); err != nil {
+		r.bufs.put(c)
+		return nil, err
+	}
+	return c, nil
 }
 
 // Backward takes dL/dfeatures [N,FeatureDim()] of the last train Forward and
@@ -193,12 +233,28 @@ func (r *ResNet) Backward(dfeat *tensor.Tensor) error {
 		r.bufs.put(dh)
 		dh = da
 	}
+	if r.lean {
+		// conv1's output again (conv1 keeps x, unchanged since Forward);
+		// bn1 reads it and its own output, the cached stem.
+		c, err := r.stemConv(r.conv1.x)
+		if err != nil {
+			return err
+		}
+		if err := r.bn1.recompute(c, nil); err != nil {
+			return err
+		}
+	}
 	dc, err := r.bn1.backward(dh, true) // through bn1's ReLU, over dh
 	if err != nil {
 		return err
 	}
 	if dc != dh {
 		r.bufs.put(dh)
+	}
+	r.bufs.put(r.bn1.x) // a rebuilt conv1 output is dead
+	if r.lean {
+		r.bufs.drop(r.stem) // read by bn1's backward, the last reader
+		r.ready = false
 	}
 	_, err = r.conv1.backward(dc, false)
 	r.bufs.put(dc)
@@ -225,6 +281,19 @@ func (r *ResNet) StateDict() []StateEntry {
 		s = append(s, blk.StateDict()...)
 	}
 	return s
+}
+
+// SetRecompute switches activation recomputation: with on, a train
+// Forward keeps only each residual block's input and output, and Backward
+// rebuilds a block's conv and batch-norm outputs from its input before
+// running its backward (one more forward of every block, about a third
+// more work per step, for most of the activation memory). The loss and
+// every gradient are the same bits either way.
+func (r *ResNet) SetRecompute(on bool) {
+	r.recompute = on
+	for _, blk := range r.blocks {
+		blk.setRecompute(on)
+	}
 }
 
 // ReleaseBuffers frees every cached activation and gradient buffer (for
