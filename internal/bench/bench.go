@@ -61,6 +61,9 @@ type Options struct {
 	Comm dist.Comm
 	// LocalBN keeps batch-norm statistics per rank (model.sync_bn: false).
 	LocalBN bool
+	// Recompute rebuilds each residual block's activations in the
+	// backward (train.recompute): less memory, one more forward.
+	Recompute bool
 	// CPUProfile, when not nil, receives a pprof CPU profile of the timed
 	// steps only (model build and warm-up steps excluded).
 	CPUProfile io.Writer
@@ -86,17 +89,20 @@ type Result struct {
 	Backend string `json:"backend"`
 	// Precision is the backend's matmul precision during the steps
 	// (backend.Backend.MatmulPrecision).
-	Precision  string  `json:"precision"`
-	Arch       string  `json:"arch"`
-	Stem       string  `json:"stem"`
-	Width      int     `json:"width"`
-	ImageSize  int     `json:"image_size"`
-	Channels   int     `json:"channels"`
-	BatchPairs int     `json:"batch_pairs"`
-	Warmup     int     `json:"warmup"`
-	Steps      int     `json:"steps"`
-	PairsPerS  float64 `json:"pairs_per_s"`
-	MsPerStep  float64 `json:"ms_per_step"`
+	Precision  string `json:"precision"`
+	Arch       string `json:"arch"`
+	Stem       string `json:"stem"`
+	Width      int    `json:"width"`
+	ImageSize  int    `json:"image_size"`
+	Channels   int    `json:"channels"`
+	BatchPairs int    `json:"batch_pairs"`
+	Warmup     int    `json:"warmup"`
+	Steps      int    `json:"steps"`
+	// Recompute says whether the activations were recomputed in the
+	// backward (Options.Recompute).
+	Recompute bool    `json:"recompute"`
+	PairsPerS float64 `json:"pairs_per_s"`
+	MsPerStep float64 `json:"ms_per_step"`
 	// PeakBytes is max(backend PeakBytes, sampled Go heap peak).
 	PeakBytes int64 `json:"peak_bytes"`
 	// BackendPeakBytes and HeapPeakBytes are the two sources of PeakBytes.
@@ -158,6 +164,7 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 		return nil, fmt.Errorf("bench: build model: %w", err)
 	}
 	defer freeModel(b, m)
+	m.Encoder.SetRecompute(o.Recompute)
 	opt, err := optimizer(m.Params())
 	if err != nil {
 		return nil, fmt.Errorf("bench: build optimizer: %w", err)
@@ -281,6 +288,7 @@ func Run(b backend.Backend, mc model.Config, imageSize int, tau float32, optimiz
 	backendPeak := b.PeakBytes()
 
 	res := &Result{
+		Recompute:        o.Recompute,
 		Backend:          b.Name(),
 		Precision:        b.MatmulPrecision().String(),
 		Arch:             mc.Arch,

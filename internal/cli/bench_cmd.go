@@ -95,7 +95,7 @@ build and warm-up excluded); read it with go tool pprof BINARY FILE.`,
 					}
 				}()
 			}
-			opts := bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes, Comm: comm, LocalBN: !cfg.Model.SyncBN}
+			opts := bench.Options{Steps: steps, Warmup: warmup, BatchPairs: cfg.Train.BatchSize, Seed: cfg.Seed, KernelTimes: kernelTimes, Comm: comm, LocalBN: !cfg.Model.SyncBN, Recompute: cfg.Train.Recompute}
 			if prof != nil {
 				opts.CPUProfile = prof
 			}
@@ -112,6 +112,9 @@ build and warm-up excluded); read it with go tool pprof BINARY FILE.`,
 			fmt.Fprintf(a.stdout, "%s %s-stem width %d, %dx%dx%d, %d pairs/batch on %s in %s: %.2f pairs/s, %.1f ms/step, peak %.1f MiB (%d steps after %d warm-up)\n",
 				res.Arch, res.Stem, res.Width, res.Channels, res.ImageSize, res.ImageSize, res.BatchPairs, res.Backend, res.Precision,
 				res.PairsPerS, res.MsPerStep, float64(res.PeakBytes)/(1<<20), res.Steps, res.Warmup)
+			if res.Recompute {
+				fmt.Fprintln(a.stdout, "activation recomputation on (train.recompute): each block's activations rebuilt in the backward")
+			}
 			if res.Ranks > 1 {
 				fmt.Fprintf(a.stdout, "%d ranks: collectives %.1f ms/step (%.1f%% of the step, waiting for slower ranks included), %d calls and %.2f MiB sent per rank per step\n",
 					res.Ranks, res.CommMsPerStep, 100*res.CommShare, res.CommCallsPerStep, float64(res.CommBytesPerStep)/(1<<20))

@@ -121,6 +121,10 @@ type TrainConfig struct {
 	// LogEvery is the logging interval in optimizer steps: the losses
 	// stay on the device and are read back once per interval.
 	LogEvery int `yaml:"log_every" mapstructure:"log_every"`
+	// Recompute keeps only each residual block's input and output in the
+	// forward and rebuilds the rest in the backward (activation
+	// recomputation: the same results, less memory, more work).
+	Recompute bool `yaml:"recompute" mapstructure:"recompute"`
 }
 
 // EvalConfig holds the k-NN monitor and linear-probe settings.

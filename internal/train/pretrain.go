@@ -267,6 +267,7 @@ func (j *PretrainJob) setup() (*pretrainRun, error) {
 	if err := r.net.SetLossFused(cfg.Loss.Fused); err != nil {
 		return nil, fmt.Errorf("build model: %w", err)
 	}
+	r.net.Encoder.SetRecompute(cfg.Train.Recompute)
 	if r.opt, err = cfg.NewOptimizer(b, r.net.Params()); err != nil {
 		return nil, err
 	}
