@@ -350,3 +350,28 @@ func TestRunStopsOnNonFinite(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRecompute: Options.Recompute (train.recompute) reaches the model:
+// the same losses bit for bit after several LARS steps, fewer peak backend
+// bytes, and the result says so.
+func TestRunRecompute(t *testing.T) {
+	mc := tinyConfig()
+	var res [2]*Result
+	for i, recompute := range []bool{false, true} {
+		b := cpu.New() // a fresh backend: its own peak
+		r, err := Run(b, mc, 16, 0.5, larsFactory(b), Options{Steps: 2, Warmup: 2, BatchPairs: 4, LR: 0.5, Seed: 1, Recompute: recompute})
+		if err != nil {
+			t.Fatalf("Run recompute=%v: %v", recompute, err)
+		}
+		res[i] = r
+	}
+	if res[0].Recompute || !res[1].Recompute {
+		t.Errorf("Result.Recompute %v and %v, want false and true", res[0].Recompute, res[1].Recompute)
+	}
+	if math.Float32bits(res[0].FinalLoss) != math.Float32bits(res[1].FinalLoss) {
+		t.Errorf("final loss %v plain, %v recomputed: want the same bits", res[0].FinalLoss, res[1].FinalLoss)
+	}
+	if res[1].BackendPeakBytes >= res[0].BackendPeakBytes {
+		t.Errorf("peak %d bytes recomputed, want fewer than the %d plain", res[1].BackendPeakBytes, res[0].BackendPeakBytes)
+	}
+}

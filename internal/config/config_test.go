@@ -321,10 +321,10 @@ func TestKeys(t *testing.T) {
 	if !slices.IsSorted(keys) {
 		t.Error("Keys() is not sorted")
 	}
-	if len(keys) != 69 {
-		t.Errorf("len(Keys()) = %d, want 69 (update docs/config.md when adding keys)", len(keys))
+	if len(keys) != 70 {
+		t.Errorf("len(Keys()) = %d, want 70 (update docs/config.md when adding keys)", len(keys))
 	}
-	for _, want := range []string{"train.precision", "seed", "device", "data.limit", "augment.crop_scale", "model.head_bn", "optim.eps", "eval.probe_augment", "model.sync_bn", "dist.backend", "dist.timeout", "dist.overlap", "loss.fused", "train.log_every"} {
+	for _, want := range []string{"train.precision", "seed", "device", "data.limit", "augment.crop_scale", "model.head_bn", "optim.eps", "eval.probe_augment", "model.sync_bn", "dist.backend", "dist.timeout", "dist.overlap", "loss.fused", "train.log_every", "train.recompute"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("Keys() lacks %q", want)
 		}
