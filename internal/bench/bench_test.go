@@ -375,3 +375,40 @@ func TestRunRecompute(t *testing.T) {
 		t.Errorf("peak %d bytes recomputed, want fewer than the %d plain", res[1].BackendPeakBytes, res[0].BackendPeakBytes)
 	}
 }
+
+// TestRunDataParallelRecompute: a data-parallel step with recomputation
+// (synchronised batch norm) gives the same global loss bit for bit and
+// makes exactly the collectives of the plain step: rebuilding the BN
+// outputs from the saved global statistics all-reduces nothing.
+func TestRunDataParallelRecompute(t *testing.T) {
+	run := func(recompute bool) []*Result {
+		comms := dist.NewLocal(2)
+		res := make([]*Result, 2)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for r, c := range comms {
+			wg.Go(func() {
+				b := cpu.New()
+				defer b.Close()
+				res[r], errs[r] = Run(b, tinyConfig(), 8, 0.5, larsFactory(b), Options{Steps: 2, Warmup: 1, BatchPairs: 6, Seed: 1, Comm: c, Recompute: recompute})
+			})
+		}
+		wg.Wait()
+		for r, err := range errs {
+			if err != nil {
+				t.Fatalf("rank %d recompute=%v: %v", r, recompute, err)
+			}
+		}
+		return res
+	}
+	plain, lean := run(false), run(true)
+	for r := range plain {
+		if math.Float32bits(plain[r].FinalLoss) != math.Float32bits(lean[r].FinalLoss) {
+			t.Errorf("rank %d: final loss %v plain, %v recomputed", r, plain[r].FinalLoss, lean[r].FinalLoss)
+		}
+		if plain[r].CommCallsPerStep != lean[r].CommCallsPerStep || plain[r].CommBytesPerStep != lean[r].CommBytesPerStep {
+			t.Errorf("rank %d: %d collectives (%d bytes) per step plain, %d (%d) recomputed; want the same",
+				r, plain[r].CommCallsPerStep, plain[r].CommBytesPerStep, lean[r].CommCallsPerStep, lean[r].CommBytesPerStep)
+		}
+	}
+}
