@@ -259,23 +259,7 @@ func TestHeapSamplerSeesAllocation(t *testing.T) {
 // step: at least the gradient all-reduce's bytes, and one all-gather of z
 // plus three sums per batch-norm layer.
 func TestRunDataParallel(t *testing.T) {
-	comms := dist.NewLocal(2)
-	res := make([]*Result, 2)
-	errs := make([]error, 2)
-	var wg sync.WaitGroup
-	for r, c := range comms {
-		wg.Go(func() {
-			b := cpu.New()
-			defer b.Close()
-			res[r], errs[r] = Run(b, tinyConfig(), 8, 0.5, larsFactory(b), Options{Steps: 2, Warmup: 1, BatchPairs: 6, Seed: 1, Comm: c})
-		})
-	}
-	wg.Wait()
-	for r, err := range errs {
-		if err != nil {
-			t.Fatalf("rank %d: %v", r, err)
-		}
-	}
+	res := runRanks(t, Options{Steps: 2, Warmup: 1, BatchPairs: 6, Seed: 1})
 	b := cpu.New()
 	m, err := model.NewSimCLR(b, tinyConfig(), 1)
 	if err != nil {
@@ -303,21 +287,7 @@ func TestRunDataParallel(t *testing.T) {
 // TestRunDataParallelLocalBN: with per-rank batch norm only the all-gather
 // of z and the gradient all-reduce remain.
 func TestRunDataParallelLocalBN(t *testing.T) {
-	comms := dist.NewLocal(2)
-	res := make([]*Result, 2)
-	errs := make([]error, 2)
-	var wg sync.WaitGroup
-	for r, c := range comms {
-		wg.Go(func() {
-			b := cpu.New()
-			defer b.Close()
-			res[r], errs[r] = Run(b, tinyConfig(), 8, 0.5, larsFactory(b), Options{Steps: 1, BatchPairs: 6, Seed: 1, Comm: c, LocalBN: true})
-		})
-	}
-	wg.Wait()
-	if errs[0] != nil || errs[1] != nil {
-		t.Fatal(errs)
-	}
+	res := runRanks(t, Options{Steps: 1, BatchPairs: 6, Seed: 1, LocalBN: true})
 	if res[0].CommCallsPerStep != 2 {
 		t.Errorf("per-rank batch norm: %d collectives per step, want 2", res[0].CommCallsPerStep)
 	}
@@ -381,27 +351,10 @@ func TestRunRecompute(t *testing.T) {
 // makes exactly the collectives of the plain step: rebuilding the BN
 // outputs from the saved global statistics all-reduces nothing.
 func TestRunDataParallelRecompute(t *testing.T) {
-	run := func(recompute bool) []*Result {
-		comms := dist.NewLocal(2)
-		res := make([]*Result, 2)
-		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		for r, c := range comms {
-			wg.Go(func() {
-				b := cpu.New()
-				defer b.Close()
-				res[r], errs[r] = Run(b, tinyConfig(), 8, 0.5, larsFactory(b), Options{Steps: 2, Warmup: 1, BatchPairs: 6, Seed: 1, Comm: c, Recompute: recompute})
-			})
-		}
-		wg.Wait()
-		for r, err := range errs {
-			if err != nil {
-				t.Fatalf("rank %d recompute=%v: %v", r, recompute, err)
-			}
-		}
-		return res
-	}
-	plain, lean := run(false), run(true)
+	o := Options{Steps: 2, Warmup: 1, BatchPairs: 6, Seed: 1}
+	plain := runRanks(t, o)
+	o.Recompute = true
+	lean := runRanks(t, o)
 	for r := range plain {
 		if math.Float32bits(plain[r].FinalLoss) != math.Float32bits(lean[r].FinalLoss) {
 			t.Errorf("rank %d: final loss %v plain, %v recomputed", r, plain[r].FinalLoss, lean[r].FinalLoss)
@@ -411,4 +364,31 @@ func TestRunDataParallelRecompute(t *testing.T) {
 				r, plain[r].CommCallsPerStep, plain[r].CommBytesPerStep, lean[r].CommCallsPerStep, lean[r].CommBytesPerStep)
 		}
 	}
+}
+
+// runRanks runs Run on every rank of a local 2-rank communicator, each on
+// its own cpu backend, with o (Comm set per rank), and returns the ranks'
+// results.
+func runRanks(t *testing.T, o Options) []*Result {
+	t.Helper()
+	comms := dist.NewLocal(2)
+	res := make([]*Result, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r, c := range comms {
+		wg.Go(func() {
+			b := cpu.New()
+			defer b.Close()
+			o := o
+			o.Comm = c
+			res[r], errs[r] = Run(b, tinyConfig(), 8, 0.5, larsFactory(b), o)
+		})
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	return res
 }

@@ -185,7 +185,7 @@ func (r *residual) forward(x *tensor.Tensor, train bool, acts []**tensor.Tensor)
 func (r *residual) forwardLean(x *tensor.Tensor) (*tensor.Tensor, error) {
 	a := x
 	for i, s := range r.stages {
-		c, err := r.convInto(s, a)
+		c, err := s.conv.forwardArena(a)
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +209,7 @@ func (r *residual) forwardLean(x *tensor.Tensor) (*tensor.Tensor, error) {
 	}
 	id := x
 	if r.down != nil {
-		c, err := r.convInto(r.down, x)
+		c, err := r.down.conv.forwardArena(x)
 		if err != nil {
 			return nil, err
 		}
@@ -232,23 +232,6 @@ func (r *residual) forwardLean(x *tensor.Tensor) (*tensor.Tensor, error) {
 	return a, nil
 }
 
-// convInto runs stage s's conv on x into an arena buffer it returns.
-func (r *residual) convInto(s *convBN, x *tensor.Tensor) (*tensor.Tensor, error) {
-	shape, err := s.conv.outShape(x)
-	if err != nil {
-		return nil, err
-	}
-	c, err := r.bufs.grad(s.conv.keyY, shape...)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.conv.forwardTo(x, c); err != nil {
-		r.bufs.put(c)
-		return nil, err
-	}
-	return c, nil
-}
-
 // rebuild recomputes, for the backward of a lean forward, what the stages'
 // backward passes read: each conv's output (into the arena, the conv
 // keeping its input) and each BN+ReLU output (BatchNormApply); the last
@@ -256,7 +239,7 @@ func (r *residual) convInto(s *convBN, x *tensor.Tensor) (*tensor.Tensor, error)
 func (r *residual) rebuild() error {
 	a := r.in
 	for i, s := range r.stages {
-		c, err := r.convInto(s, a)
+		c, err := s.conv.forwardArena(a)
 		if err != nil {
 			return err
 		}
@@ -320,7 +303,7 @@ func (r *residual) backward(dy *tensor.Tensor, consume bool) (*tensor.Tensor, er
 	dxID := ds
 	if r.down != nil {
 		if lean {
-			c, err := r.convInto(r.down, r.in)
+			c, err := r.down.conv.forwardArena(r.in)
 			if err != nil {
 				r.bufs.put(d)
 				return nil, err

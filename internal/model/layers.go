@@ -92,6 +92,25 @@ func (c *conv2d) outShape(x *tensor.Tensor) ([]int, error) {
 	return []int{x.Shape[0], c.cout, ho, wo}, nil
 }
 
+// forwardArena runs the conv on x into an arena buffer (bufCache.grad) it
+// returns, for the caller to put back once read: a recomputing forward's
+// or backward's conv output.
+func (c *conv2d) forwardArena(x *tensor.Tensor) (*tensor.Tensor, error) {
+	shape, err := c.outShape(x)
+	if err != nil {
+		return nil, err
+	}
+	y, err := c.bufs.grad(c.keyY, shape...)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.forwardTo(x, y); err != nil {
+		c.bufs.put(y)
+		return nil, err
+	}
+	return y, nil
+}
+
 // forwardTo writes conv(x) into y (of outShape(x)) and keeps x for the
 // backward.
 func (c *conv2d) forwardTo(x, y *tensor.Tensor) error {

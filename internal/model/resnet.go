@@ -129,7 +129,7 @@ func (r *ResNet) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 	var c *tensor.Tensor
 	var err error
 	if lean {
-		c, err = r.stemConv(x) // an arena buffer, rebuilt in Backward
+		c, err = r.conv1.forwardArena(x) // an arena buffer, rebuilt in Backward
 	} else {
 		c, err = r.conv1.forward(x)
 	}
@@ -177,23 +177,6 @@ func (r *ResNet) Forward(x *tensor.Tensor, train bool) (*tensor.Tensor, error) {
 	return feat, nil
 }
 
-// stemConv runs conv1 on x into an arena buffer it returns.
-func (r *ResNet) stemConv(x *tensor.Tensor) (*tensor.Tensor, error) {
-	shape, err := r.conv1.outShape(x)
-	if err != nil {
-		return nil, err
-	}
-	c, err := r.bufs.grad(r.conv1.keyY, shape...)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.conv1.forwardTo(x, c); err != nil {
-		r.bufs.put(c)
-		return nil, err
-	}
-	return c, nil
-}
-
 // Backward takes dL/dfeatures [N,FeatureDim()] of the last train Forward and
 // overwrites the gradient of every parameter.
 func (r *ResNet) Backward(dfeat *tensor.Tensor) error {
@@ -236,7 +219,7 @@ func (r *ResNet) Backward(dfeat *tensor.Tensor) error {
 	if r.lean {
 		// conv1's output again (conv1 keeps x, unchanged since Forward);
 		// bn1 reads it and its own output, the cached stem.
-		c, err := r.stemConv(r.conv1.x)
+		c, err := r.conv1.forwardArena(r.conv1.x)
 		if err != nil {
 			return err
 		}
