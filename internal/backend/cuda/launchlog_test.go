@@ -130,8 +130,10 @@ func recordStep(t *testing.T, pairs int, perTensor bool) []Launch {
 	}
 	// Two steps; the second (from the launch after the first step's
 	// lars_apply to its own) is the steady state, buffers allocated.
+	// SIMCLR_LAUNCH_RECOMPUTE=1 records a step with train.recompute.
+	recompute := os.Getenv("SIMCLR_LAUNCH_RECOMPUTE") == "1"
 	on = true
-	if _, err := bench.Run(b, mc, 32, 0.5, lars, bench.Options{Steps: 1, Warmup: 1, BatchPairs: pairs, Seed: 1}); err != nil {
+	if _, err := bench.Run(b, mc, 32, 0.5, lars, bench.Options{Steps: 1, Warmup: 1, BatchPairs: pairs, Seed: 1, Recompute: recompute}); err != nil {
 		t.Fatal(err)
 	}
 	var ends []int
