@@ -5,7 +5,8 @@
 # again under compute-sanitizer (memcheck, racecheck, synccheck, initcheck)
 # when that tool is installed, `simclr bench` for ResNet-18 (CIFAR stem,
 # 32 px, 512 pairs), a second short bench with --kernel-times (peak memory
-# and the device time per kernel from CUDA events), a short pretrain through
+# and the device time per kernel from CUDA events), a 4,096-pair bench with
+# train.recompute=true whose peak must be at most 24 GB, a short pretrain through
 # NCCL on one rank and, with 2 GPUs, on 2 ranks, each against one process
 # (needs libnccl.so.2), and PyTorch on the same step when it is installed,
 # and writes everything into OUTDIR.
@@ -127,6 +128,23 @@ if need kernel-times "$simclr"; then
   step kernel-times "$out/kernels.txt" timeout 240 "${bench[@]}" --steps 5 --warmup 2 --kernel-times
 fi
 cat "$out/kernels.txt"
+
+# Issue #11's memory target: 4,096 pairs at 32 px in 24 GB, with
+# activation recomputation. The peak the backend's pool handed out (bench
+# --json peak_bytes) must be at most 24e9 bytes.
+echo "## simclr bench, 4096 pairs, train.recompute=true (peak memory <= 24 GB)" >"$out/bench4096.txt"
+if need bench-4096-recompute "$simclr"; then
+  step bench-4096-recompute "$out/bench4096.txt" timeout 300 "${bench[@]}" --set train.batch_size=4096 \
+    --set train.recompute=true --steps 3 --warmup 1 --json &&
+    step memory-24gb "$out/bench4096.txt" awk '
+      match($0, /"peak_bytes": *[0-9]+/) { v = substr($0, RSTART, RLENGTH); sub(/.*: */, "", v); p = v + 0 }
+      END {
+        if (p == 0) { print "no peak_bytes in the bench JSON"; exit 1 }
+        printf "peak %.2f GB handed out by the pool (target: at most 24 GB)\n", p / 1e9
+        exit (p > 24e9)
+      }' "$out/bench4096.txt"
+fi
+cat "$out/bench4096.txt"
 
 # NCCL: a short pretrain on synthetic data through dist.backend=nccl on
 # one rank (the device collectives and the NCCL calls, on a communicator

@@ -17,11 +17,14 @@ const (
 	fail       = "#!/bin/sh\necho \"fake $0 $*: FAIL\"\nexit 1\n"
 	benchFails = "#!/bin/sh\ncase \"$1\" in bench) echo 'bench: out of memory'; exit 1;; esac\necho ok\n"
 	noTorch    = "#!/bin/sh\nexit 1\n"
-	// simclrOK passes every command; pretrain prints a final loss and,
+	// simclrOK passes every command; bench at 4,096 pairs reports a peak
+	// of 22.24 GB (bench --json); pretrain prints a final loss and,
 	// with dist.backend=nccl, the line reporting the NCCL collectives.
-	simclrOK = "#!/bin/sh\necho \"fake $0 $*\"\ncase \"$1\" in pretrain)\n" +
+	simclrOK = "#!/bin/sh\necho \"fake $0 $*\"\n" + peak4096 + "case \"$1\" in pretrain)\n" +
 		"  case \"$*\" in *dist.backend=nccl*) echo \"distributed: tensors' collectives through nccl 22304 on cuda:${LOCAL_RANK:-0}\";; esac\n" +
 		"  echo 'pretrained 2 epochs (8 steps) in 1.0s, final loss 4.1234';;\nesac\nexit 0\n"
+	// peak4096 is bench --json's peak at 4,096 pairs.
+	peak4096 = "case \"$*\" in *train.batch_size=4096*) echo '{\"peak_bytes\": 22240000000}';; esac\n"
 	// twoGPUs is nvidia-smi on a machine with 2 GPUs.
 	twoGPUs     = "#!/bin/sh\n[ \"$1\" = -L ] && printf 'GPU 0: NVIDIA H100 (UUID: a)\\nGPU 1: NVIDIA H100 (UUID: b)\\n'\nexit 0\n"
 	raceFinding = "#!/bin/sh\necho \"$*\" >>\"$SANITIZER_ARGS\"\ncase \"$*\" in *racecheck*) echo '========= ERROR: Race reported'; exit 1;; esac\nexit 0\n"
@@ -137,21 +140,21 @@ func verdicts(parts ...[]string) []string { return slices.Concat(parts...) }
 func TestCheckAllPass(t *testing.T) {
 	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": simclrOK, "cuda-parity.test": pass}})
 	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
-		[]string{"PASS bench", "PASS kernel-times", "PASS nccl 1 rank", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 0, out)
+		[]string{"PASS bench", "PASS kernel-times", "PASS bench-4096-recompute", "PASS memory-24gb", "PASS nccl 1 rank", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 0, out)
 }
 
 func TestCheckMissingBinary(t *testing.T) {
 	code, out, got := runCheck(t, setup{bin: map[string]string{"cuda-parity.test": pass}})
 	missing := "missing bin/simclr-cuda; build it with make gpu-bundle"
 	checkVerdicts(t, got, verdicts([]string{"FAIL device (" + missing + ")", "PASS parity"}, noSanitizer,
-		[]string{"FAIL bench (" + missing + ")", "FAIL kernel-times (" + missing + ")", "FAIL nccl 1 rank (" + missing + ")", noGPUs,
+		[]string{"FAIL bench (" + missing + ")", "FAIL kernel-times (" + missing + ")", "FAIL bench-4096-recompute (" + missing + ")", "FAIL nccl 1 rank (" + missing + ")", noGPUs,
 			"SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
 }
 
 func TestCheckParityFails(t *testing.T) {
 	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": simclrOK, "cuda-parity.test": fail}})
 	checkVerdicts(t, got, verdicts([]string{"PASS device", "FAIL parity (exit 1)"}, noSanitizer,
-		[]string{"PASS bench", "PASS kernel-times", "PASS nccl 1 rank", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
+		[]string{"PASS bench", "PASS kernel-times", "PASS bench-4096-recompute", "PASS memory-24gb", "PASS nccl 1 rank", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
 	if !strings.Contains(out, "cuda-parity.test -test.count=1 -test.v: FAIL") {
 		t.Errorf("the parity binary's output is not in the report:\n%s", out)
 	}
@@ -160,7 +163,7 @@ func TestCheckParityFails(t *testing.T) {
 func TestCheckBenchFails(t *testing.T) {
 	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": benchFails, "cuda-parity.test": pass}})
 	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
-		[]string{"FAIL bench (exit 1)", "FAIL kernel-times (exit 1)", "FAIL nccl 1 rank (no final loss in nccl-1.txt or nccl-ref.txt)", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
+		[]string{"FAIL bench (exit 1)", "FAIL kernel-times (exit 1)", "FAIL bench-4096-recompute (exit 1)", "FAIL nccl 1 rank (no final loss in nccl-1.txt or nccl-ref.txt)", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
 }
 
 func TestCheckSanitizer(t *testing.T) {
@@ -172,7 +175,7 @@ func TestCheckSanitizer(t *testing.T) {
 	checkVerdicts(t, got, []string{"PASS device", "PASS parity",
 		"PASS compute-sanitizer memcheck", "FAIL compute-sanitizer racecheck (exit 1)",
 		"PASS compute-sanitizer synccheck", "PASS compute-sanitizer initcheck",
-		"PASS bench", "PASS kernel-times", "PASS nccl 1 rank", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}, code, 1, out)
+		"PASS bench", "PASS kernel-times", "PASS bench-4096-recompute", "PASS memory-24gb", "PASS nccl 1 rank", noGPUs, "SKIP pytorch (python3 -c 'import torch' failed)"}, code, 1, out)
 	raw, err := os.ReadFile(args)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +200,7 @@ func TestCheckNCCLTwoRanks(t *testing.T) {
 		path: map[string]string{"nvidia-smi": twoGPUs}}
 	code, out, got := runCheck(t, s)
 	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
-		[]string{"PASS bench", "PASS kernel-times", "PASS nccl 1 rank", "PASS nccl 2 ranks", "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 0, out)
+		[]string{"PASS bench", "PASS kernel-times", "PASS bench-4096-recompute", "PASS memory-24gb", "PASS nccl 1 rank", "PASS nccl 2 ranks", "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 0, out)
 	for _, w := range []string{"on cuda:0", "on cuda:1", "--set dist.backend=single"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("the report does not show %q:\n%s", w, out)
@@ -205,21 +208,34 @@ func TestCheckNCCLTwoRanks(t *testing.T) {
 	}
 
 	// The reference (one process) ends with another loss.
-	const refDiffers = "#!/bin/sh\ncase \"$*\" in *dist.backend=single*) echo 'final loss 3.9000'; exit 0;; esac\n" +
+	const refDiffers = "#!/bin/sh\n" + peak4096 + "case \"$*\" in *dist.backend=single*) echo 'final loss 3.9000'; exit 0;; esac\n" +
 		"case \"$*\" in *dist.backend=nccl*) echo \"collectives through nccl\";; esac\necho 'final loss 4.1234'\nexit 0\n"
 	s.bin["simclr-cuda"] = refDiffers
 	code, out, got = runCheck(t, s)
 	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
-		[]string{"PASS bench", "PASS kernel-times", "FAIL nccl 1 rank (final loss 4.1234 vs 3.9000 in one process)",
+		[]string{"PASS bench", "PASS kernel-times", "PASS bench-4096-recompute", "PASS memory-24gb", "FAIL nccl 1 rank (final loss 4.1234 vs 3.9000 in one process)",
 			"FAIL nccl 2 ranks (final loss 4.1234 vs 3.9000 in one process)", "SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
 }
 
 // TestCheckNCCLNotUsed: a run that finishes without reporting NCCL
 // collectives (it fell back to the host) fails the NCCL step.
 func TestCheckNCCLNotUsed(t *testing.T) {
-	const noNCCL = "#!/bin/sh\necho 'final loss 4.1234'\nexit 0\n"
+	const noNCCL = "#!/bin/sh\n" + peak4096 + "echo 'final loss 4.1234'\nexit 0\n"
 	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": noNCCL, "cuda-parity.test": pass}})
 	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
-		[]string{"PASS bench", "PASS kernel-times", "FAIL nccl 1 rank (the run did not report NCCL collectives)", noGPUs,
+		[]string{"PASS bench", "PASS kernel-times", "PASS bench-4096-recompute", "PASS memory-24gb", "FAIL nccl 1 rank (the run did not report NCCL collectives)", noGPUs,
 			"SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
+}
+
+// TestCheckMemoryOver24GB: a 4,096-pair recomputing bench whose peak is
+// above 24 GB fails the memory step, saying the peak.
+func TestCheckMemoryOver24GB(t *testing.T) {
+	big := strings.Replace(simclrOK, "22240000000", "25100000000", 1)
+	code, out, got := runCheck(t, setup{bin: map[string]string{"simclr-cuda": big, "cuda-parity.test": pass}})
+	checkVerdicts(t, got, verdicts([]string{"PASS device", "PASS parity"}, noSanitizer,
+		[]string{"PASS bench", "PASS kernel-times", "PASS bench-4096-recompute", "FAIL memory-24gb (exit 1)", "PASS nccl 1 rank", noGPUs,
+			"SKIP pytorch (python3 -c 'import torch' failed)"}), code, 1, out)
+	if !strings.Contains(out, "peak 25.10 GB handed out by the pool (target: at most 24 GB)") {
+		t.Errorf("the report does not state the peak:\n%s", out)
+	}
 }
