@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "5caa4aad5b8cd5f5453cec561f0d99cee9d95fd28b93c36a11bdbf36d5079087"
+const Sources = "dbf4ae0d11840f389b2490dae9bb483d79faa29767574c4e122e1c3c4f60a1f4"
