@@ -62,6 +62,22 @@ type tf32ConvCase struct {
 	split                              int    // filter gradient: pixels per split-K slice (0: the default)
 }
 
+// geom is the case's convolution parameters and output size.
+func (c tf32ConvCase) geom() (p backend.ConvParams, ho, wo int) {
+	return backend.ConvParams{Stride: c.stride, Pad: c.pad}, backend.ConvOutSize(c.h, c.k, c.stride, c.pad), backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+}
+
+// newTF32Env is a test's env with both backends in TF32 and the cuda
+// backend on GEMM rung rung.
+func newTF32Env(t *testing.T, rung string) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.withPrecision(backend.TF32)
+	e.withCPUPrecision(backend.TF32)
+	e.withRung(rung)
+	return e
+}
+
 func (c tf32ConvCase) name() string {
 	return fmt.Sprintf("%s/n%d_cin%d_%dx%d_cout%d_k%d_s%d_p%d", c.rung, c.n, c.cin, c.h, c.w, c.cout, c.k, c.stride, c.pad)
 }
@@ -84,13 +100,8 @@ func TestTF32TensorCoreConvForward(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name(), func(t *testing.T) {
-			e := newEnv(t)
-			e.withPrecision(backend.TF32)
-			e.withCPUPrecision(backend.TF32)
-			e.withRung(c.rung)
-			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
-			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
-			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+			e := newTF32Env(t, c.rung)
+			p, ho, wo := c.geom()
 			x, w, y := e.rand(c.n, c.cin, c.h, c.w), e.rand(c.cout, c.cin, c.k, c.k), e.zeros(c.n, c.cout, ho, wo)
 			ran := e.launched(func() { e.mustGPU("forward", e.gpu.Conv2DForward(x.g, w.g, y.g, p)) })
 			e.checkRan(ran, "conv2d_fwd_tf32_tc", "conv2d_fwd_tf32", c.want)
@@ -117,13 +128,8 @@ func TestTF32TensorCoreConvBackwardData(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name(), func(t *testing.T) {
-			e := newEnv(t)
-			e.withPrecision(backend.TF32)
-			e.withCPUPrecision(backend.TF32)
-			e.withRung(c.rung)
-			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
-			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
-			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+			e := newTF32Env(t, c.rung)
+			p, ho, wo := c.geom()
 			dy, w, dx := e.rand(c.n, c.cout, ho, wo), e.rand(c.cout, c.cin, c.k, c.k), e.zeros(c.n, c.cin, c.h, c.w)
 			ran := e.launched(func() { e.mustGPU("backward data", e.gpu.Conv2DBackwardData(dy.g, w.g, dx.g, p)) })
 			e.checkRan(ran, "conv2d_bwd_data_tf32_tc", "conv2d_bwd_data_tf32", c.want)
@@ -150,14 +156,9 @@ func TestTF32TensorCoreConvBackwardFilter(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name(), func(t *testing.T) {
-			e := newEnv(t)
-			e.withPrecision(backend.TF32)
-			e.withCPUPrecision(backend.TF32)
-			e.withRung(c.rung)
+			e := newTF32Env(t, c.rung)
 			setSplit(e, c.split)
-			p := backend.ConvParams{Stride: c.stride, Pad: c.pad}
-			ho := backend.ConvOutSize(c.h, c.k, c.stride, c.pad)
-			wo := backend.ConvOutSize(c.w, c.k, c.stride, c.pad)
+			p, ho, wo := c.geom()
 			x, dy, dw := e.rand(c.n, c.cin, c.h, c.w), e.rand(c.n, c.cout, ho, wo), e.zeros(c.cout, c.cin, c.k, c.k)
 			ran := e.launched(func() { e.mustGPU("backward filter", e.gpu.Conv2DBackwardFilter(x.g, dy.g, dw.g, p)) })
 			e.checkRan(ran, "conv2d_bwd_filter_tf32_tc", "conv2d_bwd_filter_tf32", c.want)
@@ -187,10 +188,7 @@ func TestTF32TensorCoreLinear(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/n%d_in%d_out%d", c.rung, c.n, c.in, c.out), func(t *testing.T) {
-			e := newEnv(t)
-			e.withPrecision(backend.TF32)
-			e.withCPUPrecision(backend.TF32)
-			e.withRung(c.rung)
+			e := newTF32Env(t, c.rung)
 			x, w, dy := e.rand(c.n, c.in), e.rand(c.out, c.in), e.rand(c.n, c.out)
 			var bias, db pair
 			if c.bias {
