@@ -392,3 +392,62 @@ func TestTF32RoundsNearestAway(t *testing.T) {
 		})
 	}
 }
+
+// TestGEMMRungEnvTF32: SIMCLR_CUDA_GEMM, read by New, selects the rung in
+// TF32 too: ffma keeps a convolution that rung 2 would take on rung 1's
+// conv2d_fwd_tf32, auto (and unset) puts it on the tensor cores; another
+// value is an error naming the variable and the choices.
+func TestGEMMRungEnvTF32(t *testing.T) {
+	cases := []struct {
+		env, want, wantErr string
+	}{
+		{"ffma", "conv2d_fwd_tf32", ""},
+		{"auto", "conv2d_fwd_tf32_tc_tap_s", ""},
+		{"", "conv2d_fwd_tf32_tc_tap_s", ""},
+		{"tensor", "", "SIMCLR_CUDA_GEMM: cuda: GEMM rung \"tensor\" not understood; use auto"},
+	}
+	for _, c := range cases {
+		t.Run("env="+c.env, func(t *testing.T) {
+			t.Setenv(cuda.GEMMRungEnv, c.env)
+			b, err := cuda.New("cuda")
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("New with %s=%q: error %v, want one containing %q", cuda.GEMMRungEnv, c.env, err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if err := b.SetMatmulPrecision(backend.TF32); err != nil {
+				t.Fatal(err)
+			}
+			mk := func(shape ...int) *tensor.Tensor {
+				x, err := b.New(shape...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return x
+			}
+			x, w, y := mk(1, 16, 4, 4), mk(8, 16, 3, 3), mk(1, 8, 4, 4)
+			b.EnableKernelTimes(true)
+			if err := b.Conv2DForward(x, w, y, backend.ConvParams{Stride: 1, Pad: 1}); err != nil {
+				t.Fatal(err)
+			}
+			kt, err := b.KernelTimes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ran := map[string]int{}
+			for _, k := range kt {
+				ran[k.Kernel] += k.Calls
+			}
+			// Exactly one multiplying kernel: the wanted one (the
+			// tensor-core rung also converts x and w first).
+			if ran[c.want] != 1 || ran["conv2d_fwd_tf32"]+len(tcKernelsRan(ran, "conv2d_fwd_tf32_tc")) != 1 {
+				t.Fatalf("%s=%q: launched %v, want %s", cuda.GEMMRungEnv, c.env, ran, c.want)
+			}
+		})
+	}
+}
