@@ -126,11 +126,16 @@ sass-model: kernels ## static performance MODEL of one ResNet-18 step (512 pairs
 	SIMCLR_LAUNCH_LOG=$(CURDIR)/build/launches.json $(GO) test -count=1 -tags cudaemu -run TestRecordStepLaunches ./internal/backend/cuda/
 	$(GO) run ./tools/gpu/sassmodel -sass build/sass_$(SASS_ARCH).txt -arch $(SASS_ARCH) -launches build/launches.json -gpu h100 -mix
 	$(GO) run ./tools/gpu/sassmodel -sass build/sass_$(SASS_ARCH).txt -arch $(SASS_ARCH) -launches build/launches.json -gpu h200
-	@# The GEMM ladder (docs/cuda.md): rung 1 = BF16 operands on the FFMA core, rung 3 = tensor cores where they apply.
+	@# The GEMM ladder (docs/cuda.md): rung 1 = BF16 (TF32) operands on the FFMA core, rung 3 (2) = bf16 (tf32) tensor cores where they apply.
 	SIMCLR_LAUNCH_PRECISION=bf16 SIMCLR_CUDA_GEMM=ffma SIMCLR_LAUNCH_LOG=$(CURDIR)/build/launches_bf16_ffma.json $(GO) test -count=1 -tags cudaemu -run TestRecordStepLaunches ./internal/backend/cuda/
 	SIMCLR_LAUNCH_PRECISION=bf16 SIMCLR_CUDA_GEMM=auto SIMCLR_LAUNCH_LOG=$(CURDIR)/build/launches_bf16_tc.json $(GO) test -count=1 -tags cudaemu -run TestRecordStepLaunches ./internal/backend/cuda/
 	$(GO) run ./tools/gpu/sassmodel -sass build/sass_$(SASS_ARCH).txt -arch $(SASS_ARCH) -launches build/launches_bf16_ffma.json -gpu h100 -title "rung 1: bf16 operands on the FFMA core"
 	$(GO) run ./tools/gpu/sassmodel -sass build/sass_$(SASS_ARCH).txt -arch $(SASS_ARCH) -launches build/launches_bf16_tc.json -gpu h100 -title "rung 3: bf16 tensor cores (conv forward, data and filter gradients; linear)"
+	@# Rung 2: TF32 tensor cores, against TF32 operands on the FFMA core (rung 1).
+	SIMCLR_LAUNCH_PRECISION=tf32 SIMCLR_CUDA_GEMM=ffma SIMCLR_LAUNCH_LOG=$(CURDIR)/build/launches_tf32_ffma.json $(GO) test -count=1 -tags cudaemu -run TestRecordStepLaunches ./internal/backend/cuda/
+	SIMCLR_LAUNCH_PRECISION=tf32 SIMCLR_CUDA_GEMM=auto SIMCLR_LAUNCH_LOG=$(CURDIR)/build/launches_tf32_tc.json $(GO) test -count=1 -tags cudaemu -run TestRecordStepLaunches ./internal/backend/cuda/
+	$(GO) run ./tools/gpu/sassmodel -sass build/sass_$(SASS_ARCH).txt -arch $(SASS_ARCH) -launches build/launches_tf32_ffma.json -gpu h100 -title "rung 1: tf32 operands on the FFMA core"
+	$(GO) run ./tools/gpu/sassmodel -sass build/sass_$(SASS_ARCH).txt -arch $(SASS_ARCH) -launches build/launches_tf32_tc.json -gpu h100 -mix -title "rung 2: tf32 tensor cores (conv forward, data and filter gradients; linear)"
 
 clean:
 	rm -rf bin runs build

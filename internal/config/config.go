@@ -310,7 +310,7 @@ var RuntimeEnv = []string{
 	"SIMCLR_SKIP_CUDA_PROBE", // driverprobe: skip the start-up device check
 	"SIMCLR_EMU_THREADS",     // cudaemu: worker threads of the emulator
 	"SIMCLR_CUDA_SYNC",       // cuda backend: sync and check after every launch (same as --debug-sync)
-	"SIMCLR_CUDA_GEMM",       // cuda backend: GEMM rung in bf16 (auto, ffma, tc128, tc64, tcgeneral)
+	"SIMCLR_CUDA_GEMM",       // cuda backend: GEMM rung in bf16 and tf32 (auto, ffma, tc128, tc64, tcgeneral)
 }
 
 // IsRuntimeEnv reports whether name is one of RuntimeEnv.

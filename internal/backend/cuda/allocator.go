@@ -73,7 +73,7 @@ func (p *memPool) get(n int64) (uintptr, error) {
 			ptr, err = p.drv.alloc(c)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("device alloc of %d bytes (%d in use): %w; use a smaller batch or image size", c, p.inUse, err)
+			return 0, fmt.Errorf("device alloc of %d bytes (%d in use): %w; use a smaller batch or image size, or train.recompute: true (rebuilds activations in the backward, far less memory)", c, p.inUse, err)
 		}
 	}
 	user := ptr

@@ -48,8 +48,8 @@ func (b *Backend) Conv2DForward(x, w, y *Tensor, p backend.ConvParams) error {
 	if y.Numel() == 0 {
 		return nil
 	}
-	if g.cin%8 == 0 && b.tcUse(g.cin*g.k*g.k) {
-		return b.convForwardTC(op, x, w, y, g)
+	if f, ok := b.tcUse(g.cin * g.k * g.k); ok && g.cin%f.chunk == 0 {
+		return b.convForwardTC(op, f, x, w, y, g)
 	}
 	grid, err := gemmGrid(op, g.cout, g.n*g.ho*g.wo, 1)
 	if err != nil {
@@ -77,8 +77,8 @@ func (b *Backend) Conv2DBackwardData(dy, w, dx *Tensor, p backend.ConvParams) er
 	if g.cout == 0 || dy.Numel() == 0 {
 		return b.fill(dx, 0)
 	}
-	if g.cout%8 == 0 && (g.stride == 1 || g.stride == 2) && b.tcUse(g.cout*g.k*g.k) {
-		return b.convBackwardDataTC(op, dy, w, dx, g)
+	if f, ok := b.tcUse(g.cout * g.k * g.k); ok && g.cout%f.chunk == 0 && (g.stride == 1 || g.stride == 2) {
+		return b.convBackwardDataTC(op, f, dy, w, dx, g)
 	}
 	grid, err := gemmGrid(op, g.cin, g.n*g.h*g.w, 1)
 	if err != nil {
@@ -116,8 +116,8 @@ func (b *Backend) Conv2DBackwardFilter(x, dy, dw *Tensor, p backend.ConvParams) 
 	splits := min(maxSplitK, ceilDiv(total, perSplit))
 	chunk := ceilDiv(total, splits)
 	splits = ceilDiv(total, chunk)
-	if g.cin%8 == 0 && g.cout%8 == 0 && b.tcOn() {
-		return b.convBackwardFilterTC(op, x, dy, dw, g, splits, chunk)
+	if f, ok := b.tcFmt(); ok && g.cin%f.chunk == 0 && g.cout%f.chunk == 0 {
+		return b.convBackwardFilterTC(op, f, x, dy, dw, g, splits, chunk)
 	}
 	grid, err := gemmGrid(op, g.cout, g.cin*g.k*g.k, splits)
 	if err != nil {

@@ -19,8 +19,8 @@ func (b *Backend) LinearForward(x, w, bias, y *Tensor) error {
 	if y.Numel() == 0 {
 		return nil
 	}
-	if b.tcUse(in) {
-		return b.linearForwardTC(op, x, w, bias, y, n, in, out)
+	if f, ok := b.tcUse(in); ok {
+		return b.linearForwardTC(op, f, x, w, bias, y, n, in, out)
 	}
 	grid, err := gemmGrid(op, n, out, 1)
 	if err != nil {
@@ -47,8 +47,8 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
 			if err := b.fill(dx, 0); err != nil {
 				return err
 			}
-		} else if b.tcUse(out) {
-			if err := b.linearBackwardDataTC(op, w, dy, dx, n, in, out); err != nil {
+		} else if f, ok := b.tcUse(out); ok {
+			if err := b.linearBackwardDataTC(op, f, w, dy, dx, n, in, out); err != nil {
 				return err
 			}
 		} else {
@@ -66,8 +66,8 @@ func (b *Backend) LinearBackward(x, w, dy, dx, dw, db *Tensor) error {
 			if err := b.fill(dw, 0); err != nil {
 				return err
 			}
-		} else if b.tcUse(n) {
-			if err := b.linearBackwardWeightTC(op, x, dy, dw, n, in, out); err != nil {
+		} else if f, ok := b.tcUse(n); ok {
+			if err := b.linearBackwardWeightTC(op, f, x, dy, dw, n, in, out); err != nil {
 				return err
 			}
 		} else {

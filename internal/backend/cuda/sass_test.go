@@ -75,11 +75,14 @@ func checkNoSpills(t *testing.T, ptxas string) {
 
 // TestTensorCoreKernelsSASS checks the tensor-core GEMM kernels of the
 // embedded fatbin (simclr.fatbin, built by make kernels) on sm_80 and
-// sm_90: their SASS has HMMA.16816.F32.BF16, LDSM (.MT88, transposed, for
-// the K-major filter gradient) and LDGSTS, their main loop (the loop with
-// the most HMMA) has no integer division, and no kernel of the image uses
-// local memory (a spill) or a stack. It needs cuobjdump and skips without
-// it.
+// sm_90: their SASS has the mma of their format (HMMA.16816.F32.BF16 for
+// the bf16 rung, HMMA.1688.F32.TF32 for the tf32 rung), their fragment
+// loads (LDSM.16.M88.4; the K-major bf16 filter gradient transposed,
+// LDSM.16.MT88.4; the K-major tf32 filter gradient plain 32-bit LDS,
+// since ldmatrix.trans would split tf32 elements) and LDGSTS, their main
+// loop (the loop with the most HMMA) has no integer division, and no
+// kernel of the image uses local memory (a spill) or a stack. It needs
+// cuobjdump and skips without it.
 func TestTensorCoreKernelsSASS(t *testing.T) {
 	if _, err := exec.LookPath("cuobjdump"); err != nil {
 		t.Skip("cuobjdump not found: the SASS check needs the CUDA toolkit")
@@ -87,28 +90,47 @@ func TestTensorCoreKernelsSASS(t *testing.T) {
 	if _, err := os.Stat("simclr.fatbin"); err != nil {
 		t.Skip("no internal/backend/cuda/simclr.fatbin: make kernels builds it (make test does when nvcc is installed)")
 	}
-	// The K-major filter gradient loads its fragments transposed.
-	tc := map[string]string{"gemm_nt_bf16_tc": "M88", "gemm_nt_bf16_tc_s": "M88", "conv2d_fwd_bf16_tc": "M88",
-		"conv2d_fwd_bf16_tc_s": "M88", "conv2d_bwd_data_bf16_tc": "M88", "conv2d_bwd_data_bf16_tc_s": "M88",
-		"conv2d_bwd_filter_bf16_tc": "MT88", "conv2d_bwd_filter_bf16_tc_s": "MT88",
-		"conv2d_fwd_bf16_tc_tap": "M88", "conv2d_fwd_bf16_tc_tap_s": "M88", "conv2d_bwd_data_bf16_tc_tap": "M88",
-		"conv2d_bwd_data_bf16_tc_tap_s": "M88", "conv2d_bwd_filter_bf16_tc_tap": "MT88", "conv2d_bwd_filter_bf16_tc_tap_s": "MT88"}
+	mma := map[string]string{"bf16": `HMMA\.16816\.F32\.BF16`, "tf32": `HMMA\.1688\.F32\.TF32`}
+	// Each kernel's fragment load: ldmatrix for the NT core, transposed
+	// for the K-major bf16 core, 32-bit LDS for the K-major tf32 core.
+	frag := func(f, base string) string {
+		switch {
+		case base != "conv2d_bwd_filter":
+			return `LDSM\.16\.M88\.4`
+		case f == "bf16":
+			return `LDSM\.16\.MT88\.4`
+		}
+		return `\bLDS\b`
+	}
+	type want struct{ hmma, frag string }
+	tc := map[string]want{}
+	for _, f := range []string{"bf16", "tf32"} {
+		for _, base := range []string{"gemm_nt", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter"} {
+			for _, suf := range []string{"_tc", "_tc_s", "_tc_tap", "_tc_tap_s"} {
+				if base == "gemm_nt" && strings.Contains(suf, "tap") {
+					continue
+				}
+				tc[base+"_"+f+suf] = want{mma[f], frag(f, base)}
+			}
+		}
+	}
 	for _, arch := range []string{"sm_80", "sm_90"} {
 		t.Run(arch, func(t *testing.T) {
-			for k, ldsm := range tc {
+			for k, w := range tc {
 				sass, err := exec.Command("cuobjdump", "-sass", "-arch", arch, "-fun", k, "simclr.fatbin").CombinedOutput()
 				if err != nil {
 					t.Fatalf("cuobjdump -fun %s: %v\n%s", k, err, sass)
 				}
-				want := []*regexp.Regexp{regexp.MustCompile(`HMMA\.16816\.F32\.BF16`), regexp.MustCompile(`LDSM\.16\.` + ldsm + `\.4`), regexp.MustCompile(`LDGSTS\.E\.BYPASS\.128`)}
-				for _, re := range want {
-					if !re.Match(sass) {
-						t.Errorf("%s %s: no %s in its SASS", arch, k, re)
-					}
-				}
+				// The mma, the fragment loads and the copies are in the
+				// main loop (the loop with the most HMMA).
 				loop, hmma := mainLoopSASS(string(sass))
 				if hmma == 0 {
 					t.Errorf("%s %s: no loop with HMMA in its SASS", arch, k)
+				}
+				for _, re := range []*regexp.Regexp{regexp.MustCompile(w.hmma), regexp.MustCompile(w.frag), regexp.MustCompile(`LDGSTS\.E\.BYPASS\.128`)} {
+					if !re.MatchString(loop) {
+						t.Errorf("%s %s: no %s in its main loop", arch, k, re)
+					}
 				}
 				if div := intDivision.FindString(loop); div != "" {
 					t.Errorf("%s %s: integer division (%s) in the main loop", arch, k, div)

@@ -91,8 +91,8 @@ func Write(w io.Writer, m Model, arch, title string, ks map[string]*Kernel, mix 
 		fmt.Fprintf(w, "%s\n\n", title)
 	}
 	g := m.GPU
-	fmt.Fprintf(w, "MODEL, not a measurement: %s SASS on %s (%d SMs x %d schedulers at %.2f GHz, FP32 %.1f TFLOP/s, BF16 tensor cores %.0f TFLOP/s dense, %.2f TB/s; %.1f µs per launch and %.0f µs per host round trip assumed), %d pairs per step. For a kernel whose main loop has HMMA the math column is its tensor-core time and a loop-body HMMA counts 2048 multiply-adds.\n\n",
-		arch, g.Name, g.SMs, g.Schedulers, g.ClockGHz, float64(g.SMs*g.FP32Lanes)*2*g.ClockGHz/1e3, float64(g.SMs*g.TensorFLOP)*g.ClockGHz/1e3, g.BWGBs/1e3, g.LaunchUs, g.SyncUs, m.Pairs)
+	fmt.Fprintf(w, "MODEL, not a measurement: %s SASS on %s (%d SMs x %d schedulers at %.2f GHz, FP32 %.1f TFLOP/s, BF16 tensor cores %.0f TFLOP/s dense, %.2f TB/s; %.1f µs per launch and %.0f µs per host round trip assumed), %d pairs per step. For a kernel whose main loop has HMMA the math column is its tensor-core time and a loop-body HMMA counts 2048 multiply-adds (bf16 HMMA.16816; a tf32 HMMA.1688 1024, at half the rate: %.0f TFLOP/s dense).\n\n",
+		arch, g.Name, g.SMs, g.Schedulers, g.ClockGHz, float64(g.SMs*g.FP32Lanes)*2*g.ClockGHz/1e3, float64(g.SMs*g.TensorFLOP)*g.ClockGHz/1e3, g.BWGBs/1e3, g.LaunchUs, g.SyncUs, m.Pairs, float64(g.SMs*g.TF32FLOP)*g.ClockGHz/1e3)
 	fmt.Fprintln(w, "| kernel | launches | warp instr (M) | loop body: instr / FFMA / HMMA / LDG / LDS | GFLOP | MB | issue µs | FP32/tensor µs | memory µs | modelled µs | bound | share |")
 	fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|")
 	launches := 0

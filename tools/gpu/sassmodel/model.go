@@ -23,6 +23,7 @@ type GPU struct {
 	ClockGHz   float64 // boost clock the FP32 peak is quoted at
 	FP32Lanes  int     // FP32 lanes per SM (FFMA per clock)
 	TensorFLOP int     // dense BF16 tensor-core FLOP per clock per SM
+	TF32FLOP   int     // dense TF32 tensor-core FLOP per clock per SM
 	Schedulers int     // warp schedulers per SM, one instruction per clock each
 	BWGBs      float64 // DRAM bandwidth, GB/s
 	LaunchUs   float64 // assumed gap per kernel launch, µs
@@ -31,10 +32,12 @@ type GPU struct {
 
 // H100 SXM5 and H200 (same SM array, HBM3e). TensorFLOP: the datasheet's
 // 989 TFLOPS dense BF16 at 132 SMs and 1.83 GHz is 4096 FLOP per clock per
-// SM (1024 per sub-partition).
+// SM (1024 per sub-partition); TF32FLOP: its 495 TFLOPS dense TF32, half
+// that (an HMMA.1688.F32.TF32, 1024 multiply-adds, issues at the rate of
+// an HMMA.16816.F32.BF16 with 2048).
 var (
-	H100 = GPU{Name: "H100 SXM", SMs: 132, ClockGHz: 1.98, FP32Lanes: 128, TensorFLOP: 4096, Schedulers: 4, BWGBs: 3350, LaunchUs: 1, SyncUs: 10}
-	H200 = GPU{Name: "H200", SMs: 132, ClockGHz: 1.98, FP32Lanes: 128, TensorFLOP: 4096, Schedulers: 4, BWGBs: 4800, LaunchUs: 1, SyncUs: 10}
+	H100 = GPU{Name: "H100 SXM", SMs: 132, ClockGHz: 1.98, FP32Lanes: 128, TensorFLOP: 4096, TF32FLOP: 2048, Schedulers: 4, BWGBs: 3350, LaunchUs: 1, SyncUs: 10}
+	H200 = GPU{Name: "H200", SMs: 132, ClockGHz: 1.98, FP32Lanes: 128, TensorFLOP: 4096, TF32FLOP: 2048, Schedulers: 4, BWGBs: 4800, LaunchUs: 1, SyncUs: 10}
 )
 
 func numel(s []int) float64 {
@@ -50,14 +53,18 @@ func numel(s []int) float64 {
 // for the others.
 func flops(l Launch) float64 {
 	s := l.Shapes
-	switch baseKernel(l.Kernel) {
-	case "gemm_nt_bf16_tc": // A [M,K], B [N,K]
+	k := baseKernel(l.Kernel)
+	if g, _, ok := tcBase(k); ok {
+		k = g // a tensor-core kernel does its FFMA twin's work
+	}
+	switch k {
+	case "gemm_nt": // A [M,K], B [N,K]
 		return 2 * float64(s[0][0]) * numel(s[1])
-	case "conv2d_fwd", "conv2d_fwd_bf16_tc": // x, w, y
+	case "conv2d_fwd": // x, w, y
 		return 2 * numel(s[2]) * numel(s[1][1:])
-	case "conv2d_bwd_data", "conv2d_bwd_data_bf16_tc": // dy, w, dx
+	case "conv2d_bwd_data": // dy, w, dx
 		return 2 * numel(s[0]) * numel(s[1][1:])
-	case "conv2d_bwd_filter", "conv2d_bwd_filter_bf16_tc": // x, dy, dw
+	case "conv2d_bwd_filter": // x, dy, dw
 		return 2 * numel(s[1]) * numel(s[2][1:])
 	case "linear_fwd", "linear_bwd_data": // x [N,I], w [O,I]  /  dy [N,O], w [O,I]
 		return 2 * numel(s[0]) * float64(s[1][len(s[1])-1])
@@ -71,12 +78,29 @@ func flops(l Launch) float64 {
 	return 0
 }
 
+// tcBase splits a tensor-core GEMM kernel's base name (baseKernel's
+// result, "conv2d_fwd_tf32_tc") into its GEMM ("conv2d_fwd") and the bytes
+// of its stored operand element (2 for bf16, 4 for tf32).
+func tcBase(k string) (string, float64, bool) {
+	if g, ok := strings.CutSuffix(k, "_bf16_tc"); ok {
+		return g, 2, true
+	}
+	if g, ok := strings.CutSuffix(k, "_tf32_tc"); ok {
+		return g, 4, true
+	}
+	return k, 0, false
+}
+
+// conversions are the tensor-core rungs' operand conversion kernels (their
+// format suffix is part of the name, not a precision variant).
+var conversions = map[string]bool{"convert_bf16": true, "nchw_to_nhwc_bf16": true, "convert_tf32": true, "nchw_to_nhwc_tf32": true}
+
 // baseKernel strips the precision suffix of the FFMA rung's kernels
 // (_tf32, _bf16: the same work), the small-tile suffix _s of the
 // tensor-core ones and the _tap of their tap-uniform convolutions.
 func baseKernel(k string) string {
 	for _, suf := range []string{"_tf32", "_bf16", "_s"} {
-		if strings.HasSuffix(k, suf) && k != "convert_bf16" && k != "nchw_to_nhwc_bf16" {
+		if strings.HasSuffix(k, suf) && !conversions[k] {
 			k = strings.TrimSuffix(k, suf)
 			break
 		}
@@ -97,6 +121,7 @@ var touches = map[string]float64{
 	"ntxent_rows": 2, "momentum_step": 5, "adamw_step": 7, "lars_apply": 5, "lars_norms_partial": 2,
 	"sumsq_partial": 1, "dot_partial": 2, "splitk_reduce": 2, "linear_bwd_bias": 1, "maxpool_fwd": 1.25, "maxpool_bwd": 1.25,
 	"convert_bf16": 1.5, "nchw_to_nhwc_bf16": 1.5, // read fp32, write bf16
+	"convert_tf32": 2, "nchw_to_nhwc_tf32": 2, // read fp32, write fp32 (tf32-rounded)
 }
 
 // bytesOf is the modelled DRAM traffic of one launch.
@@ -108,13 +133,15 @@ func bytesOf(l Launch) float64 {
 		}
 		return 4 * m * largest
 	}
-	switch baseKernel(l.Kernel) {
-	case "gemm_nt_bf16_tc": // bf16 A and B, fp32 C [M,N]
-		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*float64(l.Shapes[0][0]*l.Shapes[1][0])
-	case "conv2d_fwd_bf16_tc", "conv2d_bwd_data_bf16_tc": // bf16 x (dy) and w, fp32 y (dx)
-		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*numel(l.Shapes[2])
-	case "conv2d_bwd_filter_bf16_tc": // bf16 x and dy, fp32 dw (per split-K slice: grid.z)
-		return 2*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*numel(l.Shapes[2])*float64(l.Grid[2])
+	if g, e, ok := tcBase(baseKernel(l.Kernel)); ok { // operands of e bytes, fp32 results
+		switch g {
+		case "gemm_nt": // A and B, C [M,N]
+			return e*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*float64(l.Shapes[0][0]*l.Shapes[1][0])
+		case "conv2d_fwd", "conv2d_bwd_data": // x (dy) and w, y (dx)
+			return e*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*numel(l.Shapes[2])
+		case "conv2d_bwd_filter": // x and dy, dw per split-K slice (grid.z)
+			return e*(numel(l.Shapes[0])+numel(l.Shapes[1])) + 4*numel(l.Shapes[2])*float64(l.Grid[2])
+		}
 	}
 	tot := 0.0
 	for _, s := range l.Shapes {
@@ -219,8 +246,8 @@ func warpInstrs(k *Kernel, l Launch, fl float64) float64 {
 		return warps * all
 	}
 	// Multiply-adds per warp instruction: 32 for an FFMA, 16*8*16 = 2048
-	// for an HMMA.16816 (the only tensor-core shape the kernels use).
-	if macs := 32*mix["FFMA"] + 2048*mix["HMMA"]; macs > 0 && fl > 0 {
+	// for an HMMA.16816 (bf16), 16*8*8 = 1024 for an HMMA.1688 (tf32).
+	if macs := 32*mix["FFMA"] + k.HMMAMacs()*mix["HMMA"]; macs > 0 && fl > 0 {
 		body := float64(mix.Total())
 		trips := fl / 2 / float64(macs)
 		return warps*(all-body) + trips*body
@@ -246,6 +273,7 @@ func Build(kernels map[string]*Kernel, launches []Launch, g GPU, pairs int) Mode
 	issueRate := float64(g.SMs*g.Schedulers) * g.ClockGHz * 1e9
 	fp32Rate := float64(g.SMs*g.FP32Lanes) * 2 * g.ClockGHz * 1e9
 	tensorRate := float64(g.SMs*g.TensorFLOP) * g.ClockGHz * 1e9
+	tf32Rate := float64(g.SMs*g.TF32FLOP) * g.ClockGHz * 1e9
 	missed := map[string]bool{}
 	boundTime := map[string]map[string]float64{}
 	for _, l := range launches {
@@ -274,8 +302,12 @@ func Build(kernels map[string]*Kernel, launches []Launch, g GPU, pairs int) Mode
 		use := math.Min(1, float64(l.Grid[0]*l.Grid[1]*l.Grid[2])/float64(g.SMs))
 		is, fs, ms := wi/(issueRate*use), fl/(fp32Rate*use), by/(g.BWGBs*1e9*use)
 		math_ := "fp32"
-		if r.LoopMix["HMMA"] > 0 { // a tensor-core kernel: its math runs at the tensor rate
-			fs, math_ = fl/(tensorRate*use), "tensor"
+		if r.LoopMix["HMMA"] > 0 { // a tensor-core kernel: its math runs at the tensor rate of its format
+			rate := tensorRate
+			if k.TF32() {
+				rate = tf32Rate
+			}
+			fs, math_ = fl/(rate*use), "tensor"
 		}
 		t, b := is, "issue"
 		if fs > t {

@@ -115,6 +115,26 @@ func finish(k *Kernel) {
 	k.Size = prev + 16
 }
 
+// TF32 reports whether the kernel's mma is the tf32 one
+// (HMMA.1688.F32.TF32, mma.sync m16n8k8 .tf32).
+func (k *Kernel) TF32() bool {
+	for _, in := range k.Insts {
+		if strings.HasPrefix(in.Opcode, "HMMA.1688.F32.TF32") {
+			return true
+		}
+	}
+	return false
+}
+
+// HMMAMacs is the multiply-adds of one of the kernel's HMMA: 1024 for the
+// tf32 m16n8k8, else 2048 (bf16 m16n8k16).
+func (k *Kernel) HMMAMacs() int {
+	if k.TF32() {
+		return 1024
+	}
+	return 2048
+}
+
 // Loop is a backward branch's range [Start, End] (End is the branch).
 type Loop struct{ Start, End int }
 

@@ -168,6 +168,11 @@ func TestBaseKernel(t *testing.T) {
 		{"conv2d_bwd_data_bf16_tc_tap_s", "conv2d_bwd_data_bf16_tc"},
 		{"conv2d_bwd_filter_bf16_tc_tap_s", "conv2d_bwd_filter_bf16_tc"},
 		{"nchw_to_nhwc_bf16", "nchw_to_nhwc_bf16"},
+		{"conv2d_fwd_tf32", "conv2d_fwd"},
+		{"conv2d_fwd_tf32_tc_tap_s", "conv2d_fwd_tf32_tc"},
+		{"gemm_nt_tf32_tc_s", "gemm_nt_tf32_tc"},
+		{"convert_tf32", "convert_tf32"},
+		{"nchw_to_nhwc_tf32", "nchw_to_nhwc_tf32"},
 	}
 	for _, c := range cases {
 		if got := baseKernel(c.kernel); got != c.want {
@@ -179,5 +184,54 @@ func TestBaseKernel(t *testing.T) {
 	tap := Launch{Kernel: "conv2d_fwd_bf16_tc_tap_s", Grid: [3]int{2, 1, 1}, Shapes: shapes}
 	if flops(tap) != flops(gen) || flops(tap) != 2*2*16*8*8*32*9 || bytesOf(tap) != bytesOf(gen) || bytesOf(tap) == 0 {
 		t.Errorf("_tap launch: %g FLOP, %g bytes; general: %g FLOP, %g bytes", flops(tap), bytesOf(tap), flops(gen), bytesOf(gen))
+	}
+}
+
+// TestTF32TensorCoreModel: a kernel whose loop has HMMA.1688.F32.TF32 is
+// modelled with 1024 multiply-adds per HMMA (twice the trips of the bf16
+// HMMA.16816 for the same work), at the TF32 tensor rate (half the bf16
+// rate), and its operands as 4-byte elements.
+func TestTF32TensorCoreModel(t *testing.T) {
+	kernel := func(name, hmma string) *Kernel {
+		line := func(addr int, text string) string {
+			return fmt.Sprintf("        /*%04x*/                   %s ;                /* 0x000000000000000000000000000000 */\n", addr, text)
+		}
+		src := "code for sm_90\n\t\tFunction : " + name + "\n" + line(0, "MOV R1, c[0x0][0x28]") + line(16, hmma+" R4, R8, R12, R4") +
+			line(32, hmma+" R4, R8, R12, R4") + line(48, "@P0 BRA 0x10") + line(64, "EXIT")
+		ks, err := ParseSASS(strings.NewReader(src))
+		if err != nil || len(ks) != 1 {
+			t.Fatalf("parse: %v, %d kernels", err, len(ks))
+		}
+		return &ks[0]
+	}
+	bf := kernel("conv2d_fwd_bf16_tc_s", "HMMA.16816.F32.BF16")
+	tf := kernel("conv2d_fwd_tf32_tc_s", "HMMA.1688.F32.TF32")
+	if bf.TF32() || !tf.TF32() || bf.HMMAMacs() != 2048 || tf.HMMAMacs() != 1024 {
+		t.Fatalf("TF32 %v %v, HMMAMacs %d %d", bf.TF32(), tf.TF32(), bf.HMMAMacs(), tf.HMMAMacs())
+	}
+	shapes := [][]int{{64, 64, 16, 16}, {64, 64, 3, 3}, {64, 64, 16, 16}}
+	lb := Launch{Kernel: bf.Name, Grid: [3]int{264, 1, 1}, Block: [3]int{128, 1, 1}, Shapes: shapes}
+	lt := lb
+	lt.Kernel = tf.Name
+	fl := flops(lb)
+	if fl != flops(lt) || fl != 2*64*64*16*16*64*9 {
+		t.Fatalf("flops bf16 %g, tf32 %g", fl, flops(lt))
+	}
+	// The straight code (MOV, EXIT) once per warp, the loop (HMMA, HMMA,
+	// BRA) once per two HMMA of work.
+	warps := 264.0 * 128 / 32
+	if got, want := warpInstrs(tf, lt, fl), warps*2+fl/2/(2*1024)*3; got != want {
+		t.Errorf("tf32 warp instructions %g, want %g", got, want)
+	}
+	if got, want := warpInstrs(bf, lb, fl), warps*2+fl/2/(2*2048)*3; got != want {
+		t.Errorf("bf16 warp instructions %g, want %g", got, want)
+	}
+	if got, want := bytesOf(lt)-bytesOf(lb), 2*(numel(shapes[0])+numel(shapes[1])); got != want {
+		t.Errorf("tf32 operands move %g more bytes than bf16, want %g", got, want)
+	}
+	ks := map[string]*Kernel{bf.Name: bf, tf.Name: tf}
+	mb, mt := Build(ks, []Launch{lb}, H100, 512), Build(ks, []Launch{lt}, H100, 512)
+	if want := fl / (float64(H100.SMs*H100.TF32FLOP) * H100.ClockGHz * 1e9); math.Abs(mt.Rows[0].FP32S-want) > 1e-15 || math.Abs(mt.Rows[0].FP32S-2*mb.Rows[0].FP32S) > 1e-15 {
+		t.Errorf("tf32 tensor time %g s, want %g (twice bf16's %g)", mt.Rows[0].FP32S, want, mb.Rows[0].FP32S)
 	}
 }

@@ -4,4 +4,4 @@ package kernelhash
 
 // Sources is the SHA-256 of kernels/*.cu, *.cuh and *.h (sorted by name,
 // concatenated) this binary was built from.
-const Sources = "de282b9fb767cd8cf98aab38580eb0f979d0fd49b6ba4c07a9b555a9dd198f82"
+const Sources = "3aba9ae0dc288c24bfdbffe779b2190705addba968d596411ee2a13c8631ac8a"
