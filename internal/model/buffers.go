@@ -59,11 +59,9 @@ type bufCache struct {
 	kept map[*tensor.Tensor]bool
 }
 
-// slab is one arena buffer and the views of it handed out so far, by
-// shape (reused, so steady steps create none).
+// slab is one arena buffer.
 type slab struct {
-	t     *tensor.Tensor
-	views map[bufKey]*tensor.Tensor
+	t *tensor.Tensor
 }
 
 func newBufCache(b backend.Backend) *bufCache {
@@ -76,8 +74,7 @@ func newBufCache(b backend.Backend) *bufCache {
 // resetGrads; it never shares storage with a buffer still taken, so an
 // op's output gradient cannot alias its input gradient.
 func (c *bufCache) grad(name string, shape ...int) (*tensor.Tensor, error) {
-	k, err := keyOf("", name, shape)
-	if err != nil {
+	if _, err := keyOf("", name, shape); err != nil {
 		return nil, err
 	}
 	n := tensor.Shape(shape).Numel()
@@ -95,15 +92,14 @@ func (c *bufCache) grad(name string, shape ...int) (*tensor.Tensor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("allocate %s %v: %w", name, tensor.Shape(shape), err)
 		}
-		s = &slab{t: t, views: make(map[bufKey]*tensor.Tensor)}
+		s = &slab{t: t}
 		c.slabs = append(c.slabs, s)
 	}
-	v, ok := s.views[k]
-	if !ok {
-		if v, err = c.b.View(s.t, shape...); err != nil {
-			return nil, fmt.Errorf("view %s %v: %w", name, tensor.Shape(shape), err)
-		}
-		s.views[k] = v
+	// A new view each time: a stale reference to an earlier one (put
+	// already) can then neither be put again nor pass for this one.
+	v, err := c.b.View(s.t, shape...)
+	if err != nil {
+		return nil, fmt.Errorf("view %s %v: %w", name, tensor.Shape(shape), err)
 	}
 	c.taken[v] = s
 	return v, nil
@@ -124,6 +120,7 @@ func (c *bufCache) put(t *tensor.Tensor) {
 		return
 	}
 	delete(c.taken, t)
+	c.b.Free(t) // the view (its slab stays)
 	c.free = append(c.free, s)
 }
 
@@ -131,6 +128,9 @@ func (c *bufCache) put(t *tensor.Tensor) {
 // of a module's backward pass, whose previous result (still taken) is
 // then out of date.
 func (c *bufCache) resetGrads() {
+	for v := range c.taken {
+		c.b.Free(v)
+	}
 	clear(c.taken)
 	c.free = append(c.free[:0], c.slabs...)
 }
@@ -205,10 +205,10 @@ func (c *bufCache) release() {
 		c.b.Free(t)
 		delete(c.m, k)
 	}
+	for v := range c.taken {
+		c.b.Free(v)
+	}
 	for _, s := range c.slabs {
-		for _, v := range s.views {
-			c.b.Free(v)
-		}
 		c.b.Free(s.t)
 	}
 	c.slabs, c.free, c.maxAct = nil, c.free[:0], 0

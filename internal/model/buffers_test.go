@@ -35,13 +35,19 @@ func TestGradientPool(t *testing.T) {
 	if c.taken[d] == c.taken[a] || c.taken[d] == c.taken[b] {
 		t.Fatal("a taken view shares its slab with another taken view")
 	}
+	slabA, slabB := c.taken[a], c.taken[b]
 	c.put(a)
 	c.put(a) // a second put of a free buffer changes nothing
-	if e := take(2, 3); e != a || cb.news != 3 {
-		t.Fatalf("after put(a), grad returned %p (a %p), %d allocations, want a and 3", e, a, cb.news)
+	e := take(2, 3)
+	if c.taken[e] != slabA || e == a || cb.news != 3 {
+		t.Fatalf("after put(a), grad returned slab a: %v, a new view: %v, %d allocations; want true, true and 3", c.taken[e] == slabA, e != a, cb.news)
 	}
-	if f := take(2, 3); f == a || f == b || cb.news != 4 {
-		t.Fatalf("a third taken [2 3] buffer aliases a taken one or was not allocated (%d allocations)", cb.news)
+	c.put(a) // a stale view of a's slab, now e's: must not free it
+	if c.taken[e] != slabA {
+		t.Fatal("a put of a stale view freed the slab taken since")
+	}
+	if f := take(2, 3); c.taken[f] == slabA || c.taken[f] == slabB || cb.news != 4 {
+		t.Fatalf("a third taken [2 3] buffer shares a taken slab or was not allocated (%d allocations)", cb.news)
 	}
 	foreign := randomInput(t, cb, 1, 2, 3)
 	c.put(foreign)

@@ -261,7 +261,9 @@ func (n *batchNorm) recompute(x, y *tensor.Tensor) error {
 		}
 	}
 	n.x = x
-	if y != nil {
+	if y != nil || !n.relu {
+		// Without a ReLU the backward reads no y: forget the forward's,
+		// an arena buffer handed back since.
 		n.y = y
 	}
 	return nil

@@ -11,7 +11,7 @@ import (
 )
 
 // recomputeRun is what a few training steps leave behind: the losses,
-// every parameter gradient, the full state (running statistics and batch
+// every parameter gradient of every step, the full state (running statistics and batch
 // counts included) and the backend's peak bytes.
 type recomputeRun struct {
 	losses []float32
@@ -22,8 +22,8 @@ type recomputeRun struct {
 }
 
 // runSteps builds a SimCLR from seed 1 on b and runs steps Steps on one
-// fixed batch [8,3,size,size], with or without recomputation.
-func runSteps(t *testing.T, b backend.Backend, cfg Config, size, steps int, sync, recompute bool) recomputeRun {
+// fixed batch [batch,3,size,size], with or without recomputation.
+func runSteps(t *testing.T, b backend.Backend, cfg Config, batch, size, steps int, sync, recompute bool) recomputeRun {
 	t.Helper()
 	m, err := NewSimCLR(b, cfg, 1)
 	if err != nil {
@@ -33,7 +33,7 @@ func runSteps(t *testing.T, b backend.Backend, cfg Config, size, steps int, sync
 		m.SetSyncBN(dist.NewLocal(1)[0])
 	}
 	m.Encoder.SetRecompute(recompute)
-	x := randomInput(t, b, 3, 8, 3, size, size)
+	x := randomInput(t, b, 3, batch, 3, size, size)
 	var r recomputeRun
 	for range steps {
 		l, err := m.Step(x, 0.2)
@@ -41,9 +41,9 @@ func runSteps(t *testing.T, b backend.Backend, cfg Config, size, steps int, sync
 			t.Fatal(err)
 		}
 		r.losses = append(r.losses, l)
-	}
-	for _, p := range m.Params() {
-		r.grads = append(r.grads, download(t, b, p.Grad))
+		for _, p := range m.Params() { // every step's
+			r.grads = append(r.grads, download(t, b, p.Grad))
+		}
 	}
 	for _, e := range m.StateDict() {
 		if e.F32 != nil {
@@ -91,19 +91,24 @@ func sameRunBits(a, b recomputeRun) error {
 // and it holds fewer bytes at its peak.
 func TestRecomputeSameBits(t *testing.T) {
 	r50 := Config{Arch: "resnet50", Stem: StemImageNet, Width: 4, InChannels: 3, HeadLayers: 2, HeadHidden: 16, HeadOut: 8}
+	r18w16 := Config{Arch: "resnet18", Stem: StemCIFAR, Width: 16, InChannels: 3, HeadLayers: 2, HeadHidden: 16, HeadOut: 8}
 	r18 := Config{Arch: "resnet18", Stem: StemCIFAR, Width: 8, InChannels: 3, HeadLayers: 2, HeadHidden: 16, HeadOut: 8}
 	for _, tc := range []struct {
-		name string
-		cfg  Config
-		size int
-		prec backend.Precision
-		sync bool
+		name        string
+		cfg         Config
+		batch, size int
+		prec        backend.Precision
+		sync        bool
 	}{
-		{"resnet18/fp32", r18, 16, backend.FP32, false},
-		{"resnet18/bf16", r18, 16, backend.BF16, false},
-		{"resnet18/fp32/syncbn", r18, 16, backend.FP32, true},
-		{"resnet50/fp32", r50, 32, backend.FP32, false},
-		{"resnet50/bf16/syncbn", r50, 32, backend.BF16, true},
+		{"resnet18/fp32", r18, 8, 16, backend.FP32, false},
+		{"resnet18/bf16", r18, 8, 16, backend.BF16, false},
+		{"resnet18/fp32/syncbn", r18, 8, 16, backend.FP32, true},
+		{"resnet50/fp32", r50, 8, 32, backend.FP32, false},
+		{"resnet50/bf16/syncbn", r50, 8, 32, backend.BF16, true},
+		// A batch whose arena requests reuse slabs across the downsample
+		// branch's buffers (a stale put of the shortcut's BN output once
+		// corrupted a gradient here, not at 8 images).
+		{"resnet18/fp32/batch128", r18w16, 128, 32, backend.FP32, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var runs [2]recomputeRun
@@ -112,7 +117,7 @@ func TestRecomputeSameBits(t *testing.T) {
 				if err := b.SetMatmulPrecision(tc.prec); err != nil {
 					t.Fatal(err)
 				}
-				runs[i] = runSteps(t, b, tc.cfg, tc.size, 2, tc.sync, recompute)
+				runs[i] = runSteps(t, b, tc.cfg, tc.batch, tc.size, 2, tc.sync, recompute)
 				if err := b.Close(); err != nil {
 					t.Fatal(err)
 				}
