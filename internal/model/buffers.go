@@ -35,8 +35,8 @@ type bufKey struct {
 // it back once its last reader has run, and resetGrads, at the start of a
 // module's backward pass, takes back every slab (the previous pass's
 // result included). A pass makes the same requests in the same order every
-// step, so it gets the same slabs and views and, after its first step,
-// allocates nothing.
+// step, so it gets the same slabs (in new views) and, after its first
+// step, allocates nothing.
 type bufCache struct {
 	b backend.Backend
 	m map[bufKey]*tensor.Tensor
@@ -49,9 +49,9 @@ type bufCache struct {
 
 	// The arena: every slab (in allocation order), the free ones (taken
 	// from the end), and the views handed out with their slabs.
-	slabs []*slab
-	free  []*slab
-	taken map[*tensor.Tensor]*slab
+	slabs []*tensor.Tensor
+	free  []*tensor.Tensor
+	taken map[*tensor.Tensor]*tensor.Tensor
 
 	// kept are the tensors a lean (recomputing) forward keeps for its
 	// backward, each freed by drop once the backward has read it, so that
@@ -59,13 +59,8 @@ type bufCache struct {
 	kept map[*tensor.Tensor]bool
 }
 
-// slab is one arena buffer.
-type slab struct {
-	t *tensor.Tensor
-}
-
 func newBufCache(b backend.Backend) *bufCache {
-	return &bufCache{b: b, m: make(map[bufKey]*tensor.Tensor), taken: make(map[*tensor.Tensor]*slab)}
+	return &bufCache{b: b, m: make(map[bufKey]*tensor.Tensor), taken: make(map[*tensor.Tensor]*tensor.Tensor)}
 }
 
 // grad takes an arena buffer of the given shape, for role name (named in
@@ -78,9 +73,9 @@ func (c *bufCache) grad(name string, shape ...int) (*tensor.Tensor, error) {
 		return nil, err
 	}
 	n := tensor.Shape(shape).Numel()
-	var s *slab
+	var s *tensor.Tensor
 	for i := len(c.free) - 1; i >= 0; i-- {
-		if c.free[i].t.Numel() >= n {
+		if c.free[i].Numel() >= n {
 			s = c.free[i]
 			c.free = append(c.free[:i], c.free[i+1:]...)
 			break
@@ -92,12 +87,12 @@ func (c *bufCache) grad(name string, shape ...int) (*tensor.Tensor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("allocate %s %v: %w", name, tensor.Shape(shape), err)
 		}
-		s = &slab{t: t}
+		s = t
 		c.slabs = append(c.slabs, s)
 	}
 	// A new view each time: a stale reference to an earlier one (put
 	// already) can then neither be put again nor pass for this one.
-	v, err := c.b.View(s.t, shape...)
+	v, err := c.b.View(s, shape...)
 	if err != nil {
 		return nil, fmt.Errorf("view %s %v: %w", name, tensor.Shape(shape), err)
 	}
@@ -209,7 +204,7 @@ func (c *bufCache) release() {
 		c.b.Free(v)
 	}
 	for _, s := range c.slabs {
-		c.b.Free(s.t)
+		c.b.Free(s)
 	}
 	c.slabs, c.free, c.maxAct = nil, c.free[:0], 0
 	clear(c.taken)

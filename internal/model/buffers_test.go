@@ -99,8 +99,8 @@ func TestArenaSharesSlabsAcrossShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cb.news != news+1 || c.taken[g].t.Numel() != 288 {
-		t.Fatalf("first slab: %d allocations, %d elements; want 1 of 288 (the largest activation)", cb.news-news, c.taken[g].t.Numel())
+	if cb.news != news+1 || c.taken[g].Numel() != 288 {
+		t.Fatalf("first slab: %d allocations, %d elements; want 1 of 288 (the largest activation)", cb.news-news, c.taken[g].Numel())
 	}
 	slab0 := c.taken[g]
 	c.put(g)

@@ -213,8 +213,8 @@ func TestGradientBuffersPooled(t *testing.T) {
 				t.Errorf("%d gradient slabs, want at most 4", buffers)
 			}
 			for _, s := range enc.slabs {
-				if s.t.Numel() < enc.maxAct {
-					t.Errorf("a slab of %d elements, want at least the largest activation's %d", s.t.Numel(), enc.maxAct)
+				if s.Numel() < enc.maxAct {
+					t.Errorf("a slab of %d elements, want at least the largest activation's %d", s.Numel(), enc.maxAct)
 				}
 			}
 			layers := 0
